@@ -1,0 +1,1 @@
+"""The control plane: arrangements lifecycle, holds, deletion, audit, admin API."""

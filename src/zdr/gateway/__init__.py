@@ -1,0 +1,1 @@
+"""The Messages-API edge: auth, request facts, decision, relay, errors."""

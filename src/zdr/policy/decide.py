@@ -1,0 +1,119 @@
+"""`decide`: apply the rules in the design's order and build the Decision. Pure and memoized."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from functools import lru_cache
+
+from zdr.catalog.schema import Catalog
+from zdr.policy.decision import NOT_KEPT, Decision, Keep, PolicyError, RuleHit
+from zdr.policy.facts import Arrangements, RequestFacts
+from zdr.policy.retention import retention_plan
+from zdr.policy.rules import REFUSING_RULES, Scope
+
+
+def zdr_in_force(arrangements: Arrangements, catalog: Catalog, now: datetime) -> bool:
+    org = arrangements.org
+    if org.zdr_status != "approved" or org.plan in catalog.consumer_plans:
+        return False
+    return org.zdr_effective_at is None or org.zdr_effective_at <= now
+
+
+def decide(
+    facts: RequestFacts, arrangements: Arrangements, catalog: Catalog, now: datetime
+) -> Decision:
+    """The decision for one request. Never raises: any failure is a refusal that keeps no content."""
+    try:
+        return _decide_cached(facts, arrangements, catalog, zdr_in_force(arrangements, catalog, now))
+    except Exception as error:  # noqa: BLE001 - fail closed on anything
+        return fail_closed(facts, catalog, type(error).__name__)
+
+
+@lru_cache(maxsize=65536)
+def _decide_cached(
+    facts: RequestFacts, arrangements: Arrangements, catalog: Catalog, org_zdr: bool
+) -> Decision:
+    override = arrangements.workspace.retention_override_days
+    scope = Scope(
+        facts=facts,
+        arrangements=arrangements,
+        catalog=catalog,
+        org_zdr=org_zdr,
+        zdr_scope=org_zdr and override is None,
+        model_class=catalog.model_class(facts.model),
+    )
+    hits: list[RuleHit] = []
+    for rule in REFUSING_RULES:
+        rule_hits, error = rule(scope)
+        hits.extend(rule_hits)
+        if error is not None:
+            return _refusal(scope, hits, error)
+    zdr, keep, artifacts, plan_hits = retention_plan(scope)
+    return Decision(
+        allowed=True,
+        error=None,
+        surface=facts.surface,
+        features=tuple(sorted(facts.features)),
+        model=facts.model,
+        model_class=scope.model_class,
+        zdr=zdr,
+        keep=keep,
+        artifacts=artifacts,
+        rules=(*hits, *plan_hits),
+        catalog_version=catalog.version,
+    )
+
+
+def _metadata_only(catalog: Catalog) -> dict[str, Keep]:
+    return {
+        "metadata": Keep(True, catalog.retention.metadata_days),
+        "content": NOT_KEPT,
+        "flagged_content": NOT_KEPT,
+        "classifier_result": NOT_KEPT,
+        "feature_artifact": NOT_KEPT,
+    }
+
+
+def _refusal(scope: Scope, hits: list[RuleHit], error: PolicyError) -> Decision:
+    catalog = scope.catalog
+    hits.append(RuleHit("retention.rejected_metadata_only",
+                        "The request was refused: nothing of it is kept but its metadata."))
+    return Decision(
+        allowed=False,
+        error=error,
+        surface=scope.facts.surface,
+        features=tuple(sorted(scope.facts.features | scope.facts.unknown_features)),
+        model=scope.facts.model,
+        model_class=scope.model_class,
+        zdr="applied" if scope.zdr_scope else "none",
+        keep=_metadata_only(catalog),
+        artifacts=(),
+        rules=tuple(hits),
+        catalog_version=catalog.version,
+    )
+
+
+def fail_closed(facts: RequestFacts, catalog: Catalog, cause: str) -> Decision:
+    """The decision when the policy cannot be evaluated: refuse, keep metadata only."""
+    try:
+        version, message = catalog.version, catalog.messages.policy_unavailable
+        keep = _metadata_only(catalog)
+    except Exception:  # noqa: BLE001 - the catalog itself may be what is broken
+        version, message = "unavailable", "The data-retention policy could not be evaluated."
+        keep = {name: NOT_KEPT for name in
+                ("metadata", "content", "flagged_content", "classifier_result", "feature_artifact")}
+    return Decision(
+        allowed=False,
+        error=PolicyError(500, "api_error", message),
+        surface=str(getattr(facts, "surface", "unknown")),
+        features=(),
+        model=None,
+        model_class="standard",
+        zdr="none",
+        keep=keep,
+        artifacts=(),
+        rules=(RuleHit("fail_closed.evaluation_error",
+                       f"The policy could not be evaluated ({cause}); nothing but metadata is "
+                       "kept."),),
+        catalog_version=version,
+    )

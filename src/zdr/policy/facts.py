@@ -1,0 +1,55 @@
+"""What the policy reads: request facts and the arrangements in force. Never content."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Literal
+
+ZdrStatus = Literal["none", "requested", "approved", "denied", "revoked"]
+ZDR_STATUSES: tuple[ZdrStatus, ...] = ("none", "requested", "approved", "denied", "revoked")
+PLANS = ("free", "pro", "max", "team", "enterprise", "api")
+KEY_KINDS = ("api", "enterprise_seat", "console", "consumer")
+SURFACES = (
+    "messages", "count_tokens", "models", "batches", "files",
+    "claude_code_api", "claude_code_enterprise", "console", "consumer",
+)
+
+
+@dataclass(frozen=True, slots=True)
+class RequestFacts:
+    """The facts of one request that the policy needs: names and flags, no message text."""
+
+    surface: str
+    features: frozenset[str] = frozenset()
+    model: str | None = None
+    browser_access: bool = False
+    unknown_features: frozenset[str] = frozenset()
+    method: str = "POST"
+    route: str = "/v1/messages"
+
+
+@dataclass(frozen=True, slots=True)
+class OrgState:
+    plan: str
+    zdr_status: ZdrStatus = "none"
+    zdr_effective_at: datetime | None = None
+    hipaa: bool = False
+    baa_version: str | None = None
+    retention_days: int | None = None
+    org_id: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class WorkspaceState:
+    retention_override_days: int | None = None
+    workspace_id: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class Arrangements:
+    """Everything in force for the caller: its org, its workspace and the kind of its key."""
+
+    org: OrgState
+    key_kind: str = "api"
+    workspace: WorkspaceState = field(default_factory=WorkspaceState)

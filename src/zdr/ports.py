@@ -1,0 +1,77 @@
+"""The narrow interfaces between the parts, and the records that cross them.
+
+Content and metadata are different types on purpose: `ExchangeMetadata` has no field that can hold
+message text, and only `ExchangeSink.record_retained` accepts `RetainedContent`. The ZDR path of
+the gateway is handed a `MetadataOnlyRecorder`, which has no method that takes content at all.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Protocol
+
+from zdr.policy.decision import Decision
+from zdr.policy.facts import Arrangements
+
+
+@dataclass(frozen=True, slots=True)
+class Principal:
+    """Who is calling, resolved from an API key hash. No secret in here."""
+
+    key_id: str
+    key_prefix: str
+    org_id: str
+    org_name: str
+    workspace_id: str
+    arrangements: Arrangements
+    org_deleted: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class ExchangeMetadata:
+    """The `metadata` record class: ids, names, counts, timings and the decision. Never content."""
+
+    exchange_id: str
+    org_id: str
+    workspace_id: str | None
+    key_id: str | None
+    started_at: datetime
+    decision: Decision
+    status_code: int
+    outcome: str            # ok | rejected | upstream_error | timeout | client_disconnected | bad_request
+    stream: bool = False
+    input_tokens: int | None = None
+    output_tokens: int | None = None
+    duration_ms: int | None = None
+    ttfb_ms: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class RetainedContent:
+    """The `content` record class: the request body and the assembled response, as bytes."""
+
+    request: bytes = field(repr=False)
+    response: bytes = field(repr=False)
+
+
+class Directory(Protocol):
+    """Resolves API key hashes to principals (cached by the gateway)."""
+
+    async def principal_for(self, key_hash: str) -> Principal | None: ...
+
+
+class ExchangeSink(Protocol):
+    """Where completed exchanges go. `record_retained` returns once the write is durable."""
+
+    async def record_metadata(self, meta: ExchangeMetadata) -> None: ...
+
+    async def record_retained(self, meta: ExchangeMetadata, content: RetainedContent) -> None: ...
+
+
+class MetadataOnlyRecorder(Protocol):
+    async def finish(self, meta: ExchangeMetadata) -> None: ...
+
+
+class Clock(Protocol):
+    def now(self) -> datetime: ...

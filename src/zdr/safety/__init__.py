@@ -1,0 +1,1 @@
+"""Safety classification: classifier results always kept; flagged content under the misuse exception."""

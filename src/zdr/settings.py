@@ -1,0 +1,98 @@
+"""Configuration, read once into a frozen object: `ZDR_HOME/config.toml`, then `ZDR_*` variables.
+
+This is the only module that reads the environment. Tests pass a mapping to `load_settings`.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+DEFAULT_PROVIDER_URL = "https://api.anthropic.com"
+
+
+class Settings(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    home: Path = Path("zdr-home")
+    db_url: str = ""                       # empty: sqlite file in home
+    catalog_path: Path | None = None       # empty: the packaged default catalog
+    master_key: str | None = Field(default=None, repr=False)   # base64; else master_key_file
+    master_key_file: Path | None = None    # default: home/master.key
+    provider_api_key: str | None = Field(default=None, repr=False)
+    upstream_url: str | None = None        # empty: provider URL with a key, else the stand-in
+    stub_port: int = 8788
+    host: str = "127.0.0.1"
+    port: int = 8787
+    workers: int = 1
+    log_path: Path | None = None           # default: home/logs/gateway.log
+    temp_dir: Path | None = None           # default: home/tmp
+    key_cache_ttl_seconds: float = 2.0
+    upstream_timeout_seconds: float = 600.0
+    max_body_bytes: int = 32 * 1024 * 1024
+    classifier: str = "zdr.safety.default:DefaultClassifier"
+    classifier_workers: int = 1
+    classifier_queue: int = 1000
+    flag_thresholds: dict[str, float] = Field(default_factory=dict)
+    purge_interval_seconds: float = 60.0
+    write_queue: int = 10000
+    session_secret: str | None = Field(default=None, repr=False)
+    console_secure_cookies: bool = False
+
+    @property
+    def sqlite_path(self) -> Path:
+        return self.home / "zdr.sqlite3"
+
+    @property
+    def database_url(self) -> str:
+        return self.db_url or f"sqlite:///{self.sqlite_path}"
+
+    @property
+    def key_file(self) -> Path:
+        return self.master_key_file or self.home / "master.key"
+
+    @property
+    def log_file(self) -> Path:
+        return self.log_path or self.home / "logs" / "gateway.log"
+
+    @property
+    def tmp_dir(self) -> Path:
+        return self.temp_dir or self.home / "tmp"
+
+    @property
+    def uses_stub_upstream(self) -> bool:
+        return self.upstream_url is None and self.provider_api_key is None
+
+    @property
+    def effective_upstream_url(self) -> str:
+        if self.upstream_url:
+            return self.upstream_url.rstrip("/")
+        if self.provider_api_key:
+            return DEFAULT_PROVIDER_URL
+        return f"http://127.0.0.1:{self.stub_port}"
+
+
+ENV_FIELDS = {name: f"ZDR_{name.upper()}" for name in Settings.model_fields}
+
+
+def load_settings(
+    env: Mapping[str, str] | None = None, home: str | Path | None = None, **overrides: Any
+) -> Settings:
+    """Settings from `home/config.toml`, then the environment, then explicit overrides."""
+    env = os.environ if env is None else env
+    home_path = Path(home or env.get("ZDR_HOME") or "zdr-home").absolute()
+    values: dict[str, Any] = {}
+    config = home_path / "config.toml"
+    if config.is_file():
+        values.update(tomllib.loads(config.read_text(encoding="utf-8")))
+    for name, variable in ENV_FIELDS.items():
+        if variable in env and name != "home":
+            values[name] = env[variable]
+    values.update({k: v for k, v in overrides.items() if v is not None})
+    values["home"] = home_path
+    return Settings.model_validate(values)

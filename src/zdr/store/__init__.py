@@ -1,0 +1,1 @@
+"""The retention store: schema, repositories, encryption, purge (SQLite and PostgreSQL)."""

@@ -1,0 +1,234 @@
+"""The schema, in SQLAlchemy Core. One source for SQLite and PostgreSQL (Alembic migrates it).
+
+Record classes (DESIGN.md §1) map to tables: `exchanges` = metadata (never content or free text),
+`contents` = content (encrypted), `flagged_contents` = flagged content (encrypted, trust & safety
+only), `classifier_results`, `feature_artifacts`, `audit_log`.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    Column,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    MetaData,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+)
+
+metadata = MetaData(naming_convention={
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+})
+
+TS = DateTime(timezone=True)
+
+organizations = Table(
+    "organizations", metadata,
+    Column("id", String(36), primary_key=True),
+    Column("name", String(200), nullable=False, unique=True),
+    Column("plan", String(20), nullable=False),
+    Column("created_at", TS, nullable=False),
+    Column("zdr_status", String(20), nullable=False, default="none"),
+    Column("zdr_effective_at", TS),
+    Column("hipaa", Boolean, nullable=False, default=False),
+    Column("baa_version", String(50)),
+    Column("hipaa_accepted_at", TS),
+    Column("retention_days", Integer),
+    Column("deleted_at", TS),
+    Column("erased_at", TS),
+)
+
+zdr_requests = Table(
+    "zdr_requests", metadata,
+    Column("id", String(36), primary_key=True),
+    Column("org_id", String(36), ForeignKey("organizations.id"), nullable=False, index=True),
+    Column("status", String(20), nullable=False),
+    Column("reason", Text),
+    Column("requested_by", String(36)),
+    Column("requested_at", TS, nullable=False),
+    Column("decided_by", String(36)),
+    Column("decided_at", TS),
+    Column("note", Text),
+    Column("effective_at", TS),
+)
+
+workspaces = Table(
+    "workspaces", metadata,
+    Column("id", String(36), primary_key=True),
+    Column("org_id", String(36), ForeignKey("organizations.id"), nullable=False, index=True),
+    Column("name", String(200), nullable=False),
+    Column("retention_override_days", Integer),
+    Column("created_at", TS, nullable=False),
+    UniqueConstraint("org_id", "name", name="uq_workspaces_org_name"),
+)
+
+api_keys = Table(
+    "api_keys", metadata,
+    Column("id", String(36), primary_key=True),
+    Column("org_id", String(36), ForeignKey("organizations.id"), nullable=False, index=True),
+    Column("workspace_id", String(36), ForeignKey("workspaces.id"), nullable=False),
+    Column("kind", String(20), nullable=False),
+    Column("prefix", String(40), nullable=False, unique=True),
+    Column("key_hash", String(64), nullable=False, unique=True),
+    Column("name", String(200)),
+    Column("created_by", String(36)),
+    Column("created_at", TS, nullable=False),
+    Column("revoked_at", TS),
+)
+
+org_data_keys = Table(
+    "org_data_keys", metadata,
+    Column("org_id", String(36), ForeignKey("organizations.id"), primary_key=True),
+    Column("wrapped_key", LargeBinary),
+    Column("created_at", TS, nullable=False),
+    Column("destroyed_at", TS),
+)
+
+exchanges = Table(
+    "exchanges", metadata,
+    Column("id", String(40), primary_key=True),
+    Column("org_id", String(36), nullable=False, index=True),
+    Column("workspace_id", String(36)),
+    Column("key_id", String(36)),
+    Column("surface", String(40), nullable=False),
+    Column("model", String(64)),
+    Column("features", JSON, nullable=False),
+    Column("stream", Boolean, nullable=False, default=False),
+    Column("status_code", Integer, nullable=False),
+    Column("outcome", String(30), nullable=False),
+    Column("zdr_state", String(10), nullable=False),
+    Column("retention", String(20), nullable=False),
+    Column("catalog_version", String(40), nullable=False),
+    Column("decision", JSON, nullable=False),
+    Column("misuse_exception", Boolean, nullable=False, default=False),
+    Column("input_tokens", Integer),
+    Column("output_tokens", Integer),
+    Column("started_at", TS, nullable=False),
+    Column("duration_ms", Integer),
+    Column("ttfb_ms", Integer),
+    Column("expires_at", TS, nullable=False, index=True),
+)
+
+contents = Table(
+    "contents", metadata,
+    Column("id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True),
+    Column("exchange_id", String(40), nullable=False, unique=True),
+    Column("org_id", String(36), nullable=False, index=True),
+    Column("workspace_id", String(36)),
+    Column("nonce", LargeBinary, nullable=False),
+    Column("ciphertext", LargeBinary, nullable=False),
+    Column("rule_ids", JSON, nullable=False),
+    Column("created_at", TS, nullable=False),
+    Column("expires_at", TS, nullable=False, index=True),
+)
+
+flagged_contents = Table(
+    "flagged_contents", metadata,
+    Column("id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True),
+    Column("exchange_id", String(40), nullable=False, unique=True),
+    Column("org_id", String(36), nullable=False, index=True),
+    Column("workspace_id", String(36)),
+    Column("nonce", LargeBinary, nullable=False),
+    Column("ciphertext", LargeBinary, nullable=False),
+    Column("categories", JSON, nullable=False),
+    Column("rule_ids", JSON, nullable=False),
+    Column("created_at", TS, nullable=False),
+    Column("expires_at", TS, nullable=False, index=True),
+)
+
+classifier_results = Table(
+    "classifier_results", metadata,
+    Column("id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True),
+    Column("exchange_id", String(40), nullable=False, unique=True),
+    Column("org_id", String(36), nullable=False, index=True),
+    Column("classifier", String(80), nullable=False),
+    Column("classifier_version", String(40), nullable=False),
+    Column("flagged", Boolean, nullable=False),
+    Column("scores", JSON, nullable=False),
+    Column("labels", JSON, nullable=False),
+    Column("sampled_out", Boolean, nullable=False, default=False),
+    Column("created_at", TS, nullable=False),
+    Column("expires_at", TS, nullable=False, index=True),
+)
+
+feature_artifacts = Table(
+    "feature_artifacts", metadata,
+    Column("id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True),
+    Column("exchange_id", String(40), nullable=False, index=True),
+    Column("org_id", String(36), nullable=False, index=True),
+    Column("feature", String(60), nullable=False),
+    Column("kind", String(30), nullable=False),
+    Column("created_at", TS, nullable=False),
+    Column("expires_at", TS, index=True),
+)
+
+holds = Table(
+    "holds", metadata,
+    Column("id", String(36), primary_key=True),
+    Column("kind", String(20), nullable=False),
+    Column("scope", String(20), nullable=False),
+    Column("org_id", String(36), nullable=False, index=True),
+    Column("workspace_id", String(36)),
+    Column("exchange_id", String(40)),
+    Column("reason", Text, nullable=False),
+    Column("placed_by", String(36), nullable=False),
+    Column("placed_at", TS, nullable=False),
+    Column("released_by", String(36)),
+    Column("released_at", TS),
+)
+
+audit_log = Table(
+    "audit_log", metadata,
+    Column("seq", Integer, primary_key=True, autoincrement=False),
+    Column("at", TS, nullable=False),
+    Column("actor", String(200), nullable=False),
+    Column("role", String(30), nullable=False),
+    Column("org_id", String(36)),
+    Column("action", String(60), nullable=False),
+    Column("target", String(200)),
+    Column("before", JSON),
+    Column("after", JSON),
+    Column("prev_hash", String(64), nullable=False),
+    Column("hash", String(64), nullable=False, unique=True),
+)
+
+users = Table(
+    "users", metadata,
+    Column("id", String(36), primary_key=True),
+    Column("email", String(320), nullable=False, unique=True),
+    Column("password_hash", String(200)),
+    Column("created_at", TS, nullable=False),
+    Column("disabled_at", TS),
+)
+
+memberships = Table(
+    "memberships", metadata,
+    Column("id", String(36), primary_key=True),
+    Column("user_id", String(36), ForeignKey("users.id"), nullable=False, index=True),
+    Column("org_id", String(36), ForeignKey("organizations.id")),
+    Column("role", String(30), nullable=False),
+    UniqueConstraint("user_id", "org_id", "role", name="uq_memberships_user_org_role"),
+)
+
+admin_tokens = Table(
+    "admin_tokens", metadata,
+    Column("id", String(36), primary_key=True),
+    Column("user_id", String(36), ForeignKey("users.id"), nullable=False),
+    Column("prefix", String(40), nullable=False, unique=True),
+    Column("token_hash", String(64), nullable=False, unique=True),
+    Column("created_at", TS, nullable=False),
+    Column("revoked_at", TS),
+)
+
+Index("ix_holds_active", holds.c.org_id, holds.c.released_at)
