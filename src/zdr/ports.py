@@ -75,3 +75,31 @@ class MetadataOnlyRecorder(Protocol):
 
 class Clock(Protocol):
     def now(self) -> datetime: ...
+
+
+@dataclass(frozen=True, slots=True)
+class ClassificationRecord:
+    """The `classifier_result` record class: scores and labels per category. No text, no excerpts."""
+
+    exchange_id: str
+    org_id: str
+    classifier: str
+    classifier_version: str
+    flagged: bool
+    scores: dict[str, float]
+    labels: dict[str, bool]
+    sampled_out: bool = False
+
+
+class SafetySink(Protocol):
+    """Stores classifier results (always) and flagged content (misuse exception, encrypted)."""
+
+    async def record_classification(
+        self, meta: ExchangeMetadata, result: ClassificationRecord, flagged: RetainedContent | None
+    ) -> None: ...
+
+
+class SafetyQueue(Protocol):
+    """Takes an exchange's text after the response is done; never blocks, never persists text."""
+
+    def submit(self, meta: ExchangeMetadata, input_text: str, output_text: str) -> None: ...
