@@ -29,10 +29,25 @@ REQUIRED_SURFACES = (
 REQUIRED_FEATURES = (
     "token_counting", "prompt_caching", "thinking", "citations", "pdf", "bash", "text_editor",
     "computer_use", "memory", "inference_geo", "web_search", "web_search_dynamic_filtering",
-    "web_fetch", "tool_search", "context_editing", "compaction", "structured_outputs",
+    "web_fetch", "web_fetch_dynamic_filtering", "tool_search", "context_editing", "compaction",
+    "structured_outputs",
     "code_execution", "batches", "files", "agent_skills", "mcp_connector",
     "claude_code_feedback", "claude_code_remote_session",
 )
+
+
+SURFACE_KEYS = frozenset({
+    "zdr_eligible", "hipaa_eligible", "carries_content", "artifact", "artifact_days",
+    "artifact_until_deleted", "source",
+})
+FEATURE_KEYS = frozenset({
+    "label", "zdr", "hipaa_eligible", "artifact", "artifact_days", "artifact_until_deleted",
+    "tool_type_prefixes", "source",
+})
+TOP_LEVEL_KEYS = frozenset({
+    "version", "plans", "consumer_plans", "key_kinds", "zdr_key_kinds", "retention", "surfaces",
+    "features", "models", "claude_code", "messages", "request",
+})
 
 
 class CatalogError(ValueError):
@@ -69,6 +84,12 @@ class _Reader:
             if leaf.match(line):
                 return number
         return None
+
+    def only(self, data: dict[str, Any], key: str, allowed: frozenset[str]) -> None:
+        """Refuse keys the loader does not know: a typo must not silently drop a limit."""
+        for name in data:
+            if name not in allowed:
+                raise self.fail(f"{key}.{name}" if key else name, "is not a known catalog key")
 
     def table(self, data: dict[str, Any], key: str, name: str) -> dict[str, Any]:
         value = data.get(name)
@@ -150,6 +171,7 @@ def _surfaces(r: _Reader, data: dict[str, Any]) -> dict[str, SurfaceSpec]:
         key = f"surfaces.{sid}"
         if not isinstance(t, dict):
             raise r.fail(key, "must be a table")
+        r.only(t, key, SURFACE_KEYS)
         artifact, days, until_deleted = _artifact(r, t, key)
         surfaces[sid] = SurfaceSpec(
             id=sid,
@@ -174,6 +196,7 @@ def _features(r: _Reader, data: dict[str, Any]) -> dict[str, FeatureSpec]:
         key = f"features.{fid}"
         if not isinstance(t, dict):
             raise r.fail(key, "must be a table")
+        r.only(t, key, FEATURE_KEYS)
         zdr = r.get(t, key, "zdr", str)
         if zdr not in ("yes", "qualified", "no"):
             raise r.fail(f"{key}.zdr", f"must be 'yes', 'qualified' or 'no', not {zdr!r}")
@@ -194,6 +217,13 @@ def _features(r: _Reader, data: dict[str, Any]) -> dict[str, FeatureSpec]:
     for fid in REQUIRED_FEATURES:
         if fid not in features:
             raise r.fail(f"features.{fid}", "is required (the gateway detects this feature)")
+    owner: dict[str, str] = {}
+    for feature in features.values():
+        for prefix in feature.tool_type_prefixes:
+            if prefix in owner:
+                raise r.fail(f"features.{feature.id}.tool_type_prefixes",
+                             f"prefix {prefix!r} is also claimed by features.{owner[prefix]}")
+            owner[prefix] = feature.id
     return features
 
 
@@ -207,8 +237,11 @@ def _models(r: _Reader, data: dict[str, Any]) -> tuple[ModelPattern, ...]:
         model_class = r.get(t, "models", "class", str)
         if model_class not in ("standard", "covered"):
             raise r.fail("models.class", f"must be 'standard' or 'covered', not {model_class!r}")
+        pattern = r.get(t, "models", "pattern", str)
+        if not pattern.strip():
+            raise r.fail("models.pattern", f"entry {index} must not be empty")
         patterns.append(ModelPattern(
-            pattern=r.get(t, "models", "pattern", str),
+            pattern=pattern,
             model_class=model_class,  # type: ignore[arg-type]
             source=_source(r, t, key),
         ))
@@ -227,16 +260,23 @@ def parse_catalog(text: str, path: str = "<catalog>") -> Catalog:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as error:
         raise CatalogError(f"{path}: not valid TOML: {error}") from None
+    r.only(data, "", TOP_LEVEL_KEYS)
+    request = r.table(data, "request", "request")
     plans = frozenset(r.strings(data, "", "plans"))
     consumer = frozenset(r.strings(data, "", "consumer_plans"))
     if not consumer <= plans:
         raise r.fail("consumer_plans", "must be a subset of plans")
+    key_kinds = frozenset(r.strings(data, "", "key_kinds"))
+    r.get(data, "", "zdr_key_kinds", list)      # required, even if empty
+    zdr_key_kinds = frozenset(r.strings(data, "", "zdr_key_kinds"))
+    if not zdr_key_kinds <= key_kinds:
+        raise r.fail("zdr_key_kinds", "must be a subset of key_kinds")
     cc = r.table(data, "claude_code", "claude_code")
     return Catalog(
         version=r.get(data, "", "version", str),
         plans=plans,
         consumer_plans=consumer,
-        key_kinds=frozenset(r.strings(data, "", "key_kinds")),
+        key_kinds=key_kinds,
         retention=_retention(r, data),
         surfaces=_surfaces(r, data),
         features=_features(r, data),
@@ -249,6 +289,8 @@ def parse_catalog(text: str, path: str = "<catalog>") -> Catalog:
         ),
         messages=_messages(r, data),
         source_path=path,
+        plain_params=frozenset(r.strings(request, "request", "plain_params")),
+        zdr_key_kinds=zdr_key_kinds,
     )
 
 

@@ -103,6 +103,8 @@ class Catalog:
     claude_code: ClaudeCodeSignals
     messages: Messages
     source_path: str
+    plain_params: frozenset[str] = frozenset()
+    zdr_key_kinds: frozenset[str] = frozenset({"api", "enterprise_seat"})
 
     def __hash__(self) -> int:
         return hash((self.version, self.source_path))

@@ -1,9 +1,516 @@
-"""Commands of this group (filled in by its issue)."""
+"""Control-plane commands: `zdr init`, orgs, workspaces, keys, holds, flagged, audit, users, tokens.
+
+Every command acts through `zdr.control` services as the local operator (`system:local-operator`,
+role provider_admin, so recorded in the audit log) or, with `--as EMAIL`, as that user with that
+user's roles. `--home` (or ZDR_HOME) picks the home; `--json` prints JSON; errors are one line on
+standard error with a non-zero exit.
+"""
 
 from __future__ import annotations
 
+import functools
+import sys
+from collections.abc import Callable
+from datetime import datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any, ParamSpec, TypeVar
+
 import typer
+
+from zdr.cli.common import HOME_HELP, JSON_HELP, fail, print_json
+from zdr.control.holds import Scope
+from zdr.control.views import as_dict
+from zdr.errors import ZdrError
+
+if TYPE_CHECKING:  # the services load on first use, so `zdr --help` stays fast
+    from zdr.control.plane import ControlPlane
+    from zdr.control.roles import Actor
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+Home = Annotated[Path | None, typer.Option("--home", help=HOME_HELP)]
+AsUser = Annotated[str | None, typer.Option(
+    "--as", help="Act as this user (with their roles) instead of the local operator.")]
+Json = Annotated[bool, typer.Option("--json", help=JSON_HELP)]
+
+orgs = typer.Typer(help="Organizations and their arrangements (ZDR, HIPAA, retention).",
+                   no_args_is_help=True)
+workspaces = typer.Typer(help="Workspaces of an organization.", no_args_is_help=True)
+keys = typer.Typer(help="API keys (the secret is shown once).", no_args_is_help=True)
+holds = typer.Typer(help="Legal holds and safety investigations.", no_args_is_help=True)
+flagged = typer.Typer(help="Flagged content review (trust & safety; every read audited).",
+                      no_args_is_help=True)
+audit = typer.Typer(help="The hash-chained audit log.", no_args_is_help=True)
+users = typer.Typer(help="People who use the console and the admin API.", no_args_is_help=True)
+tokens = typer.Typer(help="Admin API tokens (shown once).", no_args_is_help=True)
+
+
+def one_line_errors(command: Callable[P, R]) -> Callable[P, R]:
+    """Turn the control plane's errors into `zdr: error: …` and exit status 1."""
+
+    @functools.wraps(command)
+    def run(*args: P.args, **kwargs: P.kwargs) -> R:
+        from zdr.store.crypto import MasterKeyError
+        from zdr.store.db import SchemaTooNew
+
+        try:
+            return command(*args, **kwargs)
+        except ZdrError as error:
+            fail(error.message)
+        except (MasterKeyError, SchemaTooNew, OSError) as error:
+            fail(str(error).splitlines()[0] if str(error) else type(error).__name__)
+
+    return run
+
+
+def session(home: Path | None, as_user: str | None) -> tuple[ControlPlane, Actor]:
+    from zdr.control.plane import build_control_plane
+    from zdr.control.roles import system_actor
+    from zdr.settings import load_settings
+
+    settings = load_settings(home=home)
+    if not settings.db_url and not settings.sqlite_path.exists():
+        fail(f"no zdr store in {settings.home}: run `zdr init` first (or set --home / ZDR_HOME)")
+    plane = build_control_plane(settings)
+    actor = system_actor() if as_user is None else plane.accounts.actor_for_email(as_user)
+    return plane, actor
+
+
+def show(value: Any, as_json: bool, text: Callable[[Any], str]) -> None:
+    if as_json:
+        print_json([as_dict(v) for v in value] if isinstance(value, list) else as_dict(value))
+    elif isinstance(value, list):
+        for item in value:
+            typer.echo(text(item))
+    else:
+        typer.echo(text(value))
+
+
+def org_line(org: Any) -> str:
+    zdr = org.zdr_status + (" (in force)" if org.zdr_in_force else "")
+    hipaa = f"HIPAA (BAA {org.baa_version})" if org.hipaa else "no HIPAA"
+    deleted = f"  DELETED, restorable until {org.restorable_until:%Y-%m-%d %H:%M}Z" \
+        if org.deleted_at else ""
+    return (f"{org.name}  plan={org.plan}  zdr={zdr}  {hipaa}  retention: {org.retention}"
+            f"  id={org.id}{deleted}")
+
+
+# ---------------------------------------------------------------------------------------- init
+@one_line_errors
+def init(
+    home: Home = None,
+    if_missing: Annotated[bool, typer.Option(
+        "--if-missing", help="Succeed, changing nothing, if the home is initialized.")] = False,
+    admin_email: Annotated[str, typer.Option(
+        "--admin-email", help="Email of the first provider admin.")] = "admin@localhost",
+    as_json: Json = False,
+) -> None:
+    """Create a home: config.toml, master key (0600), migrated store, first provider admin."""
+    from zdr.control.bootstrap import init_home
+    from zdr.settings import load_settings
+
+    result = init_home(load_settings(home=home), admin_email, if_missing=if_missing)
+    if as_json:
+        print_json(as_dict(result))
+    elif not result.created:
+        typer.echo(f"{result.home} is already initialized; nothing changed")
+    else:
+        typer.echo(f"initialized {result.home}")
+        typer.echo(f"provider admin: {result.admin_email}")
+        typer.echo(f"password (shown once): {result.admin_password}")
+        typer.echo(f"admin token (shown once): {result.admin_token}")
+
+
+# ---------------------------------------------------------------------------------------- orgs
+@orgs.command("create")
+@one_line_errors
+def orgs_create(
+    name: str,
+    plan: Annotated[str, typer.Option("--plan", help="api|enterprise|team|free|pro|max")],
+    home: Home = None, as_user: AsUser = None, as_json: Json = False,
+) -> None:
+    """Create an organization."""
+    plane, actor = session(home, as_user)
+    show(plane.orgs.create(actor, name, plan), as_json, org_line)
+
+
+@orgs.command("list")
+@one_line_errors
+def orgs_list(
+    include_deleted: Annotated[bool, typer.Option("--include-deleted")] = False,
+    home: Home = None, as_user: AsUser = None, as_json: Json = False,
+) -> None:
+    """List organizations (org people see only their own)."""
+    plane, actor = session(home, as_user)
+    show(plane.orgs.list(actor, include_deleted=include_deleted), as_json, org_line)
+
+
+@orgs.command("show")
+@one_line_errors
+def orgs_show(name: str, home: Home = None, as_user: AsUser = None, as_json: Json = False) -> None:
+    """Show what is in force for an organization."""
+    plane, actor = session(home, as_user)
+    show(plane.orgs.show(actor, name), as_json, org_line)
+
+
+@orgs.command("zdr-history")
+@one_line_errors
+def orgs_zdr_history(
+    name: str, home: Home = None, as_user: AsUser = None, as_json: Json = False
+) -> None:
+    """The organization's ZDR requests and decisions."""
+    plane, actor = session(home, as_user)
+    show(plane.arrangements.zdr_history(actor, name), as_json,
+         lambda r: f"{r.requested_at:%Y-%m-%d %H:%M}Z  {r.status}  by {r.requested_by}"
+                   f"  decided by {r.decided_by or '-'}")
+
+
+@orgs.command("request-zdr")
+@one_line_errors
+def orgs_request_zdr(
+    name: str, reason: Annotated[str | None, typer.Option("--reason")] = None,
+    home: Home = None, as_user: AsUser = None, as_json: Json = False,
+) -> None:
+    """Ask for zero data retention (an org owner/admin; refused for consumer plans)."""
+    plane, actor = session(home, as_user)
+    show(plane.arrangements.request_zdr(actor, name, reason), as_json, org_line)
+
+
+@orgs.command("approve-zdr")
+@one_line_errors
+def orgs_approve_zdr(
+    name: str,
+    effective_at: Annotated[datetime | None, typer.Option(
+        "--effective-at", help="When ZDR comes into force (default: now).")] = None,
+    note: Annotated[str | None, typer.Option("--note")] = None,
+    home: Home = None, as_user: AsUser = None, as_json: Json = False,
+) -> None:
+    """Approve a ZDR request (a reviewer who is not the requester)."""
+    plane, actor = session(home, as_user)
+    show(plane.arrangements.approve_zdr(actor, name, effective_at, note), as_json, org_line)
+
+
+@orgs.command("deny-zdr")
+@one_line_errors
+def orgs_deny_zdr(
+    name: str, note: Annotated[str | None, typer.Option("--note")] = None,
+    home: Home = None, as_user: AsUser = None, as_json: Json = False,
+) -> None:
+    """Deny a ZDR request."""
+    plane, actor = session(home, as_user)
+    show(plane.arrangements.deny_zdr(actor, name, note), as_json, org_line)
+
+
+@orgs.command("revoke-zdr")
+@one_line_errors
+def orgs_revoke_zdr(
+    name: str, note: Annotated[str | None, typer.Option("--note")] = None,
+    home: Home = None, as_user: AsUser = None, as_json: Json = False,
+) -> None:
+    """Revoke an approved ZDR arrangement."""
+    plane, actor = session(home, as_user)
+    show(plane.arrangements.revoke_zdr(actor, name, note), as_json, org_line)
+
+
+@orgs.command("accept-baa")
+@one_line_errors
+def orgs_accept_baa(
+    name: str, version: Annotated[str, typer.Option("--version", help="The BAA version read.")],
+    home: Home = None, as_user: AsUser = None, as_json: Json = False,
+) -> None:
+    """Accept a BAA version: HIPAA on, permanently."""
+    plane, actor = session(home, as_user)
+    show(plane.arrangements.accept_baa(actor, name, version), as_json, org_line)
+
+
+@orgs.command("set-retention")
+@one_line_errors
+def orgs_set_retention(
+    name: str, days: Annotated[int, typer.Option("--days")],
+    confirm_shorten: Annotated[bool, typer.Option(
+        "--confirm-shorten", help="Shortening deletes older content at once: confirm it.")] = False,
+    home: Home = None, as_user: AsUser = None, as_json: Json = False,
+) -> None:
+    """Set an enterprise organization's custom retention period (days >= 30)."""
+    plane, actor = session(home, as_user)
+    show(plane.arrangements.set_retention(actor, name, days, confirm_shorten=confirm_shorten),
+         as_json, org_line)
+
+
+@orgs.command("delete")
+@one_line_errors
+def orgs_delete(
+    name: str, home: Home = None, as_user: AsUser = None, as_json: Json = False
+) -> None:
+    """Delete an organization (restorable for 7 days, then its content is erased)."""
+    plane, actor = session(home, as_user)
+    show(plane.orgs.delete(actor, name), as_json, org_line)
+
+
+@orgs.command("restore")
+@one_line_errors
+def orgs_restore(
+    name: str, home: Home = None, as_user: AsUser = None, as_json: Json = False
+) -> None:
+    """Restore a deleted organization within its restore window."""
+    plane, actor = session(home, as_user)
+    show(plane.orgs.restore(actor, name), as_json, org_line)
+
+
+# ---------------------------------------------------------------------------------- workspaces
+def workspace_line(ws: Any) -> str:
+    override = f"{ws.retention_override_days} days" if ws.retention_override_days else "none"
+    return f"{ws.name}  retention override: {override}  id={ws.id}"
+
+
+@workspaces.command("create")
+@one_line_errors
+def workspaces_create(
+    org: str, name: str,
+    retention_override_days: Annotated[int | None, typer.Option(
+        "--retention-override-days")] = None,
+    home: Home = None, as_user: AsUser = None, as_json: Json = False,
+) -> None:
+    """Create a workspace, optionally with its own retention period."""
+    plane, actor = session(home, as_user)
+    show(plane.workspaces.create(actor, org, name, retention_override_days), as_json,
+         workspace_line)
+
+
+@workspaces.command("list")
+@one_line_errors
+def workspaces_list(
+    org: str, home: Home = None, as_user: AsUser = None, as_json: Json = False
+) -> None:
+    """List an organization's workspaces."""
+    plane, actor = session(home, as_user)
+    show(plane.workspaces.list(actor, org), as_json, workspace_line)
+
+
+@workspaces.command("set-retention")
+@one_line_errors
+def workspaces_set_retention(
+    org: str, name: str,
+    days: Annotated[int | None, typer.Option("--days", help="Omit to clear the override.")] = None,
+    home: Home = None, as_user: AsUser = None, as_json: Json = False,
+) -> None:
+    """Set or clear a workspace's retention override."""
+    plane, actor = session(home, as_user)
+    show(plane.workspaces.set_retention(actor, org, name, days), as_json, workspace_line)
+
+
+# ---------------------------------------------------------------------------------------- keys
+def key_line(key: Any) -> str:
+    state = "revoked" if key.revoked_at else "active"
+    return f"{key.prefix}  kind={key.kind}  {state}  workspace={key.workspace_id}"
+
+
+@keys.command("create")
+@one_line_errors
+def keys_create(
+    org: Annotated[str, typer.Option("--org")],
+    workspace: Annotated[str | None, typer.Option("--workspace")] = None,
+    kind: Annotated[str, typer.Option(
+        "--kind", help="api|enterprise_seat|console|consumer")] = "api",
+    name: Annotated[str | None, typer.Option("--name")] = None,
+    home: Home = None, as_user: AsUser = None, as_json: Json = False,
+) -> None:
+    """Create an API key. The secret is printed this once and stored only as a hash."""
+    plane, actor = session(home, as_user)
+    created = plane.keys.create(actor, org, workspace, kind, name)
+    if as_json:
+        print_json(as_dict(created))
+    else:
+        typer.echo(f"key {created.prefix} (kind {created.kind}); the secret, shown once:")
+        typer.echo(created.secret)
+
+
+@keys.command("revoke")
+@one_line_errors
+def keys_revoke(
+    prefix: str, home: Home = None, as_user: AsUser = None, as_json: Json = False
+) -> None:
+    """Revoke an API key by its prefix."""
+    plane, actor = session(home, as_user)
+    show(plane.keys.revoke(actor, prefix), as_json, key_line)
+
+
+@keys.command("list")
+@one_line_errors
+def keys_list(
+    org: Annotated[str, typer.Option("--org")],
+    workspace: Annotated[str | None, typer.Option("--workspace")] = None,
+    home: Home = None, as_user: AsUser = None, as_json: Json = False,
+) -> None:
+    """List an organization's keys (prefixes only)."""
+    plane, actor = session(home, as_user)
+    show(plane.keys.list(actor, org, workspace), as_json, key_line)
+
+
+# --------------------------------------------------------------------------- holds and flagged
+def hold_line(hold: Any) -> str:
+    state = f"released {hold.released_at:%Y-%m-%d}" if hold.released_at else "standing"
+    where = hold.workspace_id or hold.exchange_id or hold.org_id
+    return f"{hold.id}  {hold.kind}  {hold.scope}={where}  {state}  placed by {hold.placed_by}"
+
+
+@holds.command("place")
+@one_line_errors
+def holds_place(
+    org: Annotated[str, typer.Option("--org")],
+    reason: Annotated[str, typer.Option("--reason")],
+    workspace: Annotated[str | None, typer.Option("--workspace")] = None,
+    exchange: Annotated[str | None, typer.Option("--exchange", help="An exchange id.")] = None,
+    home: Home = None, as_user: AsUser = None, as_json: Json = False,
+) -> None:
+    """Place a hold on an org, a workspace or one exchange (legal / trust & safety)."""
+    plane, actor = session(home, as_user)
+    scope: Scope = "exchange" if exchange else "workspace" if workspace else "org"
+    show(plane.holds.place(actor, org, reason, scope, workspace, exchange), as_json, hold_line)
+
+
+@holds.command("release")
+@one_line_errors
+def holds_release(
+    hold_id: str, home: Home = None, as_user: AsUser = None, as_json: Json = False
+) -> None:
+    """Release a hold; purge may then take what has expired under it."""
+    plane, actor = session(home, as_user)
+    show(plane.holds.release(actor, hold_id), as_json, hold_line)
+
+
+@holds.command("list")
+@one_line_errors
+def holds_list(
+    org: Annotated[str | None, typer.Option("--org")] = None,
+    include_released: Annotated[bool, typer.Option("--all", help="Released holds too.")] = False,
+    home: Home = None, as_user: AsUser = None, as_json: Json = False,
+) -> None:
+    """List standing holds."""
+    plane, actor = session(home, as_user)
+    show(plane.holds.list(actor, org, include_released), as_json, hold_line)
+
+
+@flagged.command("list")
+@one_line_errors
+def flagged_list(
+    org: Annotated[str, typer.Option("--org")],
+    home: Home = None, as_user: AsUser = None, as_json: Json = False,
+) -> None:
+    """List an organization's flagged records (no content)."""
+    plane, actor = session(home, as_user)
+    show(plane.flagged.list(actor, org), as_json,
+         lambda f: f"{f.id}  exchange={f.exchange_id}  {f.categories}"
+                   f"  until {f.expires_at:%Y-%m-%d}")
+
+
+@flagged.command("read")
+@one_line_errors
+def flagged_read(
+    record_id: int, home: Home = None, as_user: AsUser = None, as_json: Json = False
+) -> None:
+    """Read one flagged record's content (audited)."""
+    plane, actor = session(home, as_user)
+    found = plane.flagged.read(actor, record_id)
+    if as_json:
+        print_json(as_dict(found))
+    else:
+        typer.echo(found.content)
+
+
+# --------------------------------------------------------------------------------------- audit
+@audit.command("verify")
+@one_line_errors
+def audit_verify(
+    expect_head: Annotated[str | None, typer.Option(
+        "--expect-head", help="A head hash printed earlier: also catches deleted newest entries.")
+    ] = None,
+    home: Home = None, as_user: AsUser = None, as_json: Json = False,
+) -> None:
+    """Recompute the hash chain; name the first edited, deleted or reordered entry."""
+    plane, actor = session(home, as_user)
+    report = plane.audit.verify(actor, expect_head)
+    if as_json:
+        print_json(as_dict(report))
+    elif report.ok:
+        typer.echo(f"audit chain OK: {report.entries} entries, head {report.head}")
+    if not report.ok:
+        fail(report.message)
+
+
+@audit.command("list")
+@one_line_errors
+def audit_list(
+    org: Annotated[str | None, typer.Option("--org")] = None,
+    after: Annotated[int, typer.Option("--after", help="Entries after this sequence number.")] = 0,
+    limit: Annotated[int, typer.Option("--limit")] = 100,
+    home: Home = None, as_user: AsUser = None, as_json: Json = False,
+) -> None:
+    """List audit entries."""
+    plane, actor = session(home, as_user)
+    show(plane.audit.list(actor, org, after, limit), as_json,
+         lambda e: f"{e.seq}  {e.at:%Y-%m-%d %H:%M:%S}Z  {e.actor} ({e.role})  {e.action}"
+                   f"  {e.target or ''}")
+
+
+# ------------------------------------------------------------------------------ users, tokens
+@users.command("create")
+@one_line_errors
+def users_create(
+    email: str,
+    provider_role: Annotated[list[str] | None, typer.Option(
+        "--provider-role", help="provider_admin|reviewer|legal|trust_safety (repeatable)")] = None,
+    org_role: Annotated[list[str] | None, typer.Option(
+        "--org-role", help="ORG:ROLE with ROLE org_owner|org_admin|org_member (repeatable)")
+    ] = None,
+    password_stdin: Annotated[bool, typer.Option(
+        "--password-stdin", help="Read the password from standard input (else one is made).")
+    ] = False,
+    home: Home = None, as_user: AsUser = None, as_json: Json = False,
+) -> None:
+    """Create a user (console password hashed with argon2)."""
+    import secrets
+
+    grants: dict[str, list[str]] = {}
+    for item in org_role or []:
+        org, sep, role = item.rpartition(":")
+        if not sep or not org:
+            fail(f"--org-role takes ORG:ROLE, not {item!r}")
+        grants.setdefault(org, []).append(role)
+    password = sys.stdin.readline().rstrip("\n") if password_stdin else secrets.token_urlsafe(18)
+    plane, actor = session(home, as_user)
+    user = plane.accounts.create_user(actor, email, password, provider_role or [], grants)
+    if as_json:
+        print_json({**as_dict(user), **({} if password_stdin else {"password": password})})
+        return
+    roles = ", ".join([*user.provider_roles, *(f"{r}@{o}" for o, rs in user.org_roles.items()
+                                               for r in rs)]) or "no role"
+    typer.echo(f"user {user.email} ({roles})")
+    if not password_stdin:
+        typer.echo(f"password (shown once): {password}")
+
+
+@tokens.command("create")
+@one_line_errors
+def tokens_create(
+    user: Annotated[str, typer.Option("--user", help="Email of the token's user.")],
+    home: Home = None, as_user: AsUser = None, as_json: Json = False,
+) -> None:
+    """Create an admin API token for a user; printed once, stored as a hash."""
+    plane, actor = session(home, as_user)
+    token = plane.accounts.create_token(actor, user)
+    if as_json:
+        print_json(as_dict(token))
+    else:
+        typer.echo(f"admin token {token.prefix} for {user}; shown once:")
+        typer.echo(token.secret)
 
 
 def register(app: typer.Typer) -> None:
     """Add this module's commands to `app`."""
+    app.command("init")(init)
+    for group, name in ((orgs, "orgs"), (workspaces, "workspaces"), (keys, "keys"),
+                        (holds, "holds"), (flagged, "flagged"), (audit, "audit"),
+                        (users, "users"), (tokens, "tokens")):
+        app.add_typer(group, name=name)

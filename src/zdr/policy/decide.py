@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from datetime import datetime
 from functools import lru_cache
+from types import MappingProxyType
 
 from zdr.catalog.schema import Catalog
-from zdr.policy.decision import NOT_KEPT, Decision, Keep, PolicyError, RuleHit
+from zdr.policy.decision import NOT_KEPT, RECORD_CLASSES, Decision, Keep, PolicyError, RuleHit
 from zdr.policy.facts import Arrangements, RequestFacts
 from zdr.policy.retention import retention_plan
 from zdr.policy.rules import REFUSING_RULES, Scope
@@ -22,25 +23,29 @@ def zdr_in_force(arrangements: Arrangements, catalog: Catalog, now: datetime) ->
 def decide(
     facts: RequestFacts, arrangements: Arrangements, catalog: Catalog, now: datetime
 ) -> Decision:
-    """The decision for one request. Never raises: any failure is a refusal that keeps no content."""
+    """The decision for one request. Never raises: any failure is a refusal that keeps no content.
+
+    `now` matters only through "is the org's ZDR in force yet", so the rest is memoized on
+    (facts, arrangements, catalog, that flag): all frozen, so the cache cannot change an answer.
+    """
     try:
         return _decide_cached(facts, arrangements, catalog, zdr_in_force(arrangements, catalog, now))
     except Exception as error:  # noqa: BLE001 - fail closed on anything
         return fail_closed(facts, catalog, type(error).__name__)
 
 
-@lru_cache(maxsize=65536)
-def _decide_cached(
+def evaluate(
     facts: RequestFacts, arrangements: Arrangements, catalog: Catalog, org_zdr: bool
 ) -> Decision:
+    """The rules themselves, uncached; may raise (callers go through `decide`)."""
     override = arrangements.workspace.retention_override_days
     scope = Scope(
         facts=facts,
         arrangements=arrangements,
         catalog=catalog,
         org_zdr=org_zdr,
-        zdr_scope=org_zdr and override is None,
-        model_class=catalog.model_class(facts.model),
+        zdr_scope=org_zdr and override is None and arrangements.key_kind in catalog.zdr_key_kinds,
+        model_class=_model_class(catalog, facts.model),
     )
     hits: list[RuleHit] = []
     for rule in REFUSING_RULES:
@@ -57,21 +62,29 @@ def _decide_cached(
         model=facts.model,
         model_class=scope.model_class,
         zdr=zdr,
-        keep=keep,
+        keep=MappingProxyType(keep),
         artifacts=artifacts,
         rules=(*hits, *plan_hits),
         catalog_version=catalog.version,
     )
 
 
-def _metadata_only(catalog: Catalog) -> dict[str, Keep]:
-    return {
+_decide_cached = lru_cache(maxsize=65536)(evaluate)
+
+
+@lru_cache(maxsize=1024)
+def _model_class(catalog: Catalog, model: str | None) -> str:
+    return catalog.model_class(model)
+
+
+def _metadata_only(catalog: Catalog) -> MappingProxyType[str, Keep]:
+    return MappingProxyType({
         "metadata": Keep(True, catalog.retention.metadata_days),
         "content": NOT_KEPT,
         "flagged_content": NOT_KEPT,
         "classifier_result": NOT_KEPT,
         "feature_artifact": NOT_KEPT,
-    }
+    })
 
 
 def _refusal(scope: Scope, hits: list[RuleHit], error: PolicyError) -> Decision:
@@ -85,7 +98,7 @@ def _refusal(scope: Scope, hits: list[RuleHit], error: PolicyError) -> Decision:
         features=tuple(sorted(scope.facts.features | scope.facts.unknown_features)),
         model=scope.facts.model,
         model_class=scope.model_class,
-        zdr="applied" if scope.zdr_scope else "none",
+        zdr="applied" if scope.zdr_scope and _eligible(scope) else "none",
         keep=_metadata_only(catalog),
         artifacts=(),
         rules=tuple(hits),
@@ -93,19 +106,24 @@ def _refusal(scope: Scope, hits: list[RuleHit], error: PolicyError) -> Decision:
     )
 
 
+def _eligible(scope: Scope) -> bool:
+    surface = scope.catalog.surfaces.get(scope.facts.surface)
+    return surface is not None and surface.zdr_eligible
+
+
 def fail_closed(facts: RequestFacts, catalog: Catalog, cause: str) -> Decision:
     """The decision when the policy cannot be evaluated: refuse, keep metadata only."""
+    keep: MappingProxyType[str, Keep]
     try:
-        version, message = catalog.version, catalog.messages.policy_unavailable
+        version, message = str(catalog.version), str(catalog.messages.policy_unavailable)
         keep = _metadata_only(catalog)
     except Exception:  # noqa: BLE001 - the catalog itself may be what is broken
         version, message = "unavailable", "The data-retention policy could not be evaluated."
-        keep = {name: NOT_KEPT for name in
-                ("metadata", "content", "flagged_content", "classifier_result", "feature_artifact")}
+        keep = MappingProxyType({name: NOT_KEPT for name in RECORD_CLASSES})
     return Decision(
         allowed=False,
         error=PolicyError(500, "api_error", message),
-        surface=str(getattr(facts, "surface", "unknown")),
+        surface=str(getattr(facts, "surface", "unknown"))[:64],
         features=(),
         model=None,
         model_class="standard",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -57,7 +58,7 @@ class Decision:
     model: str | None
     model_class: str
     zdr: ZdrState
-    keep: dict[str, Keep]
+    keep: Mapping[str, Keep]       # read-only (a MappingProxyType): decisions are shared by a cache
     artifacts: tuple[Artifact, ...]
     rules: tuple[RuleHit, ...]
     catalog_version: str

@@ -1,11 +1,15 @@
 """Request facts from a Messages API request: route, headers and parsed JSON body.
 
-Reads only structure (keys, `type` names, flags): no message text is ever copied into the facts.
+Reads only structure (keys, `type` names, flags) and the model id: no message text is ever copied
+into the facts. Never raises: a body it cannot read becomes an unknown feature, which `decide`
+refuses (fail closed).
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
+from functools import lru_cache
 from typing import Any
 
 from zdr.catalog.schema import Catalog
@@ -13,6 +17,15 @@ from zdr.policy.facts import RequestFacts
 
 MAX_NAME = 64
 MAX_DEPTH = 12
+_PLAIN_NAME = re.compile(r"[A-Za-z0-9_.\-]{1,64}")
+
+# Top-level parameters whose presence selects a feature (read below); the catalog lists the rest.
+FEATURE_PARAMS = frozenset({
+    "container", "mcp_servers", "context_management", "compaction", "output_format",
+    "output_config", "inference_geo", "cache_control",
+})
+SURFACE_FEATURES = {"count_tokens": "token_counting", "batches": "batches", "files": "files"}
+STORAGE_FEATURES = ("claude_code_feedback", "claude_code_remote_session")
 
 
 def route_surface(path: str) -> str | None:
@@ -32,27 +45,37 @@ def route_surface(path: str) -> str | None:
 
 
 def _safe_name(value: object) -> str:
+    """A name fit for facts and logs: at most 64 characters of `[A-Za-z0-9_.-]`."""
+    if isinstance(value, str) and _PLAIN_NAME.fullmatch(value):
+        return value
     text = value if isinstance(value, str) else type(value).__name__
     cleaned = "".join(ch if ch.isalnum() or ch in "_-." else "_" for ch in text[:MAX_NAME])
     return cleaned or "_"
 
 
+@lru_cache(maxsize=64)
+def _tool_feature(catalog: Catalog, tool_type: str) -> str | None:
+    return catalog.feature_for_tool_type(tool_type)
+
+
 def _is_claude_code(headers: Mapping[str, str], catalog: Catalog) -> bool:
     signals = catalog.claude_code
-    agent = headers.get("user-agent", "")
-    if any(agent.startswith(prefix) for prefix in signals.user_agent_prefixes):
+    agent = headers.get("user-agent")
+    if agent and agent.startswith(signals.user_agent_prefixes):
         return True
     if headers.get("x-app", "") in signals.x_app_values:
         return True
-    betas = (b.strip() for b in headers.get("anthropic-beta", "").split(","))
-    return any(b.startswith(p) for b in betas for p in signals.beta_prefixes)
+    betas = headers.get("anthropic-beta")
+    if not betas:
+        return False
+    return any(b.strip().startswith(signals.beta_prefixes) for b in betas.split(","))
 
 
 def _server_storage_feature(path: str, catalog: Catalog) -> str | None:
     path = path.split("?", 1)[0]
     for prefix in catalog.claude_code.server_storage_paths:
         if path == prefix or path.startswith(prefix + "/"):
-            return "claude_code_feedback" if "feedback" in prefix else "claude_code_remote_session"
+            return STORAGE_FEATURES[0] if "feedback" in prefix else STORAGE_FEATURES[1]
     return None
 
 
@@ -72,26 +95,28 @@ def surface_of(path: str, headers: Mapping[str, str], key_kind: str, catalog: Ca
     return surface
 
 
-class _Walker:
-    """Collects feature names from content blocks, to a bounded depth."""
+class _TooDeep(Exception):
+    """Content nested past MAX_DEPTH: it could hide a file reference, so refuse the request."""
 
-    def __init__(self, features: set[str]) -> None:
-        self.features = features
 
-    def blocks(self, value: Any, depth: int = 0) -> None:
-        if depth > MAX_DEPTH:
-            return
-        if isinstance(value, list):
-            for item in value:
-                self.blocks(item, depth + 1)
-        elif isinstance(value, dict):
-            self.block(value, depth)
-
-    def block(self, block: dict[str, Any], depth: int) -> None:
-        add = self.features.add
+def _blocks(value: Any, add: Any, depth: int) -> None:
+    """Collect features from content blocks (and nested tool results / documents)."""
+    if depth > MAX_DEPTH:
+        raise _TooDeep
+    if isinstance(value, dict):
+        value = (value,)
+    elif not isinstance(value, list):
+        return
+    for block in value:
+        if not isinstance(block, dict):
+            continue
         if "cache_control" in block:
             add("prompt_caching")
+        if "file_id" in block:
+            add("files")
         kind = block.get("type")
+        if kind == "text" or kind == "tool_use" or kind == "thinking":
+            continue    # text, tool input and thinking carry content only: never walked
         source = block.get("source")
         if isinstance(source, dict):
             source_type = source.get("type")
@@ -101,24 +126,32 @@ class _Walker:
                 source.get("media_type") == "application/pdf" or source_type == "url"
             ):
                 add("pdf")
-        if kind == "container_upload" or "file_id" in block:
-            add("files")
+            inner = source.get("content")
+            if isinstance(inner, list):
+                _blocks(inner, add, depth + 1)
         citations = block.get("citations")
         if isinstance(citations, dict) and citations.get("enabled"):
             add("citations")
-        if kind in ("mcp_tool_use", "mcp_tool_result"):
+        if kind == "container_upload":
+            add("files")
+        elif kind == "mcp_tool_use" or kind == "mcp_tool_result":
             add("mcp_connector")
-        for nested in ("content", "source"):
-            inner = block.get(nested)
-            if isinstance(inner, list):
-                self.blocks(inner, depth + 1)
+        elif kind == "compaction":
+            add("compaction")
+        inner = block.get("content")
+        if isinstance(inner, list):
+            _blocks(inner, add, depth + 1)
 
 
 def _tool_features(tools: Any, catalog: Catalog, features: set[str], unknown: set[str]) -> None:
+    if tools is None:
+        return
     if not isinstance(tools, list):
+        unknown.add("param:tools")
         return
     for tool in tools:
         if not isinstance(tool, dict):
+            unknown.add("tool:not_an_object")
             continue
         if "cache_control" in tool:
             features.add("prompt_caching")
@@ -132,16 +165,42 @@ def _tool_features(tools: Any, catalog: Catalog, features: set[str], unknown: se
         tool_type = tool.get("type")
         if tool_type is None or tool_type == "custom":
             continue
-        feature = catalog.feature_for_tool_type(tool_type) if isinstance(tool_type, str) else None
+        feature = _tool_feature(catalog, tool_type) if isinstance(tool_type, str) else None
         if feature is None:
             unknown.add(f"tool:{_safe_name(tool_type)}")
         else:
             features.add(feature)
 
 
+def _context_features(context: Any, features: set[str], unknown: set[str]) -> None:
+    if context is None:
+        return
+    edits = context.get("edits") if isinstance(context, dict) else None
+    if not isinstance(edits, list):
+        unknown.add("param:context_management")
+        return
+    for edit in edits:
+        kind = edit.get("type") if isinstance(edit, dict) else None
+        if not isinstance(kind, str):
+            unknown.add("context_edit:unreadable")
+        elif kind.startswith("compact"):
+            features.add("compaction")
+        elif kind.startswith(("clear_tool_uses", "clear_thinking")):
+            features.add("context_editing")
+        else:
+            unknown.add(f"context_edit:{_safe_name(kind)}")
+
+
 def body_features(body: Mapping[str, Any], catalog: Catalog) -> tuple[set[str], set[str]]:
+    """Features and unknown features of one Messages request body (or a batch of them)."""
     features: set[str] = set()
     unknown: set[str] = set()
+    extra = body.keys() - catalog.plain_params - FEATURE_PARAMS
+    if extra:
+        if "requests" in extra:
+            extra = extra - {"requests"}
+            _batch_features(body["requests"], catalog, features, unknown)
+        unknown.update(f"param:{_safe_name(name)}" for name in extra)
     _tool_features(body.get("tools"), catalog, features, unknown)
     if body.get("output_format") is not None:
         features.add("structured_outputs")
@@ -158,37 +217,60 @@ def body_features(body: Mapping[str, Any], catalog: Catalog) -> tuple[set[str], 
         features.add("agent_skills")
     elif container:
         features.add("code_execution")
-    context = body.get("context_management")
-    if isinstance(context, dict):
-        for edit in context.get("edits") or ():
-            kind = edit.get("type", "") if isinstance(edit, dict) else ""
-            if isinstance(kind, str) and kind.startswith("compact"):
-                features.add("compaction")
-            else:
-                features.add("context_editing")
+    _context_features(body.get("context_management"), features, unknown)
+    if body.get("compaction") is not None:
+        features.add("compaction")
     if "inference_geo" in body:
         features.add("inference_geo")
     if "cache_control" in body:
         features.add("prompt_caching")
-    walker = _Walker(features)
-    walker.blocks(body.get("system"))
-    messages = body.get("messages")
-    if isinstance(messages, list):
-        for message in messages:
-            if isinstance(message, dict):
-                walker.blocks(message.get("content"))
-    requests = body.get("requests")
-    if isinstance(requests, list):
-        for item in requests:
-            params = item.get("params") if isinstance(item, dict) else None
-            if isinstance(params, dict):
-                inner, inner_unknown = body_features(params, catalog)
-                features |= inner
-                unknown |= inner_unknown
+    add = features.add
+    try:
+        _blocks(body.get("system"), add, 0)
+        messages = body.get("messages")
+        if isinstance(messages, list):
+            for message in messages:
+                if isinstance(message, dict):
+                    _blocks(message.get("content"), add, 0)
+    except _TooDeep:
+        unknown.add("body:nested_too_deep")
     return features, unknown
 
 
-SURFACE_FEATURES = {"count_tokens": "token_counting", "batches": "batches", "files": "files"}
+def _batch_features(requests: Any, catalog: Catalog, features: set[str], unknown: set[str]) -> None:
+    if not isinstance(requests, list):
+        unknown.add("param:requests")
+        return
+    for item in requests:
+        params = item.get("params") if isinstance(item, dict) else None
+        if not isinstance(params, dict):
+            unknown.add("batch:params_unreadable")
+            continue
+        inner, inner_unknown = body_features(params, catalog)
+        features |= inner
+        unknown |= inner_unknown
+
+
+def _model_of(path: str, route: str | None, body: Mapping[str, Any] | None, catalog: Catalog) -> Any:
+    """The model id; for a batch, a covered model if any request names one, else the first."""
+    if route == "models":
+        parts = path.split("?", 1)[0].rstrip("/").split("/")
+        return parts[3] if len(parts) > 3 else None
+    if body is None:
+        return None
+    model = body.get("model")
+    requests = body.get("requests")
+    if model is None and isinstance(requests, list):
+        for item in requests:
+            params = item.get("params") if isinstance(item, dict) else None
+            candidate = params.get("model") if isinstance(params, dict) else None
+            if not isinstance(candidate, str):
+                continue
+            if model is None:
+                model = candidate
+            if catalog.model_class(_safe_name(candidate)) == "covered":
+                return candidate
+    return model
 
 
 def extract_facts(
@@ -199,22 +281,42 @@ def extract_facts(
     key_kind: str,
     catalog: Catalog,
 ) -> RequestFacts:
-    """Facts of one request. `headers` must have lower-case names."""
+    """Facts of one request. `headers` must have lower-case names. Never raises."""
+    try:
+        return _extract(method, path, headers, body, key_kind, catalog)
+    except Exception:  # noqa: BLE001 - fail closed: unreadable facts become a refusal
+        return RequestFacts(
+            surface="unknown",
+            unknown_features=frozenset({"request:unreadable"}),
+            method=str(method)[:16].upper(),
+            route="unknown",
+        )
+
+
+def _extract(
+    method: str,
+    path: str,
+    headers: Mapping[str, str],
+    body: Mapping[str, Any] | None,
+    key_kind: str,
+    catalog: Catalog,
+) -> RequestFacts:
     surface = surface_of(path, headers, key_kind, catalog) or "unknown"
-    features: set[str] = set()
-    unknown: set[str] = set()
-    if body is not None:
+    features: set[str]
+    unknown: set[str]
+    if body is None:
+        features, unknown = set(), set()
+    elif isinstance(body, Mapping):
         features, unknown = body_features(body, catalog)
+    else:
+        features, unknown = set(), {"body:not_an_object"}
     route = route_surface(path)
     if route in SURFACE_FEATURES:
         features.add(SURFACE_FEATURES[route])
     storage = _server_storage_feature(path, catalog)
     if storage is not None:
         features.add(storage)
-    model = body.get("model") if body is not None else None
-    if route == "models":
-        parts = path.split("?", 1)[0].rstrip("/").split("/")
-        model = parts[3] if len(parts) > 3 else None
+    model = _model_of(path, route, body if isinstance(body, Mapping) else None, catalog)
     browser = "origin" in headers or (
         headers.get("anthropic-dangerous-direct-browser-access", "").lower() == "true"
     )

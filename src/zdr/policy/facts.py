@@ -53,3 +53,12 @@ class Arrangements:
     org: OrgState
     key_kind: str = "api"
     workspace: WorkspaceState = field(default_factory=WorkspaceState)
+    _hash: int = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        # Hashed once: the gateway reuses one Arrangements per principal, and `decide` memoizes
+        # on it, so each request would otherwise re-hash the org's seven fields.
+        object.__setattr__(self, "_hash", hash((self.org, self.key_kind, self.workspace)))
+
+    def __hash__(self) -> int:
+        return self._hash

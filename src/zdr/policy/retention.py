@@ -2,21 +2,62 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from functools import lru_cache
+
+from zdr.catalog.schema import Catalog, SurfaceSpec
 from zdr.policy.decision import NOT_KEPT, Artifact, Keep, RuleHit, ZdrState
 from zdr.policy.rules import Scope
 
 Plan = tuple[ZdrState, dict[str, Keep], tuple[Artifact, ...], list[RuleHit]]
 
 
+@dataclass(frozen=True, slots=True)
+class _Derived:
+    """What a catalog implies once: per-feature artifacts and the reasons that never vary."""
+
+    artifacts: dict[str, Artifact]
+    metadata: Keep
+    classifier_result: Keep
+    flagged_content: Keep
+    fixed_hits: tuple[RuleHit, ...]
+    content_hits: tuple[RuleHit, ...]
+    applied: RuleHit
+
+
+@lru_cache(maxsize=16)
+def _derived(catalog: Catalog) -> _Derived:
+    r = catalog.retention
+    artifacts = {
+        spec.id: Artifact(spec.id, spec.artifact,
+                          None if spec.artifact_until_deleted else spec.artifact_days)
+        for spec in catalog.features.values()
+        if spec.zdr != "yes" and spec.artifact is not None
+    }
+    return _Derived(
+        artifacts=artifacts,
+        metadata=Keep(True, r.metadata_days),
+        classifier_result=Keep(True, r.classifier_result_days),
+        flagged_content=Keep(True, r.flagged_content_days),
+        fixed_hits=(RuleHit("retention.metadata",
+                            f"Metadata (no content) kept {r.metadata_days} days."),),
+        content_hits=(
+            RuleHit("retention.classifier_result",
+                    f"Safety classifier results (no content) kept {r.classifier_result_days} "
+                    "days."),
+            RuleHit("retention.misuse_exception",
+                    f"If the safety classifier flags it, content is kept "
+                    f"{r.flagged_content_days} days for trust and safety review, under every "
+                    "arrangement."),
+        ),
+        applied=RuleHit("retention.zdr_applied", "ZDR applied: content is not written anywhere."),
+    )
+
+
 def artifacts_of(scope: Scope) -> tuple[Artifact, ...]:
     """What each non-eligible (or qualified) feature keeps, whatever the arrangement."""
-    found = []
-    for fid in sorted(scope.facts.features):
-        spec = scope.catalog.features[fid]
-        if spec.zdr != "yes" and spec.artifact is not None:
-            days = None if spec.artifact_until_deleted else spec.artifact_days
-            found.append(Artifact(fid, spec.artifact, days))
-    return tuple(found)
+    table = _derived(scope.catalog).artifacts
+    return tuple(table[fid] for fid in sorted(scope.facts.features) if fid in table)
 
 
 def _longest(artifacts: tuple[Artifact, ...]) -> Keep:
@@ -28,13 +69,18 @@ def _longest(artifacts: tuple[Artifact, ...]) -> Keep:
 
 
 def content_days(scope: Scope) -> tuple[int, list[RuleHit]]:
-    """The content period outside ZDR: org period, raised by a workspace override and covered models."""
+    """The content period outside ZDR: org period, raised by a workspace override and covered models.
+
+    Every period is clamped to [custom_min_days, max_days]: content outside ZDR is never kept for
+    less than the commercial minimum nor past the catalog's bound.
+    """
     retention = scope.catalog.retention
     org = scope.arrangements.org
     override = scope.arrangements.workspace.retention_override_days
+    floor, ceiling = retention.custom_min_days, retention.max_days
     hits = []
     if org.retention_days is not None:
-        days = max(org.retention_days, retention.custom_min_days)
+        days = min(max(org.retention_days, floor), ceiling)
         hits.append(RuleHit("retention.custom_period",
                             f"Content kept {days} days: the organization's custom period."))
     else:
@@ -42,41 +88,36 @@ def content_days(scope: Scope) -> tuple[int, list[RuleHit]]:
         hits.append(RuleHit("retention.default_period",
                             f"Content kept {days} days: the default retention period."))
     if override is not None:
-        days = override if scope.org_zdr else max(days, override)
+        wanted = min(max(override, floor), ceiling)
+        days = wanted if scope.org_zdr else max(days, wanted)
         hits.append(RuleHit("retention.workspace_override",
                             f"Content kept {days} days: the workspace's retention override."))
     if scope.model_class == "covered" and days < retention.covered_model_min_days:
         days = retention.covered_model_min_days
         hits.append(RuleHit("retention.covered_model_minimum",
                             f"Content kept {days} days: the minimum for covered models."))
-    return min(days, retention.max_days), hits
+    return min(days, ceiling), hits
 
 
 def retention_plan(scope: Scope) -> Plan:
-    retention = scope.catalog.retention
+    """Rule 6 for an allowed request: what each record class keeps, and the ZDR state."""
+    derived = _derived(scope.catalog)
     surface = scope.catalog.surfaces[scope.facts.surface]
     artifacts = artifacts_of(scope)
-    hits = [RuleHit("retention.metadata",
-                    f"Metadata (no content) kept {retention.metadata_days} days.")]
+    hits = list(derived.fixed_hits)
     keep: dict[str, Keep] = {
-        "metadata": Keep(True, retention.metadata_days),
+        "metadata": derived.metadata,
         "content": NOT_KEPT,
         "flagged_content": NOT_KEPT,
         "classifier_result": NOT_KEPT,
         "feature_artifact": _longest(artifacts),
     }
     if surface.carries_content:
-        keep["classifier_result"] = Keep(True, retention.classifier_result_days)
-        keep["flagged_content"] = Keep(True, retention.flagged_content_days)
-        hits.append(RuleHit("retention.classifier_result",
-                            f"Safety classifier results (no content) kept "
-                            f"{retention.classifier_result_days} days."))
-        hits.append(RuleHit("retention.misuse_exception",
-                            f"If the safety classifier flags it, content is kept "
-                            f"{retention.flagged_content_days} days for trust and safety review, "
-                            "under every arrangement."))
+        keep["classifier_result"] = derived.classifier_result
+        keep["flagged_content"] = derived.flagged_content
+        hits.extend(derived.content_hits)
     zdr: ZdrState
-    if scope.zdr_scope and (surface.zdr_eligible or not surface.carries_content):
+    if scope.zdr_scope and surface.zdr_eligible:
         outside = [a for a in artifacts if scope.catalog.features[a.feature].zdr == "no"]
         if outside:
             zdr = "partial"
@@ -85,16 +126,20 @@ def retention_plan(scope: Scope) -> Plan:
                                 f"ZDR in force, but not for: {named}; content itself is not kept."))
         else:
             zdr = "applied"
-            hits.append(RuleHit("retention.zdr_applied",
-                                "ZDR applied: content is not written anywhere."))
-    elif scope.zdr_scope and surface.artifact is not None:
+            hits.append(derived.applied)
+    elif scope.zdr_scope and surface.carries_content and surface.artifact is not None:
         zdr = "partial"
         hits.append(RuleHit("retention.zdr_partial",
-                            f"ZDR in force, but the {surface.id} surface is not covered: its data "
-                            "is kept as a feature artifact; content itself is not kept."))
+                            f"ZDR in force, but not for: the {surface.id} surface "
+                            f"({_period(_surface_days(surface))}); its data is kept as a feature "
+                            "artifact, content itself is not kept."))
+    elif scope.zdr_scope and not surface.carries_content:
+        zdr = "none"
+        hits.append(RuleHit("retention.no_content",
+                            f"The {surface.id} surface carries no content: nothing to retain."))
     else:
         zdr = "none"
-        if surface.carries_content and surface.artifact is None:
+        if surface.carries_content:
             days, period_hits = content_days(scope)
             keep["content"] = Keep(True, days)
             hits.extend(period_hits)
@@ -103,6 +148,10 @@ def retention_plan(scope: Scope) -> Plan:
                             f"{scope.catalog.features[artifact.feature].label}: its "
                             f"{artifact.kind} is kept {_period(artifact.days)}."))
     return zdr, keep, artifacts, hits
+
+
+def _surface_days(surface: SurfaceSpec) -> int | None:
+    return None if surface.artifact_until_deleted else surface.artifact_days
 
 
 def _period(days: int | None) -> str:

@@ -6,6 +6,7 @@ rules that can refuse a request, a `PolicyError`.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from zdr.catalog.schema import Catalog
@@ -24,16 +25,22 @@ class Scope:
     arrangements: Arrangements
     catalog: Catalog
     org_zdr: bool          # the org's ZDR is approved, in force and its plan is commercial
-    zdr_scope: bool        # org_zdr, and the workspace has no retention override
+    zdr_scope: bool        # org_zdr, the workspace has no retention override, the key kind may have ZDR
     model_class: str
 
 
-Verdict = tuple[list[RuleHit], PolicyError | None]
+Verdict = tuple[Sequence[RuleHit], PolicyError | None]
+NOTHING: Verdict = ((), None)
 
 
 def known_features(scope: Scope) -> Verdict:
     """Fail closed: a feature the catalog does not know may store anything, so refuse it."""
     facts, catalog = scope.facts, scope.catalog
+    arrangements = scope.arrangements
+    if (not facts.unknown_features and catalog.features.keys() >= facts.features
+            and facts.surface in catalog.surfaces and arrangements.org.plan in catalog.plans
+            and arrangements.key_kind in catalog.key_kinds):
+        return NOTHING
     unknown = sorted(facts.unknown_features | (facts.features - catalog.features.keys()))
     problems = []
     if facts.surface not in catalog.surfaces:
@@ -44,7 +51,7 @@ def known_features(scope: Scope) -> Verdict:
         problems.append(f"key_kind:{scope.arrangements.key_kind}")
     unknown += problems
     if not unknown:
-        return [], None
+        return NOTHING
     listed = ", ".join(unknown)
     message = catalog.messages.unknown_feature.format(features=listed)
     reason = f"Refused and kept nothing but metadata: not in catalog {catalog.version}: {listed}."
@@ -52,7 +59,8 @@ def known_features(scope: Scope) -> Verdict:
 
 
 def zdr_scope(scope: Scope) -> Verdict:
-    """Rule 1: ZDR applies only to an approved, in-force, commercial org on an eligible surface."""
+    """Rule 1: ZDR applies only to an approved, in-force, commercial org on an eligible surface,
+    for a key kind ZDR covers, in a workspace without a retention override."""
     org = scope.arrangements.org
     surface = scope.catalog.surfaces[scope.facts.surface]
     if org.plan in scope.catalog.consumer_plans:
@@ -60,12 +68,13 @@ def zdr_scope(scope: Scope) -> Verdict:
                         f"ZDR never applies to a consumer-plan ({org.plan}) organization.")], None
     if org.zdr_status != "approved":
         return [RuleHit("scope.zdr_not_in_force",
-                        f"The organization's ZDR status is '{org.zdr_status}', not approved.")], None
+                        f"The organization's ZDR status is '{org.zdr_status}', not approved.")
+                ], None
     if not scope.org_zdr:
         return [RuleHit("scope.zdr_not_yet_effective",
                         "ZDR is approved but its effective time has not come yet.")], None
-    if not scope.zdr_scope:
-        days = scope.arrangements.workspace.retention_override_days
+    days = scope.arrangements.workspace.retention_override_days
+    if days is not None:
         return [RuleHit("scope.workspace_override",
                         f"The workspace overrides the org's ZDR with {days}-day retention.")], None
     if not surface.carries_content:
@@ -75,6 +84,11 @@ def zdr_scope(scope: Scope) -> Verdict:
         return [RuleHit("scope.surface_ineligible",
                         f"ZDR is in force for the org but never applies to the {surface.id} "
                         "surface.")], None
+    key_kind = scope.arrangements.key_kind
+    if key_kind not in scope.catalog.zdr_key_kinds:
+        return [RuleHit("scope.key_kind_ineligible",
+                        f"ZDR is in force for the org but never applies to requests made with a "
+                        f"{key_kind} key.")], None
     if not surface.zdr_eligible:
         return [RuleHit("scope.surface_not_covered",
                         f"ZDR is in force; the {surface.id} surface is not ZDR-eligible and keeps "
@@ -87,7 +101,7 @@ def hipaa(scope: Scope) -> Verdict:
     """Rule 2: a HIPAA org is refused every HIPAA-ineligible feature and surface, all named."""
     org = scope.arrangements.org
     if not org.hipaa:
-        return [], None
+        return NOTHING
     catalog = scope.catalog
     ineligible = sorted(f for f in scope.facts.features if not catalog.features[f].hipaa_eligible)
     surface = catalog.surfaces[scope.facts.surface]
@@ -105,9 +119,14 @@ def hipaa(scope: Scope) -> Verdict:
 
 
 def covered_model(scope: Scope) -> Verdict:
-    """Rule 3: a covered model needs data retention; from a ZDR scope it is refused."""
+    """Rule 3: a covered model needs data retention; from a ZDR scope it is refused.
+
+    Only requests that carry content call the model; listing or describing it does not.
+    """
     if scope.model_class != "covered":
-        return [], None
+        return NOTHING
+    if not scope.catalog.surfaces[scope.facts.surface].carries_content:
+        return NOTHING
     model = scope.facts.model
     if scope.zdr_scope:
         return (
@@ -124,7 +143,7 @@ def covered_model(scope: Scope) -> Verdict:
 def browser_access(scope: Scope) -> Verdict:
     """Rule 4: ZDR traffic must come from a backend, never straight from a browser."""
     if not (scope.org_zdr and scope.facts.browser_access):
-        return [], None
+        return NOTHING
     return (
         [RuleHit("browser.rejected",
                  "The organization has ZDR and the request came straight from a browser.")],
@@ -135,13 +154,13 @@ def browser_access(scope: Scope) -> Verdict:
 def claude_code_enterprise(scope: Scope) -> Verdict:
     """Rule 5: under ZDR, Claude Code Enterprise features that store data server-side are refused."""
     if not scope.org_zdr or scope.facts.surface != "claude_code_enterprise":
-        return [], None
+        return NOTHING
     storing = sorted(
         f for f in scope.facts.features
         if f in ("claude_code_feedback", "claude_code_remote_session")
     )
     if not storing:
-        return [], None
+        return NOTHING
     listed = ", ".join(storing)
     return (
         [RuleHit("claude_code.server_storage_rejected",

@@ -93,6 +93,10 @@ org_data_keys = Table(
     Column("wrapped_key", LargeBinary),
     Column("created_at", TS, nullable=False),
     Column("destroyed_at", TS),
+    # The trust & safety key of the org (flagged content, misuse exception): kept while held
+    # flagged content outlives the org's erasure (zdr.store.crypto).
+    Column("wrapped_safety_key", LargeBinary),
+    Column("safety_destroyed_at", TS),
 )
 
 exchanges = Table(
@@ -152,6 +156,7 @@ classifier_results = Table(
     Column("id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True),
     Column("exchange_id", String(40), nullable=False, unique=True),
     Column("org_id", String(36), nullable=False, index=True),
+    Column("workspace_id", String(36)),  # so workspace holds cover it (zdr.store.holds)
     Column("classifier", String(80), nullable=False),
     Column("classifier_version", String(40), nullable=False),
     Column("flagged", Boolean, nullable=False),
@@ -167,6 +172,7 @@ feature_artifacts = Table(
     Column("id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True),
     Column("exchange_id", String(40), nullable=False, index=True),
     Column("org_id", String(36), nullable=False, index=True),
+    Column("workspace_id", String(36)),  # so workspace holds cover it (zdr.store.holds)
     Column("feature", String(60), nullable=False),
     Column("kind", String(30), nullable=False),
     Column("created_at", TS, nullable=False),

@@ -1,0 +1,256 @@
+"""Markdown for bench/compare.py: one table per scenario, the load generators' ceiling, and the
+issue's targets with the measured ratio beside each."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+Row = dict[str, Any]
+GATEWAYS = ("zdr-zdr", "zdr-standard")
+
+
+def _fmt(value: Any, digits: int = 2) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, float):
+        return f"{value:.{digits}f}"
+    return str(value)
+
+
+def _find(results: list[Row], target: str, workload: str, concurrency: int) -> Row | None:
+    return next(
+        (
+            r
+            for r in results
+            if r["target"] == target
+            and r["workload"] == workload
+            and r["concurrency"] == concurrency
+        ),
+        None,
+    )
+
+
+def _diff(a: Any, b: Any) -> float | None:
+    return None if a is None or b is None else round(a - b, 3)
+
+
+def scenario_table(results: list[Row], workload: str, concurrency: int, targets: list[str]) -> str:
+    direct = _find(results, "direct", workload, concurrency)
+    stream = workload == "stream"
+    head = ["target", "req/s", "x direct", "p50 ms", "p99 ms", "added p50", "added p99"]
+    if stream:
+        head += ["TTFB p50", "added TTFB p50", "TTFB p99"]
+    head += ["peak RSS MB", "CPU s / 1k req", "errors", "load avg"]
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for name in targets:
+        row = _find(results, name, workload, concurrency)
+        if row is None:
+            continue
+        ratio = row["rps"] / direct["rps"] if direct and direct["rps"] else None
+        cells = [name, _fmt(row["rps"], 0), _fmt(ratio), _fmt(row["p50_ms"]), _fmt(row["p99_ms"])]
+        if name == "direct":
+            cells += ["-", "-"]
+        else:
+            cells += [
+                _fmt(_diff(row["p50_ms"], direct and direct["p50_ms"])),
+                _fmt(_diff(row["p99_ms"], direct and direct["p99_ms"])),
+            ]
+        if stream:
+            added = (
+                None
+                if name == "direct"
+                else _diff(row.get("ttfb_p50_ms"), direct and direct.get("ttfb_p50_ms"))
+            )
+            cells += [_fmt(row.get("ttfb_p50_ms")), _fmt(added), _fmt(row.get("ttfb_p99_ms"))]
+        cells += [
+            _fmt(row["peak_rss_mb"], 0),
+            _fmt(row["cpu_s_per_1k"]),
+            str(row["errors"]),
+            row["loadavg"].split()[0],
+        ]
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def _check(
+    label: str, goal: str, value: float | None, ok: Callable[[float], bool], shown: str
+) -> list[str]:
+    met = "-" if value is None else ("yes" if ok(value) else "**no**")
+    return [label, goal, shown if value is not None else "not measured", met]
+
+
+def target_rows(results: list[Row]) -> list[list[str]]:
+    """The issue's targets, each measured for both zdr-gateway orgs."""
+    rows: list[list[str]] = []
+
+    def get(target: str, workload: str, c: int, key: str) -> float | None:
+        row = _find(results, target, workload, c)
+        return None if row is None else row.get(key)
+
+    def ratio(a: float | None, b: float | None) -> float | None:
+        return None if a is None or not b else a / b
+
+    for gw in GATEWAYS:
+        if not _find(results, gw, "small", 16) and not _find(results, gw, "stream", 16):
+            continue
+        for workload in ("small", "stream", "conversation"):
+            p50 = _diff(get(gw, workload, 16, "p50_ms"), get("direct", workload, 16, "p50_ms"))
+            p99 = _diff(get(gw, workload, 16, "p99_ms"), get("direct", workload, 16, "p99_ms"))
+            rows.append(
+                _check(
+                    f"{gw}: added p50, {workload} c=16",
+                    "≤ 1 ms",
+                    p50,
+                    lambda v: v <= 1.0,
+                    f"{_fmt(p50)} ms",
+                )
+            )
+            rows.append(
+                _check(
+                    f"{gw}: added p99, {workload} c=16",
+                    "≤ 5 ms",
+                    p99,
+                    lambda v: v <= 5.0,
+                    f"{_fmt(p99)} ms",
+                )
+            )
+        for workload in ("small", "stream", "conversation"):
+            for c in (16, 64):
+                r = ratio(get(gw, workload, c, "rps"), get("direct", workload, c, "rps"))
+                rows.append(
+                    _check(
+                        f"{gw}: throughput vs direct, {workload} c={c}",
+                        "≥ 50 %",
+                        r,
+                        lambda v: v >= 0.5,
+                        f"{_fmt(r and r * 100, 0)} %",
+                    )
+                )
+        for peer in ("litellm-off", "litellm-on"):
+            for workload in ("small", "stream"):
+                r = ratio(get(gw, workload, 16, "rps"), get(peer, workload, 16, "rps"))
+                rows.append(
+                    _check(
+                        f"{gw}: throughput vs {peer}, {workload} c=16",
+                        "≥ 20x",
+                        r,
+                        lambda v: v >= 20,
+                        f"{_fmt(r, 1)}x",
+                    )
+                )
+                own = _diff(get(gw, workload, 16, "p50_ms"), get("direct", workload, 16, "p50_ms"))
+                theirs = _diff(
+                    get(peer, workload, 16, "p50_ms"), get("direct", workload, 16, "p50_ms")
+                )
+                r = ratio(own, theirs)
+                rows.append(
+                    _check(
+                        f"{gw}: added p50 vs {peer}'s, {workload} c=16",
+                        "≤ 1/10",
+                        r,
+                        lambda v: v <= 0.1,
+                        f"{_fmt(r and r * 100, 1)} %",
+                    )
+                )
+        for workload in ("small", "stream", "conversation"):
+            r = ratio(get(gw, workload, 16, "rps"), get("bare", workload, 16, "rps"))
+            rows.append(
+                _check(
+                    f"{gw}: throughput vs bare pass-through, {workload} c=16",
+                    "≥ 70 %",
+                    r,
+                    lambda v: v >= 0.7,
+                    f"{_fmt(r and r * 100, 0)} %",
+                )
+            )
+        for c in (1, 16):
+            added = _diff(
+                get(gw, "stream", c, "ttfb_p50_ms"), get("direct", "stream", c, "ttfb_p50_ms")
+            )
+            rows.append(
+                _check(
+                    f"{gw}: stream TTFB added (p50), c={c}",
+                    "≤ 1 ms",
+                    added,
+                    lambda v: v <= 1.0,
+                    f"{_fmt(added)} ms",
+                )
+            )
+    for workload in ("small", "stream", "conversation"):
+        zdr = get("zdr-zdr", workload, 16, "rps")
+        std = get("zdr-standard", workload, 16, "rps")
+        cost = None if zdr is None or std is None or not zdr else 1 - std / zdr
+        rows.append(
+            _check(
+                f"storing content (standard vs ZDR), {workload} c=16",
+                "≤ 15 % slower",
+                cost,
+                lambda v: v <= 0.15,
+                f"{_fmt(cost and cost * 100, 1)} %",
+            )
+        )
+    return rows
+
+
+def render_targets(results: list[Row]) -> str:
+    lines = ["| target of issue 9 | goal | measured | met |", "|---|---|---|---|"]
+    lines += ["| " + " | ".join(row) + " |" for row in target_rows(results)]
+    return "\n".join(lines)
+
+
+def render(
+    meta: dict[str, Any],
+    results: list[Row],
+    ceiling: list[Row],
+    targets: list[str],
+    notes: list[str],
+) -> str:
+    m = meta["machine"]
+    out = [
+        "# zdr-gateway vs. LiteLLM's proxy vs. the wire",
+        "",
+        f"Generated by `{meta['command']}` — {meta['started']} to {meta['finished']} (UTC).",
+        "",
+        f"- machine: {m['cpu']}, {m['memory']}, {m['os']}, Python {m['python']}",
+        f"- versions: {m['versions']}",
+        f"- load average (1/5/15 min) before: {meta['loadavg_before']},"
+        f" after: {meta['loadavg_after']}"
+        " (other work shares the 2 cores; each row shows the 1-minute figure at its start)",
+        f"- each run: {meta['requests']} requests or {meta['time_cap']:.0f} s, whichever first,"
+        f" after a warm-up; latency and throughput by {meta['tool']}; stream TTFB by loadgen.py;"
+        f" gateways with {meta['workers']} worker process(es); everything on loopback",
+        "- `added` = this target minus `direct` in the same run; RSS and CPU are of the target's"
+        " whole process tree (for `direct`: the stand-in's)",
+        "",
+    ]
+    if notes:
+        out += ["Notes:", ""] + [f"- {n}" for n in notes] + [""]
+    out += ["## Targets of the issue", "", render_targets(results), ""]
+    for workload, title in (
+        ("small", "Small messages, not streamed"),
+        ("stream", "Streamed messages (20 SSE chunks)"),
+        ("conversation", "200 KB conversation, not streamed"),
+    ):
+        for c in (1, 16, 64):
+            if any(r["workload"] == workload and r["concurrency"] == c for r in results):
+                out += [
+                    f"## {title}, concurrency {c}",
+                    "",
+                    scenario_table(results, workload, c, targets),
+                    "",
+                ]
+    if ceiling:
+        out += [
+            "## The load generators alone against the stand-in (their ceiling)",
+            "",
+            "| tool | workload | concurrency | req/s | p50 ms |",
+            "|---|---|---|---|---|",
+        ]
+        out += [
+            f"| {r['tool']} | {r['workload']} | {r['concurrency']} | {_fmt(r['rps'], 0)} |"
+            f" {_fmt(r['p50_ms'])} |"
+            for r in ceiling
+        ]
+        out += [""]
+    return "\n".join(out)

@@ -1,0 +1,76 @@
+"""The audit log, newest first, with the hash chain's verification status.
+
+Provider admins and legal see every entry and the chain check (`audit.verify`); an organization's
+owners and admins see their organization's entries.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import Response
+
+from zdr.console.web import Page
+from zdr.control.audit import AuditEntry, ChainReport
+from zdr.control.roles import Actor
+
+PAGE_SIZE = 100
+ORG_SCAN = 1000
+
+
+@dataclass(frozen=True, slots=True)
+class EntryRow:
+    entry: AuditEntry
+    before: str
+    after: str
+
+
+def _compact(value: Any) -> str:
+    if value is None:
+        return ""
+    return orjson.dumps(value, option=orjson.OPT_SORT_KEYS, default=str).decode()[:400]
+
+
+def _rows(entries: list[AuditEntry]) -> list[EntryRow]:
+    return [EntryRow(e, _compact(e.before), _compact(e.after)) for e in reversed(entries)]
+
+
+def _all(page: Page, actor: Actor, before_seq: int | None) -> dict[str, object]:
+    audit = page.console.plane.audit
+    report: ChainReport | None = None
+    if page.signed_in_viewer.may("audit.verify", None):
+        report = audit.verify(actor)
+        total = report.entries
+    else:
+        total = len(audit.list(actor, limit=1000))
+    end = total if before_seq is None else max(0, min(before_seq - 1, total))
+    start = max(0, end - PAGE_SIZE)
+    entries = audit.list(actor, after_seq=start, limit=end - start) if end > start else []
+    return {"report": report, "rows": _rows(entries),
+            "older": start if start > 0 else None, "total": total}
+
+
+async def audit_page(request: Request, page: Page) -> Response:
+    viewer = page.signed_in_viewer
+    raw = request.query_params.get("before", "")
+    before_seq = int(raw) if raw.isdigit() else None
+    context = await run_in_threadpool(_all, page, viewer.actor, before_seq)
+    return page.render(request, "audit.html", title="Audit log", org=None, **context)
+
+
+def _org(page: Page, actor: Actor, org_id: str) -> dict[str, object]:
+    plane = page.console.plane
+    org = plane.orgs.show(actor, org_id)
+    entries = plane.audit.list(actor, org.id, limit=ORG_SCAN)
+    return {"org": org, "rows": _rows(entries[-PAGE_SIZE:]), "report": None, "older": None,
+            "total": len(entries)}
+
+
+async def org_audit(request: Request, page: Page) -> Response:
+    viewer = page.signed_in_viewer
+    context = await run_in_threadpool(_org, page, viewer.actor, request.path_params["org_id"])
+    return page.render(request, "audit.html", title="Audit log", **context)

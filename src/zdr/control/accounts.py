@@ -1,0 +1,173 @@
+"""People and credentials: users (argon2 password hashes), memberships and admin API tokens.
+
+Admin tokens (`zdra-…`) are shown once and stored as SHA-256 hashes (`zdr.keys`); `actor_for_token`
+turns a presented token into the `Actor` that every service checks.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError
+from sqlalchemy import Connection, select
+from sqlalchemy.exc import IntegrityError
+
+from zdr.control.context import ControlContext, find_org
+from zdr.control.roles import ORG_ROLES, PROVIDER_ROLES, Actor
+from zdr.control.views import NewSecretView, UserView
+from zdr.errors import AuthenticationFailed, Conflict, InvalidRequest, NotFound
+from zdr.keys import hash_secret, new_admin_token
+from zdr.store.db import utc
+from zdr.store.tables import admin_tokens, memberships, users
+
+_hasher = PasswordHasher()
+
+
+def actor_for_user(conn: Connection, user_id: str, email: str) -> Actor:
+    provider: set[str] = set()
+    per_org: dict[str, set[str]] = {}
+    for row in conn.execute(select(memberships).where(memberships.c.user_id == user_id)):
+        if row.org_id is None:
+            provider.add(row.role)
+        else:
+            per_org.setdefault(row.org_id, set()).add(row.role)
+    return Actor(user_id=user_id, email=email, provider_roles=frozenset(provider),
+                 org_roles={org: frozenset(roles) for org, roles in per_org.items()})
+
+
+def _user(conn: Connection, email: str) -> Any:
+    row = conn.execute(select(users).where(users.c.email == email.strip().lower())).first()
+    if row is None:
+        raise NotFound("user not found")
+    return row
+
+
+class Accounts:
+    def __init__(self, ctx: ControlContext) -> None:
+        self.ctx = ctx
+
+    # ------------------------------------------------------------------ users
+    def create_user(
+        self, actor: Actor, email: str, password: str | None = None,
+        provider_roles: Iterable[str] = (), org_roles: Mapping[str, Iterable[str]] | None = None,
+    ) -> UserView:
+        """A new user with optional password and roles; `org_roles` maps org id/name to roles."""
+        email = email.strip().lower()
+        if "@" not in email or len(email) > 320:
+            raise InvalidRequest("a user needs an email address")
+        if password is not None and len(password) < 12:
+            raise InvalidRequest("a password has at least 12 characters")
+        provider = sorted(set(provider_roles))
+        unknown = [r for r in provider if r not in PROVIDER_ROLES]
+        if unknown:
+            raise InvalidRequest(f"unknown provider role {unknown[0]!r}")
+        if provider or not org_roles:
+            self.ctx.guard(actor, "user.create", None)
+        user_id = str(uuid.uuid4())
+        try:
+            with self.ctx.write() as conn:
+                grants = self._grants(conn, actor, org_roles or {})
+                conn.execute(users.insert().values(
+                    id=user_id, email=email, created_at=self.ctx.now(),
+                    password_hash=None if password is None else _hasher.hash(password),
+                ))
+                for role in provider:
+                    grants.append((None, role))
+                for org_id, role in grants:
+                    conn.execute(memberships.insert().values(
+                        id=str(uuid.uuid4()), user_id=user_id, org_id=org_id, role=role))
+                self.ctx.record(conn, actor, "user.create", None, email, None,
+                                {"provider_roles": provider,
+                                 "org_roles": [[o, r] for o, r in grants if o is not None]})
+                view = self._view(conn, user_id)
+        except IntegrityError:
+            raise Conflict(f"a user {email} already exists") from None
+        return view
+
+    def grant(self, actor: Actor, email: str, org: str, role: str) -> UserView:
+        """Give an existing user a role in an organization."""
+        with self.ctx.write() as conn:
+            user = _user(conn, email)
+            [(org_id, role)] = self._grants(conn, actor, {org: [role]})
+            exists = conn.execute(select(memberships.c.id).where(
+                memberships.c.user_id == user.id, memberships.c.org_id == org_id,
+                memberships.c.role == role)).first()
+            if exists is not None:
+                raise Conflict("the user already has this role")
+            conn.execute(memberships.insert().values(
+                id=str(uuid.uuid4()), user_id=user.id, org_id=org_id, role=role))
+            self.ctx.record(conn, actor, "membership.grant", org_id, user.email, None,
+                            {"role": role})
+            return self._view(conn, user.id)
+
+    def _grants(
+        self, conn: Connection, actor: Actor, org_roles: Mapping[str, Iterable[str]]
+    ) -> list[tuple[str | None, str]]:
+        grants: list[tuple[str | None, str]] = []
+        for ref, roles in org_roles.items():
+            org_id = find_org(conn, ref).id
+            self.ctx.guard(actor, "membership.grant", org_id)
+            for role in sorted(set(roles)):
+                if role not in ORG_ROLES:
+                    raise InvalidRequest(f"unknown org role {role!r}")
+                grants.append((org_id, role))
+        return grants
+
+    def _view(self, conn: Connection, user_id: str) -> UserView:
+        row = conn.execute(select(users).where(users.c.id == user_id)).one()
+        who = actor_for_user(conn, row.id, row.email)
+        return UserView(id=row.id, email=row.email, created_at=utc(row.created_at),
+                        provider_roles=tuple(sorted(who.provider_roles)),
+                        org_roles={o: tuple(sorted(r)) for o, r in who.org_roles.items()})
+
+    def actor_for_email(self, email: str) -> Actor:
+        with self.ctx.read() as conn:
+            row = _user(conn, email)
+            if row.disabled_at is not None:
+                raise AuthenticationFailed("this user is disabled")
+            return actor_for_user(conn, row.id, row.email)
+
+    def check_password(self, email: str, password: str) -> Actor:
+        """The actor for a console login; one message for every failure."""
+        failure = AuthenticationFailed("invalid email or password")
+        with self.ctx.read() as conn:
+            row = conn.execute(select(users).where(users.c.email == email.strip().lower())).first()
+            if row is None or row.password_hash is None or row.disabled_at is not None:
+                raise failure
+            try:
+                _hasher.verify(row.password_hash, password)
+            except (VerificationError, InvalidHashError):
+                raise failure from None
+            return actor_for_user(conn, row.id, row.email)
+
+    # ------------------------------------------------------------------ tokens
+    def create_token(self, actor: Actor, email: str) -> NewSecretView:
+        """An admin API token for `email` (anyone for themselves; provider admins for anyone)."""
+        token = new_admin_token()
+        token_id = str(uuid.uuid4())
+        with self.ctx.write() as conn:
+            user = _user(conn, email)
+            if user.id != actor.user_id:
+                self.ctx.guard(actor, "token.create", None)
+            conn.execute(admin_tokens.insert().values(
+                id=token_id, user_id=user.id, prefix=token.prefix, token_hash=token.digest,
+                created_at=self.ctx.now(),
+            ))
+            self.ctx.record(conn, actor, "token.create", None, token.prefix, None,
+                            {"user": user.email, "prefix": token.prefix})
+        return NewSecretView(id=token_id, prefix=token.prefix, secret=token.secret)
+
+    def actor_for_token(self, secret: str) -> Actor:
+        failure = AuthenticationFailed("invalid admin token")
+        with self.ctx.read() as conn:
+            row = conn.execute(
+                select(admin_tokens.c.revoked_at, users.c.id, users.c.email, users.c.disabled_at)
+                .join(users, users.c.id == admin_tokens.c.user_id)
+                .where(admin_tokens.c.token_hash == hash_secret(secret))
+            ).first()
+            if row is None or row.revoked_at is not None or row.disabled_at is not None:
+                raise failure
+            return actor_for_user(conn, row.id, row.email)

@@ -1,0 +1,270 @@
+"""The admin API: JSON over the control services, at `/admin/v1/…`, with its OpenAPI document.
+
+    app = build_admin_app(lambda: plane)     # plane: zdr.control.plane.ControlPlane
+
+The app's routes carry the full `/admin/v1` prefix, so the gateway hands it every request whose
+path starts with `/admin/v1` unchanged (no path rewriting). The OpenAPI document is served at
+`/admin/v1/openapi.json`, interactive docs at `/admin/v1/docs`.
+
+Every request needs `Authorization: Bearer zdra-…` (an admin token from `zdr init` or
+`zdr tokens create`); the services decide what its user may do. Every error — including unknown
+routes and invalid bodies — uses the Anthropic error format `{"type": "error", "error": {…}}` with
+400/401/403/404/409/422; error messages name fields, never echo what was sent.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, FastAPI, Path, Query, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from zdr.control import api_models as m
+from zdr.control.audit import AuditEntry, ChainReport
+from zdr.control.flagged import FlaggedContent
+from zdr.control.plane import ControlPlane
+from zdr.control.roles import Actor
+from zdr.control.views import (
+    FlaggedView,
+    HoldView,
+    KeyView,
+    NewSecretView,
+    OrgView,
+    UserView,
+    WorkspaceView,
+    ZdrRequestView,
+)
+from zdr.errors import AuthenticationFailed, ZdrError, error_body
+
+PREFIX = "/admin/v1"
+ERRORS: dict[int | str, dict[str, Any]] = {
+    status: {"model": m.ErrorBody, "description": text} for status, text in (
+        (400, "invalid request"), (401, "missing or invalid admin token"),
+        (403, "the token's user lacks the role"), (404, "not found (or not visible)"),
+        (409, "conflicts with the current state"), (422, "invalid body or parameters"),
+    )
+}
+_bearer = HTTPBearer(auto_error=False, description="An admin token: `zdra-…`")
+ServicesFactory = Callable[[], ControlPlane]
+
+
+def _status_error(status: int) -> tuple[str, str]:
+    return {
+        401: ("authentication_error", "authentication required"),
+        403: ("permission_error", "permission denied"),
+        404: ("not_found_error", "not found"),
+        405: ("invalid_request_error", "method not allowed"),
+    }.get(status, ("invalid_request_error", "invalid request"))
+
+
+def _install_error_handlers(app: FastAPI) -> None:
+    @app.exception_handler(ZdrError)
+    async def _zdr_error(_: Request, error: ZdrError) -> JSONResponse:
+        headers = {"WWW-Authenticate": "Bearer"} if error.status == 401 else None
+        return JSONResponse(error.as_json(), status_code=error.status, headers=headers)
+
+    @app.exception_handler(RequestValidationError)
+    async def _invalid(_: Request, error: RequestValidationError) -> JSONResponse:
+        problems = []
+        for item in error.errors()[:5]:
+            where = ".".join(str(part) for part in item.get("loc", ()))
+            problems.append(f"{where}: {item.get('msg', 'invalid')}")
+        message = "; ".join(problems) or "invalid request"
+        return JSONResponse(error_body(422, "invalid_request_error", message), status_code=422)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(_: Request, error: StarletteHTTPException) -> JSONResponse:
+        kind, message = _status_error(error.status_code)
+        return JSONResponse(error_body(error.status_code, kind, message),
+                            status_code=error.status_code, headers=error.headers)
+
+    @app.exception_handler(Exception)
+    async def _unexpected(_: Request, error: Exception) -> JSONResponse:
+        return JSONResponse(error_body(500, "api_error", "internal error"), status_code=500)
+
+
+def plane(request: Request) -> ControlPlane:
+    factory: ServicesFactory = request.app.state.services_factory
+    return factory()
+
+
+def current_actor(
+    services: Annotated[ControlPlane, Depends(plane)],
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+) -> Actor:
+    if credentials is None or credentials.scheme.lower() != "bearer":
+        raise AuthenticationFailed("an admin token is required: Authorization: Bearer zdra-…")
+    return services.accounts.actor_for_token(credentials.credentials)
+
+
+S = Annotated[ControlPlane, Depends(plane)]
+A = Annotated[Actor, Depends(current_actor)]
+OrgRef = Annotated[str, Path(description="organization id or name", max_length=200)]
+r = APIRouter(responses=ERRORS)
+
+
+def build_admin_app(services_factory: ServicesFactory) -> FastAPI:
+    """The admin API over the control plane that `services_factory` returns."""
+    app = FastAPI(
+        title="zdr-gateway admin API", version="1",
+        openapi_url=f"{PREFIX}/openapi.json", docs_url=f"{PREFIX}/docs", redoc_url=None,
+        description=__doc__,
+    )
+    app.state.services_factory = services_factory
+    _install_error_handlers(app)
+    app.include_router(r, prefix=PREFIX)
+    return app
+
+
+@r.get("/me", response_model=m.ActorView, tags=["accounts"])
+def me(who: A) -> m.ActorView:
+    return m.ActorView(user_id=who.user_id, email=who.email,
+                       provider_roles=sorted(who.provider_roles),
+                       org_roles={o: sorted(v) for o, v in who.org_roles.items()})
+
+# -- organizations ------------------------------------------------------------------------
+@r.get("/orgs", tags=["orgs"])
+def list_orgs(s: S, who: A, include_deleted: bool = False) -> list[OrgView]:
+    return s.orgs.list(who, include_deleted=include_deleted)
+
+@r.post("/orgs", status_code=201, tags=["orgs"])
+def create_org(s: S, who: A, body: m.OrgCreate) -> OrgView:
+    return s.orgs.create(who, body.name, body.plan)
+
+@r.get("/orgs/{org}", tags=["orgs"])
+def show_org(s: S, who: A, org: OrgRef) -> OrgView:
+    return s.orgs.show(who, org)
+
+@r.delete("/orgs/{org}", tags=["orgs"])
+def delete_org(s: S, who: A, org: OrgRef) -> OrgView:
+    return s.orgs.delete(who, org)
+
+@r.post("/orgs/{org}/restore", tags=["orgs"])
+def restore_org(s: S, who: A, org: OrgRef) -> OrgView:
+    return s.orgs.restore(who, org)
+
+# -- arrangements -------------------------------------------------------------------------
+@r.get("/orgs/{org}/zdr", tags=["zdr"])
+def zdr_history(s: S, who: A, org: OrgRef) -> list[ZdrRequestView]:
+    return s.arrangements.zdr_history(who, org)
+
+@r.post("/orgs/{org}/zdr/request", tags=["zdr"])
+def request_zdr(s: S, who: A, org: OrgRef, body: m.ZdrRequestBody) -> OrgView:
+    return s.arrangements.request_zdr(who, org, body.reason)
+
+@r.post("/orgs/{org}/zdr/approve", tags=["zdr"])
+def approve_zdr(s: S, who: A, org: OrgRef, body: m.ZdrDecisionBody) -> OrgView:
+    return s.arrangements.approve_zdr(who, org, body.effective_at, body.note)
+
+@r.post("/orgs/{org}/zdr/deny", tags=["zdr"])
+def deny_zdr(s: S, who: A, org: OrgRef, body: m.ZdrNoteBody) -> OrgView:
+    return s.arrangements.deny_zdr(who, org, body.note)
+
+@r.post("/orgs/{org}/zdr/revoke", tags=["zdr"])
+def revoke_zdr(s: S, who: A, org: OrgRef, body: m.ZdrNoteBody) -> OrgView:
+    return s.arrangements.revoke_zdr(who, org, body.note)
+
+@r.post("/orgs/{org}/hipaa", tags=["hipaa"])
+def accept_baa(s: S, who: A, org: OrgRef, body: m.BaaAccept) -> OrgView:
+    return s.arrangements.accept_baa(who, org, body.version)
+
+@r.delete("/orgs/{org}/hipaa", tags=["hipaa"])
+def disable_hipaa(s: S, who: A, org: OrgRef) -> OrgView:
+    """Always refused: HIPAA stays on once a BAA is accepted (409)."""
+    return s.arrangements.disable_hipaa(who, org)
+
+@r.put("/orgs/{org}/retention", tags=["retention"])
+def set_retention(s: S, who: A, org: OrgRef, body: m.RetentionSet) -> OrgView:
+    return s.arrangements.set_retention(who, org, body.days,
+                                        confirm_shorten=body.confirm_shorten)
+
+# -- workspaces and keys ------------------------------------------------------------------
+@r.get("/orgs/{org}/workspaces", tags=["workspaces"])
+def list_workspaces(s: S, who: A, org: OrgRef) -> list[WorkspaceView]:
+    return s.workspaces.list(who, org)
+
+@r.post("/orgs/{org}/workspaces", status_code=201, tags=["workspaces"])
+def create_workspace(s: S, who: A, org: OrgRef, body: m.WorkspaceCreate) -> WorkspaceView:
+    return s.workspaces.create(who, org, body.name, body.retention_override_days)
+
+@r.put("/orgs/{org}/workspaces/{workspace}/retention", tags=["workspaces"])
+def set_workspace_retention(
+    s: S, who: A, org: OrgRef, workspace: str, body: m.WorkspaceRetention
+) -> WorkspaceView:
+    return s.workspaces.set_retention(who, org, workspace, body.retention_override_days)
+
+@r.get("/orgs/{org}/keys", tags=["keys"])
+def list_keys(s: S, who: A, org: OrgRef) -> list[KeyView]:
+    return s.keys.list(who, org)
+
+@r.post("/orgs/{org}/keys", status_code=201, tags=["keys"])
+def create_key(s: S, who: A, org: OrgRef, body: m.KeyCreate) -> NewSecretView:
+    """The secret is in this response only; it is stored as a hash."""
+    return s.keys.create(who, org, body.workspace, body.kind, body.name)
+
+@r.post("/keys/{prefix}/revoke", tags=["keys"])
+def revoke_key(s: S, who: A, prefix: str) -> KeyView:
+    return s.keys.revoke(who, prefix)
+
+# -- holds, flagged content, audit --------------------------------------------------------
+@r.get("/holds", tags=["holds"])
+def list_holds(
+    s: S, who: A, org: Annotated[str | None, Query(max_length=200)] = None,
+    include_released: bool = False,
+) -> list[HoldView]:
+    return s.holds.list(who, org, include_released)
+
+@r.post("/holds", status_code=201, tags=["holds"])
+def place_hold(s: S, who: A, body: m.HoldPlace) -> HoldView:
+    return s.holds.place(who, body.org, body.reason, body.scope, body.workspace,
+                         body.exchange_id)
+
+@r.post("/holds/{hold_id}/release", tags=["holds"])
+def release_hold(s: S, who: A, hold_id: str) -> HoldView:
+    return s.holds.release(who, hold_id)
+
+@r.get("/orgs/{org}/flagged", tags=["flagged"])
+def list_flagged(s: S, who: A, org: OrgRef) -> list[FlaggedView]:
+    return s.flagged.list(who, org)
+
+@r.get("/flagged/{record_id}", tags=["flagged"])
+def read_flagged(s: S, who: A, record_id: int) -> FlaggedContent:
+    """Trust & safety only; this read is recorded in the audit log."""
+    return s.flagged.read(who, record_id)
+
+@r.get("/audit", tags=["audit"])
+def list_audit(
+    s: S, who: A, org: Annotated[str | None, Query(max_length=200)] = None,
+    after_seq: Annotated[int, Query(ge=0)] = 0,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+) -> list[AuditEntry]:
+    return s.audit.list(who, org, after_seq, limit)
+
+@r.get("/audit/verify", tags=["audit"])
+def verify_audit(
+    s: S, who: A, expect_head: Annotated[str | None, Query(max_length=64)] = None
+) -> ChainReport:
+    return s.audit.verify(who, expect_head)
+
+# -- accounts -----------------------------------------------------------------------------
+@r.post("/users", status_code=201, tags=["accounts"])
+def create_user(s: S, who: A, body: m.UserCreate) -> UserView:
+    return s.accounts.create_user(who, body.email, body.password, body.provider_roles,
+                                  body.org_roles)
+
+@r.post("/users/{email}/memberships", tags=["accounts"])
+def grant(s: S, who: A, email: str, body: m.MembershipGrant) -> UserView:
+    return s.accounts.grant(who, email, body.org, body.role)
+
+@r.post("/tokens", status_code=201, tags=["accounts"])
+def create_token(s: S, who: A, body: m.TokenCreate) -> NewSecretView:
+    """The token is in this response only; it is stored as a hash."""
+    return s.accounts.create_token(who, body.email)
+
+
+
+__all__ = ["PREFIX", "ServicesFactory", "build_admin_app"]

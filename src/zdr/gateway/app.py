@@ -1,0 +1,279 @@
+"""The gateway's ASGI app: authenticate, decide, then refuse or relay (DESIGN.md §4).
+
+Raw ASGI on purpose: the relay routes are the hot path and every framework layer costs throughput
+(DESIGN.md §7). Paths the gateway does not serve go to `fallback` (the control plane) when one is
+given, else get a 404 in the API's error format.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Any
+
+import orjson
+
+from zdr.catalog.schema import Catalog
+from zdr.gateway.asgi import ASGIApp, Receive, Scope, Send
+from zdr.gateway.auth import PrincipalCache, presented_key
+from zdr.gateway.client import ClientChannel
+from zdr.gateway.exchange import Exchange
+from zdr.gateway.observe import MessageObserver
+from zdr.gateway.recorders import MetadataRecorder, RetainingRecorder, recorder_for
+from zdr.gateway.relay import Relay
+from zdr.gateway.responses import new_request_id, send_body, send_error
+from zdr.gateway.routes import Route, Router
+from zdr.gateway.texts import request_text
+from zdr.observability import GatewayMetrics
+from zdr.policy import decide, extract_facts
+from zdr.ports import Clock, Directory, ExchangeSink, SafetyQueue
+
+OPS_PATHS = frozenset({"/healthz", "/readyz", "/metrics"})
+NO_RETENTION = "none"
+Hook = Callable[[], Awaitable[None]]
+
+
+class BadBody(Exception):
+    """The request body cannot be served: too large, not JSON, or not a JSON object."""
+
+    def __init__(self, status: int, error_type: str, message: str) -> None:
+        super().__init__(message)
+        self.status, self.error_type, self.message = status, error_type, message
+
+
+class GatewayApp:
+    def __init__(
+        self,
+        *,
+        catalog: Catalog,
+        directory: Directory,
+        sink: ExchangeSink,
+        safety: SafetyQueue,
+        clock: Clock,
+        relay: Relay,
+        metrics: GatewayMetrics,
+        logger: Any,
+        key_cache_ttl: float,
+        max_body_bytes: int,
+        fallback: ASGIApp | None = None,
+        on_startup: Sequence[Hook] = (),
+        on_shutdown: Sequence[Hook] = (),
+    ) -> None:
+        self.catalog = catalog
+        self.router = Router(catalog)
+        self.principals = PrincipalCache(directory, key_cache_ttl)
+        self.sink = sink
+        self.safety = safety
+        self.clock = clock
+        self.relay = relay
+        self.metrics = metrics
+        self.log = logger
+        self.max_body_bytes = max_body_bytes
+        self.fallback = fallback
+        self._on_startup = tuple(on_startup)
+        self._on_shutdown = tuple(on_shutdown)
+        self.ready = False
+        self.in_flight = 0
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        kind = scope["type"]
+        if kind == "http":
+            route = self.router.match(scope["path"])
+            if route is not None:
+                self.in_flight += 1
+                self.metrics.in_flight.inc()
+                try:
+                    await self._serve(scope, receive, send, route)
+                finally:
+                    self.in_flight -= 1
+                    self.metrics.in_flight.dec()
+            elif scope["path"] in OPS_PATHS:
+                await self._ops(scope["path"], send)
+            elif self.fallback is not None:
+                await self.fallback(scope, receive, send)
+            else:
+                await self._unrouted(send, 404, "not_found_error", "Not found.")
+        elif kind == "lifespan":
+            await self._lifespan(receive, send)
+        elif self.fallback is not None:
+            await self.fallback(scope, receive, send)
+
+    # ------------------------------------------------------------------ the hot path
+    async def _serve(self, scope: Scope, receive: Receive, send: Send, route: Route) -> None:
+        method: str = scope["method"]
+        if method not in route.methods:
+            await self._unrouted(send, 405, "invalid_request_error",
+                                 f"Method {method[:10]} is not allowed on this route.")
+            return
+        headers = {k.decode("latin-1"): v.decode("latin-1") for k, v in scope["headers"]}
+        key = presented_key(headers.get("x-api-key"), headers.get("authorization"))
+        principal = await self.principals.principal(key) if key else None
+        if principal is None:
+            await self._unrouted(send, 401, "authentication_error", "invalid x-api-key",
+                                 surface=route.name, outcome="unauthenticated")
+            return
+        body = b""
+        parsed: dict[str, Any] | None = None
+        problem: BadBody | None = None
+        try:
+            body = await self._read_body(headers, receive)
+            parsed = _parse(body, route, method)
+        except BadBody as error:
+            problem = error
+        path: str = scope["path"]
+        facts = extract_facts(method, path, headers, parsed, principal.arrangements.key_kind,
+                              self.catalog)
+        now = self.clock.now()
+        decision = decide(facts, principal.arrangements, self.catalog, now)
+        ex = Exchange(new_request_id(), principal, decision, now)
+        if problem is not None or decision.error is not None:
+            if problem is not None:
+                ex.status, ex.outcome = problem.status, "bad_request"
+                error_type, message = problem.error_type, problem.message
+            else:
+                assert decision.error is not None
+                ex.status, ex.outcome = decision.error.status, "rejected"
+                error_type, message = decision.error.type, decision.error.message
+            ex.mark_first_byte()
+            await send_error(send, ex.status, error_type, message, ex.request_id,
+                             decision.retention_label)
+            await self._finish(ex, MetadataRecorder(self.sink.record_metadata), None, None)
+            return
+        recorder = recorder_for(decision, self.sink)
+        observer = None
+        if route.content:
+            assemble = (isinstance(recorder, RetainingRecorder)
+                        or decision.keep["classifier_result"].kept)
+            observer = MessageObserver(assemble=assemble)
+        ex.stream = bool(parsed and parsed.get("stream") is True)
+        query: bytes = scope.get("query_string", b"")
+        target = path + ("?" + query.decode("latin-1") if query else "")
+        channel = ClientChannel(receive, send)
+        channel.watch()
+        try:
+            await self.relay.run(ex, method, target, headers, body, channel.send, recorder,
+                                 observer)
+        except asyncio.CancelledError:
+            if not channel.consume_cancel():
+                raise
+            ex.outcome = "client_disconnected"
+            ex.status = ex.status or 499
+        finally:
+            channel.stop()
+        await self._finish(ex, recorder, observer, parsed)
+
+    async def _read_body(self, headers: dict[str, str], receive: Receive) -> bytes:
+        limit = self.max_body_bytes
+        declared = headers.get("content-length")
+        if declared is not None and declared.isdigit() and int(declared) > limit:
+            raise BadBody(413, "request_too_large", f"Request exceeds the maximum allowed number "
+                          f"of bytes ({limit}).")
+        chunks: list[bytes] = []
+        size = 0
+        while True:
+            message = await receive()
+            if message["type"] != "http.request":
+                break
+            chunk: bytes = message.get("body", b"")
+            if chunk:
+                size += len(chunk)
+                if size > limit:
+                    raise BadBody(413, "request_too_large", f"Request exceeds the maximum "
+                                  f"allowed number of bytes ({limit}).")
+                chunks.append(chunk)
+            if not message.get("more_body", False):
+                break
+        return chunks[0] if len(chunks) == 1 else b"".join(chunks)
+
+    async def _finish(
+        self,
+        ex: Exchange,
+        recorder: MetadataRecorder,
+        observer: MessageObserver | None,
+        parsed: dict[str, Any] | None,
+    ) -> None:
+        meta = ex.metadata()
+        decision = ex.decision
+        try:
+            await recorder.finish(meta)
+        except Exception:  # noqa: BLE001 - a store failure must not crash the served request
+            self.log.error("metadata_write_failed", request_id=meta.exchange_id,
+                           org_id=meta.org_id, surface=decision.surface)
+        if (observer is not None and ex.outcome == "ok"
+                and decision.keep["classifier_result"].kept):
+            try:
+                self.safety.submit(meta, request_text(parsed), observer.output_text)
+            except Exception:  # noqa: BLE001 - the classifier is off the response path
+                self.log.error("safety_submit_failed", request_id=meta.exchange_id,
+                               org_id=meta.org_id, surface=decision.surface)
+        seconds = ex.elapsed()
+        self.metrics.observe(decision.surface, ex.outcome, decision.retention_label, ex.status,
+                             seconds, ex.ttfb)
+        self.log.info(
+            "exchange", request_id=meta.exchange_id, org_id=meta.org_id,
+            workspace_id=meta.workspace_id, key_prefix=ex.principal.key_prefix,
+            surface=decision.surface, status=ex.status, outcome=ex.outcome,
+            retention=decision.retention_label, zdr=decision.zdr,
+            model_class=decision.model_class, stream=ex.stream, input_tokens=meta.input_tokens,
+            output_tokens=meta.output_tokens, duration_ms=meta.duration_ms, ttfb_ms=meta.ttfb_ms,
+        )
+
+    # ------------------------------------------------------------------ everything else
+    async def _unrouted(self, send: Send, status: int, error_type: str, message: str, *,
+                        surface: str = "unknown", outcome: str = "not_found") -> None:
+        request_id = new_request_id()
+        await send_error(send, status, error_type, message, request_id, NO_RETENTION)
+        self.metrics.observe(surface, outcome, NO_RETENTION, status, 0.0, None)
+        self.log.info("refused", request_id=request_id, surface=surface, status=status,
+                      outcome=outcome)
+
+    async def _ops(self, path: str, send: Send) -> None:
+        if path == "/metrics":
+            await send_body(send, 200, self.metrics.render(), [],
+                            b"text/plain; version=0.0.4; charset=utf-8")
+        elif path == "/readyz" and not self.ready:
+            await send_body(send, 503, orjson.dumps({"status": "starting"}), [])
+        else:
+            await send_body(send, 200, orjson.dumps({"status": "ok"}), [])
+
+    async def _lifespan(self, receive: Receive, send: Send) -> None:
+        while True:
+            message = await receive()
+            if message["type"] == "lifespan.startup":
+                try:
+                    await self.relay.start()
+                    for hook in self._on_startup:
+                        await hook()
+                except Exception as error:  # noqa: BLE001 - reported to the server, by type
+                    await send({"type": "lifespan.startup.failed",
+                                "message": type(error).__name__})
+                    return
+                self.ready = True
+                await send({"type": "lifespan.startup.complete"})
+            elif message["type"] == "lifespan.shutdown":
+                self.ready = False
+                with contextlib.suppress(Exception):
+                    await self.relay.close()
+                for hook in self._on_shutdown:
+                    with contextlib.suppress(Exception):
+                        await hook()
+                await send({"type": "lifespan.shutdown.complete"})
+                return
+
+
+def _parse(body: bytes, route: Route, method: str) -> dict[str, Any] | None:
+    if method != "POST" or not route.json_body:
+        return None
+    if not body:
+        if route.content:
+            raise BadBody(400, "invalid_request_error", "The request body is empty.")
+        return None
+    try:
+        value = orjson.loads(body)
+    except orjson.JSONDecodeError:
+        raise BadBody(400, "invalid_request_error",
+                      "The request body is not valid JSON (or not valid UTF-8).") from None
+    if not isinstance(value, dict):
+        raise BadBody(400, "invalid_request_error", "The request body must be a JSON object.")
+    return value

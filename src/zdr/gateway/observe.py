@@ -1,0 +1,105 @@
+"""What the relay learns from a response without changing it: token usage, completion, output text.
+
+`MessageObserver` reads parsed SSE events (or one JSON message) of the Messages API. It assembles
+the output text only when asked to (`assemble=True`: something will keep it or classify it);
+otherwise it never holds message text at all.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+
+from zdr.gateway.sse import SseEvent
+
+# Events whose JSON the observer must read for usage and completion.
+_USAGE_EVENTS = frozenset({"message_start", "message_delta"})
+
+
+class MessageObserver:
+    __slots__ = ("_parts", "assemble", "completed", "errored", "input_tokens", "output_tokens")
+
+    def __init__(self, *, assemble: bool) -> None:
+        self.assemble = assemble
+        self.input_tokens: int | None = None
+        self.output_tokens: int | None = None
+        self.completed = False
+        self.errored = False
+        self._parts: list[str] = []
+
+    @property
+    def output_text(self) -> str:
+        return "".join(self._parts)
+
+    def event(self, event: SseEvent) -> None:
+        name = event.event
+        if name == "content_block_delta":
+            if self.assemble:
+                self._delta(_loads(event.data))
+        elif name in _USAGE_EVENTS:
+            data = _loads(event.data)
+            if name == "message_start":
+                message = data.get("message")
+                data = message if isinstance(message, dict) else {}
+            self._usage(data.get("usage"))
+        elif name == "content_block_start":
+            if self.assemble:
+                block = _loads(event.data).get("content_block")
+                if isinstance(block, dict) and isinstance(block.get("text"), str):
+                    self._parts.append(block["text"])
+        elif name == "message_stop":
+            self.completed = True
+        elif name == "error":
+            self.errored = True
+
+    def message(self, body: bytes) -> None:
+        """A whole (non-streaming) Messages API response body."""
+        data = _loads(body)
+        self._usage(data.get("usage"))
+        if data.get("type") == "message":
+            self.completed = True
+        elif "input_tokens" in data and isinstance(data["input_tokens"], int):   # count_tokens
+            self.input_tokens = data["input_tokens"]
+            self.completed = True
+        if not self.assemble:
+            return
+        content = data.get("content")
+        if isinstance(content, list):
+            for block in content:
+                if not isinstance(block, dict):
+                    continue
+                if isinstance(block.get("text"), str):
+                    self._parts.append(block["text"])
+                elif isinstance(block.get("thinking"), str):
+                    self._parts.append(block["thinking"])
+                elif "input" in block:
+                    self._parts.append(orjson.dumps(block["input"]).decode())
+
+    def _delta(self, data: dict[str, Any]) -> None:
+        delta = data.get("delta")
+        if not isinstance(delta, dict):
+            return
+        for key in ("text", "partial_json", "thinking"):
+            value = delta.get(key)
+            if isinstance(value, str):
+                self._parts.append(value)
+                return
+
+    def _usage(self, usage: object) -> None:
+        if not isinstance(usage, dict):
+            return
+        tokens = usage.get("input_tokens")
+        if isinstance(tokens, int):
+            self.input_tokens = tokens
+        tokens = usage.get("output_tokens")
+        if isinstance(tokens, int):
+            self.output_tokens = tokens
+
+
+def _loads(data: bytes) -> dict[str, Any]:
+    try:
+        value = orjson.loads(data)
+    except orjson.JSONDecodeError:
+        return {}
+    return value if isinstance(value, dict) else {}

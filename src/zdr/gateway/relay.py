@@ -1,0 +1,221 @@
+"""The relay: send an allowed request upstream and pass the answer back as it arrives.
+
+Server-sent events are written to the client chunk by chunk, exactly as received; a copy of each
+chunk goes through the sans-I/O parser only to observe usage and completion. The raw response is
+held in memory only for a `RetainingRecorder`, and written durably before the chunk carrying
+`message_stop` (or the JSON body) is sent, so a response the client saw complete is stored.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import aiohttp
+
+from zdr.gateway import upstream
+from zdr.gateway.asgi import Send
+from zdr.gateway.exchange import Exchange
+from zdr.gateway.observe import MessageObserver
+from zdr.gateway.recorders import MetadataRecorder, RetainingRecorder
+from zdr.gateway.responses import Headers, base_headers, error_payload, send_body, send_error
+from zdr.gateway.sse import SseParser
+from zdr.ports import RetainedContent
+
+MAX_ERROR_BODY = 1024 * 1024
+SSE_TYPE = b"text/event-stream"
+TRUNCATED = "The upstream connection ended before the response was complete."
+STORE_FAILED = "The response could not be stored as this organization's retention requires."
+
+
+class Relay:
+    """One per worker: owns the keep-alive pool to the upstream."""
+
+    def __init__(
+        self,
+        base_url: str,
+        provider_key: str,
+        *,
+        read_timeout: float,
+        connect_timeout: float = 10.0,
+        forward_knobs: bool = False,
+    ) -> None:
+        self.base_url = base_url.rstrip("/")
+        self._provider_key = provider_key
+        self._forward_knobs = forward_knobs
+        self._timeout = aiohttp.ClientTimeout(
+            total=None, sock_connect=connect_timeout, sock_read=read_timeout
+        )
+        self._session: aiohttp.ClientSession | None = None
+
+    async def start(self) -> None:
+        if self._session is None:
+            connector = aiohttp.TCPConnector(limit=0, keepalive_timeout=30.0, ttl_dns_cache=300)
+            self._session = aiohttp.ClientSession(
+                connector=connector, timeout=self._timeout, skip_auto_headers=("User-Agent",),
+            )
+
+    async def close(self) -> None:
+        if self._session is not None:
+            await self._session.close()
+            self._session = None
+
+    async def run(
+        self,
+        ex: Exchange,
+        method: str,
+        target: str,
+        headers: Mapping[str, str],
+        body: bytes,
+        send: Send,
+        recorder: MetadataRecorder,
+        observer: MessageObserver | None,
+    ) -> None:
+        """Relay one request; sets `ex.status`, `ex.outcome` and the token counts."""
+        if self._session is None:
+            await self.start()
+        assert self._session is not None
+        out_headers = upstream.request_headers(
+            headers, self._provider_key, forward_knobs=self._forward_knobs
+        )
+        try:
+            async with self._session.request(
+                method, self.base_url + target, data=body or None, headers=out_headers,
+            ) as response:
+                upstream_id = response.headers.get("request-id")
+                if upstream_id:
+                    ex.request_id = upstream_id
+                common = base_headers(ex.request_id, ex.decision.retention_label)
+                common.extend(upstream.response_headers(response.headers))
+                content_type = response.headers.get("content-type", "application/json")
+                if response.status >= 400:
+                    await self._error(ex, response, send, common)
+                elif content_type.startswith("text/event-stream"):
+                    await self._stream(ex, response, body, send, recorder, observer, common)
+                elif observer is not None:
+                    await self._message(ex, response, body, send, recorder, observer, common,
+                                        content_type)
+                else:
+                    await self._passthrough(ex, response, send, common, content_type)
+        except (aiohttp.ClientError, TimeoutError) as error:
+            failure = upstream.failure_for(error)
+            ex.outcome = failure.outcome
+            if ex.ttfb is None:   # nothing sent yet: an ordinary error response
+                ex.status = failure.status
+                await send_error(send, failure.status, failure.error_type, failure.message,
+                                 ex.request_id, ex.decision.retention_label)
+            else:                 # mid-stream: an SSE error event, as the API itself sends
+                await _send_sse_error(send, failure.error_type, failure.message, ex.request_id)
+        if observer is not None:
+            ex.input_tokens = observer.input_tokens
+            ex.output_tokens = observer.output_tokens
+
+    async def _error(
+        self, ex: Exchange, response: aiohttp.ClientResponse, send: Send, common: Headers
+    ) -> None:
+        data = await response.content.read(MAX_ERROR_BODY)
+        ex.status = response.status
+        ex.outcome = upstream.outcome_for_status(response.status)
+        ex.mark_first_byte()
+        await send_body(send, response.status, upstream.error_body(response.status, data,
+                                                                   ex.request_id), common)
+
+    async def _stream(
+        self,
+        ex: Exchange,
+        response: aiohttp.ClientResponse,
+        request_body: bytes,
+        send: Send,
+        recorder: MetadataRecorder,
+        observer: MessageObserver | None,
+        common: Headers,
+    ) -> None:
+        ex.stream = True
+        ex.status = response.status
+        await send({
+            "type": "http.response.start",
+            "status": response.status,
+            "headers": [(b"content-type", SSE_TYPE), (b"cache-control", b"no-cache"), *common],
+        })
+        ex.mark_first_byte()
+        parser = SseParser()
+        retaining = recorder if isinstance(recorder, RetainingRecorder) else None
+        raw: list[bytes] = []
+        async for chunk in response.content.iter_any():
+            if observer is not None:
+                final = False
+                for event in parser.feed(chunk):
+                    observer.event(event)
+                    final = final or event.event == "message_stop"
+                if retaining is not None:
+                    raw.append(chunk)
+                    if final:
+                        ex.input_tokens, ex.output_tokens = (observer.input_tokens,
+                                                             observer.output_tokens)
+                        content = RetainedContent(request_body, b"".join(raw))
+                        if not await _retained(retaining, ex, content):
+                            await _send_sse_error(send, "api_error", STORE_FAILED, ex.request_id)
+                            return
+            await send({"type": "http.response.body", "body": chunk, "more_body": True})
+        if observer is not None and not observer.completed:
+            ex.outcome = "upstream_error"
+            if not observer.errored:
+                await _send_sse_error(send, "api_error", TRUNCATED, ex.request_id, final=False)
+        await send({"type": "http.response.body", "body": b"", "more_body": False})
+
+    async def _message(
+        self,
+        ex: Exchange,
+        response: aiohttp.ClientResponse,
+        request_body: bytes,
+        send: Send,
+        recorder: MetadataRecorder,
+        observer: MessageObserver,
+        common: Headers,
+        content_type: str,
+    ) -> None:
+        data = await response.read()
+        ex.status = response.status
+        observer.message(data)
+        ex.input_tokens, ex.output_tokens = observer.input_tokens, observer.output_tokens
+        if isinstance(recorder, RetainingRecorder) and not await _retained(
+            recorder, ex, RetainedContent(request_body, data)
+        ):
+            ex.status = 503
+            await send_error(send, 503, "api_error", STORE_FAILED, ex.request_id,
+                             ex.decision.retention_label)
+            return
+        ex.mark_first_byte()
+        await send_body(send, response.status, data, common, content_type.encode("latin-1"))
+
+    async def _passthrough(
+        self, ex: Exchange, response: aiohttp.ClientResponse, send: Send, common: Headers,
+        content_type: str,
+    ) -> None:
+        ex.status = response.status
+        await send({
+            "type": "http.response.start",
+            "status": response.status,
+            "headers": [(b"content-type", content_type.encode("latin-1")), *common],
+        })
+        ex.mark_first_byte()
+        async for chunk in response.content.iter_any():
+            await send({"type": "http.response.body", "body": chunk, "more_body": True})
+        await send({"type": "http.response.body", "body": b"", "more_body": False})
+
+
+async def _send_sse_error(
+    send: Send, error_type: str, message: str, request_id: str, *, final: bool = True
+) -> None:
+    payload = error_payload(error_type, message, request_id)
+    chunk = b"event: error\ndata: " + payload + b"\n\n"
+    await send({"type": "http.response.body", "body": chunk, "more_body": not final})
+
+
+async def _retained(recorder: RetainingRecorder, ex: Exchange, content: RetainedContent) -> bool:
+    """Write the retained content durably; False (and the outcome set) if the store failed."""
+    try:
+        await recorder.retain(ex.metadata(), content)
+    except Exception:  # noqa: BLE001 - any store failure: the client must not see "complete"
+        ex.outcome = "store_unavailable"
+        return False
+    return True

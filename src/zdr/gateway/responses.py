@@ -1,0 +1,63 @@
+"""Sending responses on raw ASGI: JSON bodies, errors in the Anthropic format, common headers.
+
+Error messages are written by this code (or taken from the policy's decision); a request body is
+never quoted in one.
+"""
+
+from __future__ import annotations
+
+import secrets
+from typing import Any
+
+import orjson
+
+from zdr.gateway.asgi import Send
+
+Headers = list[tuple[bytes, bytes]]
+
+JSON_TYPE = (b"content-type", b"application/json")
+
+
+def new_request_id() -> str:
+    return "req_" + secrets.token_urlsafe(18).replace("-", "x").replace("_", "y")
+
+
+def error_payload(error_type: str, message: str, request_id: str) -> bytes:
+    return orjson.dumps({
+        "type": "error",
+        "error": {"type": error_type, "message": message},
+        "request_id": request_id,
+    })
+
+
+def base_headers(request_id: str, retention: str) -> Headers:
+    return [(b"request-id", request_id.encode()), (b"zdr-retention", retention.encode())]
+
+
+async def send_body(
+    send: Send, status: int, body: bytes, headers: Headers, content_type: bytes = JSON_TYPE[1]
+) -> None:
+    await send({
+        "type": "http.response.start",
+        "status": status,
+        "headers": [
+            (b"content-type", content_type),
+            (b"content-length", str(len(body)).encode()),
+            *headers,
+        ],
+    })
+    await send({"type": "http.response.body", "body": body, "more_body": False})
+
+
+async def send_error(
+    send: Send, status: int, error_type: str, message: str, request_id: str, retention: str,
+    extra: Headers | None = None,
+) -> None:
+    headers = base_headers(request_id, retention)
+    if extra:
+        headers.extend(extra)
+    await send_body(send, status, error_payload(error_type, message, request_id), headers)
+
+
+async def send_json(send: Send, status: int, value: Any, headers: Headers) -> None:
+    await send_body(send, status, orjson.dumps(value), headers)

@@ -1,0 +1,76 @@
+"""A sans-I/O Server-Sent Events parser: fed bytes, yields events. No sockets, no clock.
+
+The relay passes the upstream's bytes to the client untouched and feeds the same bytes here only
+to observe the stream (token usage, the assembled output, whether `message_stop` arrived). An
+event is complete only at its blank line, exactly as the client's parser sees it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+MAX_PENDING = 4 * 1024 * 1024   # one event larger than this is not observed (bytes still relayed)
+
+
+@dataclass(frozen=True, slots=True)
+class SseEvent:
+    event: str
+    data: bytes
+
+
+class SseParser:
+    """Incremental SSE parser (WHATWG rules: `\\n`, `\\r\\n` or `\\r` line ends, `:` comments)."""
+
+    __slots__ = ("_buffer", "_data", "_event", "_has_data", "_skip_lf", "overflowed")
+
+    def __init__(self) -> None:
+        self._buffer = b""
+        self._event = ""
+        self._data: list[bytes] = []
+        self._has_data = False
+        self._skip_lf = False
+        self.overflowed = False
+
+    def feed(self, chunk: bytes) -> list[SseEvent]:
+        """Events completed by `chunk`, in order."""
+        if self._skip_lf and chunk:
+            # The previous chunk ended in \r, already taken as a line end: skip its \n half.
+            if chunk[:1] == b"\n":
+                chunk = chunk[1:]
+            self._skip_lf = False
+        buffer = self._buffer + chunk if self._buffer else chunk
+        if b"\r" in buffer:
+            self._skip_lf = buffer.endswith(b"\r")
+            buffer = buffer.replace(b"\r\n", b"\n").replace(b"\r", b"\n")
+        events: list[SseEvent] = []
+        start = 0
+        while True:
+            newline = buffer.find(b"\n", start)
+            if newline < 0:
+                break
+            self._line(buffer[start:newline], events)
+            start = newline + 1
+        rest = buffer[start:]
+        if len(rest) > MAX_PENDING:
+            self.overflowed = True
+            rest = b""
+        self._buffer = rest
+        return events
+
+    def _line(self, line: bytes, events: list[SseEvent]) -> None:
+        if not line:
+            if self._has_data or self._event:
+                events.append(SseEvent(self._event or "message", b"\n".join(self._data)))
+            self._event, self._data, self._has_data = "", [], False
+            return
+        if line[0] == 0x3A:   # ":" comment
+            return
+        name, sep, value = line.partition(b":")
+        if sep and value[:1] == b" ":
+            value = value[1:]
+        if name == b"data":
+            self._data.append(value)
+            self._has_data = True
+        elif name == b"event":
+            self._event = value.decode("utf-8", "replace")
+        # "id" and "retry" do not matter to an observer.

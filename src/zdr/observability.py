@@ -1,0 +1,143 @@
+"""Logs and metrics that cannot carry content.
+
+Logs: structlog, one JSON object per line, to the log file and standard error. The last step
+before rendering drops every key that is not in `ALLOWED_LOG_KEYS` and every value that is not a
+short scalar, so message text cannot be logged even by a careless call.
+
+Metrics: Prometheus, labelled only from closed sets (surface, outcome, retention label, status
+class) — never a model name, a key, or anything read from a request.
+"""
+
+from __future__ import annotations
+
+import sys
+import threading
+from collections.abc import MutableMapping
+from pathlib import Path
+from typing import Any, TextIO
+
+import orjson
+import structlog
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+
+ALLOWED_LOG_KEYS = frozenset({
+    "event", "timestamp", "level", "request_id", "org_id", "workspace_id", "key_prefix",
+    "surface", "route", "method", "status", "outcome", "retention", "zdr", "model_class",
+    "stream", "input_tokens", "output_tokens", "duration_ms", "ttfb_ms", "upstream",
+    "upstream_kind", "workers", "host", "port", "error_type", "rules", "catalog_version", "pid",
+    "dropped_keys", "in_flight",
+})
+MAX_VALUE_CHARS = 120
+OUTCOMES = ("ok", "rejected", "upstream_error", "timeout", "client_disconnected", "bad_request",
+            "unauthenticated", "not_found", "store_unavailable")
+
+
+def _allow_listed(_: Any, __: str, event: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
+    dropped = 0
+    for key in list(event):
+        value = event[key]
+        if key not in ALLOWED_LOG_KEYS:
+            del event[key]
+            dropped += 1
+        elif isinstance(value, str):
+            if len(value) > MAX_VALUE_CHARS:
+                event[key] = value[:MAX_VALUE_CHARS]
+        elif isinstance(value, tuple | list):
+            event[key] = [str(v)[:MAX_VALUE_CHARS] for v in value[:20] if isinstance(v, str)]
+        elif not (value is None or isinstance(value, bool | int | float)):
+            del event[key]
+            dropped += 1
+    if dropped:
+        event["dropped_keys"] = dropped
+    return event
+
+
+def _render(_: Any, __: str, event: MutableMapping[str, Any]) -> str:
+    return orjson.dumps(event).decode()
+
+
+class LineWriter:
+    """Writes each rendered line to every stream (the log file and standard error)."""
+
+    def __init__(self, streams: list[TextIO]) -> None:
+        self._streams = streams
+        self._lock = threading.Lock()
+
+    def msg(self, message: str) -> None:
+        line = message + "\n"
+        with self._lock:
+            for stream in self._streams:
+                stream.write(line)
+                stream.flush()
+
+    info = debug = warning = error = critical = msg
+
+    def close(self) -> None:
+        for stream in self._streams:
+            if stream not in (sys.stderr, sys.stdout):
+                stream.close()
+
+
+def make_logger(writer: Any) -> Any:
+    """A structlog logger through the allow-list, rendering JSON to `writer` (has `.msg(str)`)."""
+    return structlog.wrap_logger(
+        writer,
+        processors=[
+            structlog.processors.add_log_level,
+            structlog.processors.TimeStamper(fmt="iso", utc=True),
+            _allow_listed,
+            _render,
+        ],
+        wrapper_class=structlog.BoundLogger,
+    )
+
+
+def file_and_stderr_writer(log_file: Path, *, stderr: bool = True) -> LineWriter:
+    log_file.parent.mkdir(parents=True, exist_ok=True)
+    streams: list[TextIO] = [log_file.open("a", encoding="utf-8")]
+    if stderr:
+        streams.append(sys.stderr)
+    return LineWriter(streams)
+
+
+class GatewayMetrics:
+    """The gateway's Prometheus metrics, in a registry of its own (one per app)."""
+
+    def __init__(self, registry: CollectorRegistry | None = None) -> None:
+        self.registry = registry or CollectorRegistry()
+        self.requests = Counter(
+            "zdr_gateway_requests", "Requests answered by surface, outcome, retention, status.",
+            ("surface", "outcome", "retention", "status_class"), registry=self.registry,
+        )
+        self.duration = Histogram(
+            "zdr_gateway_request_duration_seconds", "Time from request to last byte.",
+            ("surface", "outcome"), registry=self.registry,
+            buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30,
+                     60),
+        )
+        self.ttfb = Histogram(
+            "zdr_gateway_ttfb_seconds", "Time from request to the first byte of the response.",
+            ("surface",), registry=self.registry,
+            buckets=(0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 5),
+        )
+        self.in_flight = Gauge("zdr_gateway_in_flight", "Requests being served.",
+                               registry=self.registry)
+        self._children: dict[tuple[str, str, str, int], tuple[Any, Any]] = {}
+
+    def observe(self, surface: str, outcome: str, retention: str, status: int, seconds: float,
+                ttfb: float | None) -> None:
+        key = (surface, outcome, retention, status // 100)
+        children = self._children.get(key)
+        if children is None:
+            children = (
+                self.requests.labels(surface, outcome, retention, f"{status // 100}xx"),
+                self.duration.labels(surface, outcome),
+            )
+            self._children[key] = children
+        children[0].inc()
+        children[1].observe(seconds)
+        if ttfb is not None:
+            self.ttfb.labels(surface).observe(ttfb)
+
+    def render(self) -> bytes:
+        return generate_latest(self.registry)

@@ -1,0 +1,318 @@
+"""`SafetyPipeline`: classification off the response path, in a bounded pool, degrading by sampling.
+
+    gateway (event loop)                     worker threads (Settings.classifier_workers)
+    submit(meta, input, output) ──put_nowait──► bounded queue (Settings.classifier_queue)
+        │ queue full: sampled out                   │ classify(input, output)
+        ▼                                            │ flagged + decision keeps flagged_content?
+    backlog of text-free records                     │   → RetainedContent (bytes), else None
+        │ writer task                                │ drop the text references
+        ▼                                            ▼
+    SafetySink.record_classification(meta, ClassificationRecord, flagged | None)   (on the loop)
+
+`submit` never blocks and never raises: when the queue is full the exchange still gets a result,
+marked `sampled_out=True` with no scores, and `zdr_classifier_sampled_out_total` counts it.
+Log lines carry the exchange id (`request_id`) and error type names only. The text
+lives only in the queued job and in the worker's locals; it is never logged, never put in an
+exception message and never written anywhere except, when flagged, into the sink's flagged-content
+store (which encrypts it). Exchanges whose decision keeps no `classifier_result` (refused requests,
+surfaces without content) are dropped at once and counted in `zdr_classifier_skipped_total`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import queue
+import threading
+import time
+from collections import deque
+from dataclasses import dataclass, field
+from typing import Any
+
+import structlog
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+
+from zdr.ports import ClassificationRecord, ExchangeMetadata, RetainedContent, SafetySink
+from zdr.safety.classifier import ClassificationResult, Classifier, load_classifier
+from zdr.settings import Settings
+
+
+class SafetyMetrics:
+    """The pipeline's Prometheus metrics, in the registry given (the gateway's) or one of their
+    own. Labels come from closed sets only."""
+
+    def __init__(self, registry: CollectorRegistry | None = None) -> None:
+        self.registry = registry or CollectorRegistry()
+        self.sampled_out = Counter(
+            "zdr_classifier_sampled_out",
+            "Exchanges not classified because the classifier queue was full (result kept, "
+            "no scores).", registry=self.registry)
+        self.classified = Counter(
+            "zdr_classifier_classified", "Exchanges classified, by outcome.", ("flagged",),
+            registry=self.registry)
+        self.skipped = Counter(
+            "zdr_classifier_skipped", "Exchanges whose decision keeps no classifier result.",
+            registry=self.registry)
+        self.errors = Counter(
+            "zdr_classifier_errors", "Classifier or sink failures.", ("stage",),
+            registry=self.registry)
+        self.queue_depth = Gauge(
+            "zdr_classifier_queue_depth", "Exchanges waiting for the classifier.",
+            registry=self.registry)
+        self.seconds = Histogram(
+            "zdr_classifier_seconds", "Time to classify one exchange.",
+            buckets=(0.0001, 0.0005, 0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1.0, 5.0),
+            registry=self.registry)
+
+    def value(self, name: str, **labels: str) -> float:
+        """A sample's current value, e.g. `value("zdr_classifier_sampled_out_total")`."""
+        return self.registry.get_sample_value(name, labels) or 0.0
+
+
+@dataclass(slots=True)
+class _Job:
+    meta: ExchangeMetadata
+    input_text: str = field(repr=False)
+    output_text: str = field(repr=False)
+
+
+_STOP = object()
+
+
+def sampled_out_record(meta: ExchangeMetadata, classifier: Classifier) -> ClassificationRecord:
+    """The result of an exchange the pipeline had no capacity for: no scores, `sampled_out`."""
+    return ClassificationRecord(
+        exchange_id=meta.exchange_id, org_id=meta.org_id, classifier=classifier.name,
+        classifier_version=classifier.version, flagged=False, scores={}, labels={},
+        sampled_out=True)
+
+
+def result_record(meta: ExchangeMetadata, result: ClassificationResult) -> ClassificationRecord:
+    return ClassificationRecord(
+        exchange_id=meta.exchange_id, org_id=meta.org_id, classifier=result.classifier,
+        classifier_version=result.version, flagged=result.flagged, scores=dict(result.scores),
+        labels=dict(result.labels))
+
+
+class SafetyPipeline:
+    """Implements `zdr.ports.SafetyQueue`. Call `await start()` on the gateway's loop first."""
+
+    def __init__(
+        self,
+        classifier: Classifier,
+        sink: SafetySink,
+        *,
+        workers: int = 1,
+        queue_size: int = 1000,
+        write_timeout: float = 30.0,
+        registry: CollectorRegistry | None = None,
+        logger: Any = None,
+    ) -> None:
+        if workers < 1 or queue_size < 1:
+            raise ValueError("workers and queue_size must be at least 1")
+        self.classifier = classifier
+        self._sink = sink
+        self._workers = workers
+        self._jobs: queue.Queue[_Job | object] = queue.Queue(maxsize=queue_size)
+        self._write_timeout = write_timeout
+        self._threads: list[threading.Thread] = []
+        self._backlog: deque[ExchangeMetadata] = deque()
+        self._backlog_ready: asyncio.Event | None = None
+        self._writer: asyncio.Task[None] | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._accepting = True
+        self._closing = False
+        self._completed = 0
+        self._count_lock = threading.Lock()
+        self.metrics = SafetyMetrics(registry)
+        self._log = logger if logger is not None else structlog.get_logger("zdr.safety")
+
+    # ---- the SafetyQueue port ----------------------------------------------------------------
+
+    def submit(self, meta: ExchangeMetadata, input_text: str, output_text: str) -> None:
+        """Queue an exchange for classification; never blocks, never raises, never logs text."""
+        if not meta.decision.keep["classifier_result"].kept:
+            self.metrics.skipped.inc()
+            return
+        if self._accepting:
+            try:
+                self._jobs.put_nowait(_Job(meta, input_text, output_text))
+                self.metrics.queue_depth.inc()
+                return
+            except queue.Full:
+                pass
+        self.metrics.sampled_out.inc()
+        self._backlog.append(meta)
+        self._wake_writer()
+
+    # ---- lifecycle ----------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        if self._loop is not None:
+            return
+        self._loop = asyncio.get_running_loop()
+        self._backlog_ready = asyncio.Event()
+        self._writer = asyncio.create_task(self._write_backlog(), name="safety-backlog")
+        for number in range(self._workers):
+            thread = threading.Thread(
+                target=self._work, name=f"zdr-classifier-{number}", daemon=True)
+            thread.start()
+            self._threads.append(thread)
+        if self._backlog:
+            self._wake_writer()
+
+    async def stop(self, timeout: float = 10.0) -> None:
+        """Stop taking work, classify what is queued within `timeout`, then record the rest as
+        sampled out (their text dropped unread)."""
+        self._accepting = False
+        deadline = time.monotonic() + timeout
+        threads = list(self._threads)
+        await asyncio.to_thread(self._send_stops, deadline)
+        for thread in threads:
+            await asyncio.to_thread(thread.join, max(0.0, deadline - time.monotonic()))
+        for job in self._drain_jobs():
+            self.metrics.sampled_out.inc()
+            self._backlog.append(job.meta)
+        for thread in threads:
+            if thread.is_alive():       # still busy past the deadline: let it exit when done
+                with contextlib.suppress(queue.Full):
+                    self._jobs.put_nowait(_STOP)
+        self._closing = True
+        self._wake_writer()
+        if self._writer is not None:
+            try:
+                await asyncio.wait_for(self._writer, max(0.1, deadline - time.monotonic()))
+            except TimeoutError:
+                self._log.warning("safety_backlog_unwritten", in_flight=len(self._backlog))
+        self._log.info("safety_pipeline_stopped",
+                       workers=sum(t.is_alive() for t in threads), in_flight=self.pending)
+        self._threads.clear()
+
+    @property
+    def completed(self) -> int:
+        """Results handed to the sink so far (classified or sampled out)."""
+        return self._completed
+
+    @property
+    def pending(self) -> int:
+        return self._jobs.qsize() + len(self._backlog)
+
+    # ---- workers (threads) --------------------------------------------------------------------
+
+    def _work(self) -> None:
+        while True:
+            item = self._jobs.get()
+            if item is _STOP:
+                return
+            assert isinstance(item, _Job)
+            self.metrics.queue_depth.dec()
+            meta = item.meta
+            record, flagged = self._classify(item)
+            del item            # the job held the only queued reference to the text
+            self._write(meta, record, flagged)
+            del flagged
+
+    def _classify(self, job: _Job) -> tuple[ClassificationRecord, RetainedContent | None]:
+        started = time.perf_counter()
+        try:
+            result = self.classifier.classify(job.input_text, job.output_text)
+        except Exception as error:  # noqa: BLE001 - a classifier failure must not kill the worker
+            self.metrics.errors.labels(stage="classify").inc()
+            self._log.warning("classifier_failed", request_id=job.meta.exchange_id,
+                        error_type=type(error).__name__)
+            result = ClassificationResult(self.classifier.name, self.classifier.version, {}, {})
+        self.metrics.seconds.observe(time.perf_counter() - started)
+        self.metrics.classified.labels(flagged=str(result.flagged).lower()).inc()
+        flagged = None
+        if result.flagged and job.meta.decision.keep["flagged_content"].kept:
+            flagged = RetainedContent(request=job.input_text.encode("utf-8", "surrogatepass"),
+                                      response=job.output_text.encode("utf-8", "surrogatepass"))
+        return result_record(job.meta, result), flagged
+
+    def _write(self, meta: ExchangeMetadata, record: ClassificationRecord,
+               flagged: RetainedContent | None) -> None:
+        loop = self._loop
+        assert loop is not None
+        try:
+            future = asyncio.run_coroutine_threadsafe(
+                self._sink.record_classification(meta, record, flagged), loop)
+            future.result(timeout=self._write_timeout)
+            self._count_done()
+        except Exception as error:  # noqa: BLE001 - a sink failure must not kill the worker
+            self.metrics.errors.labels(stage="write").inc()
+            self._log.error("safety_write_failed", request_id=meta.exchange_id,
+                      error_type=type(error).__name__)
+
+    def _count_done(self) -> None:
+        with self._count_lock:
+            self._completed += 1
+
+    def _send_stops(self, deadline: float) -> None:
+        for _ in self._threads:
+            try:
+                self._jobs.put(_STOP, timeout=max(0.01, deadline - time.monotonic()))
+            except queue.Full:
+                return
+
+    def _drain_jobs(self) -> list[_Job]:
+        jobs: list[_Job] = []
+        while True:
+            try:
+                item = self._jobs.get_nowait()
+            except queue.Empty:
+                return jobs
+            if isinstance(item, _Job):
+                self.metrics.queue_depth.dec()
+                jobs.append(_Job(item.meta, "", ""))     # keep the metadata, drop the text
+
+    # ---- the text-free backlog (sampled-out results), written on the loop ---------------------
+
+    def _wake_writer(self) -> None:
+        loop, ready = self._loop, self._backlog_ready
+        if loop is None or ready is None or loop.is_closed():
+            return
+        try:
+            running = asyncio.get_running_loop()
+        except RuntimeError:
+            running = None
+        if running is loop:
+            ready.set()
+        else:
+            loop.call_soon_threadsafe(ready.set)
+
+    async def _write_backlog(self) -> None:
+        assert self._backlog_ready is not None
+        while True:
+            await self._backlog_ready.wait()
+            self._backlog_ready.clear()
+            await self._flush_backlog()
+            if self._closing:
+                return
+
+    async def _flush_backlog(self) -> None:
+        while self._backlog:
+            meta = self._backlog.popleft()
+            try:
+                await asyncio.wait_for(
+                    self._sink.record_classification(
+                        meta, sampled_out_record(meta, self.classifier), None),
+                    self._write_timeout)
+                self._count_done()
+            except Exception as error:  # noqa: BLE001 - keep writing the rest
+                self.metrics.errors.labels(stage="write").inc()
+                self._log.error("safety_write_failed", request_id=meta.exchange_id,
+                          error_type=type(error).__name__)
+
+
+def pipeline_from_settings(
+    settings: Settings,
+    sink: SafetySink,
+    *,
+    registry: CollectorRegistry | None = None,
+    logger: Any = None,
+) -> SafetyPipeline:
+    """The pipeline `Settings` describe: its classifier (`classifier`, `flag_thresholds`), pool
+    size (`classifier_workers`) and queue (`classifier_queue`). Raises `ClassifierUnavailable`."""
+    classifier = load_classifier(settings.classifier, settings.flag_thresholds)
+    return SafetyPipeline(classifier, sink, workers=settings.classifier_workers,
+                          queue_size=settings.classifier_queue, registry=registry, logger=logger)

@@ -1,0 +1,256 @@
+"""Content encryption at rest: a master key, per-organization data keys, crypto-shredding.
+
+Envelope scheme (AES-256-GCM from `cryptography` throughout):
+
+    master key (32 bytes; Settings.master_key as base64, or the key file; never in the database)
+      └─ HKDF-SHA256(info="zdr/key-wrapping/v1") → key-wrapping key
+           ├─ wraps each org's *content* data key  (org_data_keys.wrapped_key)
+           └─ wraps each org's *safety* data key   (org_data_keys.wrapped_safety_key)
+                (flagged content, the misuse exception: it may outlive the org's erasure
+                while a hold stands, so it has its own key)
+
+Every ciphertext is bound by its AAD to the org id, the purpose and the caller's AAD (the store
+passes the exchange id and record class, see `record_aad`): a row copied to another org or another
+exchange does not decrypt. `Keyring.destroy(org_id)` deletes the wrapped key (crypto-shredding):
+every copy of that org's content, in this database and in its backups, becomes unreadable.
+
+Public names: `create_master_key_file(path)` (called by `zdr init`), `load_master_key(settings)`,
+`Keyring(engine, master_key)` with `encrypt` / `decrypt` / `destroy` / `destroy_safety_key` /
+`create_org_key(conn, org_id)` (in the control plane's transaction),
+`Sealed`, `record_aad`, and the errors `MasterKeyError`, `KeyDestroyed`, `DecryptionFailed`.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import os
+import secrets
+import threading
+import time
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, Literal
+
+from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+from sqlalchemy import Column, Connection, Engine, select, update
+
+from zdr.settings import Settings
+from zdr.store.tables import org_data_keys
+from zdr.store.upsert import insert_ignoring_duplicates
+
+KEY_BYTES = 32
+NONCE_BYTES = 12
+Purpose = Literal["content", "flagged"]
+_COLUMNS: dict[Purpose, tuple[Column[Any], Column[Any]]] = {
+    "content": (org_data_keys.c.wrapped_key, org_data_keys.c.destroyed_at),
+    "flagged": (org_data_keys.c.wrapped_safety_key, org_data_keys.c.safety_destroyed_at),
+}
+
+
+class MasterKeyError(RuntimeError):
+    """No usable master key: missing, unreadable or malformed (the message never shows the key)."""
+
+
+class KeyDestroyed(RuntimeError):
+    """The organization's data key was destroyed: its content can never be read again."""
+
+
+class DecryptionFailed(RuntimeError):
+    """The ciphertext does not belong to this org / exchange / key, or was altered."""
+
+
+@dataclass(frozen=True, slots=True)
+class Sealed:
+    nonce: bytes
+    ciphertext: bytes
+
+
+def record_aad(exchange_id: str, record_class: str) -> bytes:
+    """The AAD the store uses: binds a ciphertext to its exchange and its record class."""
+    return f"{record_class}|{exchange_id}".encode()
+
+
+def create_master_key_file(path: Path) -> Path:
+    """Write a new random master key (base64) to `path`, readable by its owner only (0600).
+
+    Refuses to overwrite an existing file: losing a master key makes all content unreadable.
+    """
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w", encoding="ascii") as handle:
+        handle.write(base64.b64encode(secrets.token_bytes(KEY_BYTES)).decode("ascii") + "\n")
+    os.chmod(path, 0o600)
+    return path
+
+
+def parse_master_key(text: str) -> bytes:
+    try:
+        key = base64.b64decode(text.strip(), validate=True)
+    except (binascii.Error, ValueError) as error:
+        raise MasterKeyError("the master key is not valid base64") from error
+    if len(key) != KEY_BYTES:
+        raise MasterKeyError(f"the master key must be {KEY_BYTES} bytes (base64), not {len(key)}")
+    return key
+
+
+def load_master_key(settings: Settings) -> bytes:
+    """The master key from `ZDR_MASTER_KEY` (base64) or else the key file."""
+    if settings.master_key:
+        return parse_master_key(settings.master_key)
+    path = settings.key_file
+    try:
+        text = path.read_text(encoding="ascii")
+    except FileNotFoundError as error:
+        raise MasterKeyError(f"no master key: set ZDR_MASTER_KEY or run `zdr init` ({path})") \
+            from error
+    except OSError as error:
+        raise MasterKeyError(f"cannot read the master key file {path}: {error.strerror}") \
+            from error
+    return parse_master_key(text)
+
+
+def _wrapping_key(master_key: bytes) -> AESGCM:
+    hkdf = HKDF(algorithm=hashes.SHA256(), length=KEY_BYTES, salt=None,
+                info=b"zdr/key-wrapping/v1")
+    return AESGCM(hkdf.derive(master_key))
+
+
+def _key_aad(org_id: str, purpose: Purpose) -> bytes:
+    return f"zdr/data-key/v1|{purpose}|{org_id}".encode()
+
+
+def _data_aad(org_id: str, purpose: Purpose, aad: bytes) -> bytes:
+    return f"zdr/data/v1|{purpose}|{org_id}|".encode() + aad
+
+
+class Keyring:
+    """Per-org data keys, created on first use, unwrapped once and cached for `cache_seconds`.
+
+    Thread-safe. Encryption may use a cached key; decryption always re-reads the wrapped key, so
+    a key destroyed by another process stops reads at once (writes within `cache_seconds`).
+    """
+
+    def __init__(self, engine: Engine, master_key: bytes, cache_seconds: float = 30.0) -> None:
+        if len(master_key) != KEY_BYTES:
+            raise MasterKeyError(f"the master key must be {KEY_BYTES} bytes")
+        self._engine = engine
+        self._wrap = _wrapping_key(master_key)
+        self._cache_seconds = cache_seconds
+        self._cache: dict[tuple[str, Purpose], tuple[AESGCM, float]] = {}
+        self._lock = threading.Lock()
+
+    # -- public -------------------------------------------------------------------------------
+    def encrypt(
+        self, org_id: str, plaintext: bytes, aad: bytes, purpose: Purpose = "content"
+    ) -> Sealed:
+        nonce = secrets.token_bytes(NONCE_BYTES)
+        key = self._key(org_id, purpose, create=True)
+        return Sealed(nonce, key.encrypt(nonce, plaintext, _data_aad(org_id, purpose, aad)))
+
+    def decrypt(
+        self, org_id: str, sealed: Sealed, aad: bytes, purpose: Purpose = "content"
+    ) -> bytes:
+        key = self._key(org_id, purpose, create=False, fresh=True)
+        try:
+            return key.decrypt(sealed.nonce, sealed.ciphertext, _data_aad(org_id, purpose, aad))
+        except InvalidTag as error:
+            raise DecryptionFailed("ciphertext does not match this org, record or key") from error
+
+    def destroy(self, org_id: str, now: datetime | None = None) -> None:
+        """Crypto-shred the org's content key (idempotent). The safety key is separate."""
+        self._destroy(org_id, "content", now)
+
+    def destroy_safety_key(self, org_id: str, now: datetime | None = None) -> None:
+        """Crypto-shred the org's flagged-content key (once no held flagged content remains)."""
+        self._destroy(org_id, "flagged", now)
+
+    def create_org_key(self, conn: Connection, org_id: str) -> None:
+        """Create the org's content and safety data keys in the caller's transaction."""
+        values: dict[str, object] = {"org_id": org_id, "created_at": datetime.now(UTC)}
+        for purpose, (wrapped_col, _destroyed) in _COLUMNS.items():
+            values[wrapped_col.name] = self._new_wrapped(org_id, purpose)
+        conn.execute(insert_ignoring_duplicates(conn, org_data_keys).values(**values))
+
+    def forget(self, org_id: str) -> None:
+        with self._lock:
+            for purpose in ("content", "flagged"):
+                self._cache.pop((org_id, purpose), None)
+
+    # -- internals ----------------------------------------------------------------------------
+    def _destroy(self, org_id: str, purpose: Purpose, now: datetime | None) -> None:
+        wrapped, destroyed_at = _COLUMNS[purpose]
+        when = (now or datetime.now(UTC)).astimezone(UTC)
+        with self._engine.begin() as conn:
+            conn.execute(insert_ignoring_duplicates(conn, org_data_keys).values(
+                org_id=org_id, created_at=when,
+            ))
+            conn.execute(
+                update(org_data_keys).where(org_data_keys.c.org_id == org_id)
+                .values({wrapped.name: None, destroyed_at.name: when})
+            )
+        self.forget(org_id)
+
+    def _key(self, org_id: str, purpose: Purpose, create: bool, fresh: bool = False) -> AESGCM:
+        now = time.monotonic()
+        if not fresh:
+            with self._lock:
+                cached = self._cache.get((org_id, purpose))
+            if cached is not None and cached[1] > now:
+                return cached[0]
+        raw = self._load(org_id, purpose, create)
+        key = AESGCM(raw)
+        with self._lock:
+            self._cache[(org_id, purpose)] = (key, now + self._cache_seconds)
+        return key
+
+    def _load(self, org_id: str, purpose: Purpose, create: bool) -> bytes:
+        wrapped_col, destroyed_col = _COLUMNS[purpose]
+        query = select(wrapped_col, destroyed_col).where(org_data_keys.c.org_id == org_id)
+        with self._engine.connect() as conn:
+            row = conn.execute(query).first()
+        if row is not None and row[1] is not None:
+            raise KeyDestroyed(f"the {purpose} data key of organization {org_id} was destroyed")
+        if row is not None and row[0] is not None:
+            return self._unwrap(org_id, purpose, row[0])
+        if not create:
+            raise KeyDestroyed(f"organization {org_id} has no {purpose} data key")
+        return self._create(org_id, purpose)
+
+    def _create(self, org_id: str, purpose: Purpose) -> bytes:
+        wrapped = self._new_wrapped(org_id, purpose)
+        wrapped_col, destroyed_col = _COLUMNS[purpose]
+        with self._engine.begin() as conn:
+            conn.execute(insert_ignoring_duplicates(conn, org_data_keys).values(
+                org_id=org_id, created_at=datetime.now(UTC), **{wrapped_col.name: None}
+            ))
+            conn.execute(
+                update(org_data_keys)
+                .where(org_data_keys.c.org_id == org_id, wrapped_col.is_(None),
+                       destroyed_col.is_(None))
+                .values({wrapped_col.name: wrapped})
+            )
+            row = conn.execute(
+                select(wrapped_col, destroyed_col).where(org_data_keys.c.org_id == org_id)
+            ).one()
+        if row[1] is not None or row[0] is None:
+            raise KeyDestroyed(f"the {purpose} data key of organization {org_id} was destroyed")
+        # Another process may have created it first: use whatever is stored.
+        return self._unwrap(org_id, purpose, row[0])
+
+    def _new_wrapped(self, org_id: str, purpose: Purpose) -> bytes:
+        nonce = secrets.token_bytes(NONCE_BYTES)
+        return nonce + self._wrap.encrypt(nonce, secrets.token_bytes(KEY_BYTES),
+                                          _key_aad(org_id, purpose))
+
+    def _unwrap(self, org_id: str, purpose: Purpose, wrapped: bytes) -> bytes:
+        try:
+            return self._wrap.decrypt(wrapped[:NONCE_BYTES], wrapped[NONCE_BYTES:],
+                                      _key_aad(org_id, purpose))
+        except InvalidTag as error:
+            raise MasterKeyError("the master key does not match this database's data keys") \
+                from error

@@ -1,0 +1,139 @@
+"""Engines and schema migrations, the same for SQLite and PostgreSQL.
+
+Public names (the gateway, the control plane and the CLI rely on them):
+
+- `engine_for(url)`: a sync SQLAlchemy 2 engine. SQLite: WAL mode, `busy_timeout`, foreign keys,
+  `synchronous=FULL` (group commits make the fsync cheap), and write transactions that begin
+  `IMMEDIATE` so several gateway worker processes can share one file without `SQLITE_BUSY`
+  surprises. PostgreSQL: psycopg 3 (`postgresql://` URLs are mapped to `postgresql+psycopg://`).
+  Use it from worker threads (asyncio callers: `asyncio.to_thread`).
+- `read_only(conn)`: mark a SQLite connection so its transactions begin `DEFERRED` (readers never
+  take the write lock); a no-op on PostgreSQL.
+- `migrate(engine)`: upgrade to the newest revision shipped in `zdr/store/migrations`; raises
+  `SchemaTooNew` if the database was migrated by newer code.
+- `check_current(engine)`: `SchemaStatus` (current, head, up_to_date); raises `SchemaTooNew` too.
+- `utc(dt)`: the UTC-aware form of a datetime read from either backend.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from alembic import command
+from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from sqlalchemy import Connection, Engine, create_engine, event
+from sqlalchemy.engine import make_url
+
+MIGRATIONS = Path(__file__).with_name("migrations")
+SQLITE_BUSY_TIMEOUT_MS = 10_000
+_READ_ONLY = "zdr_read_only"
+
+
+class SchemaTooNew(RuntimeError):
+    """The database carries a migration this code does not know: an operator must upgrade zdr."""
+
+
+@dataclass(frozen=True, slots=True)
+class SchemaStatus:
+    current: str | None
+    head: str
+
+    @property
+    def up_to_date(self) -> bool:
+        return self.current == self.head
+
+
+def utc(value: datetime) -> datetime:
+    """SQLite returns naive datetimes (stored as UTC); PostgreSQL returns aware ones."""
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+def engine_for(url: str, **kwargs: Any) -> Engine:
+    """A sync engine for a SQLite file or a PostgreSQL server, configured for several writers."""
+    parsed = make_url(url)
+    if parsed.get_backend_name() == "postgresql":
+        if parsed.drivername == "postgresql":
+            parsed = parsed.set(drivername="postgresql+psycopg")
+        kwargs.setdefault("pool_size", 10)
+        kwargs.setdefault("max_overflow", 10)
+        kwargs.setdefault("pool_pre_ping", True)
+        return create_engine(parsed, **kwargs)
+    if parsed.get_backend_name() != "sqlite":
+        raise ValueError(f"unsupported database backend: {parsed.get_backend_name()}")
+    if parsed.database and parsed.database != ":memory:":
+        Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+    engine = create_engine(parsed, **kwargs)
+    _configure_sqlite(engine)
+    return engine
+
+
+def _configure_sqlite(engine: Engine) -> None:
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_connection: Any, _record: Any) -> None:
+        dbapi_connection.isolation_level = None   # we emit BEGIN ourselves (below)
+        cursor = dbapi_connection.cursor()
+        cursor.execute(f"PRAGMA busy_timeout = {SQLITE_BUSY_TIMEOUT_MS}")
+        cursor.execute("PRAGMA journal_mode = WAL")
+        cursor.execute("PRAGMA synchronous = FULL")
+        cursor.execute("PRAGMA foreign_keys = ON")
+        cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(conn: Connection) -> None:
+        mode = "DEFERRED" if conn.get_execution_options().get(_READ_ONLY) else "IMMEDIATE"
+        conn.exec_driver_sql(f"BEGIN {mode}")
+
+
+def read_only(conn: Connection) -> Connection:
+    """The same connection, whose SQLite transactions will not take the write lock."""
+    return conn.execution_options(**{_READ_ONLY: True})
+
+
+def _config(conn: Connection | None = None) -> Config:
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS))
+    config.attributes["connection"] = conn
+    return config
+
+
+def head_revision() -> str:
+    head = ScriptDirectory.from_config(_config()).get_current_head()
+    if head is None:  # pragma: no cover - the package always ships a revision
+        raise RuntimeError("no migrations shipped")
+    return head
+
+
+def _status(conn: Connection) -> SchemaStatus:
+    scripts = ScriptDirectory.from_config(_config())
+    current = MigrationContext.configure(conn).get_current_revision()
+    head = head_revision()
+    if current is not None and current not in {s.revision for s in scripts.walk_revisions()}:
+        raise SchemaTooNew(
+            f"the database schema is at revision {current}, which this version of zdr-gateway "
+            f"does not know (newest here: {head}); upgrade zdr-gateway, or point it at another "
+            "database"
+        )
+    return SchemaStatus(current=current, head=head)
+
+
+def check_current(engine: Engine) -> SchemaStatus:
+    """Where the database stands against the migrations shipped with this code."""
+    with engine.connect() as conn:
+        return _status(read_only(conn))
+
+
+def migrate(engine: Engine) -> SchemaStatus:
+    """Upgrade a new or older database to head (idempotent). Refuses a newer database."""
+    with engine.begin() as conn:
+        if conn.dialect.name == "postgresql":
+            # Several instances may start at once: one migrates, the others wait for it.
+            conn.exec_driver_sql("SELECT pg_advisory_xact_lock(724001)")
+        status = _status(conn)
+        if not status.up_to_date:
+            command.upgrade(_config(conn), "head")
+    return check_current(engine)

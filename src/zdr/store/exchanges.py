@@ -1,0 +1,186 @@
+"""`SqlExchangeSink`: where the gateway and the safety pipeline hand finished exchanges.
+
+Implements `zdr.ports.ExchangeSink` and `zdr.ports.SafetySink`:
+
+- `await record_metadata(meta)` — returns as soon as the record is queued (never content: the
+  type has no field for it). Back-pressure: when the queue is full it waits (up to
+  `put_timeout`), then raises `StoreUnavailable`.
+- `await record_retained(meta, content)` — returns once the transaction holding it has
+  committed: the gateway awaits it before the last byte of the response, so a response the
+  client saw complete is on disk even if the process is killed right after (see
+  `bench/results/store.md` for what this costs).
+- `await record_classification(meta, result, flagged)` — classifier result (if the decision
+  keeps it) and, for flagged content, the encrypted `flagged_contents` row and
+  `exchanges.misuse_exception = true`; returns once committed.
+- `await flush()`, `close()`, `start()`; `read_content(exchange_id)` / `read_flagged(exchange_id)`
+  (decrypted, for callers the control plane has authorized; see `zdr.store.content`).
+
+Exactly once: the exchange id is the primary key of `exchanges`; every write is
+`INSERT … ON CONFLICT DO NOTHING`, content rows are unique per exchange (and expiry day on
+PostgreSQL), and feature artifacts are written only with the exchange row that is new. Any mix
+and repetition of the three calls for one exchange stores one row per record class.
+
+Writes happen in one writer thread per process (`zdr.store.writer.BatchWriter`), encryption
+included, so the event loop never touches the database.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import Connection, Engine, select, update
+
+from zdr.ports import ClassificationRecord, ExchangeMetadata, RetainedContent
+from zdr.store import records
+from zdr.store.content import FlaggedContent, StoredContent, pack, read_content, read_flagged
+from zdr.store.crypto import Keyring, record_aad
+from zdr.store.partitions import PartitionManager
+from zdr.store.tables import (
+    classifier_results,
+    contents,
+    exchanges,
+    feature_artifacts,
+    flagged_contents,
+)
+from zdr.store.upsert import insert_ignoring_duplicates
+from zdr.store.writer import BatchWriter
+
+
+@dataclass(frozen=True, slots=True)
+class _Job:
+    meta: ExchangeMetadata
+    content: RetainedContent | None = None
+    classification: ClassificationRecord | None = None
+    flagged: RetainedContent | None = None
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+class SqlExchangeSink:
+    """The SQL store behind `ExchangeSink` and `SafetySink` (SQLite or PostgreSQL)."""
+
+    def __init__(
+        self,
+        engine: Engine,
+        keyring: Keyring,
+        *,
+        capacity: int = 10_000,
+        max_batch: int = 512,
+        put_timeout: float = 10.0,
+        clock: Callable[[], datetime] = _now,
+    ) -> None:
+        self.engine = engine
+        self.keyring = keyring
+        self._clock = clock
+        self._partitions = PartitionManager(engine)
+        self.writer: BatchWriter[_Job] = BatchWriter(
+            self._commit, capacity=capacity, max_batch=max_batch, put_timeout=put_timeout,
+            on_retry=self._partitions.forget,
+        )
+
+    # -- ports ---------------------------------------------------------------------------------
+    async def record_metadata(self, meta: ExchangeMetadata) -> None:
+        await self.writer.submit(_Job(meta), wait=False)
+
+    async def record_retained(self, meta: ExchangeMetadata, content: RetainedContent) -> None:
+        if not records.kept(meta, "content"):
+            raise ValueError("record_retained called for a decision that keeps no content")
+        await self.writer.submit(_Job(meta, content=content), wait=True)
+
+    async def record_classification(
+        self, meta: ExchangeMetadata, result: ClassificationRecord, flagged: RetainedContent | None
+    ) -> None:
+        await self.writer.submit(_Job(meta, classification=result, flagged=flagged), wait=True)
+
+    # -- lifecycle -----------------------------------------------------------------------------
+    def start(self) -> None:
+        self.writer.start()
+
+    async def flush(self) -> None:
+        await self.writer.flush()
+
+    def close(self, timeout: float = 30.0) -> None:
+        self.writer.close(timeout)
+
+    # -- reads ---------------------------------------------------------------------------------
+    def read_content(self, exchange_id: str) -> StoredContent | None:
+        return read_content(self.engine, self.keyring, exchange_id, self._clock())
+
+    def read_flagged(self, exchange_id: str) -> FlaggedContent | None:
+        return read_flagged(self.engine, self.keyring, exchange_id, self._clock())
+
+    # -- writer thread -------------------------------------------------------------------------
+    def _rows(self, jobs: Sequence[_Job], now: datetime) -> dict[str, list[dict[str, Any]]]:
+        rows: dict[str, list[dict[str, Any]]] = {
+            "exchanges": [], "contents": [], "classifier_results": [], "flagged_contents": [],
+        }
+        seen: set[tuple[str, str]] = set()
+
+        def first(kind: str, exchange_id: str) -> bool:
+            if (kind, exchange_id) in seen:
+                return False
+            seen.add((kind, exchange_id))
+            return True
+
+        for job in jobs:
+            meta = job.meta
+            if first("exchanges", meta.exchange_id):
+                rows["exchanges"].append(records.exchange_row(meta))
+            if job.content is not None and first("contents", meta.exchange_id):
+                sealed = self.keyring.encrypt(meta.org_id, pack(job.content),
+                                              record_aad(meta.exchange_id, "content"), "content")
+                rows["contents"].append(records.content_row(meta, sealed, now))
+            result = job.classification
+            if result is None:
+                continue
+            if records.kept(meta, "classifier_result") and first("classifier", meta.exchange_id):
+                rows["classifier_results"].append(records.classification_row(meta, result, now))
+            if (job.flagged is not None and records.kept(meta, "flagged_content")
+                    and first("flagged", meta.exchange_id)):
+                sealed = self.keyring.encrypt(
+                    meta.org_id, pack(job.flagged),
+                    record_aad(meta.exchange_id, "flagged_content"), "flagged",
+                )
+                rows["flagged_contents"].append(records.flagged_row(meta, result, sealed, now))
+        return rows
+
+    def _commit(self, jobs: Sequence[_Job]) -> None:
+        now = self._clock()
+        rows = self._rows(jobs, now)
+        self._partitions.ensure("contents", (r["expires_at"] for r in rows["contents"]))
+        self._partitions.ensure("flagged_contents",
+                                (r["expires_at"] for r in rows["flagged_contents"]))
+        metas = {job.meta.exchange_id: job.meta for job in jobs}
+        with self.engine.begin() as conn:
+            new_ids = self._insert_exchanges(conn, rows["exchanges"])
+            artifacts = [a for i in new_ids for a in records.artifact_rows(metas[i], now)]
+            for table, values in (
+                (feature_artifacts, artifacts),
+                (contents, rows["contents"]),
+                (classifier_results, rows["classifier_results"]),
+                (flagged_contents, rows["flagged_contents"]),
+            ):
+                if values:
+                    conn.execute(insert_ignoring_duplicates(conn, table), values)
+            flagged_ids = [r["exchange_id"] for r in rows["flagged_contents"]]
+            if flagged_ids:
+                conn.execute(update(exchanges).where(exchanges.c.id.in_(flagged_ids))
+                             .values(misuse_exception=True))
+
+    @staticmethod
+    def _insert_exchanges(conn: Connection, values: list[dict[str, Any]]) -> list[str]:
+        """Insert the exchange rows not yet stored; the ids that are new."""
+        if not values:
+            return []
+        ids = [v["id"] for v in values]
+        existing = set(conn.execute(select(exchanges.c.id).where(exchanges.c.id.in_(ids)))
+                       .scalars())
+        fresh = [v for v in values if v["id"] not in existing]
+        if fresh:
+            conn.execute(insert_ignoring_duplicates(conn, exchanges), fresh)
+        return [v["id"] for v in fresh]

@@ -1,0 +1,275 @@
+"""Purge: remove every expired record that no hold covers, of every record class.
+
+- PostgreSQL: the content tables are partitioned by expiry day (`zdr.store.partitions`); a day
+  that has fully expired and holds no held row is dropped whole (`DROP TABLE` of the partition,
+  with a short `lock_timeout` so writers are never stalled for long; a day that cannot be locked
+  is retried next sweep). Held rows keep their partition; its unheld rows are deleted.
+- Everything else, and SQLite: deletes in batches of `batch_size` rows, one short transaction
+  each, so gateway writers get the database between batches.
+- One purger at a time: on PostgreSQL a session advisory lock (`pg_try_advisory_lock`); a second
+  instance skips the run. On SQLite, batches are serialized by the write lock and idempotent.
+- `purge_lag_seconds` (Prometheus gauge): how long past expiry the oldest expired, unheld record
+  is, measured after each run.
+
+Public names: `purge(engine, now, dry_run=False, ...) -> PurgeReport`, `purge_lag(conn, now)`,
+`shorten_retention(engine, org_id, days, now)`, `RECORD_TABLES`, `expired_unheld(table, now)`.
+The background sweeper is `zdr.store.sweeper.PurgeSweeper`.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import Connection, Engine, Table, and_, delete, func, not_, select, text, update
+from sqlalchemy.exc import OperationalError
+from sqlalchemy.sql.elements import ColumnElement
+
+from zdr.store import metrics
+from zdr.store.db import read_only, utc
+from zdr.store.holds import held
+from zdr.store.partitions import (
+    PARTITIONED_TABLES,
+    PartitionManager,
+    day_start,
+    partition_name,
+    partitions_of,
+)
+from zdr.store.tables import (
+    classifier_results,
+    contents,
+    exchanges,
+    feature_artifacts,
+    flagged_contents,
+    workspaces,
+)
+
+PURGE_LOCK_KEY = 724003
+DEFAULT_BATCH = 5000
+DROP_LOCK_TIMEOUT = "500ms"
+
+RECORD_TABLES: dict[str, Table] = {
+    "content": contents,
+    "flagged_content": flagged_contents,
+    "feature_artifact": feature_artifacts,
+    "classifier_result": classifier_results,
+    "metadata": exchanges,
+}
+
+Progress = Callable[[str, int], None]
+
+
+@dataclass
+class PurgeReport:
+    now: datetime
+    dry_run: bool
+    deleted: dict[str, int] = field(default_factory=dict)
+    dropped_partitions: list[str] = field(default_factory=list)
+    held_expired: dict[str, int] = field(default_factory=dict)
+    lag_seconds: float = 0.0
+    skipped: str | None = None          # why nothing was done (another purger holds the lock)
+    seconds: float = 0.0
+
+    @property
+    def total(self) -> int:
+        return sum(self.deleted.values())
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "now": self.now.isoformat(), "dry_run": self.dry_run, "deleted": self.deleted,
+            "total": self.total, "dropped_partitions": self.dropped_partitions,
+            "held_expired": self.held_expired, "lag_seconds": round(self.lag_seconds, 3),
+            "skipped": self.skipped, "seconds": round(self.seconds, 3),
+        }
+
+
+def expired(table: Table, now: datetime) -> ColumnElement[bool]:
+    return and_(table.c.expires_at.is_not(None), table.c.expires_at <= utc(now))
+
+
+def expired_unheld(table: Table, now: datetime) -> ColumnElement[bool]:
+    return and_(expired(table, now), not_(held(table)))
+
+
+def _key(table: Table) -> Any:
+    return table.c.id
+
+
+def purge_lag(conn: Connection, now: datetime) -> float:
+    """Seconds past expiry of the oldest expired, unheld record (0.0 when there is none)."""
+    oldest: datetime | None = None
+    for table in RECORD_TABLES.values():
+        value = conn.execute(
+            select(func.min(table.c.expires_at)).where(expired_unheld(table, now))
+        ).scalar()
+        if value is not None and (oldest is None or utc(value) < oldest):
+            oldest = utc(value)
+    return 0.0 if oldest is None else max(0.0, (utc(now) - oldest).total_seconds())
+
+
+@contextmanager
+def _purge_lock(engine: Engine) -> Iterator[bool]:
+    """Only one purger per PostgreSQL database (session advisory lock). Always True on SQLite."""
+    if engine.dialect.name != "postgresql":
+        yield True
+        return
+    with engine.connect() as conn:
+        got = bool(conn.execute(text("SELECT pg_try_advisory_lock(:k)"),
+                                {"k": PURGE_LOCK_KEY}).scalar())
+        conn.commit()
+        try:
+            yield got
+        finally:
+            if got:
+                conn.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": PURGE_LOCK_KEY})
+                conn.commit()
+
+
+def _drop_expired_partitions(
+    engine: Engine, table: Table, now: datetime, report: PurgeReport, progress: Progress | None
+) -> None:
+    with engine.connect() as conn:
+        days = sorted(partitions_of(read_only(conn), table.name))
+    for day in days:
+        start, end = day_start(day), day_start(day + timedelta(days=1))
+        if end > utc(now):
+            break
+        name = partition_name(table.name, day)
+        with engine.begin() as conn:
+            conn.exec_driver_sql(f"SET LOCAL lock_timeout = '{DROP_LOCK_TIMEOUT}'")
+            # No hold may be placed between our check and the drop.
+            conn.exec_driver_sql("LOCK TABLE holds IN SHARE MODE")
+            in_day = and_(table.c.expires_at >= start, table.c.expires_at < end)
+            if conn.execute(select(table.c.id).where(in_day, held(table)).limit(1)).first():
+                continue
+            rows = conn.execute(select(func.count()).where(in_day)).scalar() or 0
+            if not report.dry_run:
+                try:
+                    with conn.begin_nested():
+                        conn.exec_driver_sql(f'DROP TABLE "{name}"')
+                except OperationalError as error:   # lock timeout: the next sweep retries
+                    if "lock timeout" not in str(error):
+                        raise
+                    continue
+                metrics.PARTITIONS_DROPPED.inc()
+        report.dropped_partitions.append(name)
+        _count(report, table, int(rows), progress)
+
+
+def _count(report: PurgeReport, table: Table, rows: int, progress: Progress | None) -> None:
+    record_class = next(k for k, v in RECORD_TABLES.items() if v is table)
+    report.deleted[record_class] = report.deleted.get(record_class, 0) + rows
+    if rows and not report.dry_run:
+        metrics.PURGED.labels(record_class=record_class).inc(rows)
+    if progress is not None:
+        progress(record_class, report.deleted[record_class])
+
+
+def _delete_batches(
+    engine: Engine, table: Table, condition: ColumnElement[bool], batch_size: int,
+    report: PurgeReport, progress: Progress | None, deadline: float | None,
+) -> None:
+    key = _key(table)
+    if report.dry_run:
+        with engine.connect() as conn:
+            rows = read_only(conn).execute(select(func.count()).where(condition)).scalar() or 0
+        _count(report, table, int(rows), progress)
+        return
+    while deadline is None or time.monotonic() < deadline:
+        batch = select(key).where(condition).limit(batch_size).scalar_subquery()
+        with engine.begin() as conn:
+            deleted = conn.execute(delete(table).where(key.in_(batch))).rowcount
+        _count(report, table, deleted, progress)
+        if deleted < batch_size:
+            return
+
+
+def purge(
+    engine: Engine,
+    now: datetime,
+    *,
+    dry_run: bool = False,
+    batch_size: int = DEFAULT_BATCH,
+    progress: Progress | None = None,
+    max_seconds: float | None = None,
+) -> PurgeReport:
+    """Remove (or with `dry_run`, count) every expired, unheld record."""
+    started = time.monotonic()
+    deadline = None if max_seconds is None else started + max_seconds
+    report = PurgeReport(now=utc(now), dry_run=dry_run)
+    with _purge_lock(engine) as got:
+        if not got:
+            report.skipped = "another purger holds the lock"
+            return report
+        for record_class, table in RECORD_TABLES.items():
+            report.deleted.setdefault(record_class, 0)
+            if engine.dialect.name == "postgresql" and table.name in PARTITIONED_TABLES:
+                _drop_expired_partitions(engine, table, now, report, progress)
+            _delete_batches(engine, table, expired_unheld(table, now), batch_size, report,
+                            progress, deadline)
+        with engine.connect() as conn:
+            conn = read_only(conn)
+            for record_class, table in RECORD_TABLES.items():
+                report.held_expired[record_class] = int(conn.execute(
+                    select(func.count()).where(expired(table, now), held(table))
+                ).scalar() or 0)
+            report.lag_seconds = purge_lag(conn, now)
+    metrics.PURGE_LAG.set(report.lag_seconds)
+    report.seconds = time.monotonic() - started
+    return report
+
+
+def shorten_retention(
+    engine: Engine, org_id: str, days: int, now: datetime, *, batch_size: int = DEFAULT_BATCH
+) -> int:
+    """Apply a shorter content period to an org at once: delete older content, re-date the rest.
+
+    A workspace override longer than `days` still applies to its workspace (DESIGN.md §2 rule 6).
+    Held rows are neither deleted nor re-dated. Returns the number of content rows deleted.
+    """
+    now = utc(now)
+    with engine.connect() as conn:
+        overrides = dict(read_only(conn).execute(
+            select(workspaces.c.id, workspaces.c.retention_override_days)
+            .where(workspaces.c.org_id == org_id)
+        ).all())
+    deleted = 0
+    periods: dict[str | None, int] = {None: days}
+    for workspace_id, override in overrides.items():
+        periods[workspace_id] = max(days, override) if override is not None else days
+    for workspace_id, period in periods.items():
+        in_scope = and_(
+            contents.c.org_id == org_id,
+            contents.c.workspace_id.is_(None) if workspace_id is None
+            else contents.c.workspace_id == workspace_id,
+            not_(held(contents)),
+        )
+        cutoff = now - timedelta(days=period)
+        report = PurgeReport(now=now, dry_run=False)
+        _delete_batches(engine, contents, and_(in_scope, contents.c.created_at <= cutoff),
+                        batch_size, report, None, None)
+        deleted += report.deleted.get("content", 0)
+        _redate(engine, in_scope, period, now)
+    return deleted
+
+
+def _redate(engine: Engine, in_scope: ColumnElement[bool], period: int, now: datetime) -> None:
+    """Bring `expires_at` of the remaining rows down to `created_at + period`."""
+    with engine.connect() as conn:
+        rows = read_only(conn).execute(
+            select(contents.c.id, contents.c.created_at, contents.c.expires_at)
+            .where(in_scope, contents.c.expires_at > now)
+        ).all()
+    changes = [(r.id, utc(r.created_at) + timedelta(days=period)) for r in rows
+               if utc(r.created_at) + timedelta(days=period) < utc(r.expires_at)]
+    if not changes:
+        return
+    PartitionManager(engine).ensure("contents", (expires for _id, expires in changes))
+    with engine.begin() as conn:
+        for row_id, expires in changes:
+            conn.execute(update(contents).where(contents.c.id == row_id)
+                         .values(expires_at=expires))

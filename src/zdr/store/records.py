@@ -1,0 +1,124 @@
+"""Rows of each record class, computed from an exchange's metadata and its decision. Pure.
+
+`expires_at` of every row comes from the decision's retention plan at write time
+(`decision.keep[record_class].days` counted from the exchange's start), so what is stored can be
+explained later by the decision and rule ids stored next to it.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from zdr.ports import ClassificationRecord, ExchangeMetadata
+from zdr.store.crypto import Sealed
+from zdr.store.db import utc
+
+# "until deleted" where a column must hold a date (partitioned content tables).
+FOREVER = datetime(9000, 1, 1, tzinfo=UTC)
+
+
+def expiry(meta: ExchangeMetadata, record_class: str) -> datetime | None:
+    """When a record of this class expires; None = until deleted. Only for kept classes."""
+    keep = meta.decision.keep[record_class]
+    if not keep.kept:
+        raise ValueError(f"the decision does not keep {record_class}")
+    return None if keep.days is None else utc(meta.started_at) + timedelta(days=keep.days)
+
+
+def kept(meta: ExchangeMetadata, record_class: str) -> bool:
+    return meta.decision.keep[record_class].kept
+
+
+def rule_ids(meta: ExchangeMetadata) -> list[str]:
+    return [hit.id for hit in meta.decision.rules]
+
+
+def exchange_row(meta: ExchangeMetadata) -> dict[str, Any]:
+    decision = meta.decision
+    return {
+        "id": meta.exchange_id,
+        "org_id": meta.org_id,
+        "workspace_id": meta.workspace_id,
+        "key_id": meta.key_id,
+        "surface": decision.surface[:40],
+        "model": None if decision.model is None else decision.model[:64],
+        "features": list(decision.features),
+        "stream": meta.stream,
+        "status_code": meta.status_code,
+        "outcome": meta.outcome[:30],
+        "zdr_state": decision.zdr,
+        "retention": decision.retention_label[:20],
+        "catalog_version": decision.catalog_version[:40],
+        "decision": decision.as_json(),
+        "misuse_exception": False,
+        "input_tokens": meta.input_tokens,
+        "output_tokens": meta.output_tokens,
+        "started_at": utc(meta.started_at),
+        "duration_ms": meta.duration_ms,
+        "ttfb_ms": meta.ttfb_ms,
+        "expires_at": expiry(meta, "metadata") or FOREVER,
+    }
+
+
+def artifact_rows(meta: ExchangeMetadata, now: datetime) -> list[dict[str, Any]]:
+    start = utc(meta.started_at)
+    return [
+        {
+            "exchange_id": meta.exchange_id,
+            "org_id": meta.org_id,
+            "workspace_id": meta.workspace_id,
+            "feature": artifact.feature,
+            "kind": artifact.kind,
+            "created_at": now,
+            "expires_at": None if artifact.days is None else start + timedelta(days=artifact.days),
+        }
+        for artifact in meta.decision.artifacts
+    ]
+
+
+def content_row(meta: ExchangeMetadata, sealed: Sealed, now: datetime) -> dict[str, Any]:
+    return {
+        "exchange_id": meta.exchange_id,
+        "org_id": meta.org_id,
+        "workspace_id": meta.workspace_id,
+        "nonce": sealed.nonce,
+        "ciphertext": sealed.ciphertext,
+        "rule_ids": rule_ids(meta),
+        "created_at": now,
+        "expires_at": expiry(meta, "content") or FOREVER,
+    }
+
+
+def classification_row(
+    meta: ExchangeMetadata, result: ClassificationRecord, now: datetime
+) -> dict[str, Any]:
+    return {
+        "exchange_id": result.exchange_id,
+        "org_id": result.org_id,
+        "workspace_id": meta.workspace_id,
+        "classifier": result.classifier[:80],
+        "classifier_version": result.classifier_version[:40],
+        "flagged": result.flagged,
+        "scores": {str(k): float(v) for k, v in result.scores.items()},
+        "labels": {str(k): bool(v) for k, v in result.labels.items()},
+        "sampled_out": result.sampled_out,
+        "created_at": now,
+        "expires_at": expiry(meta, "classifier_result") or FOREVER,
+    }
+
+
+def flagged_row(
+    meta: ExchangeMetadata, result: ClassificationRecord, sealed: Sealed, now: datetime
+) -> dict[str, Any]:
+    return {
+        "exchange_id": meta.exchange_id,
+        "org_id": meta.org_id,
+        "workspace_id": meta.workspace_id,
+        "nonce": sealed.nonce,
+        "ciphertext": sealed.ciphertext,
+        "categories": sorted(str(k) for k, v in result.labels.items() if v),
+        "rule_ids": rule_ids(meta),
+        "created_at": now,
+        "expires_at": expiry(meta, "flagged_content") or FOREVER,
+    }

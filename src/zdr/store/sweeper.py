@@ -1,0 +1,80 @@
+"""`PurgeSweeper`: the background thread that purges (and erases deleted orgs) every interval.
+
+    sweeper = PurgeSweeper(engine, interval_seconds=settings.purge_interval_seconds,
+                           keyring=keyring, restore_days=catalog.retention.deletion_restore_days)
+    sweeper.start()     # e.g. in the gateway's lifespan
+    ...
+    sweeper.stop()
+
+A thread, not an asyncio task: purge is blocking database work, and a thread keeps it off the
+event loop without borrowing the default executor. On PostgreSQL only one instance purges at a
+time (advisory lock in `zdr.store.purge`). Errors are logged (type only) and retried next round.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable
+from datetime import UTC, datetime
+
+from sqlalchemy import Engine
+
+from zdr.store.crypto import Keyring
+from zdr.store.deletion import erase_due
+from zdr.store.purge import PurgeReport, purge
+
+log = logging.getLogger("zdr.store.sweeper")
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+class PurgeSweeper:
+    def __init__(
+        self,
+        engine: Engine,
+        interval_seconds: float,
+        *,
+        keyring: Keyring | None = None,
+        restore_days: int = 7,
+        clock: Callable[[], datetime] = _now,
+    ) -> None:
+        self.engine = engine
+        self.interval = interval_seconds
+        self.keyring = keyring
+        self.restore_days = restore_days
+        self.clock = clock
+        self.runs = 0
+        self.last_report: PurgeReport | None = None
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def run_once(self) -> PurgeReport:
+        now = self.clock()
+        if self.keyring is not None:
+            erase_due(self.engine, self.keyring, self.restore_days, now)
+        report = purge(self.engine, now)
+        self.last_report = report
+        self.runs += 1
+        return report
+
+    def _loop(self) -> None:
+        while not self._stop.is_set():
+            try:
+                self.run_once()
+            except Exception as error:  # noqa: BLE001 - keep sweeping; the next round retries
+                log.error("purge run failed: %s", type(error).__name__)
+            self._stop.wait(self.interval)
+
+    def start(self) -> None:
+        if self._thread is None:
+            self._thread = threading.Thread(target=self._loop, name="zdr-purge", daemon=True)
+            self._thread.start()
+
+    def stop(self, timeout: float = 30.0) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout)
+            self._thread = None

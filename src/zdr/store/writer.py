@@ -1,0 +1,202 @@
+"""One writer thread per process: a bounded queue in, group commits out.
+
+Callers (on the event loop) put jobs on a bounded `queue.Queue`; the thread takes whatever has
+accumulated (up to `max_batch`), writes it in ONE transaction and then resolves each job's future
+on the caller's loop. While one batch commits, the next one fills up, so under load each commit
+(and each fsync) is shared by many exchanges: group commit.
+
+Failures: a batch that fails is retried (transient errors: connection loss, lock timeouts) with
+backoff for about `retry_seconds`; then each job is tried on its own so one bad job cannot fail
+its neighbours; a job that still fails gets the error on its future (`StoreUnavailable`). No job
+is acknowledged before its transaction committed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import queue
+import threading
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Generic, TypeVar
+
+from sqlalchemy.exc import SQLAlchemyError
+
+from zdr.errors import StoreUnavailable
+
+log = logging.getLogger("zdr.store.writer")
+
+J = TypeVar("J")
+
+
+@dataclass(slots=True)
+class Ticket(Generic[J]):
+    """A job and, when its caller waits for durability, the future to resolve after commit."""
+
+    job: J | None                                  # None: a flush barrier
+    future: asyncio.Future[None] | None = None
+    loop: asyncio.AbstractEventLoop | None = None
+    error: BaseException | None = field(default=None)
+
+    def resolve(self) -> None:
+        if self.future is None or self.loop is None:
+            return
+        future, error = self.future, self.error
+
+        def _set() -> None:
+            if future.done():
+                return
+            if error is None:
+                future.set_result(None)
+            else:
+                future.set_exception(error)
+
+        # RuntimeError: the caller's loop has closed; nobody is waiting any more.
+        with contextlib.suppress(RuntimeError):
+            self.loop.call_soon_threadsafe(_set)
+
+
+_STOP = object()
+
+
+class BatchWriter(Generic[J]):
+    """Runs `commit(jobs)` in one thread, in batches, with back-pressure on a bounded queue.
+
+    `commit` must write all jobs in one transaction or raise. `prepare(job)` runs first, per job,
+    outside the transaction (encryption); it may raise to fail only that job.
+    """
+
+    def __init__(
+        self,
+        commit: Callable[[Sequence[J]], None],
+        *,
+        capacity: int = 10_000,
+        max_batch: int = 512,
+        put_timeout: float = 10.0,
+        retry_seconds: float = 5.0,
+        name: str = "zdr-store-writer",
+        on_retry: Callable[[], None] | None = None,
+    ) -> None:
+        self._commit = commit
+        self._queue: queue.Queue[Any] = queue.Queue(maxsize=capacity)
+        self.max_batch = max_batch
+        self.put_timeout = put_timeout
+        self.retry_seconds = retry_seconds
+        self._name = name
+        self._on_retry = on_retry
+        self._thread: threading.Thread | None = None
+        self._lock = threading.Lock()
+        self._closed = False
+        self.batches = 0
+        self.jobs_written = 0
+        self.full_events = 0
+
+    # -- producer side (event loop) -----------------------------------------------------------
+    @property
+    def depth(self) -> int:
+        return self._queue.qsize()
+
+    def start(self) -> None:
+        with self._lock:
+            if self._closed:
+                raise StoreUnavailable("the store writer is closed")
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._run, name=self._name, daemon=True)
+                self._thread.start()
+
+    async def submit(self, job: J | None, *, wait: bool) -> None:
+        """Enqueue `job`; with `wait`, return only once it is committed (or raise)."""
+        self.start()
+        ticket: Ticket[J] = Ticket(job)
+        if wait:
+            ticket.loop = asyncio.get_running_loop()
+            ticket.future = ticket.loop.create_future()
+        try:
+            self._queue.put_nowait(ticket)
+        except queue.Full:
+            self.full_events += 1
+            accepted = await asyncio.to_thread(self._put_blocking, ticket)
+            if not accepted:
+                raise StoreUnavailable("the store is not keeping up: its write queue is full") \
+                    from None
+        if ticket.future is not None:
+            await ticket.future
+
+    def _put_blocking(self, ticket: Ticket[J]) -> bool:
+        try:
+            self._queue.put(ticket, timeout=self.put_timeout)
+        except queue.Full:
+            return False
+        return True
+
+    async def flush(self) -> None:
+        """Wait until every job enqueued before this call is committed."""
+        await self.submit(None, wait=True)
+
+    def close(self, timeout: float = 30.0) -> None:
+        """Write what is queued, then stop the thread."""
+        with self._lock:
+            self._closed = True
+            thread = self._thread
+        if thread is not None:
+            self._queue.put(_STOP)
+            thread.join(timeout)
+
+    # -- consumer side (writer thread) --------------------------------------------------------
+    def _run(self) -> None:
+        stopping = False
+        while not stopping:
+            first = self._queue.get()
+            if first is _STOP:
+                break
+            batch: list[Ticket[J]] = [first]
+            while len(batch) < self.max_batch:
+                try:
+                    item = self._queue.get_nowait()
+                except queue.Empty:
+                    break
+                if item is _STOP:
+                    stopping = True
+                    break
+                batch.append(item)
+            self._write(batch)
+
+    def _write(self, batch: list[Ticket[J]]) -> None:
+        jobs = [t.job for t in batch if t.job is not None]
+        try:
+            if jobs:
+                self._commit_with_retries(jobs)
+        except Exception as error:  # noqa: BLE001 - isolate the job(s) that fail
+            log.warning("store batch of %d failed (%s); writing one by one",
+                        len(jobs), type(error).__name__)
+            for ticket in batch:
+                if ticket.job is None:
+                    continue
+                try:
+                    self._commit([ticket.job])
+                except Exception as single:  # noqa: BLE001 - reported to the waiting caller
+                    log.error("store write failed: %s", type(single).__name__)
+                    ticket.error = StoreUnavailable("the store could not write this exchange")
+        else:
+            self.batches += 1
+            self.jobs_written += len(jobs)
+        for ticket in batch:
+            ticket.resolve()
+
+    def _commit_with_retries(self, jobs: list[J]) -> None:
+        deadline = time.monotonic() + self.retry_seconds
+        delay = 0.02
+        while True:
+            try:
+                self._commit(jobs)
+                return
+            except SQLAlchemyError:
+                if self._on_retry is not None:
+                    self._on_retry()
+                if time.monotonic() + delay > deadline:
+                    raise
+                time.sleep(delay)
+                delay = min(delay * 2, 1.0)

@@ -1,0 +1,120 @@
+"""In-memory twins of the ports: a directory of keys, an exchange sink, a safety queue, a clock."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+from zdr.keys import hash_secret, new_api_key
+from zdr.policy.facts import Arrangements, OrgState, WorkspaceState
+from zdr.ports import ExchangeMetadata, Principal, RetainedContent
+
+
+class InMemoryDirectory:
+    """Key hash → principal, in a dict. `revoke` takes effect at the gateway's next cache miss."""
+
+    def __init__(self) -> None:
+        self._principals: dict[str, Principal] = {}
+        self.lookups = 0
+
+    async def principal_for(self, key_hash: str) -> Principal | None:
+        self.lookups += 1
+        return self._principals.get(key_hash)
+
+    def add(self, secret: str, principal: Principal) -> None:
+        self._principals[hash_secret(secret)] = principal
+
+    def revoke(self, secret: str) -> None:
+        self._principals.pop(hash_secret(secret), None)
+
+    def create_key(
+        self,
+        org_name: str,
+        *,
+        plan: str = "api",
+        zdr: bool = False,
+        hipaa: bool = False,
+        key_kind: str = "api",
+        retention_days: int | None = None,
+        workspace_override_days: int | None = None,
+    ) -> tuple[str, Principal]:
+        """A new key for a (new) org with the given arrangements; returns (secret, principal)."""
+        key = new_api_key()
+        org_id = str(uuid.uuid5(uuid.NAMESPACE_URL, f"zdr-org:{org_name}"))
+        workspace_id = str(uuid.uuid5(uuid.NAMESPACE_URL, f"zdr-ws:{org_name}"))
+        arrangements = Arrangements(
+            org=OrgState(
+                plan=plan,
+                zdr_status="approved" if zdr else "none",
+                hipaa=hipaa,
+                baa_version="2026-01" if hipaa else None,
+                retention_days=retention_days,
+                org_id=org_id,
+            ),
+            key_kind=key_kind,
+            workspace=WorkspaceState(retention_override_days=workspace_override_days,
+                                     workspace_id=workspace_id),
+        )
+        principal = Principal(
+            key_id=str(uuid.uuid4()), key_prefix=key.prefix, org_id=org_id, org_name=org_name,
+            workspace_id=workspace_id, arrangements=arrangements,
+        )
+        self.add(key.secret, principal)
+        return key.secret, principal
+
+
+@dataclass
+class InMemorySink:
+    """Keeps what the gateway records, in lists, for tests to inspect."""
+
+    metadata: list[ExchangeMetadata] = field(default_factory=list)
+    retained: list[tuple[ExchangeMetadata, RetainedContent]] = field(default_factory=list)
+    delay: float = 0.0
+    fail_retained: bool = False
+
+    async def record_metadata(self, meta: ExchangeMetadata) -> None:
+        self.metadata.append(meta)
+
+    async def record_retained(self, meta: ExchangeMetadata, content: RetainedContent) -> None:
+        if self.delay:
+            await asyncio.sleep(self.delay)
+        if self.fail_retained:
+            raise ConnectionError("store unavailable")
+        self.retained.append((meta, content))
+
+    def by_id(self, exchange_id: str) -> ExchangeMetadata | None:
+        return next((m for m in self.metadata if m.exchange_id == exchange_id), None)
+
+
+class NullSafetyQueue:
+    """Accepts submissions and drops them (the default when no classifier is wired)."""
+
+    submitted = 0
+
+    def submit(self, meta: ExchangeMetadata, input_text: str, output_text: str) -> None:
+        self.submitted += 1
+
+
+@dataclass
+class RecordingSafetyQueue:
+    """Keeps submissions in memory so tests can check what the classifier would see."""
+
+    items: list[tuple[ExchangeMetadata, str, str]] = field(default_factory=list)
+
+    def submit(self, meta: ExchangeMetadata, input_text: str, output_text: str) -> None:
+        self.items.append((meta, input_text, output_text))
+
+
+class SystemClock:
+    def now(self) -> datetime:
+        return datetime.now(UTC)
+
+
+@dataclass
+class FixedClock:
+    at: datetime
+
+    def now(self) -> datetime:
+        return self.at

@@ -1,0 +1,138 @@
+"""Builds the gateway from `Settings`: picks the real ports (SQL store) or their in-memory twins.
+
+`build_app(settings)` is what `zdr serve` runs (through `app_factory`, once per worker process).
+Tests pass their own `directory`, `sink`, `safety` and `clock`. The SQL store is imported lazily:
+when it is not there (or not initialised), the gateway still runs, on empty in-memory twins, and
+says so in its start-up log.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import importlib
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from zdr.catalog import default_catalog, load_catalog
+from zdr.gateway.app import GatewayApp
+from zdr.gateway.asgi import ASGIApp
+from zdr.gateway.relay import Relay
+from zdr.observability import GatewayMetrics, file_and_stderr_writer, make_logger
+from zdr.ports import Clock, Directory, ExchangeSink, SafetyQueue
+from zdr.settings import Settings, load_settings
+from zdr.testing.memory import InMemoryDirectory, InMemorySink, NullSafetyQueue, SystemClock
+
+STUB_PROVIDER_KEY = "stand-in-upstream-key"
+Hook = Callable[[], Awaitable[None]]
+
+
+@dataclass
+class StorePorts:
+    directory: Directory | None = None
+    sink: ExchangeSink | None = None
+    safety: SafetyQueue | None = None
+    on_startup: list[Hook] = field(default_factory=list)
+    on_shutdown: list[Hook] = field(default_factory=list)
+    description: str = "in-memory (no SQL store)"
+
+
+def sql_ports(settings: Settings) -> StorePorts:
+    """The SQL store's directory and sink, if the store package provides them; else nothing."""
+    ports = StorePorts()
+    try:
+        db = importlib.import_module("zdr.store.db")
+        crypto = importlib.import_module("zdr.store.crypto")
+        exchanges = importlib.import_module("zdr.store.exchanges")
+    except ImportError:
+        return ports
+    engine = db.engine_for(settings.database_url)
+    try:
+        master_key = crypto.load_master_key(settings)
+    except Exception:  # noqa: BLE001 - no home initialised yet: run without the store
+        return StorePorts(description="in-memory (no master key: run `zdr init`)")
+    sink = exchanges.SqlExchangeSink(engine, crypto.Keyring(engine, master_key),
+                                     capacity=settings.write_queue)
+
+    async def start_sink() -> None:
+        sink.start()
+
+    async def close_sink() -> None:
+        await sink.flush()
+        await asyncio.to_thread(sink.close)
+
+    ports.sink = sink
+    ports.on_startup.append(start_sink)
+    ports.on_shutdown.append(close_sink)
+    ports.description = f"sql ({engine.url.get_backend_name()})"
+    try:
+        directory_module = importlib.import_module("zdr.store.directory")
+    except ImportError:
+        ports.description += ", no SQL directory yet: no key is accepted"
+        return ports
+    ports.directory = directory_module.SqlDirectory(engine)
+    return ports
+
+
+def build_app(
+    settings: Settings,
+    *,
+    directory: Directory | None = None,
+    sink: ExchangeSink | None = None,
+    safety: SafetyQueue | None = None,
+    clock: Clock | None = None,
+    log_writer: Any = None,
+    fallback: ASGIApp | None = None,
+    use_store: bool | None = None,
+) -> GatewayApp:
+    """The gateway app. Ports not given come from the SQL store (when `use_store` is not False
+    and the store is available), else from the in-memory twins."""
+    catalog = load_catalog(settings.catalog_path) if settings.catalog_path else default_catalog()
+    store = StorePorts()
+    if use_store is None:
+        use_store = directory is None or sink is None
+    if use_store:
+        store = sql_ports(settings)
+    writer = log_writer if log_writer is not None else file_and_stderr_writer(settings.log_file)
+    logger = make_logger(writer)
+    stub = settings.uses_stub_upstream
+    relay = Relay(
+        settings.effective_upstream_url,
+        settings.provider_api_key or STUB_PROVIDER_KEY,
+        read_timeout=settings.upstream_timeout_seconds,
+        forward_knobs=settings.provider_api_key is None,
+    )
+    on_startup = list(store.on_startup)
+
+    async def announce() -> None:
+        logger.info("gateway_started", upstream=settings.effective_upstream_url,
+                    upstream_kind="stand-in" if stub else "provider", pid=_pid(),
+                    catalog_version=catalog.version)
+
+    on_startup.append(announce)
+    return GatewayApp(
+        catalog=catalog,
+        directory=directory or store.directory or InMemoryDirectory(),
+        sink=sink or store.sink or InMemorySink(),
+        safety=safety or store.safety or NullSafetyQueue(),
+        clock=clock or SystemClock(),
+        relay=relay,
+        metrics=GatewayMetrics(),
+        logger=logger,
+        key_cache_ttl=settings.key_cache_ttl_seconds,
+        max_body_bytes=settings.max_body_bytes,
+        fallback=fallback,
+        on_startup=on_startup,
+        on_shutdown=store.on_shutdown,
+    )
+
+
+def _pid() -> int:
+    import os
+
+    return os.getpid()
+
+
+def app_factory() -> GatewayApp:
+    """What each `zdr serve` worker process runs: settings from ZDR_HOME and the environment."""
+    return build_app(load_settings())

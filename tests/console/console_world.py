@@ -1,0 +1,86 @@
+"""A small world for console tests: two organizations, their people and the provider's people.
+
+Built once per session into a template SQLite file (argon2 hashing is deliberately slow), then
+copied for each test so every test starts from the same state and may change it freely.
+"""
+
+from __future__ import annotations
+
+import base64
+import re
+import secrets
+import sqlite3
+from dataclasses import dataclass
+from pathlib import Path
+
+from zdr.control.plane import ControlPlane, build_control_plane
+from zdr.control.roles import system_actor
+from zdr.settings import Settings, load_settings
+from zdr.store.db import engine_for, migrate
+
+PASSWORD = "correct horse battery staple"
+PEOPLE = {
+    # email: (provider roles, {org name: org roles})
+    "admin@acme.test": ((), {"Acme": ("org_admin",)}),
+    "owner@acme.test": ((), {"Acme": ("org_owner",)}),
+    "member@acme.test": ((), {"Acme": ("org_member",)}),
+    "owner@globex.test": ((), {"Globex": ("org_owner",)}),
+    "reviewer@provider.test": (("reviewer",), {}),
+    "legal@provider.test": (("legal",), {}),
+    "safety@provider.test": (("trust_safety",), {}),
+    "padmin@provider.test": (("provider_admin",), {}),
+}
+
+
+@dataclass
+class World:
+    settings: Settings
+    plane: ControlPlane
+    org_ids: dict[str, str]
+
+
+def settings_for(home: Path, master_key: str) -> Settings:
+    return load_settings(env={}, home=home, master_key=master_key,
+                         session_secret=secrets.token_hex(32))
+
+
+def build_template(home: Path) -> tuple[Path, str]:
+    master_key = base64.b64encode(secrets.token_bytes(32)).decode()
+    settings = settings_for(home, master_key)
+    engine = engine_for(settings.database_url)
+    migrate(engine)
+    plane = build_control_plane(settings, engine)
+    operator = system_actor()
+    plane.orgs.create(operator, "Acme", "api")
+    plane.orgs.create(operator, "Globex", "enterprise")
+    plane.orgs.create(operator, "Homebrew", "pro")
+    plane.workspaces.create(operator, "Acme", "default")
+    plane.workspaces.create(operator, "Acme", "research", retention_override_days=30)
+    plane.workspaces.create(operator, "Globex", "default")
+    for email, (provider, org_roles) in PEOPLE.items():
+        plane.accounts.create_user(operator, email, PASSWORD, provider_roles=provider,
+                                   org_roles=org_roles)
+    engine.dispose()
+    return settings.sqlite_path, master_key
+
+
+def copy_world(template: Path, master_key: str, home: Path) -> World:
+    home.mkdir(parents=True, exist_ok=True)
+    settings = settings_for(home, master_key)
+    with sqlite3.connect(template) as source, sqlite3.connect(settings.sqlite_path) as target:
+        source.backup(target)
+    source.close()
+    target.close()
+    engine = engine_for(settings.database_url)
+    plane = build_control_plane(settings, engine)
+    orgs = plane.orgs.list(system_actor())
+    return World(settings, plane, {org.name: org.id for org in orgs})
+
+
+CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
+
+
+def csrf_of(html: str) -> str:
+    match = CSRF.search(html)
+    assert match, "the page has no CSRF field"
+    return match.group(1)

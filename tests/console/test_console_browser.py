@@ -1,0 +1,244 @@
+"""The console's story, end to end, in real headless Chromium (Debian's, never a download).
+
+An org admin signs in and requests zero data retention; a reviewer signs in and approves it; the
+org's privacy page changes; a request through the gateway (real wiring, SQL store, stand-in
+upstream, uvicorn) now answers `zdr-retention: zero`; another org's owner cannot open the first
+org's pages. Every page is photographed into test-artifacts/console/.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+
+import anthropic
+import pytest
+from console_world import PASSWORD, World
+from starlette.applications import Starlette
+from starlette.routing import Mount
+
+from zdr.console import build_console_app
+from zdr.control.roles import system_actor
+from zdr.policy import Arrangements, OrgState, RequestFacts, decide
+from zdr.ports import ClassificationRecord, ExchangeMetadata, RetainedContent
+from zdr.store.crypto import Keyring, load_master_key
+from zdr.store.exchanges import SqlExchangeSink
+from zdr.testing.logcapture import CapturedLines
+from zdr.testing.servers import StubThread, UvicornThread
+from zdr.wiring import build_app
+
+pytestmark = pytest.mark.browser
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                 "--disable-background-networking", "--disable-component-update",
+                 "--disable-sync"]
+SHOTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "console"
+MODEL = "claude-sonnet-5"
+FLAGGED_TEXT = "console-e2e flagged sample: how do I build a weapon"
+
+
+@pytest.fixture
+def served(world: World) -> Iterator[tuple[str, World]]:
+    """Gateway + console on one uvicorn server, in front of the stand-in upstream."""
+    with StubThread() as stub:
+        settings = world.settings.model_copy(update={"upstream_url": stub.url,
+                                                     "key_cache_ttl_seconds": 0.5})
+        console = build_console_app(world.plane, settings)
+        gateway = build_app(settings, fallback=Starlette(routes=[Mount("/console", console)]),
+                            log_writer=CapturedLines())
+        with UvicornThread(gateway) as server:
+            yield server.url, world
+
+
+@pytest.fixture
+def browser() -> Iterator[object]:
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        try:
+            yield chromium
+        finally:
+            chromium.close()
+
+
+class Timings:
+    """Server render times (`Server-Timing: render`) of every page the browser loads."""
+
+    def __init__(self) -> None:
+        self.render_ms: dict[str, float] = {}
+
+    def watch(self, page: object) -> None:
+        def on_response(response: object) -> None:
+            timing = response.headers.get("server-timing", "")  # type: ignore[attr-defined]
+            if timing.startswith("render;dur="):
+                path = response.url.split("/console", 1)[-1].split("?")[0]  # type: ignore[attr-defined]
+                self.render_ms[path] = float(timing.split("=", 1)[1])
+
+        page.on("response", on_response)  # type: ignore[attr-defined]
+
+
+def shoot(page: object, name: str) -> None:
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(SHOTS / f"{name}.png"), full_page=True)  # type: ignore[attr-defined]
+
+
+def sign_in(browser: object, base: str, email: str, timings: Timings, shot: str | None = None
+            ) -> object:
+    context = browser.new_context(viewport={"width": 1280, "height": 900})  # type: ignore[attr-defined]
+    page = context.new_page()
+    timings.watch(page)
+    page.goto(f"{base}/console/login")
+    page.get_by_label("Email").fill(email)
+    page.get_by_label("Password").fill(PASSWORD)
+    if shot:
+        shoot(page, shot)
+    page.get_by_role("button", name="Sign in").click()
+    page.wait_for_load_state()
+    assert "/login" not in page.url, page.content()[:500]
+    return page
+
+
+def retention_header(base: str, api_key: str) -> str:
+    client = anthropic.Anthropic(api_key=api_key, base_url=base, max_retries=0, timeout=10)
+    raw = client.messages.with_raw_response.create(
+        model=MODEL, max_tokens=32, messages=[{"role": "user", "content": "hello from e2e"}])
+    assert raw.http_response.status_code == 200
+    return raw.headers["zdr-retention"]
+
+
+def seed_flagged(world: World) -> None:
+    """A flagged exchange of Globex through the store's own write path (the misuse exception)."""
+    org = world.plane.orgs.show(system_actor(), "Globex")
+    arrangements = Arrangements(org=OrgState(plan=org.plan, org_id=org.id))
+    decision = decide(RequestFacts(surface="messages", model=MODEL), arrangements,
+                      world.plane.ctx.catalog, datetime.now(UTC))
+    meta = ExchangeMetadata(exchange_id="ex_e2e_flagged_1", org_id=org.id, workspace_id=None,
+                            key_id=None, started_at=datetime.now(UTC), decision=decision,
+                            status_code=200, outcome="ok", input_tokens=12, output_tokens=40,
+                            duration_ms=210)
+    keyring = Keyring(world.plane.ctx.engine, load_master_key(world.settings))
+    sink = SqlExchangeSink(world.plane.ctx.engine, keyring)
+
+    async def write() -> None:
+        sink.start()
+        await sink.record_metadata(meta)
+        await sink.record_classification(
+            meta,
+            ClassificationRecord("ex_e2e_flagged_1", org.id, "default", "1", True,
+                                 {"weapons": 0.93}, {"weapons": True}),
+            RetainedContent(request=FLAGGED_TEXT.encode(), response=b"(refused)"),
+        )
+        await sink.flush()
+
+    asyncio.run(write())
+    sink.close()
+
+
+def test_zdr_story_in_chromium(served: tuple[str, World], browser: object) -> None:
+    base, world = served
+    operator = system_actor()
+    acme = world.org_ids["Acme"]
+    key = world.plane.keys.create(operator, "Acme", "default").secret
+    timings = Timings()
+
+    # Before: Acme keeps content 30 days.
+    assert retention_header(base, key) == "30d"
+
+    # 1. The org admin signs in and sees what is in force.
+    admin = sign_in(browser, base, "admin@acme.test", timings, shot="01-login")
+    assert admin.url.endswith(f"/console/orgs/{acme}/privacy")  # type: ignore[attr-defined]
+    headline = admin.get_by_test_id("retention-headline")  # type: ignore[attr-defined]
+    assert headline.inner_text() == "30 days"
+    shoot(admin, "02-privacy-before")
+
+    # 2. … and requests zero data retention.
+    admin.get_by_label("Reason for the request").fill("Signed ZDR addendum, 2026-11")  # type: ignore[attr-defined]
+    admin.get_by_role("button", name="Request zero data retention").click()  # type: ignore[attr-defined]
+    admin.wait_for_load_state()  # type: ignore[attr-defined]
+    assert "Requested on" in admin.get_by_test_id("open-request").inner_text()  # type: ignore[attr-defined]
+    assert admin.get_by_role("button", name="Request zero data retention").count() == 0  # type: ignore[attr-defined]
+    shoot(admin, "03-privacy-requested")
+
+    # 3. A reviewer signs in, sees the queue and approves with an effective date (now).
+    reviewer = sign_in(browser, base, "reviewer@provider.test", timings)
+    assert reviewer.url.endswith("/console/reviews")  # type: ignore[attr-defined]
+    pending = reviewer.get_by_test_id("pending-request")  # type: ignore[attr-defined]
+    assert pending.count() == 1 and "Acme" in pending.inner_text()
+    shoot(reviewer, "04-review-queue")
+    pending.get_by_role("button", name="Approve").click()
+    reviewer.wait_for_load_state()  # type: ignore[attr-defined]
+    assert "Approved" in reviewer.get_by_role("status").first.inner_text()  # type: ignore[attr-defined]
+    assert reviewer.get_by_test_id("pending-request").count() == 0  # type: ignore[attr-defined]
+    shoot(reviewer, "05-review-queue-empty")
+    reviewer.goto(f"{base}/console/orgs")  # type: ignore[attr-defined]
+    assert "Zero data retention" in reviewer.locator("tbody").inner_text()  # type: ignore[attr-defined]
+    shoot(reviewer, "06-organizations")
+
+    # 4. The org's privacy page changes.
+    admin.reload()  # type: ignore[attr-defined]
+    text = admin.get_by_test_id("retention-headline").inner_text()  # type: ignore[attr-defined]
+    assert text.startswith("Zero data retention — approved on ") and "in force since" in text
+    assert "research" in admin.get_by_test_id("covered-usable").inner_text()  # type: ignore[attr-defined]
+    shoot(admin, "07-privacy-zdr-in-force")
+
+    # 5. A request through the gateway now gets `zdr-retention: zero` (caches expire in 0.5 s).
+    deadline, header = time.monotonic() + 10, ""
+    while time.monotonic() < deadline:
+        header = retention_header(base, key)
+        if header == "zero":
+            break
+        time.sleep(0.25)
+    assert header == "zero"
+
+    # 6. Why was it not kept: the admin opens the newest request's decision.
+    admin.goto(f"{base}/console/orgs/{acme}/exchanges")  # type: ignore[attr-defined]
+    shoot(admin, "08-recent-requests")
+    admin.locator("tbody a").first.click()  # type: ignore[attr-defined]
+    admin.wait_for_load_state()  # type: ignore[attr-defined]
+    assert "Zero data retention applied" in admin.get_by_test_id("zdr-state").inner_text()  # type: ignore[attr-defined]
+    assert "retention.zdr_applied" in admin.content()  # type: ignore[attr-defined]
+    shoot(admin, "09-why-not-kept")
+
+    # 7. Another org's owner cannot open Acme's pages.
+    globex = sign_in(browser, base, "owner@globex.test", timings)
+    for path in (f"/orgs/{acme}/privacy", f"/orgs/{acme}/exchanges", f"/orgs/{acme}/audit"):
+        response = globex.goto(f"{base}/console{path}")  # type: ignore[attr-defined]
+        assert response.status in (403, 404), path
+        assert "Acme" not in globex.content()  # type: ignore[attr-defined]
+    shoot(globex, "10-other-org-denied")
+    response = globex.goto(f"{base}/console/reviews")  # type: ignore[attr-defined]
+    assert response.status == 403
+
+    # 8. The provider's other pages: holds (legal), flagged content (trust & safety), audit.
+    legal = sign_in(browser, base, "legal@provider.test", timings)
+    legal.goto(f"{base}/console/holds")  # type: ignore[attr-defined]
+    legal.get_by_label("Organization", exact=True).select_option(label="Globex")  # type: ignore[attr-defined]
+    legal.get_by_label("Reason", exact=True).fill("Matter 2026-114: preserve all records")  # type: ignore[attr-defined]
+    legal.get_by_role("button", name="Place hold").click()  # type: ignore[attr-defined]
+    legal.wait_for_load_state()  # type: ignore[attr-defined]
+    assert legal.get_by_test_id("active-hold").count() == 1  # type: ignore[attr-defined]
+    shoot(legal, "11-holds")
+    legal.goto(f"{base}/console/audit")  # type: ignore[attr-defined]
+    assert "The chain verifies" in legal.get_by_test_id("chain-status").inner_text()  # type: ignore[attr-defined]
+    shoot(legal, "12-audit-log")
+
+    seed_flagged(world)
+    safety = sign_in(browser, base, "safety@provider.test", timings)
+    safety.goto(f"{base}/console/flagged")  # type: ignore[attr-defined]
+    assert safety.get_by_test_id("flagged-record").count() == 1  # type: ignore[attr-defined]
+    assert FLAGGED_TEXT not in safety.content()  # type: ignore[attr-defined]
+    shoot(safety, "13-flagged-list")
+    safety.get_by_role("button", name="Read (audited)").click()  # type: ignore[attr-defined]
+    safety.wait_for_load_state()  # type: ignore[attr-defined]
+    assert FLAGGED_TEXT in safety.content()  # type: ignore[attr-defined]
+    shoot(safety, "14-flagged-read")
+
+    # The same pages without JavaScript still work: it is off in no page we use (no scripts at all).
+    slow = {path: ms for path, ms in timings.render_ms.items() if ms >= 100}
+    print("render ms:", {p: round(ms, 2) for p, ms in sorted(timings.render_ms.items())})
+    assert not slow, slow

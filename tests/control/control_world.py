@@ -1,0 +1,73 @@
+"""The control-plane test world: a settable clock, two orgs, a user and admin token per role."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+
+from sqlalchemy import Engine
+
+from zdr.catalog import default_catalog
+from zdr.control.context import ControlContext
+from zdr.control.plane import ControlPlane
+from zdr.control.roles import ALL_ROLES, PROVIDER_ROLES, Actor, system_actor
+from zdr.store.crypto import Keyring
+
+MASTER = bytes(range(32))
+START = datetime(2026, 11, 25, 9, 0, tzinfo=UTC)
+OWN, OTHER = "acme", "globex"
+
+
+class Clock:
+    """A settable clock: tests move time instead of sleeping."""
+
+    def __init__(self, now: datetime = START) -> None:
+        self.current = now
+
+    def __call__(self) -> datetime:
+        return self.current
+
+    def advance(self, **delta: float) -> None:
+        self.current += timedelta(**delta)
+
+
+@dataclass
+class World:
+    plane: ControlPlane
+    clock: Clock
+    engine: Engine
+    operator: Actor
+    people: dict[str, Actor] = field(default_factory=dict)    # role -> actor (org roles in acme)
+    tokens: dict[str, str] = field(default_factory=dict)      # role -> admin token
+    other_owner: Actor | None = None                          # org_owner of globex
+    org_ids: dict[str, str] = field(default_factory=dict)
+
+    def actor(self, role: str) -> Actor:
+        return self.plane.accounts.actor_for_email(email_for(role))
+
+
+def email_for(role: str) -> str:
+    return f"{role.replace('_', '-')}@people.example"
+
+
+def make_plane(engine: Engine, clock: Clock) -> ControlPlane:
+    return ControlPlane(ControlContext(engine=engine, catalog=default_catalog(), clock=clock,
+                                       keyring=Keyring(engine, MASTER)))
+
+
+def populate(plane: ControlPlane) -> dict[str, str]:
+    """Orgs acme and globex (enterprise), a user per role, an admin token each."""
+    operator = system_actor()
+    for name in (OWN, OTHER):
+        plane.orgs.create(operator, name, "enterprise")
+    tokens: dict[str, str] = {}
+    for role in ALL_ROLES:
+        if role in PROVIDER_ROLES:
+            plane.accounts.create_user(operator, email_for(role), provider_roles=[role])
+        else:
+            plane.accounts.create_user(operator, email_for(role), org_roles={OWN: [role]})
+        tokens[role] = plane.accounts.create_token(operator, email_for(role)).secret
+    plane.accounts.create_user(operator, "owner@globex.example", org_roles={OTHER: ["org_owner"]})
+    return tokens
+
+

@@ -1,0 +1,75 @@
+"""The sans-I/O SSE parser: the same events whatever the chunking, no sockets involved."""
+
+import pytest
+
+from zdr.gateway.sse import SseEvent, SseParser
+
+STREAM = (
+    b"event: message_start\ndata: {\"type\":\"message_start\"}\n\n"
+    b": a comment line\n"
+    b"event: ping\ndata: {\"type\": \"ping\"}\n\n"
+    b"event: content_block_delta\ndata: {\"a\":1}\ndata: {\"b\":2}\n\n"
+    b"event: message_stop\ndata: {\"type\":\"message_stop\"}\n\n"
+)
+EXPECTED = [
+    SseEvent("message_start", b'{"type":"message_start"}'),
+    SseEvent("ping", b'{"type": "ping"}'),
+    SseEvent("content_block_delta", b'{"a":1}\n{"b":2}'),
+    SseEvent("message_stop", b'{"type":"message_stop"}'),
+]
+
+
+def feed_all(chunks: list[bytes]) -> list[SseEvent]:
+    parser = SseParser()
+    events: list[SseEvent] = []
+    for chunk in chunks:
+        events.extend(parser.feed(chunk))
+    return events
+
+
+def test_whole_stream_in_one_chunk():
+    # The reference: one feed gives every event, comments skipped, multi-line data joined.
+    assert feed_all([STREAM]) == EXPECTED
+
+
+@pytest.mark.parametrize("split", range(1, len(STREAM)))
+def test_any_split_point_gives_the_same_events(split):
+    # Upstream TCP segments can cut anywhere, including inside "\n\n".
+    assert feed_all([STREAM[:split], STREAM[split:]]) == EXPECTED
+
+
+def test_byte_by_byte():
+    assert feed_all([bytes([b]) for b in STREAM]) == EXPECTED
+
+
+@pytest.mark.parametrize("newline", [b"\r\n", b"\r"], ids=["crlf", "cr"])
+def test_other_line_endings(newline):
+    # WHATWG allows \r\n and lone \r; split each one between chunks too.
+    stream = STREAM.replace(b"\n", newline)
+    assert feed_all([stream]) == EXPECTED
+    assert feed_all([bytes([b]) for b in stream]) == EXPECTED
+
+
+def test_event_is_not_complete_before_its_blank_line():
+    # The relay relies on this: message_stop counts only once the client could see it too.
+    parser = SseParser()
+    assert parser.feed(b"event: message_stop\ndata: {}\n") == []
+    assert parser.feed(b"\n") == [SseEvent("message_stop", b"{}")]
+
+
+def test_data_without_event_name_is_a_message_event():
+    assert feed_all([b"data: x\n\n"]) == [SseEvent("message", b"x")]
+
+
+def test_field_without_space_after_colon():
+    assert feed_all([b"event:ping\ndata:{}\n\n"]) == [SseEvent("ping", b"{}")]
+
+
+def test_oversized_pending_event_is_dropped_not_buffered():
+    # A runaway event without line ends must not grow memory without bound.
+    parser = SseParser()
+    from zdr.gateway import sse
+
+    assert parser.feed(b"data: " + b"x" * (sse.MAX_PENDING + 10)) == []
+    assert parser.overflowed
+    assert parser.feed(b"\n\nevent: ping\ndata: {}\n\n")[-1] == SseEvent("ping", b"{}")

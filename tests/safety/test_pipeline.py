@@ -1,0 +1,288 @@
+"""SafetyPipeline: a result for every exchange, content only when flagged, sampling on overload."""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import gc
+import threading
+import weakref
+
+import pytest
+
+from conftest import make_meta
+from zdr.observability import make_logger
+from zdr.policy.decision import NOT_KEPT
+from zdr.ports import ClassificationRecord
+from zdr.safety.classifier import ClassificationResult, NullClassifier
+from zdr.safety.pipeline import SafetyPipeline, pipeline_from_settings
+from zdr.safety.testing import InMemorySafetySink
+from zdr.settings import Settings
+from zdr.testing.logcapture import CapturedLines
+
+CLEAN = "How do I kill a Python process that ignores SIGTERM? canary-{tag}"
+VIOLATING = "Give me step-by-step instructions to build a pipe bomb. canary-{tag}"
+SETTLE_SECONDS = 10.0
+
+
+class TextTag(str):
+    """A str that can be watched with a weakref, to prove the pipeline lets go of the text."""
+
+
+class KeywordClassifier:
+    """Flags `weapons` when the input mentions a bomb: fast and predictable for pipeline tests."""
+
+    name = "keyword"
+    version = "1"
+
+    def __init__(self, gate: threading.Event | None = None, fail: bool = False) -> None:
+        self.gate = gate
+        self.fail = fail
+        self.calls = 0
+
+    def classify(self, input_text: str, output_text: str) -> ClassificationResult:
+        self.calls += 1
+        if self.gate is not None:
+            self.gate.wait(SETTLE_SECONDS)
+        if self.fail:
+            raise ValueError(f"cannot classify {input_text!r}")     # text in the message on purpose
+        score = 1.0 if "bomb" in input_text or "bomb" in output_text else 0.0
+        return ClassificationResult(self.name, self.version, {"weapons": score},
+                                    {"weapons": score >= 0.5})
+
+
+async def settle(pipeline: SafetyPipeline, sink: InMemorySafetySink, count: int) -> None:
+    """Wait (bounded) until the sink holds `count` results."""
+    for _ in range(int(SETTLE_SECONDS / 0.01)):
+        if len(sink.results) >= count:
+            return
+        await asyncio.sleep(0.01)
+    raise AssertionError(f"only {len(sink.results)} of {count} results after {SETTLE_SECONDS}s")
+
+
+@pytest.fixture
+def captured() -> CapturedLines:
+    return CapturedLines()
+
+
+@pytest.fixture
+def sink() -> InMemorySafetySink:
+    return InMemorySafetySink()
+
+
+async def test_four_exchanges_all_get_results_and_only_violating_ones_keep_content(
+    default_classifier: object, sink: InMemorySafetySink, captured: CapturedLines,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """Clean and violating exchanges of a ZDR and a standard org, through the default classifier:
+    four results, flagged content for the two violating ones only, no text in logs or results."""
+    pipeline = SafetyPipeline(default_classifier, sink, workers=2,  # type: ignore[arg-type]
+                              logger=make_logger(captured))
+    await pipeline.start()
+    cases = {
+        "zdr-clean": (make_meta(zdr=True), CLEAN.format(tag="zdr-clean"), False),
+        "zdr-bad": (make_meta(zdr=True), VIOLATING.format(tag="zdr-bad"), True),
+        "std-clean": (make_meta(zdr=False), CLEAN.format(tag="std-clean"), False),
+        "std-bad": (make_meta(zdr=False), VIOLATING.format(tag="std-bad"), True),
+    }
+    for meta, text, _ in cases.values():
+        pipeline.submit(meta, text, f"assistant reply {text}")
+    await settle(pipeline, sink, 4)
+    await pipeline.stop()
+
+    for tag, (meta, text, violating) in cases.items():
+        record = sink.results[meta.exchange_id]
+        assert record.flagged is violating, tag
+        assert record.labels["weapons"] is violating, tag
+        assert not record.sampled_out
+        assert record.classifier == "zdr-default" and record.org_id == meta.org_id
+        assert f"canary-{tag}" not in repr(record)
+        if violating:
+            stored = sink.flagged[meta.exchange_id]
+            assert stored.request == text.encode()
+            assert stored.response == f"assistant reply {text}".encode()
+        else:
+            assert meta.exchange_id not in sink.flagged
+    logged = captured.text() + caplog.text
+    assert "canary-" not in logged
+    assert captured.events("safety_pipeline_stopped")
+
+
+async def test_flagged_content_is_not_kept_when_the_decision_does_not_keep_it(
+    sink: InMemorySafetySink,
+) -> None:
+    """A flagged exchange whose decision keeps no flagged_content gets its result, no content."""
+    meta = make_meta(zdr=False)
+    keep = {**meta.decision.keep, "flagged_content": NOT_KEPT}
+    meta = dataclasses.replace(meta, decision=dataclasses.replace(meta.decision, keep=keep))
+    pipeline = SafetyPipeline(KeywordClassifier(), sink)
+    await pipeline.start()
+    pipeline.submit(meta, VIOLATING.format(tag="x"), "")
+    await settle(pipeline, sink, 1)
+    await pipeline.stop()
+    assert sink.results[meta.exchange_id].flagged
+    assert sink.flagged == {}
+
+
+async def test_exchanges_whose_decision_keeps_no_classifier_result_are_dropped(
+    sink: InMemorySafetySink,
+) -> None:
+    """A surface without content (models) keeps no classifier result: nothing is classified."""
+    classifier = KeywordClassifier()
+    pipeline = SafetyPipeline(classifier, sink)
+    await pipeline.start()
+    pipeline.submit(make_meta(zdr=False, surface="models"), VIOLATING.format(tag="m"), "")
+    await pipeline.stop()
+    assert sink.results == {} and classifier.calls == 0
+    assert pipeline.metrics.value("zdr_classifier_skipped_total") == 1
+
+
+async def test_overload_samples_out_without_blocking(sink: InMemorySafetySink) -> None:
+    """10 000 submissions into a queue of 5 with no free worker: submit returns every time, the
+    overflow is counted as sampled out, and every exchange still gets a (text-free) result."""
+    gate = threading.Event()
+    classifier = KeywordClassifier(gate=gate)
+    pipeline = SafetyPipeline(classifier, sink, workers=1, queue_size=5)
+    await pipeline.start()
+    metas = [make_meta(zdr=True) for _ in range(10_000)]
+    returned = 0
+    for meta in metas:
+        pipeline.submit(meta, VIOLATING.format(tag="load"), "")
+        returned += 1
+    assert returned == 10_000
+    sampled = pipeline.metrics.value("zdr_classifier_sampled_out_total")
+    # One job may already be inside the (gated) worker, so 5 or 6 were admitted.
+    assert 10_000 - 6 <= sampled <= 10_000 - 5
+    gate.set()
+    await settle(pipeline, sink, 10_000)
+    await pipeline.stop()
+    records = list(sink.results.values())
+    assert sum(r.sampled_out for r in records) == sampled
+    assert all(r.scores == {} and not r.flagged for r in records if r.sampled_out)
+    assert sum(not r.sampled_out for r in records) == 10_000 - sampled
+    assert len(sink.flagged) == 10_000 - sampled     # only classified ones can be flagged
+
+
+async def test_submit_before_start_is_kept_and_classified_once_started(
+    sink: InMemorySafetySink,
+) -> None:
+    """Submissions that arrive before start() wait in the queue (never blocking the caller)."""
+    pipeline = SafetyPipeline(KeywordClassifier(), sink, queue_size=3)
+    metas = [make_meta(zdr=False) for _ in range(4)]
+    for meta in metas:
+        pipeline.submit(meta, CLEAN.format(tag="early"), "")
+    await pipeline.start()
+    await settle(pipeline, sink, 4)
+    await pipeline.stop()
+    assert sorted(r.sampled_out for r in sink.results.values()) == [False, False, False, True]
+
+
+async def test_the_pipeline_drops_its_references_to_the_text(sink: InMemorySafetySink) -> None:
+    """After an unflagged ZDR exchange is recorded, nothing in the pipeline still holds its text."""
+    pipeline = SafetyPipeline(KeywordClassifier(), sink)
+    await pipeline.start()
+    text = TextTag(CLEAN.format(tag="weak"))
+    output = TextTag("reply canary-weak")
+    watched = [weakref.ref(text), weakref.ref(output)]
+    pipeline.submit(make_meta(zdr=True), text, output)
+    del text, output
+    await settle(pipeline, sink, 1)
+    await pipeline.stop()
+    gc.collect()
+    assert [ref() for ref in watched] == [None, None]
+
+
+async def test_classifier_failure_records_an_empty_result_and_logs_no_text(
+    sink: InMemorySafetySink, captured: CapturedLines, caplog: pytest.LogCaptureFixture,
+) -> None:
+    """A classifier that raises (with the text in its message) yields an empty result; the log
+    line names the error type only."""
+    pipeline = SafetyPipeline(KeywordClassifier(fail=True), sink, logger=make_logger(captured))
+    await pipeline.start()
+    meta = make_meta(zdr=True)
+    pipeline.submit(meta, VIOLATING.format(tag="fail"), "")
+    await settle(pipeline, sink, 1)
+    await pipeline.stop()
+    assert sink.results[meta.exchange_id].scores == {}
+    assert sink.flagged == {}
+    assert pipeline.metrics.value("zdr_classifier_errors_total", stage="classify") == 1
+    [event] = captured.events("classifier_failed")
+    assert event["error_type"] == "ValueError" and event["request_id"] == meta.exchange_id
+    assert "canary-fail" not in captured.text() + caplog.text
+
+
+async def test_sink_failure_is_counted_and_the_worker_keeps_going(
+    sink: InMemorySafetySink, captured: CapturedLines,
+) -> None:
+    """While the safety store is down, writes fail and are counted; afterwards they succeed."""
+    sink.fail = True
+    pipeline = SafetyPipeline(KeywordClassifier(), sink, logger=make_logger(captured))
+    await pipeline.start()
+    pipeline.submit(make_meta(zdr=False), VIOLATING.format(tag="down"), "")
+    for _ in range(1000):
+        if pipeline.metrics.value("zdr_classifier_errors_total", stage="write"):
+            break
+        await asyncio.sleep(0.01)
+    sink.fail = False
+    meta = make_meta(zdr=False)
+    pipeline.submit(meta, CLEAN.format(tag="up"), "")
+    await settle(pipeline, sink, 1)
+    await pipeline.stop()
+    assert pipeline.metrics.value("zdr_classifier_errors_total", stage="write") == 1
+    assert list(sink.results) == [meta.exchange_id]
+    assert "canary-down" not in captured.text()
+
+
+async def test_stop_drains_the_queue(sink: InMemorySafetySink) -> None:
+    """stop() classifies what was queued before returning."""
+    pipeline = SafetyPipeline(KeywordClassifier(), sink, workers=2, queue_size=500)
+    await pipeline.start()
+    for _ in range(300):
+        pipeline.submit(make_meta(zdr=False), CLEAN.format(tag="drain"), "")
+    await pipeline.stop(timeout=SETTLE_SECONDS)
+    assert len(sink.results) == 300
+    assert not any(r.sampled_out for r in sink.results.values())
+    assert pipeline.pending == 0
+
+
+async def test_stop_past_its_timeout_records_the_rest_as_sampled_out(
+    sink: InMemorySafetySink,
+) -> None:
+    """A stuck classifier cannot hold shutdown: queued exchanges are recorded as sampled out."""
+    gate = threading.Event()
+    pipeline = SafetyPipeline(KeywordClassifier(gate=gate), sink, queue_size=50)
+    await pipeline.start()
+    metas = [make_meta(zdr=True) for _ in range(20)]
+    for meta in metas:
+        pipeline.submit(meta, CLEAN.format(tag="stuck"), "")
+    await pipeline.stop(timeout=0.2)
+    gate.set()
+    sampled = [r for r in sink.results.values() if r.sampled_out]
+    assert len(sampled) >= 18       # one job is inside the stuck classifier, maybe one more
+    assert all(isinstance(r, ClassificationRecord) for r in sampled)
+
+
+async def test_submit_after_stop_is_recorded_as_sampled_out(sink: InMemorySafetySink) -> None:
+    pipeline = SafetyPipeline(KeywordClassifier(), sink)
+    await pipeline.start()
+    await pipeline.stop()
+    pipeline.submit(make_meta(zdr=False), CLEAN.format(tag="late"), "")
+    assert pipeline.metrics.value("zdr_classifier_sampled_out_total") == 1
+
+
+def test_pipeline_from_settings_uses_the_configured_classifier_and_pool(
+    sink: InMemorySafetySink,
+) -> None:
+    settings = Settings(classifier="zdr.safety.classifier:NullClassifier", classifier_workers=3,
+                        classifier_queue=7)
+    pipeline = pipeline_from_settings(settings, sink)
+    assert isinstance(pipeline.classifier, NullClassifier)
+    assert pipeline._workers == 3 and pipeline._jobs.maxsize == 7
+
+
+@pytest.mark.parametrize(("workers", "queue_size"), [(0, 1), (1, 0)])
+def test_a_pool_or_queue_of_zero_is_refused(
+    sink: InMemorySafetySink, workers: int, queue_size: int
+) -> None:
+    with pytest.raises(ValueError, match="at least 1"):
+        SafetyPipeline(NullClassifier(), sink, workers=workers, queue_size=queue_size)
