@@ -19,6 +19,7 @@ import argparse
 import asyncio
 import ipaddress
 import json
+import math
 import multiprocessing as mp
 import statistics
 import time
@@ -86,7 +87,7 @@ def percentile_ms(values: list[float], pct: float) -> float | None:
     if not values:
         return None
     ordered = sorted(values)
-    rank = max(0, min(len(ordered) - 1, round(pct / 100 * len(ordered) + 0.5) - 1))
+    rank = max(0, min(len(ordered) - 1, math.ceil(pct / 100 * len(ordered)) - 1))
     return round(ordered[rank] * 1000, 3)
 
 

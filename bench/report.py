@@ -217,8 +217,10 @@ def render(
         f"- load average (1/5/15 min) before: {meta['loadavg_before']},"
         f" after: {meta['loadavg_after']}"
         " (other work shares the 2 cores; each row shows the 1-minute figure at its start)",
-        f"- each run: {meta['requests']} requests or {meta['time_cap']:.0f} s, whichever first,"
-        f" after a warm-up; latency and throughput by {meta['tool']}; stream TTFB by loadgen.py;"
+        f"- each run: {meta['requests']} requests or {meta['time_cap']:.0f} s, whichever first;"
+        f" {meta['rounds']} round(s) over all runs, all targets back to back per scenario, the"
+        " round with the best throughput kept per target and scenario;"
+        f" each after a warm-up; latency, throughput by {meta['tool']}; stream TTFB by loadgen.py;"
         f" gateways with {meta['workers']} worker process(es); everything on loopback",
         "- `added` = this target minus `direct` in the same run; RSS and CPU are of the target's"
         " whole process tree (for `direct`: the stand-in's)",

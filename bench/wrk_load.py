@@ -128,6 +128,9 @@ def run_wrk(
             process.wait()
         reader.join(timeout=5)
         stderr = process.stderr.read() if process.stderr else ""
+        for stream in (process.stdout, process.stderr):
+            if stream is not None:
+                stream.close()
     summary = next((json.loads(line) for line in lines if line.startswith("{")), None)
     if summary is None:
         raise RuntimeError(f"wrk printed no summary: {''.join(lines)[-300:]} {stderr[-300:]}")

@@ -30,5 +30,5 @@ def postgres_server() -> Iterator[PostgresServer]:
 
 @pytest.fixture(scope="session")
 def postgres_url(postgres_server: PostgresServer) -> str:
-    """URL of the session's PostgreSQL server (its `postgres` database; make your own per module)."""
+    """URL of the session's PostgreSQL server (its `postgres` database; make your own)."""
     return postgres_server.url

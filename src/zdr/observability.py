@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import sys
 import threading
+import time
 from collections.abc import MutableMapping
 from pathlib import Path
 from typing import Any, TextIO
@@ -57,22 +58,40 @@ def _render(_: Any, __: str, event: MutableMapping[str, Any]) -> str:
 
 
 class LineWriter:
-    """Writes each rendered line to every stream (the log file and standard error)."""
+    """Writes each rendered line to every stream (the log file and standard error).
 
-    def __init__(self, streams: list[TextIO]) -> None:
+    Streams are flushed at most every `flush_interval` seconds (and by `flush()`, which the app
+    calls on a timer and at shutdown): one flush per request line costs the hot path dearly.
+    """
+
+    def __init__(self, streams: list[TextIO], flush_interval: float = 0.5) -> None:
         self._streams = streams
         self._lock = threading.Lock()
+        self._interval = flush_interval
+        self._flushed = time.monotonic()
 
     def msg(self, message: str) -> None:
         line = message + "\n"
         with self._lock:
             for stream in self._streams:
                 stream.write(line)
-                stream.flush()
+            now = time.monotonic()
+            if now - self._flushed >= self._interval:
+                self._flush(now)
 
     info = debug = warning = error = critical = msg
 
+    def flush(self) -> None:
+        with self._lock:
+            self._flush(time.monotonic())
+
+    def _flush(self, now: float) -> None:
+        self._flushed = now
+        for stream in self._streams:
+            stream.flush()
+
     def close(self) -> None:
+        self.flush()
         for stream in self._streams:
             if stream not in (sys.stderr, sys.stdout):
                 stream.close()
@@ -122,7 +141,7 @@ class GatewayMetrics:
         )
         self.in_flight = Gauge("zdr_gateway_in_flight", "Requests being served.",
                                registry=self.registry)
-        self._children: dict[tuple[str, str, str, int], tuple[Any, Any]] = {}
+        self._children: dict[tuple[str, str, str, int], tuple[Any, Any, Any]] = {}
 
     def observe(self, surface: str, outcome: str, retention: str, status: int, seconds: float,
                 ttfb: float | None) -> None:
@@ -132,12 +151,13 @@ class GatewayMetrics:
             children = (
                 self.requests.labels(surface, outcome, retention, f"{status // 100}xx"),
                 self.duration.labels(surface, outcome),
+                self.ttfb.labels(surface),
             )
             self._children[key] = children
         children[0].inc()
         children[1].observe(seconds)
         if ttfb is not None:
-            self.ttfb.labels(surface).observe(ttfb)
+            children[2].observe(ttfb)
 
     def render(self) -> bytes:
         return generate_latest(self.registry)

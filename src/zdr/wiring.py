@@ -110,6 +110,9 @@ def build_app(
                     catalog_version=catalog.version)
 
     on_startup.append(announce)
+    flusher = LogFlusher(writer)
+    on_startup.append(flusher.start)
+    on_shutdown = [*store.on_shutdown, flusher.stop]
     return GatewayApp(
         catalog=catalog,
         directory=directory or store.directory or InMemoryDirectory(),
@@ -123,8 +126,32 @@ def build_app(
         max_body_bytes=settings.max_body_bytes,
         fallback=fallback,
         on_startup=on_startup,
-        on_shutdown=store.on_shutdown,
+        on_shutdown=on_shutdown,
     )
+
+
+class LogFlusher:
+    """Flushes the log streams twice a second, and at shutdown, so lines are never stale long."""
+
+    def __init__(self, writer: Any, interval: float = 0.5) -> None:
+        self._flush = getattr(writer, "flush", None)
+        self._interval = interval
+        self._task: asyncio.Task[None] | None = None
+
+    async def start(self) -> None:
+        if self._flush is not None:
+            self._task = asyncio.get_running_loop().create_task(self._run())
+
+    async def _run(self) -> None:
+        while self._flush is not None:
+            await asyncio.sleep(self._interval)
+            self._flush()
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+        if self._flush is not None:
+            self._flush()
 
 
 def _pid() -> int:

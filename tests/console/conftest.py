@@ -4,11 +4,11 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from console_world import PASSWORD, World, build_template, copy_world, csrf_of
 from starlette.applications import Starlette
 from starlette.routing import Mount
 from starlette.testclient import TestClient
 
-from console_world import PASSWORD, World, build_template, copy_world, csrf_of
 from zdr.console import build_console_app
 from zdr.console.ratelimit import LoginRateLimiter
 

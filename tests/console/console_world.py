@@ -6,17 +6,24 @@ copied for each test so every test starts from the same state and may change it 
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import re
 import secrets
 import sqlite3
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 
 from zdr.control.plane import ControlPlane, build_control_plane
 from zdr.control.roles import system_actor
+from zdr.policy import Arrangements, OrgState, RequestFacts, WorkspaceState, decide
+from zdr.ports import ClassificationRecord, ExchangeMetadata, RetainedContent
 from zdr.settings import Settings, load_settings
+from zdr.store.crypto import Keyring, load_master_key
 from zdr.store.db import engine_for, migrate
+from zdr.store.exchanges import SqlExchangeSink
 
 PASSWORD = "correct horse battery staple"
 PEOPLE = {
@@ -84,3 +91,44 @@ def csrf_of(html: str) -> str:
     match = CSRF.search(html)
     assert match, "the page has no CSRF field"
     return match.group(1)
+
+
+def record_exchange(
+    world: World, org_name: str, exchange_id: str, *, facts: RequestFacts | None = None,
+    workspace_override: int | None = None, flagged_text: str | None = None,
+) -> ExchangeMetadata:
+    """Store one exchange through the store's own write path, decided by the real policy."""
+    operator = system_actor()
+    org = world.plane.orgs.show(operator, org_name)
+    state = OrgState(plan=org.plan, zdr_status=org.zdr_status,  # type: ignore[arg-type]
+                     zdr_effective_at=org.zdr_effective_at, hipaa=org.hipaa,
+                     baa_version=org.baa_version, retention_days=org.retention_days,
+                     org_id=org.id)
+    now = datetime.now(UTC)
+    decision = decide(facts or RequestFacts(surface="messages", model="claude-sonnet-5"),
+                      Arrangements(org=state, workspace=WorkspaceState(workspace_override)),
+                      world.plane.ctx.catalog, now)
+    meta = ExchangeMetadata(exchange_id=exchange_id, org_id=org.id, workspace_id=None,
+                            key_id=None, started_at=now, decision=decision,
+                            status_code=decision.status, outcome="ok" if decision.allowed
+                            else "rejected", input_tokens=12, output_tokens=40, duration_ms=210)
+    sink = SqlExchangeSink(world.plane.ctx.engine,
+                           Keyring(world.plane.ctx.engine, load_master_key(world.settings)))
+
+    async def write() -> None:
+        sink.start()
+        await sink.record_metadata(meta)
+        if flagged_text is not None:
+            await sink.record_classification(
+                meta,
+                ClassificationRecord(exchange_id, org.id, "default", "1", True,
+                                     {"weapons": 0.93}, {"weapons": True}),
+                RetainedContent(request=flagged_text.encode(), response=b"(refused)"),
+            )
+        await sink.flush()
+
+    # Callers may run inside an event loop (Playwright's sync API): write from another thread.
+    with ThreadPoolExecutor(1) as pool:
+        pool.submit(asyncio.run, write()).result(timeout=30)
+    sink.close()
+    return meta

@@ -14,18 +14,19 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
-from control_world import START, Clock, World, make_plane, populate
+from control_world import START, Clock, World, fast_engine, make_plane, populate
 from fastapi.testclient import TestClient
 
 from zdr.control.api import build_admin_app
+from zdr.control.plane import ControlPlane
 from zdr.control.roles import ALL_ROLES, system_actor
-from zdr.store.db import engine_for, migrate
+from zdr.store.db import migrate
 
 
 @pytest.fixture(scope="session")
 def template(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, str]]:
     path = tmp_path_factory.mktemp("control-template") / "zdr.sqlite3"
-    engine = engine_for(f"sqlite:///{path}")
+    engine = fast_engine(path)
     migrate(engine)
     tokens = populate(make_plane(engine, Clock()))
     engine.dispose()
@@ -39,7 +40,7 @@ def world(template: tuple[Path, dict[str, str]], tmp_path: Path) -> Iterator[Wor
     source, tokens = template
     path = tmp_path / "zdr.sqlite3"
     shutil.copy(source, path)
-    engine = engine_for(f"sqlite:///{path}")
+    engine = fast_engine(path)
     clock = Clock(START + timedelta(hours=1))
     plane = make_plane(engine, clock)
     w = World(plane=plane, clock=clock, engine=engine, operator=system_actor(), tokens=tokens)
@@ -50,7 +51,27 @@ def world(template: tuple[Path, dict[str, str]], tmp_path: Path) -> Iterator[Wor
     engine.dispose()
 
 
+class PlaneHolder:
+    """One admin app for the session (FastAPI's first request per app is slow); each test points
+    it at its own world's control plane."""
+
+    plane: ControlPlane | None = None
+
+    def __call__(self) -> ControlPlane:
+        assert self.plane is not None
+        return self.plane
+
+
+@pytest.fixture(scope="session")
+def admin_session() -> Iterator[tuple[PlaneHolder, TestClient]]:
+    holder = PlaneHolder()
+    with TestClient(build_admin_app(holder)) as test_client:
+        yield holder, test_client
+
+
 @pytest.fixture
-def client(world: World) -> Iterator[TestClient]:
-    with TestClient(build_admin_app(lambda: world.plane)) as test_client:
-        yield test_client
+def client(world: World, admin_session: tuple[PlaneHolder, TestClient]) -> Iterator[TestClient]:
+    holder, test_client = admin_session
+    holder.plane = world.plane
+    yield test_client
+    holder.plane = None

@@ -4,14 +4,16 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
-from sqlalchemy import Engine
+from sqlalchemy import Engine, event
 
 from zdr.catalog import default_catalog
 from zdr.control.context import ControlContext
 from zdr.control.plane import ControlPlane
 from zdr.control.roles import ALL_ROLES, PROVIDER_ROLES, Actor, system_actor
 from zdr.store.crypto import Keyring
+from zdr.store.db import engine_for
 
 MASTER = bytes(range(32))
 START = datetime(2026, 11, 25, 9, 0, tzinfo=UTC)
@@ -48,6 +50,17 @@ class World:
 
 def email_for(role: str) -> str:
     return f"{role.replace('_', '-')}@people.example"
+
+
+def fast_engine(path: object) -> Engine:
+    """The store's SQLite engine, without fsync: test databases need not survive a power cut."""
+    engine = engine_for(f"sqlite:///{path}")
+
+    @event.listens_for(engine, "connect")
+    def _no_fsync(dbapi_connection: Any, _record: Any) -> None:
+        dbapi_connection.execute("PRAGMA synchronous = OFF")
+
+    return engine
 
 
 def make_plane(engine: Engine, clock: Clock) -> ControlPlane:

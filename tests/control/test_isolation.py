@@ -1,4 +1,4 @@
-"""Role × action × own/other org → allowed or denied, through the services and the admin API.
+"""Role x action x own/other org → allowed or denied, through the services and the admin API.
 
 Org people acting on another org get "not found" (they may not learn it exists); anyone else
 without the role gets "permission denied". Provider roles are not tied to an org.

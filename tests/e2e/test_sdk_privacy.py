@@ -15,13 +15,25 @@ import pytest
 from zdr.testing.canaries import files_under, new_canary, occurrences
 from zdr.testing.harness import GatewayHarness
 
-MODEL = "claude-sonnet-4-5"
+MODEL = "claude-sonnet-5"
 TOOLS = [{"name": "lookup", "description": "Look a thing up.",
           "input_schema": {"type": "object", "properties": {"query": {"type": "string"}}}}]
 
 
+OPEN_CLIENTS = []
+
+
 def client(gw, key, **kw):
-    return anthropic.Anthropic(api_key=key, base_url=gw.url, max_retries=0, timeout=10, **kw)
+    sdk = anthropic.Anthropic(api_key=key, base_url=gw.url, max_retries=0, timeout=10, **kw)
+    OPEN_CLIENTS.append(sdk)
+    return sdk
+
+
+@pytest.fixture(autouse=True)
+def _close_clients():
+    yield
+    while OPEN_CLIENTS:
+        OPEN_CLIENTS.pop().close()
 
 
 def exercise(sdk, canary_in, canary_out):
@@ -96,13 +108,13 @@ def test_zdr_and_standard_orgs_side_by_side(stub, seeder, tmp_path):
     assert zdr_in not in gw.logs.text() and zdr_out not in gw.logs.text()
     # Metadata for every ZDR exchange, content for none.
     rows, stored = read_exchanges(seeder, zdr_org)
-    assert len(rows) == 9 and {r.outcome for r in rows} == {"ok"} and stored == []
+    assert len(rows) == 8 and {r.outcome for r in rows} == {"ok"} and stored == []
     assert {r.retention for r in rows if r.surface == "messages"} == {"zero"}
     # The standard org's content is kept (encrypted at rest, readable through the store).
     rows, stored = read_exchanges(seeder, std_org)
-    assert len(rows) == 9 and len(stored) == 6   # 5 messages + 1 count_tokens
+    assert len(rows) == 8 and len(stored) == 6   # 5 messages + 1 count_tokens
     texts = [sink.read_content(exchange_id) for exchange_id in stored]
-    joined = b"".join(t.request + t.response for t in texts if t is not None)
+    joined = b"".join(t.content.request + t.content.response for t in texts if t is not None)
     assert std_in.encode() in joined and std_out.encode() in joined
     assert occurrences([std_in, std_out], files) == []   # never in plain text on disk
 
@@ -150,7 +162,7 @@ def test_refusals_and_failures_keep_nothing_of_the_zdr_org(stub, seeder, tmp_pat
         # The client hangs up mid-stream with the canary already in flight.
         with httpx.stream("POST", gw.url + "/v1/messages", timeout=10, headers={
                 "x-api-key": zdr_key, "x-stub-chunks": "30", "x-stub-chunk-delay-ms": "50",
-                "x-stub-output": f"{canary} " * 10}, json={
+                "x-stub-output": " ".join([canary] * 10)}, json={
                 "model": MODEL, "max_tokens": 8, "messages": user, "stream": True}) as response:
             for line in response.iter_lines():
                 if canary[:8] in line:

@@ -11,7 +11,7 @@ import pytest
 from zdr.testing.harness import GatewayHarness
 from zdr.testing.servers import StubThread, bound_socket
 
-MSG = {"model": "claude-sonnet-4-5", "max_tokens": 32,
+MSG = {"model": "claude-sonnet-5", "max_tokens": 32,
        "messages": [{"role": "user", "content": "hello"}]}
 
 

@@ -12,7 +12,7 @@ NOW = datetime(2026, 11, 1, tzinfo=UTC)
 
 def decision_for(zdr_status):
     arrangements = Arrangements(org=OrgState(plan="api", zdr_status=zdr_status))
-    facts = RequestFacts(surface="messages", model="claude-sonnet-4-5")
+    facts = RequestFacts(surface="messages", model="claude-sonnet-5")
     return decide(facts, arrangements, default_catalog(), NOW)
 
 

@@ -275,7 +275,7 @@ def test_pipeline_from_settings_uses_the_configured_classifier_and_pool(
 ) -> None:
     settings = Settings(classifier="zdr.safety.classifier:NullClassifier", classifier_workers=3,
                         classifier_queue=7)
-    pipeline = pipeline_from_settings(settings, sink)
+    pipeline = pipeline_from_settings(settings, sink, processes=False)
     assert isinstance(pipeline.classifier, NullClassifier)
     assert pipeline._workers == 3 and pipeline._jobs.maxsize == 7
 

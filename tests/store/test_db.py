@@ -74,7 +74,7 @@ def test_sqlite_runs_in_wal_mode_with_busy_timeout(tmp_path: Path) -> None:
 def test_content_tables_are_partitioned_on_postgres(engine: Engine) -> None:
     """On PostgreSQL, contents and flagged_contents are range-partitioned by expiry."""
     if engine.dialect.name != "postgresql":
-        assert "sqlite" == engine.dialect.name
+        assert engine.dialect.name == "sqlite"
         return
     with engine.connect() as conn:
         kinds = dict(conn.execute(text(

@@ -1,6 +1,6 @@
 """The policy catalog: a versioned TOML file loaded into frozen objects."""
 
-from zdr.catalog.load import CatalogError, default_catalog, load_catalog
+from zdr.catalog.load import CatalogError, default_catalog, load_catalog, parse_catalog
 from zdr.catalog.schema import (
     Catalog,
     FeatureSpec,
@@ -20,4 +20,5 @@ __all__ = [
     "SurfaceSpec",
     "default_catalog",
     "load_catalog",
+    "parse_catalog",
 ]

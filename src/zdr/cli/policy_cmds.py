@@ -17,7 +17,14 @@ from zdr.catalog import Catalog, CatalogError, load_catalog
 from zdr.cli.common import JSON_HELP, fail, print_json
 from zdr.policy import decide
 from zdr.policy.explain import explain_text
-from zdr.policy.invariants import ChunkResult, check_chunk, chunks, domain_size, summarize
+from zdr.policy.invariants import (
+    ZDR_VARIANTS,
+    ChunkResult,
+    check_chunk,
+    chunks,
+    domain_size,
+    summarize,
+)
 from zdr.policy.scenario import Scenario, ScenarioError, compare, parse_scenario
 
 CATALOG_HELP = "A catalog TOML file to use instead of the packaged default."
@@ -113,12 +120,24 @@ def policy_check(
     catalog_path: CatalogOption = None,
     workers: Annotated[int, typer.Option(help="Processes to use (0: one per CPU).",
                                          min=0)] = 0,
+    plans: Annotated[list[str] | None, typer.Option(
+        "--plan", help="Check only this plan (repeatable; default: every plan).")] = None,
+    statuses: Annotated[list[str] | None, typer.Option(
+        "--zdr-status", help="Check only this ZDR status (repeatable; default: every status).",
+    )] = None,
     json_output: Annotated[bool, typer.Option("--json", help=JSON_HELP)] = False,
 ) -> None:
     """Check the catalog's invariants over the whole finite domain; exit 1 on a violation."""
     catalog = _catalog(catalog_path)
-    total = domain_size(catalog)
-    jobs = [(catalog_path, plan, zdr) for plan, zdr in chunks(catalog)]
+    for name, chosen, known in (("plan", plans, catalog.plans),
+                                ("ZDR status", statuses, ZDR_VARIANTS)):
+        unknown = sorted(set(chosen or ()) - set(known))
+        if unknown:
+            fail(f"unknown {name} {', '.join(unknown)}; one of {', '.join(sorted(known))}")
+    every = chunks(catalog)
+    jobs = [(catalog_path, plan, zdr) for plan, zdr in every
+            if (not plans or plan in plans) and (not statuses or zdr in statuses)]
+    total = domain_size(catalog) // len(every) * len(jobs)
     processes = min(workers or os.cpu_count() or 1, len(jobs))
     progress = sys.stderr if json_output else sys.stdout
     started = time.perf_counter()

@@ -19,15 +19,13 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
 
-from zdr.console import (
-    audit_views,
-    auth_views,
-    exchange_views,
-    flagged_views,
-    hold_views,
-    org_views,
-    review_views,
-)
+import zdr.console.audit_views as audit_views
+import zdr.console.auth_views as auth_views
+import zdr.console.exchange_views as exchange_views
+import zdr.console.flagged_views as flagged_views
+import zdr.console.hold_views as hold_views
+import zdr.console.org_views as org_views
+import zdr.console.review_views as review_views
 from zdr.console.headers import SecurityHeaders
 from zdr.console.ratelimit import LoginRateLimiter
 from zdr.console.rendering import Renderer
@@ -37,7 +35,7 @@ from zdr.control.plane import ControlPlane
 from zdr.settings import Settings
 
 STATIC = Path(__file__).with_name("static")
-SECRET_FILE = "console-session.key"
+SIGNING_KEY_FILE = "console-session.key"
 
 
 def _get(path: str, handler: Handler, sign_in: bool = True) -> Route:
@@ -81,7 +79,7 @@ def session_secret(settings: Settings) -> bytes:
     """
     if settings.session_secret:
         return settings.session_secret.encode("utf-8")
-    path = settings.home / SECRET_FILE
+    path = settings.home / SIGNING_KEY_FILE
     try:
         return bytes.fromhex(path.read_text(encoding="ascii").strip())
     except (OSError, ValueError):

@@ -23,23 +23,44 @@ ORG_SCAN = 1000
 
 
 @dataclass(frozen=True, slots=True)
-class EntryRow:
-    entry: AuditEntry
-    before: str
+class Change:
+    key: str
+    before: str | None      # None: the field had no earlier value recorded
     after: str
 
 
-def _compact(value: Any) -> str:
-    if value is None:
-        return ""
-    return orjson.dumps(value, option=orjson.OPT_SORT_KEYS, default=str).decode()[:400]
+@dataclass(frozen=True, slots=True)
+class EntryRow:
+    entry: AuditEntry
+    changes: tuple[Change, ...]
+
+
+def _text(value: Any) -> str:
+    if isinstance(value, str):
+        return value[:200]
+    return orjson.dumps(value, option=orjson.OPT_SORT_KEYS, default=str).decode()[:200]
+
+
+def changes(before: Any, after: Any) -> tuple[Change, ...]:
+    """An entry's before/after as one line per field (whole values when they are not objects)."""
+    if not isinstance(before, dict) or not isinstance(after, dict):
+        if before is None and after is None:
+            return ()
+        return (Change("value", None if before is None else _text(before), _text(after)),)
+    found = []
+    for key in sorted(set(before) | set(after)):
+        old, new = before.get(key), after.get(key)
+        if key in before and old == new:
+            continue
+        found.append(Change(key, _text(old) if key in before else None, _text(new)))
+    return tuple(found)
 
 
 def _rows(entries: list[AuditEntry]) -> list[EntryRow]:
-    return [EntryRow(e, _compact(e.before), _compact(e.after)) for e in reversed(entries)]
+    return [EntryRow(e, changes(e.before, e.after)) for e in reversed(entries)]
 
 
-def _all(page: Page, actor: Actor, before_seq: int | None) -> dict[str, object]:
+def _all(page: Page, actor: Actor, before_seq: int | None) -> dict[str, Any]:
     audit = page.console.plane.audit
     report: ChainReport | None = None
     if page.signed_in_viewer.may("audit.verify", None):
@@ -62,7 +83,7 @@ async def audit_page(request: Request, page: Page) -> Response:
     return page.render(request, "audit.html", title="Audit log", org=None, **context)
 
 
-def _org(page: Page, actor: Actor, org_id: str) -> dict[str, object]:
+def _org(page: Page, actor: Actor, org_id: str) -> dict[str, Any]:
     plane = page.console.plane
     org = plane.orgs.show(actor, org_id)
     entries = plane.audit.list(actor, org.id, limit=ORG_SCAN)

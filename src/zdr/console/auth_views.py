@@ -48,9 +48,9 @@ async def login(request: Request, page: Page) -> Response:
     if not email or "@" not in email or len(email) > MAX_EMAIL:
         errors["email"] = "Enter the email address of your account."
     if not isinstance(password, str) or not password:
-        errors["password"] = "Enter your password."
+        errors["password"] = "Enter your password."  # noqa: S105 - a message, not a password
     elif len(password) > MAX_PASSWORD:
-        errors["password"] = "That password is too long."
+        errors["password"] = "That password is too long."  # noqa: S105 - a message
     address = client_address(request)
     status = 400
     if not errors:
@@ -76,7 +76,8 @@ async def login(request: Request, page: Page) -> Response:
     response = page.render(request, "login.html", status, title="Sign in", errors=errors,
                            email=email[:MAX_EMAIL], next_path=next_path)
     if status == 429:
-        response.headers["retry-after"] = str(math.ceil(console.limiter.retry_after(email, address)))
+        wait = console.limiter.retry_after(email, address)
+        response.headers["retry-after"] = str(math.ceil(wait))
     return response
 
 

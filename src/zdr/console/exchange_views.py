@@ -1,4 +1,4 @@
-"""Why was this kept / not kept: one exchange's stored decision, rendered with its rules and reasons.
+"""Why was this kept / not kept: one exchange's stored decision, with its rules and reasons.
 
 The words come from `zdr.policy.explain` (the same as `zdr explain` and the CLI). Nothing but the
 exchange's metadata is read: there is no content on these pages.

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response
@@ -13,7 +15,7 @@ from zdr.errors import ZdrError
 SCOPES = ("org", "workspace", "exchange")
 
 
-def _context(page: Page, actor: Actor) -> dict[str, object]:
+def _context(page: Page, actor: Actor) -> dict[str, Any]:
     plane = page.console.plane
     holds = plane.holds.list(actor, include_released=True)
     orgs = plane.orgs.list(actor, include_deleted=True)

@@ -1,10 +1,12 @@
-"""Pages of one organization: Settings › Privacy Controls › Data retention period, its requests.
+"""Pages of one organization: Settings > Privacy Controls > Data retention period, requests.
 
 Everything read goes through the control services with the viewer's actor, so the service layer
 decides who may see what: another organization's people get the services' "not found".
 """
 
 from __future__ import annotations
+
+from typing import Any
 
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
@@ -21,7 +23,7 @@ from zdr.errors import ZdrError
 from zdr.policy import OrgState
 
 
-def _privacy_context(page: Page, actor: Actor, org_id: str) -> dict[str, object]:
+def _privacy_context(page: Page, actor: Actor, org_id: str) -> dict[str, Any]:
     control = page.console.control
     org = Organizations(control).show(actor, org_id)
     workspaces = Workspaces(control).list(actor, org.id)
@@ -41,7 +43,7 @@ def _privacy_context(page: Page, actor: Actor, org_id: str) -> dict[str, object]
     return {"org": _org_context(org), "summary": summary}
 
 
-def _org_context(org: OrgView) -> dict[str, object]:
+def _org_context(org: OrgView) -> dict[str, Any]:
     return {
         "id": org.id, "name": org.name, "plan": org.plan, "hipaa": org.hipaa,
         "zdr_status": org.zdr_status, "deleted": org.deleted_at is not None,
@@ -49,7 +51,7 @@ def _org_context(org: OrgView) -> dict[str, object]:
     }
 
 
-def _request_blocked(page: Page, org: dict[str, object], zdr_status: str) -> str | None:
+def _request_blocked(page: Page, org: dict[str, Any], zdr_status: str) -> str | None:
     catalog = page.console.control.catalog
     if org["plan"] in catalog.consumer_plans:
         return catalog.messages.consumer_zdr_refused.replace("{plan}", str(org["plan"]))
@@ -104,7 +106,7 @@ async def request_zdr(request: Request, page: Page) -> Response:
     return page.redirect(f"/orgs/{org_id}/privacy", "zdr-requested")
 
 
-def _overview(page: Page, actor: Actor) -> dict[str, object]:
+def _overview(page: Page, actor: Actor) -> dict[str, Any]:
     plane = page.console.plane
     page.console.control.guard(actor, "org.read", None)
     orgs = plane.orgs.list(actor, include_deleted=True)

@@ -92,7 +92,8 @@ def _headline(org: OrgState, approved: ZdrRequestRow | None, in_force: bool, cat
         approved_on = when(approved.decided_at) if approved else "—"
         effective = org.zdr_effective_at
         if in_force:
-            return f"Zero data retention — approved on {approved_on}, in force since {when(effective)}"
+            return (f"Zero data retention — approved on {approved_on}, "
+                    f"in force since {when(effective)}")
         return f"Zero data retention — approved on {approved_on}, in force from {when(effective)}"
     if org.retention_days is not None:
         days = max(org.retention_days, catalog.retention.custom_min_days)
@@ -139,7 +140,8 @@ def _features_outside(catalog: Catalog) -> tuple[FeatureOutsideZdr, ...]:
         if spec.zdr == "yes" or spec.artifact is None:
             continue
         days = None if spec.artifact_until_deleted else spec.artifact_days
-        kept = f"its {spec.artifact}" if spec.zdr == "no" else f"only its {spec.artifact}"
+        artifact = spec.artifact.replace("_", " ")
+        kept = f"its {artifact}" if spec.zdr == "no" else f"only its {artifact}"
         rows.append(FeatureOutsideZdr(spec.label, kept, period(days), spec.hipaa_eligible))
     return tuple(sorted(rows, key=lambda r: r.label.lower()))
 

@@ -1,4 +1,5 @@
-"""The provider's reviewer queue: pending ZDR requests, approved with an effective date or denied."""
+"""The provider's reviewer queue: pending ZDR requests, approved (with an effective date) or
+denied (with a note)."""
 
 from __future__ import annotations
 
@@ -40,8 +41,10 @@ def pending_requests(page: Page, actor: Actor) -> list[PendingRequest]:
     return sorted(pending, key=lambda p: p.request.requested_at)
 
 
-async def queue_page(request: Request, page: Page, *, errors: dict[str, dict[str, str]] | None = None,
-                     status: int = 200) -> Response:
+async def queue_page(
+    request: Request, page: Page, *, errors: dict[str, dict[str, str]] | None = None,
+    status: int = 200,
+) -> Response:
     viewer = page.signed_in_viewer
     pending = await run_in_threadpool(pending_requests, page, viewer.actor)
     now = page.console.control.now()

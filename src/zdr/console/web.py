@@ -19,10 +19,10 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
 from zdr.console import csrf
+from zdr.console.ratelimit import LoginRateLimiter
 from zdr.console.rendering import NavItem, Renderer
 from zdr.console.sessions import COOKIE_NAME, Session, SessionCodec, SignedOut, new_session
 from zdr.control.context import ControlContext
-from zdr.console.ratelimit import LoginRateLimiter
 from zdr.control.plane import ControlPlane
 from zdr.control.roles import ORG_ROLES, Actor, authorize
 from zdr.errors import ZdrError
@@ -157,10 +157,13 @@ def client_address(request: Request) -> str:
     return request.client.host if request.client else "unknown"
 
 
-def page_view(handler: Handler, *, sign_in: bool = True) -> Callable[[Request], Awaitable[Response]]:
+def page_view(
+    handler: Handler, *, sign_in: bool = True
+) -> Callable[[Request], Awaitable[Response]]:
     """Wrap a console handler: session, CSRF on POST, signed-in viewer, cookie."""
 
     async def endpoint(request: Request) -> Response:
+        started = time.perf_counter()
         console: Console = request.app.state.console
         now = console.wall_clock()
         session = console.codec.decode(request.cookies.get(COOKIE_NAME), now)
@@ -175,11 +178,11 @@ def page_view(handler: Handler, *, sign_in: bool = True) -> Callable[[Request], 
             form = await request.form(max_files=0, max_fields=50, max_part_size=64 * 1024)
             if fresh or not csrf.token_matches(session, form.get(csrf.FIELD)):
                 page = Page(console, session, None, None, base, fresh)
-                response = page.render(
+                refusal = page.render(
                     request, "error.html", 403, title="Form expired",
                     message="This form was not accepted (its security token is missing or out of "
                             "date). Go back, reload the page and try again.")
-                return finish(request, response, page)
+                return finish(request, refusal, page)
         viewer = None
         if session.signed_in:
             viewer = await run_in_threadpool(load_viewer, console.plane, session.user_id or "",
@@ -187,15 +190,20 @@ def page_view(handler: Handler, *, sign_in: bool = True) -> Callable[[Request], 
             if viewer is None:
                 session, fresh = new_session(now), True
         page = Page(console, session, viewer, form, base, fresh)
+        response: Response
         if sign_in and viewer is None:
             target = request.url.path.removeprefix(base)
-            response: Response = page.redirect(f"/login?next={quote(target)}")
+            response = page.redirect(f"/login?next={quote(target)}")
         else:
             try:
                 response = await handler(request, page)
             except ZdrError as error:
                 response = error_page(request, page, error)
-        return finish(request, response, page)
+        response = finish(request, response, page)
+        timing = response.headers.get("server-timing")
+        total = f"total;dur={(time.perf_counter() - started) * 1000:.2f}"
+        response.headers["server-timing"] = f"{timing}, {total}" if timing else total
+        return response
 
     return endpoint
 

@@ -147,8 +147,8 @@ def verify_chain(conn: Connection, expect_head: str | None = None) -> ChainRepor
         fields = dict(row._mapping)
         problem = _check(fields, expected_seq, prev_hash, seen)
         if problem is not None:
-            kind, message = problem
-            return ChainReport(False, expected_seq - 1, prev_hash, kind, expected_seq, message)
+            kind, bad, message = problem
+            return ChainReport(False, expected_seq - 1, prev_hash, kind, bad, message)
         seen[fields["hash"]] = fields["seq"]
         prev_hash, expected_seq = fields["hash"], expected_seq + 1
     entries_count = expected_seq - 1
@@ -160,17 +160,18 @@ def verify_chain(conn: Connection, expect_head: str | None = None) -> ChainRepor
 
 def _check(
     fields: dict[str, Any], seq: int, prev_hash: str, seen: dict[str, int]
-) -> tuple[Problem, str] | None:
+) -> tuple[Problem, int, str] | None:
     if fields["seq"] != seq:
-        return "deleted", f"entry {seq} is missing (deleted)"
+        return "deleted", seq, f"entry {seq} is missing (deleted)"
     if entry_hash(fields) != fields["hash"]:
         if fields["prev_hash"] != prev_hash and _moved(fields, seen):
-            return "reordered", f"entry {seq} is out of order (reordered)"
-        return "edited", f"entry {seq} was edited: its hash does not match its content"
+            return "reordered", seq, f"entry {seq} is out of order (reordered)"
+        return "edited", seq, f"entry {seq} was edited: its hash does not match its content"
     if fields["prev_hash"] != prev_hash:
         if fields["prev_hash"] in seen:
-            return "reordered", f"entry {seq} is out of order (reordered)"
-        return "deleted", f"the entry before {seq} is missing (deleted)"
+            return "reordered", seq, f"entry {seq} is out of order (reordered)"
+        return "edited", seq - 1, (f"entry {seq - 1} was rewritten (its hash recomputed): "
+                                   f"entry {seq} no longer follows it")
     return None
 
 

@@ -19,7 +19,7 @@ JSON_TYPE = (b"content-type", b"application/json")
 
 
 def new_request_id() -> str:
-    return "req_" + secrets.token_urlsafe(18).replace("-", "x").replace("_", "y")
+    return "req_gw" + secrets.token_hex(12)
 
 
 def error_payload(error_type: str, message: str, request_id: str) -> bytes:

@@ -26,6 +26,7 @@ FEATURE_PARAMS = frozenset({
 })
 SURFACE_FEATURES = {"count_tokens": "token_counting", "batches": "batches", "files": "files"}
 STORAGE_FEATURES = ("claude_code_feedback", "claude_code_remote_session")
+MESSAGE_ROUTES = frozenset({"messages", "count_tokens", "batches"})
 
 
 def route_surface(path: str) -> str | None:
@@ -51,6 +52,20 @@ def _safe_name(value: object) -> str:
     text = value if isinstance(value, str) else type(value).__name__
     cleaned = "".join(ch if ch.isalnum() or ch in "_-." else "_" for ch in text[:MAX_NAME])
     return cleaned or "_"
+
+
+_API_NAME = re.compile(r"[a-z][a-z0-9_]{0,47}")
+
+
+def _api_name(value: object) -> str:
+    """An unknown parameter / tool / edit name as it may appear in facts and error messages.
+
+    Real API names are short snake_case; anything else is replaced, so a client cannot smuggle
+    text into logs or error bodies through a key or type name.
+    """
+    if isinstance(value, str) and _API_NAME.fullmatch(value):
+        return value
+    return "(not an API name)"
 
 
 @lru_cache(maxsize=64)
@@ -167,7 +182,7 @@ def _tool_features(tools: Any, catalog: Catalog, features: set[str], unknown: se
             continue
         feature = _tool_feature(catalog, tool_type) if isinstance(tool_type, str) else None
         if feature is None:
-            unknown.add(f"tool:{_safe_name(tool_type)}")
+            unknown.add(f"tool:{_api_name(tool_type)}")
         else:
             features.add(feature)
 
@@ -188,7 +203,7 @@ def _context_features(context: Any, features: set[str], unknown: set[str]) -> No
         elif kind.startswith(("clear_tool_uses", "clear_thinking")):
             features.add("context_editing")
         else:
-            unknown.add(f"context_edit:{_safe_name(kind)}")
+            unknown.add(f"context_edit:{_api_name(kind)}")
 
 
 def body_features(body: Mapping[str, Any], catalog: Catalog) -> tuple[set[str], set[str]]:
@@ -200,7 +215,7 @@ def body_features(body: Mapping[str, Any], catalog: Catalog) -> tuple[set[str], 
         if "requests" in extra:
             extra = extra - {"requests"}
             _batch_features(body["requests"], catalog, features, unknown)
-        unknown.update(f"param:{_safe_name(name)}" for name in extra)
+        unknown.update(f"param:{_api_name(name)}" for name in extra)
     _tool_features(body.get("tools"), catalog, features, unknown)
     if body.get("output_format") is not None:
         features.add("structured_outputs")
@@ -302,21 +317,22 @@ def _extract(
     catalog: Catalog,
 ) -> RequestFacts:
     surface = surface_of(path, headers, key_kind, catalog) or "unknown"
+    route = route_surface(path)
     features: set[str]
     unknown: set[str]
-    if body is None:
-        features, unknown = set(), set()
+    if body is None or route not in MESSAGE_ROUTES:
+        features, unknown = set(), set()      # other routes' bodies are not Messages requests
     elif isinstance(body, Mapping):
         features, unknown = body_features(body, catalog)
     else:
         features, unknown = set(), {"body:not_an_object"}
-    route = route_surface(path)
     if route in SURFACE_FEATURES:
         features.add(SURFACE_FEATURES[route])
     storage = _server_storage_feature(path, catalog)
     if storage is not None:
         features.add(storage)
-    model = _model_of(path, route, body if isinstance(body, Mapping) else None, catalog)
+    readable = isinstance(body, Mapping) and route in MESSAGE_ROUTES
+    model = _model_of(path, route, body if readable else None, catalog)
     browser = "origin" in headers or (
         headers.get("anthropic-dangerous-direct-browser-access", "").lower() == "true"
     )

@@ -1,4 +1,4 @@
-"""The default classifier: offline, CPU only, no downloads, ~0.1 ms per short exchange.
+"""The default classifier: offline, CPU only, no downloads, ~0.5 ms per short exchange.
 
 Two detectors, each scoring the input and the output separately (the higher score counts):
 
@@ -10,7 +10,9 @@ Two detectors, each scoring the input and the output separately (the higher scor
   profanity models miss: violent threats, weapons, self-harm, cyber abuse, sexual content
   involving minors, slur-free hate, and non-profane harassment (stalking, insult requests).
 
-Measured quality on the labelled set shipped with the tests: see `zdr/safety/README.md`.
+Each text is scored on at most `max_chars` characters (the end of the input, the start of the
+output): a violation buried deeper in a long prompt is not seen. Measured quality on the labelled
+set shipped with the tests, and the cost per exchange: see `zdr/safety/README.md`.
 """
 
 from __future__ import annotations
@@ -24,6 +26,10 @@ from zdr.safety.lexicon import CATEGORIES, lexicon_scores
 from zdr.safety.profanity import ProfanityModel
 
 DEFAULT_THRESHOLDS: dict[str, float] = {category: 0.8 for category in CATEGORIES}
+# Per text, at most this many characters are scored: the end of the input (where the newest turn
+# is) and the start of the output. Cost grows with length (~1 ms per 1,000 characters for the
+# lexicon), and the pipeline runs on every exchange.
+DEFAULT_MAX_CHARS = 8000
 LEXICON_VERSION = "1"
 # A text "addressed to or about someone": abuse in it is harassment, not just swearing.
 _TARGETED = re.compile(
@@ -43,8 +49,13 @@ class DefaultClassifier:
 
     name = "zdr-default"
 
-    def __init__(self, thresholds: Mapping[str, float] | None = None) -> None:
+    def __init__(
+        self,
+        thresholds: Mapping[str, float] | None = None,
+        max_chars: int | str = DEFAULT_MAX_CHARS,
+    ) -> None:
         check_thresholds(CATEGORIES, thresholds or {})
+        self.max_chars = int(max_chars)
         self._thresholds = {**DEFAULT_THRESHOLDS, **(thresholds or {})}
         self._profanity = ProfanityModel()
         self.version = (f"{_package_version()}+lexicon.{LEXICON_VERSION}"
@@ -56,7 +67,8 @@ class DefaultClassifier:
 
     def classify(self, input_text: str, output_text: str) -> ClassificationResult:
         scores = dict.fromkeys(CATEGORIES, 0.0)
-        for text in (input_text, output_text):
+        limit = self.max_chars
+        for text in (input_text[-limit:], output_text[:limit]):
             if not text:
                 continue
             for category, score in self.score_text(text).items():

@@ -6,6 +6,10 @@ threshold (0.8) and two weak ones (0.6) do too. Cues look for intent and a targe
 a pipe bomb", "kill my boss", "hack into her account" — not for single words, so that "kill a
 process", "shoot a portrait" or "how does ransomware work" stay clean.
 
+Patterns are written in lower case and run on the lower-cased text; each is skipped at once when
+none of the literals it needs occurs in the text (`zdr.safety.prefilter`), which keeps the cost
+on long outputs low.
+
 Only scores come out of here: which cue matched is never returned, logged or stored.
 """
 
@@ -13,6 +17,8 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+
+from zdr.safety.prefilter import Needles, required_literals
 
 PERSON = (
     r"(?:you|u|him|her|them|his|their|your|everyone|everybody|people|"
@@ -68,12 +74,22 @@ MALWARE = (
 
 @dataclass(frozen=True, slots=True)
 class Cue:
+    """A pattern over lower-cased text, its weight, and the literals it needs (one per set)."""
+
     pattern: re.Pattern[str]
     weight: float
+    needles: tuple[Needles, ...]
+
+    def search(self, lowered: str) -> bool:
+        for needles in self.needles:
+            if not any(needle in lowered for needle in needles):
+                return False
+        return self.pattern.search(lowered) is not None
 
 
 def _cues(*pairs: tuple[str, float]) -> tuple[Cue, ...]:
-    return tuple(Cue(re.compile(pattern, re.IGNORECASE), weight) for pattern, weight in pairs)
+    return tuple(Cue(re.compile(pattern), weight, required_literals(pattern))
+                 for pattern, weight in pairs)
 
 
 CUES: dict[str, tuple[Cue, ...]] = {
@@ -227,21 +243,21 @@ CATEGORIES: tuple[str, ...] = tuple(CUES)
 
 # Context that marks a text about protecting children (sex education, spotting abuse): the
 # minors category is scored at half weight there, so a parent's question does not flag.
-_PROTECTIVE = re.compile(PROTECTIVE, re.IGNORECASE)
+_PROTECTIVE = re.compile(PROTECTIVE)
 # Typographic apostrophes are normalized to "'" so that every cue sees one spelling.
 _APOSTROPHES = str.maketrans({"\u2019": "'", "\u2018": "'", "\u02bc": "'"})
 
 
 def lexicon_scores(text: str) -> dict[str, float]:
     """Per category `1 - Π(1 - weight)` over the cues the text matches."""
-    text = text.translate(_APOSTROPHES)
+    lowered = text.translate(_APOSTROPHES).lower()
     scores: dict[str, float] = {}
     for category, cues in CUES.items():
         remaining = 1.0
         for cue in cues:
-            if cue.pattern.search(text):
+            if cue.search(lowered):
                 remaining *= 1.0 - cue.weight
         scores[category] = 1.0 - remaining
-    if scores["sexual_minors"] and _PROTECTIVE.search(text):
+    if scores["sexual_minors"] and _PROTECTIVE.search(lowered):
         scores["sexual_minors"] *= 0.5
     return scores

@@ -34,6 +34,7 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 from zdr.ports import ClassificationRecord, ExchangeMetadata, RetainedContent, SafetySink
 from zdr.safety.classifier import ClassificationResult, Classifier, load_classifier
+from zdr.safety.processes import ProcessClassifier
 from zdr.settings import Settings
 
 
@@ -163,7 +164,7 @@ class SafetyPipeline:
 
     async def stop(self, timeout: float = 10.0) -> None:
         """Stop taking work, classify what is queued within `timeout`, then record the rest as
-        sampled out (their text dropped unread)."""
+        sampled out (their text dropped unread). Closes the classifier if it has `close()`."""
         self._accepting = False
         deadline = time.monotonic() + timeout
         threads = list(self._threads)
@@ -184,6 +185,9 @@ class SafetyPipeline:
                 await asyncio.wait_for(self._writer, max(0.1, deadline - time.monotonic()))
             except TimeoutError:
                 self._log.warning("safety_backlog_unwritten", in_flight=len(self._backlog))
+        close = getattr(self.classifier, "close", None)
+        if callable(close):             # e.g. a ProcessClassifier's child processes
+            await asyncio.to_thread(close)
         self._log.info("safety_pipeline_stopped",
                        workers=sum(t.is_alive() for t in threads), in_flight=self.pending)
         self._threads.clear()
@@ -310,9 +314,18 @@ def pipeline_from_settings(
     *,
     registry: CollectorRegistry | None = None,
     logger: Any = None,
+    processes: bool = True,
 ) -> SafetyPipeline:
     """The pipeline `Settings` describe: its classifier (`classifier`, `flag_thresholds`), pool
-    size (`classifier_workers`) and queue (`classifier_queue`). Raises `ClassifierUnavailable`."""
-    classifier = load_classifier(settings.classifier, settings.flag_thresholds)
+    size (`classifier_workers`) and queue (`classifier_queue`). Raises `ClassifierUnavailable`.
+
+    With `processes` (the gateway's choice) the classifier runs in that many spawned child
+    processes, so it never holds the gateway's interpreter lock; without, in threads."""
+    classifier: Classifier
+    if processes:
+        classifier = ProcessClassifier(settings.classifier, settings.flag_thresholds,
+                                       processes=settings.classifier_workers)
+    else:
+        classifier = load_classifier(settings.classifier, settings.flag_thresholds)
     return SafetyPipeline(classifier, sink, workers=settings.classifier_workers,
                           queue_size=settings.classifier_queue, registry=registry, logger=logger)

@@ -22,10 +22,22 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, Engine, Table, and_, delete, func, not_, select, text, update
+from sqlalchemy import (
+    Connection,
+    Engine,
+    Table,
+    and_,
+    delete,
+    func,
+    literal_column,
+    not_,
+    select,
+    text,
+    update,
+)
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.sql.elements import ColumnElement
 
@@ -35,6 +47,7 @@ from zdr.store.holds import held
 from zdr.store.partitions import (
     PARTITIONED_TABLES,
     PartitionManager,
+    day_of,
     day_start,
     partition_name,
     partitions_of,
@@ -45,6 +58,7 @@ from zdr.store.tables import (
     exchanges,
     feature_artifacts,
     flagged_contents,
+    holds,
     workspaces,
 )
 
@@ -132,32 +146,45 @@ def _purge_lock(engine: Engine) -> Iterator[bool]:
 def _drop_expired_partitions(
     engine: Engine, table: Table, now: datetime, report: PurgeReport, progress: Progress | None
 ) -> None:
-    with engine.connect() as conn:
-        days = sorted(partitions_of(read_only(conn), table.name))
-    for day in days:
-        start, end = day_start(day), day_start(day + timedelta(days=1))
-        if end > utc(now):
-            break
-        name = partition_name(table.name, day)
-        with engine.begin() as conn:
-            conn.exec_driver_sql(f"SET LOCAL lock_timeout = '{DROP_LOCK_TIMEOUT}'")
-            # No hold may be placed between our check and the drop.
-            conn.exec_driver_sql("LOCK TABLE holds IN SHARE MODE")
-            in_day = and_(table.c.expires_at >= start, table.c.expires_at < end)
-            if conn.execute(select(table.c.id).where(in_day, held(table)).limit(1)).first():
-                continue
-            rows = conn.execute(select(func.count()).where(in_day)).scalar() or 0
-            if not report.dry_run:
-                try:
-                    with conn.begin_nested():
+    """Drop, in one short transaction, every fully expired day partition with no held row."""
+    now = utc(now)
+    with engine.begin() as conn:
+        conn.exec_driver_sql(f"SET LOCAL lock_timeout = '{DROP_LOCK_TIMEOUT}'")
+        # No hold may be placed between our check and the drop.
+        conn.exec_driver_sql("LOCK TABLE holds IN SHARE MODE")
+        days = [d for d in partitions_of(conn, table.name)
+                if day_start(d + timedelta(days=1)) <= now]
+        if not days:
+            return
+        cutoff = day_start(max(days) + timedelta(days=1))
+        expired_rows = table.c.expires_at < cutoff
+        held_days: set[date] = set()
+        if conn.execute(select(holds.c.id).where(holds.c.released_at.is_(None)).limit(1)).first():
+            held_days = {
+                day_of(utc(e)) for e in conn.execute(
+                    select(table.c.expires_at).where(expired_rows, held(table))).scalars()
+            }
+        droppable = [d for d in days if d not in held_days]
+        if not droppable:
+            return
+        # One scan counts every partition's rows (for the report and the metric).
+        counts: dict[str, int] = dict(conn.execute(
+            select(literal_column("tableoid::regclass::text"), func.count())
+            .select_from(table).where(expired_rows).group_by(literal_column("1"))
+        ).all())
+        names = [partition_name(table.name, d) for d in droppable]
+        if not report.dry_run:
+            try:
+                with conn.begin_nested():
+                    for name in names:
                         conn.exec_driver_sql(f'DROP TABLE "{name}"')
-                except OperationalError as error:   # lock timeout: the next sweep retries
-                    if "lock timeout" not in str(error):
-                        raise
-                    continue
-                metrics.PARTITIONS_DROPPED.inc()
-        report.dropped_partitions.append(name)
-        _count(report, table, int(rows), progress)
+            except OperationalError as error:   # lock timeout: the next sweep retries
+                if "lock timeout" not in str(error):
+                    raise
+                return
+            metrics.PARTITIONS_DROPPED.inc(len(names))
+    report.dropped_partitions.extend(names)
+    _count(report, table, sum(int(counts.get(n, 0)) for n in names), progress)
 
 
 def _count(report: PurgeReport, table: Table, rows: int, progress: Progress | None) -> None:

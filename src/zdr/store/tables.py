@@ -3,6 +3,10 @@
 Record classes (DESIGN.md §1) map to tables: `exchanges` = metadata (never content or free text),
 `contents` = content (encrypted), `flagged_contents` = flagged content (encrypted, trust & safety
 only), `classifier_results`, `feature_artifacts`, `audit_log`.
+
+The migrations (zdr/store/migrations) are what create the schema, not `metadata.create_all`: on
+PostgreSQL they partition `contents` and `flagged_contents` by `expires_at` day, so there their
+keys are `(id, expires_at)` and `(exchange_id, expires_at)`.
 """
 
 from __future__ import annotations
@@ -32,6 +36,7 @@ metadata = MetaData(naming_convention={
 })
 
 TS = DateTime(timezone=True)
+ROW_ID = BigInteger().with_variant(Integer, "sqlite")   # 64-bit ids; SQLite's rowid alias
 
 organizations = Table(
     "organizations", metadata,
@@ -126,7 +131,7 @@ exchanges = Table(
 
 contents = Table(
     "contents", metadata,
-    Column("id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True),
+    Column("id", ROW_ID, primary_key=True, autoincrement=True),
     Column("exchange_id", String(40), nullable=False, unique=True),
     Column("org_id", String(36), nullable=False, index=True),
     Column("workspace_id", String(36)),
@@ -139,7 +144,7 @@ contents = Table(
 
 flagged_contents = Table(
     "flagged_contents", metadata,
-    Column("id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True),
+    Column("id", ROW_ID, primary_key=True, autoincrement=True),
     Column("exchange_id", String(40), nullable=False, unique=True),
     Column("org_id", String(36), nullable=False, index=True),
     Column("workspace_id", String(36)),
@@ -153,7 +158,7 @@ flagged_contents = Table(
 
 classifier_results = Table(
     "classifier_results", metadata,
-    Column("id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True),
+    Column("id", ROW_ID, primary_key=True, autoincrement=True),
     Column("exchange_id", String(40), nullable=False, unique=True),
     Column("org_id", String(36), nullable=False, index=True),
     Column("workspace_id", String(36)),  # so workspace holds cover it (zdr.store.holds)
@@ -169,7 +174,7 @@ classifier_results = Table(
 
 feature_artifacts = Table(
     "feature_artifacts", metadata,
-    Column("id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True),
+    Column("id", ROW_ID, primary_key=True, autoincrement=True),
     Column("exchange_id", String(40), nullable=False, index=True),
     Column("org_id", String(36), nullable=False, index=True),
     Column("workspace_id", String(36)),  # so workspace holds cover it (zdr.store.holds)

@@ -94,14 +94,15 @@ class PostgresServer:
         return f"host=127.0.0.1 port={self.port} user=postgres dbname={name}"
 
     @classmethod
-    def start(cls, timeout: float = 60.0) -> PostgresServer:
+    def start(cls, timeout: float = 60.0, *, durable: bool = False) -> PostgresServer:
+        """Start a new cluster. `durable=True` keeps fsync on (for benchmarks of commit cost)."""
         prefix = _run_as()
         root = Path(tempfile.mkdtemp(prefix="zdr-pg-"))
         root.chmod(0o755)
         _chown_to_system_user(root)
         server = cls(root=root, port=_free_port(), prefix=prefix)
         server._initdb()
-        server._pg_ctl_start(timeout)
+        server._pg_ctl_start(timeout, durable)
         return server
 
     def _run(self, *args: str, timeout: float) -> subprocess.CompletedProcess[str]:
@@ -120,12 +121,13 @@ class PostgresServer:
             reason = done.stderr.strip() or done.stdout.strip()
             raise PostgresUnavailable(f"initdb failed: {reason}")
 
-    def _pg_ctl_start(self, timeout: float) -> None:
+    def _pg_ctl_start(self, timeout: float, durable: bool) -> None:
         options = (
-            f"-p {self.port} -c listen_addresses=127.0.0.1 -k {self.root} -c fsync=off "
-            "-c synchronous_commit=off -c full_page_writes=off -c max_connections=200 "
-            "-c shared_buffers=128MB"
+            f"-p {self.port} -c listen_addresses=127.0.0.1 -k {self.root} "
+            "-c max_connections=200 -c shared_buffers=256MB"
         )
+        if not durable:
+            options += " -c fsync=off -c synchronous_commit=off -c full_page_writes=off"
         log = self.root / "server.log"
         done = self._run(
             _binary("pg_ctl"), "-D", str(self.data_dir), "-l", str(log), "-o", options,
@@ -167,9 +169,9 @@ class PostgresServer:
 
 
 @contextlib.contextmanager
-def running_postgres() -> Iterator[PostgresServer]:
+def running_postgres(*, durable: bool = False) -> Iterator[PostgresServer]:
     """A started server, stopped and removed on exit."""
-    server = PostgresServer.start()
+    server = PostgresServer.start(durable=durable)
     try:
         yield server
     finally:

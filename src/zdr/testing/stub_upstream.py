@@ -31,8 +31,8 @@ import orjson
 from aiohttp import web
 
 MODELS = (
-    ("claude-sonnet-4-5", "Claude Sonnet 4.5", "2025-09-29T00:00:00Z"),
-    ("claude-opus-4-1", "Claude Opus 4.1", "2025-08-05T00:00:00Z"),
+    ("claude-sonnet-5", "Claude Sonnet 5", "2026-05-01T00:00:00Z"),
+    ("claude-opus-5", "Claude Opus 5", "2026-05-01T00:00:00Z"),
     ("claude-haiku-4-5", "Claude Haiku 4.5", "2025-10-01T00:00:00Z"),
     ("claude-mythos-5", "Claude Mythos 5", "2026-06-09T00:00:00Z"),
 )
@@ -186,7 +186,7 @@ class StubUpstream:
         if failed is not None:
             return failed
         body = orjson.loads(await request.read())
-        model = body.get("model", "claude-sonnet-4-5")
+        model = body.get("model", "claude-sonnet-5")
         text = reply_text(body, request.headers.get("x-stub-output", self.config.output))
         tool = wants_tool(body)
         usage_in = count_tokens(body)

@@ -1,0 +1,234 @@
+"""The gateway's overhead, measured against baselines in the same run (issue 3, point 9).
+
+Targets, each on the same stand-in upstream (`zdr stub-upstream`, its own process):
+  direct       the stand-in itself (the baseline)
+  bare         a bare pass-through proxy on the gateway's own stack (bench/bare_proxy.py: raw ASGI
+               on uvicorn + aiohttp client; no auth, no policy, no store): the stack's ceiling
+  gateway      the zdr gateway app with in-memory ports (auth cache, facts, decision, relay,
+               observer, metrics, JSON logs): the gateway's own cost
+  serve-zdr    `zdr serve` as shipped (SQL store on SQLite), a ZDR org: metadata written per exchange
+
+Mixes: small JSON (`stream: false`) and streamed (`stream: true`, 8 text deltas), each with 50
+concurrent keep-alive connections from a 2-process load generator (bench/loadgen.py), bounded by
+count and time; plus an unloaded pass (1 connection) for the latency the gateway adds per request.
+Loopback only.
+
+    .venv/bin/python bench/gateway.py [--seconds 5] [--concurrency 50] [--out bench/results/gateway.md]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+BENCH = Path(__file__).resolve().parent
+sys.path.insert(0, str(BENCH))
+
+from loadgen import LoadResult, LoadSpec, percentile_ms, run_load  # noqa: E402
+from zdr_target import prepare_home, serve_command  # noqa: E402
+
+PY = sys.executable
+REPLY = ("Here is a short answer. " * 9)[:200]
+KEY = "sk-zdr-bench0000-" + "b" * 43
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def wait_port(port: int, timeout: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        with socket.socket() as sock:
+            if sock.connect_ex(("127.0.0.1", port)) == 0:
+                return
+        time.sleep(0.05)
+    raise RuntimeError(f"nothing listens on port {port}")
+
+
+def serve_gateway(port: int, upstream: str, log_dir: str) -> None:
+    """(child process) The gateway app with in-memory ports, under uvicorn like `zdr serve`."""
+    import uvicorn
+
+    from zdr.observability import file_and_stderr_writer
+    from zdr.settings import load_settings
+    from zdr.testing.memory import InMemoryDirectory, NullSafetyQueue
+    from zdr.wiring import build_app
+
+    class CountingSink:
+        def __init__(self) -> None:
+            self.count = 0
+
+        async def record_metadata(self, meta: Any) -> None:
+            self.count += 1
+
+        async def record_retained(self, meta: Any, content: Any) -> None:
+            self.count += 1
+
+    settings = load_settings(env={}, home=log_dir, upstream_url=upstream)
+    directory = InMemoryDirectory()
+    _, principal = directory.create_key("bench-zdr", zdr=True)
+    directory.add(KEY, principal)
+    app = build_app(settings, directory=directory, sink=CountingSink(), safety=NullSafetyQueue(),
+                    log_writer=file_and_stderr_writer(settings.log_file, stderr=False),
+                    use_store=False)
+    uvicorn.run(app, host="127.0.0.1", port=port, loop="uvloop", http="httptools",
+                access_log=False, log_level="warning")
+
+
+class Servers:
+    def __init__(self) -> None:
+        self.procs: list[subprocess.Popen[bytes]] = []
+
+    def start(self, command: list[str], port: int, env: dict[str, str] | None = None) -> str:
+        proc = subprocess.Popen(command, env={**os.environ, **(env or {})},
+                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        self.procs.append(proc)
+        wait_port(port)
+        return f"http://127.0.0.1:{port}"
+
+    def stop(self) -> None:
+        for proc in self.procs:
+            proc.terminate()
+        for proc in self.procs:
+            try:
+                proc.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+
+
+def body(stream: bool) -> bytes:
+    return orjson.dumps({"model": "claude-sonnet-5", "max_tokens": 256, "stream": stream,
+                         "messages": [{"role": "user", "content": "Say something short."}]})
+
+
+def measure(url: str, key: str, stream: bool, concurrency: int, requests: int,
+            seconds: float, processes: int) -> LoadResult:
+    headers = {"content-type": "application/json", "x-api-key": key,
+               "anthropic-version": "2023-06-01"}
+    spec = LoadSpec(url + "/v1/messages", body(stream), headers, concurrency, requests, seconds,
+                    processes)
+    run_load(LoadSpec(spec.url, spec.body, headers, min(concurrency, 8), 200, 2.0,
+                      processes))   # warm-up: connections, caches, JIT-free but page-cache warm
+    return run_load(spec)
+
+
+def fmt(value: float | None) -> str:
+    return "–" if value is None else f"{value:.2f}"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--seconds", type=float, default=5.0, help="time cap per loaded run")
+    parser.add_argument("--requests", type=int, default=30000, help="count cap per loaded run")
+    parser.add_argument("--concurrency", type=int, default=50)
+    parser.add_argument("--processes", type=int, default=2, help="load generator processes")
+    parser.add_argument("--unloaded", type=int, default=400, help="sequential requests")
+    parser.add_argument("--skip-serve", action="store_true", help="skip the `zdr serve` target")
+    parser.add_argument("--out", type=Path, default=None, help="write a markdown report here")
+    args = parser.parse_args()
+
+    servers = Servers()
+    work = Path(tempfile.mkdtemp(prefix="zdr-bench-"))
+    rows: dict[tuple[str, str, str], LoadResult] = {}
+    try:
+        stub_port = free_port()
+        stub = servers.start([PY, "-c", "from zdr.cli import main; main()", "stub-upstream",
+                              "--port", str(stub_port), "--chunks", "8", "--output", REPLY],
+                             stub_port)
+        targets = {"direct": (stub, "unused")}
+        port = free_port()
+        targets["bare"] = (servers.start([PY, str(BENCH / "bare_proxy.py"), "--port", str(port),
+                                          "--upstream", stub], port), "unused")
+        port = free_port()
+        targets["gateway"] = (servers.start(
+            [PY, str(Path(__file__).resolve()), "--serve-gateway", str(port), stub,
+             str(work / "gw-home")], port), KEY)
+        if not args.skip_serve:
+            home = work / "serve-home"
+            keys = prepare_home(PY, home)
+            port = free_port()
+            targets["serve-zdr"] = (servers.start(serve_command(PY, port, stub, 1), port,
+                                                  {"ZDR_HOME": str(home)}), keys["zdr-zdr"])
+        for mix, stream in (("json", False), ("stream", True)):
+            for name, (url, key) in targets.items():
+                rows[(name, mix, "unloaded")] = measure(url, key, stream, 1, args.unloaded, 10.0,
+                                                        1)
+                rows[(name, mix, "loaded")] = measure(url, key, stream, args.concurrency,
+                                                      args.requests, args.seconds, args.processes)
+                r = rows[(name, mix, "loaded")]
+                print(f"{mix:6} {name:10} {r.throughput:8.0f} req/s  p50 "
+                      f"{fmt(percentile_ms(r.latencies, 50))} ms  p99 "
+                      f"{fmt(percentile_ms(r.latencies, 99))} ms  errors {r.errors}", flush=True)
+    finally:
+        servers.stop()
+    report = render(rows, list(targets), args)
+    print(report)
+    if args.out:
+        args.out.write_text(report)
+
+
+def render(rows: dict[tuple[str, str, str], LoadResult], targets: list[str],
+           args: argparse.Namespace) -> str:
+    lines = [
+        "| mix | target | req/s (c=%d) | p50 ms | p99 ms | TTFB p50 ms | unloaded p50 ms | "
+        "unloaded p99 ms | unloaded TTFB p50 ms | errors |" % args.concurrency,
+        "|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    summary = []
+    for mix in ("json", "stream"):
+        direct = rows[("direct", mix, "loaded")]
+        bare = rows[("bare", mix, "loaded")]
+        d_un = rows[("direct", mix, "unloaded")]
+        for name in targets:
+            loaded, unloaded = rows[(name, mix, "loaded")], rows[(name, mix, "unloaded")]
+            lines.append(
+                f"| {mix} | {name} | {loaded.throughput:.0f} | "
+                f"{fmt(percentile_ms(loaded.latencies, 50))} | "
+                f"{fmt(percentile_ms(loaded.latencies, 99))} | "
+                f"{fmt(percentile_ms(loaded.ttfbs, 50))} | "
+                f"{fmt(percentile_ms(unloaded.latencies, 50))} | "
+                f"{fmt(percentile_ms(unloaded.latencies, 99))} | "
+                f"{fmt(percentile_ms(unloaded.ttfbs, 50))} | {loaded.errors + unloaded.errors} |")
+            if name in ("direct", "bare"):
+                continue
+
+            def added(result: LoadResult, base: LoadResult, pct: float, ttfb: bool = False) -> str:
+                a = percentile_ms(result.ttfbs if ttfb else result.latencies, pct)
+                b = percentile_ms(base.ttfbs if ttfb else base.latencies, pct)
+                return "–" if a is None or b is None else f"{a - b:+.2f} ms"
+
+            summary.append(
+                f"- **{mix}, {name}**: throughput {loaded.throughput / direct.throughput:.0%} of "
+                f"direct, {loaded.throughput / bare.throughput:.0%} of bare pass-through; added "
+                f"latency unloaded p50 {added(unloaded, d_un, 50)}, p99 {added(unloaded, d_un, 99)}"
+                f"; added at c={args.concurrency} p50 {added(loaded, direct, 50)}, p99 "
+                f"{added(loaded, direct, 99)}"
+                + (f"; stream TTFB added (unloaded p50) {added(unloaded, d_un, 50, True)}"
+                   if mix == "stream" else ""))
+    bare_json = rows[("bare", "json", "loaded")].throughput
+    bare_stream = rows[("bare", "stream", "loaded")].throughput
+    summary.append(
+        f"- bare pass-through itself: {bare_json / rows[('direct', 'json', 'loaded')].throughput:.0%}"
+        f" of direct (json), {bare_stream / rows[('direct', 'stream', 'loaded')].throughput:.0%}"
+        " (stream)")
+    return "\n".join(lines + [""] + summary) + "\n"
+
+
+if __name__ == "__main__":
+    if len(sys.argv) == 5 and sys.argv[1] == "--serve-gateway":
+        serve_gateway(int(sys.argv[2]), sys.argv[3], sys.argv[4])
+    else:
+        main()

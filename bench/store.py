@@ -1,0 +1,262 @@
+"""Store benchmark: the write path against bare inserts, purge against a plain DELETE.
+
+    .venv/bin/python bench/store.py                        # 20k writes, 1M purge rows, both backends
+    .venv/bin/python bench/store.py --rows 100000 --writes 5000 --backend sqlite
+
+1. Write throughput: `--writes` exchanges with content (≈2 KB request, ≈1 KB response) through
+   `SqlExchangeSink.record_retained` from `--concurrency` coroutines (each call returns once its
+   batch committed: the durability the gateway waits for), against a baseline of bare inserts of
+   the same rows (exchange + already-encrypted content rows, built by the same code) in
+   transactions of `--concurrency` rows, on the same engine, in the same run. Target ≥ 70 %.
+2. Purge throughput: `--rows` expired content rows (spread over `--days` expiry days) removed by
+   `zdr.store.purge.purge`, against a plain `DELETE FROM … WHERE expires_at < now` of the same
+   rows in a table without partitions (and, on PostgreSQL, also on the partitioned table).
+   Target on PostgreSQL ≥ 10×.
+
+The PostgreSQL server is a throwaway cluster started from the installed binaries with fsync ON
+(durable commits, like production); SQLite runs in WAL mode with synchronous=FULL.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import statistics
+import sys
+import tempfile
+import time
+import uuid
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Engine, text
+
+from zdr.catalog import default_catalog
+from zdr.policy import Arrangements, OrgState, RequestFacts, decide
+from zdr.ports import ExchangeMetadata, RetainedContent
+from zdr.store import records
+from zdr.store.content import pack
+from zdr.store.crypto import Keyring, record_aad
+from zdr.store.db import engine_for, migrate
+from zdr.store.exchanges import SqlExchangeSink
+from zdr.store.partitions import PartitionManager
+from zdr.store.purge import purge
+from zdr.store.tables import contents, exchanges, metadata, organizations
+from zdr.testing.postgres import running_postgres
+
+MASTER = bytes(range(32))
+NOW = datetime.now(UTC).replace(microsecond=0)
+
+
+def reset(engine: Engine) -> None:
+    with engine.begin() as conn:
+        for table in reversed(metadata.sorted_tables):
+            conn.execute(table.delete())
+        conn.execute(text("DROP TABLE IF EXISTS contents_plain"))
+    PartitionManager(engine).forget()
+
+
+def make_org(engine: Engine) -> str:
+    org_id = str(uuid.uuid4())
+    with engine.begin() as conn:
+        conn.execute(organizations.insert().values(
+            id=org_id, name=f"bench-{org_id[:8]}", plan="api", created_at=NOW,
+            zdr_status="none", hipaa=False))
+    return org_id
+
+
+def workload(org_id: str, n: int) -> list[tuple[ExchangeMetadata, RetainedContent]]:
+    catalog = default_catalog()
+    dec = decide(RequestFacts(surface="messages", model="claude-sonnet-4-5"),
+                 Arrangements(OrgState(plan="api", org_id=org_id)), catalog, NOW)
+    prompt = ("Summarise the quarterly report for the board. " * 45).encode()
+    answer = ("The quarter closed with revenue up and costs flat. " * 20).encode()
+    out = []
+    for i in range(n):
+        meta = ExchangeMetadata(
+            exchange_id=f"ex_{uuid.uuid4().hex}", org_id=org_id, workspace_id=None, key_id=None,
+            started_at=NOW, decision=dec, status_code=200, outcome="ok", input_tokens=500,
+            output_tokens=250, duration_ms=900, ttfb_ms=300)
+        out.append((meta, RetainedContent(b'{"i":%d,"p":"' % i + prompt + b'"}', answer)))
+    return out
+
+
+async def sink_run(engine: Engine, work: list[Any], concurrency: int) -> tuple[float, list[float]]:
+    sink = SqlExchangeSink(engine, Keyring(engine, MASTER), max_batch=concurrency)
+    latencies: list[float] = []
+    queue = list(reversed(work))
+
+    async def worker() -> None:
+        while queue:
+            meta, content = queue.pop()
+            started = time.perf_counter()
+            await sink.record_retained(meta, content)
+            latencies.append(time.perf_counter() - started)
+
+    started = time.perf_counter()
+    await asyncio.gather(*(worker() for _ in range(concurrency)))
+    elapsed = time.perf_counter() - started
+    await asyncio.to_thread(sink.close)
+    return elapsed, latencies
+
+
+def bare_run(engine: Engine, work: list[Any], batch: int) -> float:
+    """The same rows, built by the same code and encrypted beforehand, inserted plainly."""
+    keyring = Keyring(engine, MASTER)
+    rows = []
+    for meta, content in work:
+        sealed = keyring.encrypt(meta.org_id, pack(content),
+                                 record_aad(meta.exchange_id, "content"))
+        rows.append((records.exchange_row(meta), records.content_row(meta, sealed, NOW)))
+    PartitionManager(engine).ensure("contents", (c["expires_at"] for _e, c in rows))
+    started = time.perf_counter()
+    for i in range(0, len(rows), batch):
+        chunk = rows[i:i + batch]
+        with engine.begin() as conn:
+            conn.execute(exchanges.insert(), [e for e, _c in chunk])
+            conn.execute(contents.insert(), [c for _e, c in chunk])
+    return time.perf_counter() - started
+
+
+def bench_writes(engine: Engine, n: int, concurrency: int) -> dict[str, Any]:
+    reset(engine)
+    org = make_org(engine)
+    Keyring(engine, MASTER).encrypt(org, b"warm", b"warm")
+    bare = bare_run(engine, workload(org, n), concurrency)
+    reset(engine)
+    org = make_org(engine)
+    Keyring(engine, MASTER).encrypt(org, b"warm", b"warm")
+    elapsed, lat = asyncio.run(sink_run(engine, workload(org, n), concurrency))
+    lat.sort()
+    return {
+        "bare_per_s": n / bare, "sink_per_s": n / elapsed, "ratio": bare / elapsed,
+        "p50_ms": statistics.median(lat) * 1000, "p99_ms": lat[int(len(lat) * 0.99) - 1] * 1000,
+    }
+
+
+# -- purge -------------------------------------------------------------------------------------
+def load_expired(engine: Engine, org: str, rows: int, days: int, table: str) -> None:
+    """`rows` expired content rows, spread evenly over `days` expiry days before NOW."""
+    first_day = (NOW - timedelta(days=days + 1)).replace(hour=0, minute=0, second=0)
+    if engine.dialect.name == "postgresql":
+        if table == "contents":
+            PartitionManager(engine).ensure(
+                "contents", [first_day + timedelta(days=d) for d in range(days)])
+        with engine.begin() as conn:
+            conn.execute(text(
+                f"INSERT INTO {table} (exchange_id, org_id, nonce, ciphertext, rule_ids, "
+                "created_at, expires_at) SELECT 'ex_' || g, :org, "
+                "decode(md5(g::text), 'hex'), decode(repeat(md5(g::text), 8), 'hex'), "
+                "'[\"retention.default_period\"]', :created, "
+                ":first + ((g % :days) * interval '1 day') + ((g % 86000) * interval '1 second') "
+                "FROM generate_series(1, :rows) g"
+            ), {"org": org, "created": first_day - timedelta(days=30), "first": first_day,
+                "days": days, "rows": rows})
+            conn.execute(text(f"ANALYZE {table}"))
+        return
+    chunk = 50_000
+    created = (first_day - timedelta(days=30)).strftime("%Y-%m-%d %H:%M:%S.000000")
+    for start in range(0, rows, chunk):
+        values = []
+        for g in range(start, min(rows, start + chunk)):
+            expires = first_day + timedelta(days=g % days, seconds=g % 86000)
+            values.append((f"ex_{g}", org, os.urandom(12), os.urandom(128),
+                           '["retention.default_period"]', created,
+                           expires.strftime("%Y-%m-%d %H:%M:%S.000000")))
+        with engine.begin() as conn:
+            conn.exec_driver_sql(
+                f"INSERT INTO {table} (exchange_id, org_id, nonce, ciphertext, rule_ids, "
+                "created_at, expires_at) VALUES (?, ?, ?, ?, ?, ?, ?)", values)
+
+
+def plain_table(engine: Engine) -> None:
+    """`contents` as it would be without partitioning (same columns and indexes)."""
+    bigint = "BIGSERIAL" if engine.dialect.name == "postgresql" else "INTEGER"
+    blob = "BYTEA" if engine.dialect.name == "postgresql" else "BLOB"
+    ts = "TIMESTAMPTZ" if engine.dialect.name == "postgresql" else "DATETIME"
+    with engine.begin() as conn:
+        conn.execute(text(
+            f"CREATE TABLE contents_plain (id {bigint} PRIMARY KEY, exchange_id VARCHAR(40) NOT "
+            f"NULL UNIQUE, org_id VARCHAR(36) NOT NULL, workspace_id VARCHAR(36), nonce {blob} "
+            f"NOT NULL, ciphertext {blob} NOT NULL, rule_ids JSON NOT NULL, created_at {ts} NOT "
+            f"NULL, expires_at {ts} NOT NULL)"))
+        conn.execute(text("CREATE INDEX ix_plain_expires ON contents_plain (expires_at)"))
+        conn.execute(text("CREATE INDEX ix_plain_org ON contents_plain (org_id)"))
+
+
+def timed_delete(engine: Engine, table: str) -> float:
+    started = time.perf_counter()
+    with engine.begin() as conn:
+        deleted = conn.execute(text(f"DELETE FROM {table} WHERE expires_at < :now"),
+                               {"now": NOW}).rowcount
+    elapsed = time.perf_counter() - started
+    assert deleted > 0
+    return elapsed
+
+
+def bench_purge(engine: Engine, rows: int, days: int) -> dict[str, Any]:
+    reset(engine)
+    org = make_org(engine)
+    out: dict[str, Any] = {"rows": rows}
+    plain_table(engine)
+    load_expired(engine, org, rows, days, "contents_plain")
+    out["plain_delete_s"] = timed_delete(engine, "contents_plain")
+    if engine.dialect.name == "postgresql":
+        load_expired(engine, org, rows, days, "contents")
+        out["partitioned_delete_s"] = timed_delete(engine, "contents")
+    load_expired(engine, org, rows, days, "contents")
+    purge(engine, NOW - timedelta(days=days + 2))   # warm-up: statements compiled, as in a sweeper
+    report = purge(engine, NOW)
+    assert report.deleted["content"] == rows, report.deleted
+    out["purge_s"] = report.seconds
+    out["dropped_partitions"] = len(report.dropped_partitions)
+    out["ratio"] = out["plain_delete_s"] / out["purge_s"]
+    return out
+
+
+def run_backend(name: str, url: str, args: argparse.Namespace) -> dict[str, Any]:
+    engine = engine_for(url)
+    migrate(engine)
+    try:
+        result = {"backend": name, "writes": bench_writes(engine, args.writes, args.concurrency)}
+        w = result["writes"]
+        print(f"[{name}] writes: sink {w['sink_per_s']:.0f}/s vs bare {w['bare_per_s']:.0f}/s "
+              f"= {w['ratio']:.0%} (record_retained p50 {w['p50_ms']:.1f} ms, "
+              f"p99 {w['p99_ms']:.1f} ms)", flush=True)
+        result["purge"] = bench_purge(engine, args.rows, args.days)
+        p = result["purge"]
+        extra = (f", plain DELETE on the partitioned table {p['partitioned_delete_s']:.2f}s"
+                 if "partitioned_delete_s" in p else "")
+        print(f"[{name}] purge {p['rows']} rows: {p['purge_s']:.2f}s "
+              f"({p['rows'] / p['purge_s']:.0f} rows/s, {p['dropped_partitions']} partitions "
+              f"dropped) vs plain DELETE {p['plain_delete_s']:.2f}s "
+              f"({p['rows'] / p['plain_delete_s']:.0f} rows/s) = {p['ratio']:.1f}x{extra}",
+              flush=True)
+        return result
+    finally:
+        engine.dispose()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--rows", type=int, default=1_000_000, help="expired rows to purge")
+    parser.add_argument("--days", type=int, default=10, help="expiry days the rows spread over")
+    parser.add_argument("--writes", type=int, default=20_000, help="exchanges to write")
+    parser.add_argument("--concurrency", type=int, default=256, help="in-flight writers")
+    parser.add_argument("--backend", choices=["sqlite", "postgres", "both"], default="both")
+    args = parser.parse_args()
+    print(f"python {sys.version.split()[0]}, {os.cpu_count()} CPUs; writes={args.writes} "
+          f"concurrency={args.concurrency} purge rows={args.rows} over {args.days} days",
+          flush=True)
+    with tempfile.TemporaryDirectory(prefix="zdr-bench-") as tmp:
+        if args.backend in ("sqlite", "both"):
+            run_backend("sqlite", f"sqlite:///{Path(tmp) / 'bench.sqlite3'}", args)
+        if args.backend in ("postgres", "both"):
+            with running_postgres(durable=True) as server:
+                run_backend("postgres", server.create_database("zdr_bench"), args)
+
+
+if __name__ == "__main__":
+    main()

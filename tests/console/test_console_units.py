@@ -1,0 +1,188 @@
+"""The console's pure parts: the session codec, the rate limiter, the privacy summary."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from zdr.catalog import default_catalog
+from zdr.console.privacy import WorkspaceRow, ZdrRequestRow, period, probe_model, summarize
+from zdr.console.ratelimit import Limit, LoginRateLimiter, SlidingWindow
+from zdr.console.sessions import SessionCodec, SignedOut, new_session
+from zdr.policy import OrgState
+
+NOW = datetime(2026, 11, 25, 9, 30, tzinfo=UTC)
+CATALOG = default_catalog()
+
+
+class FakeClock:
+    def __init__(self) -> None:
+        self.t = 1000.0
+
+    def __call__(self) -> float:
+        return self.t
+
+
+# ---------------------------------------------------------------- sessions
+
+def test_a_session_round_trips_through_its_cookie():
+    codec = SessionCodec(b"k" * 32)
+    session = new_session(1000.0, "user-1", "a@b.test")
+    assert codec.decode(codec.encode(session), 1001.0) == session
+
+
+@pytest.mark.parametrize("mangle", [
+    lambda v: v[:-2] + ("AA" if not v.endswith("AA") else "BB"),   # signature changed
+    lambda v: "e30" + v[3:],                                       # payload changed
+    lambda v: v.replace(".", ""),                                  # no separator
+    lambda v: v + "." + v,                                         # two separators
+    lambda v: "",                                                  # empty
+    lambda v: "x" * 2000,                                          # oversized
+    lambda v: "!!!.???",                                           # not base64
+])
+def test_a_forged_or_malformed_cookie_is_no_session(mangle):
+    codec = SessionCodec(b"k" * 32)
+    value = codec.encode(new_session(1000.0, "user-1", "a@b.test"))
+    assert codec.decode(mangle(value), 1001.0) is None
+
+
+def test_a_cookie_signed_with_another_secret_is_no_session():
+    value = SessionCodec(b"a" * 32).encode(new_session(1000.0, "u", "e@x.test"))
+    assert SessionCodec(b"b" * 32).decode(value, 1001.0) is None
+
+
+def test_sessions_expire():
+    codec = SessionCodec(b"k" * 32)
+    signed_in = new_session(1000.0, "u", "e@x.test")
+    anonymous = new_session(1000.0)
+    assert codec.decode(codec.encode(signed_in), 1000.0 + 8 * 3600 - 1) is not None
+    assert codec.decode(codec.encode(signed_in), 1000.0 + 8 * 3600 + 1) is None
+    assert codec.decode(codec.encode(anonymous), 1000.0 + 2 * 3600 + 1) is None
+    assert codec.decode(codec.encode(signed_in), 1000.0 - 3600) is None   # issued in the future
+
+
+def test_a_short_secret_is_refused():
+    with pytest.raises(ValueError, match="at least 32 bytes"):
+        SessionCodec(b"short")
+
+
+def test_signed_out_sessions_are_remembered_in_bounded_memory():
+    signed_out = SignedOut(max_entries=3)
+    sessions = [new_session(1000.0, f"u{i}", "e@x.test") for i in range(5)]
+    for session in sessions:
+        signed_out.add(session)
+    assert len(signed_out) == 3
+    assert sessions[0].session_id not in signed_out and sessions[4].session_id in signed_out
+    signed_out.forget_expired(1000.0 + 9 * 3600)
+    assert len(signed_out) == 0
+
+
+# ---------------------------------------------------------------- rate limiting
+
+def test_window_blocks_after_the_limit_and_reopens_after_it():
+    clock = FakeClock()
+    window = SlidingWindow(Limit(3, 60.0), max_keys=10, clock=clock)
+    for _ in range(3):
+        assert window.retry_after("k") == 0
+        window.record("k")
+    assert window.retry_after("k") == pytest.approx(60.0)
+    clock.t += 30
+    assert window.retry_after("k") == pytest.approx(30.0)
+    clock.t += 30
+    assert window.retry_after("k") == 0
+
+
+def test_window_memory_is_bounded_by_forgetting_the_least_recent_key():
+    window = SlidingWindow(Limit(1, 60.0), max_keys=100, clock=FakeClock())
+    for i in range(10_000):
+        window.record(f"made-up-{i}@x.test")
+    assert len(window) == 100
+    assert window.retry_after("made-up-9999@x.test") > 0
+    assert window.retry_after("made-up-0@x.test") == 0
+
+
+def test_success_clears_the_accounts_failures_but_not_the_addresses():
+    limiter = LoginRateLimiter(Limit(2, 60.0), Limit(3, 60.0), clock=FakeClock())
+    limiter.failed("a@x.test", "1.2.3.4")
+    limiter.succeeded("a@x.test", "1.2.3.4")
+    limiter.failed("a@x.test", "1.2.3.4")
+    assert limiter.retry_after("a@x.test", "1.2.3.4") == 0
+    limiter.failed("b@x.test", "1.2.3.4")
+    assert limiter.retry_after("c@x.test", "1.2.3.4") > 0      # 3 failures from this address
+    assert limiter.retry_after("c@x.test", "5.6.7.8") == 0
+
+
+# ---------------------------------------------------------------- the privacy summary
+
+def org(**values: object) -> OrgState:
+    return OrgState(**{"plan": "api", "org_id": "o1", **values})  # type: ignore[arg-type]
+
+
+WORKSPACES = [WorkspaceRow("w1", "default", None), WorkspaceRow("w2", "research", 30)]
+APPROVED = ZdrRequestRow("r1", "approved", "addendum", NOW - timedelta(days=2),
+                         NOW - timedelta(days=1), NOW - timedelta(hours=20), "ok")
+
+
+@pytest.mark.parametrize("state, requests, headline", [
+    # a standard org: the default period
+    (org(), [], "30 days"),
+    # enterprise custom period
+    (org(plan="enterprise", retention_days=90), [], "90 days (custom retention period)"),
+    # ZDR approved and in force: the approval date and since when
+    (org(zdr_status="approved", zdr_effective_at=NOW - timedelta(hours=20)), [APPROVED],
+     "Zero data retention — approved on 2026-11-24 09:30 UTC, in force since "
+     "2026-11-24 13:30 UTC"),
+    # ZDR approved for a later date: in force from
+    (org(zdr_status="approved", zdr_effective_at=NOW + timedelta(days=1)), [APPROVED],
+     "Zero data retention — approved on 2026-11-24 09:30 UTC, in force from "
+     "2026-11-26 09:30 UTC"),
+    # requested only: nothing changes yet
+    (org(zdr_status="requested"), [], "30 days"),
+    # revoked: back to the period
+    (org(zdr_status="revoked"), [APPROVED], "30 days"),
+])
+def test_headline_says_exactly_what_is_in_force(state, requests, headline):
+    assert summarize(state, WORKSPACES, requests, CATALOG, NOW).headline == headline
+
+
+def test_under_zdr_covered_models_are_usable_only_from_the_override_workspace():
+    summary = summarize(org(zdr_status="approved", zdr_effective_at=NOW), WORKSPACES, [APPROVED],
+                        CATALOG, NOW)
+    default, research = summary.workspaces
+    assert (default.retention, default.zdr_header, default.covered_models_usable) == (
+        "Zero data retention", "zero", False)
+    assert (research.retention, research.zdr_header, research.covered_models_usable) == (
+        "30 days", "30d", True)
+    assert summary.covered_usable_from == ("research",)
+
+
+def test_without_zdr_covered_models_are_usable_everywhere():
+    summary = summarize(org(), WORKSPACES, [], CATALOG, NOW)
+    assert summary.covered_usable_from == ("default", "research")
+
+
+def test_features_outside_zdr_come_from_the_catalog():
+    summary = summarize(org(), [], [], CATALOG, NOW)
+    labels = {f.label for f in summary.features_outside_zdr}
+    expected = {spec.label for spec in CATALOG.features.values() if spec.zdr != "yes"}
+    assert labels == expected
+    batches = next(f for f in summary.features_outside_zdr if f.label == "Message Batches")
+    assert (batches.kept, batches.period) == ("its batch", "29 days")
+
+
+def test_open_request_and_last_decision():
+    requested = ZdrRequestRow("r2", "requested", "again", NOW, None, None, None)
+    summary = summarize(org(zdr_status="requested"), [], [APPROVED, requested], CATALOG, NOW)
+    assert summary.open_request == requested and summary.last_decision == APPROVED
+
+
+def test_periods_read_naturally():
+    assert [period(1), period(29), period(730), period(None)] == [
+        "24 hours", "29 days", "730 days (2 years)", "until deleted"]
+
+
+def test_every_covered_pattern_has_a_probe_the_catalog_calls_covered():
+    for pattern in CATALOG.models:
+        if pattern.model_class == "covered":
+            assert CATALOG.model_class(probe_model(pattern.pattern)) == "covered"

@@ -1,0 +1,103 @@
+"""The admin API's surface: auth, the error format and status codes, the OpenAPI document."""
+
+from __future__ import annotations
+
+import pytest
+from control_world import World
+from fastapi.testclient import TestClient
+
+P = "/admin/v1"
+
+
+def auth(world: World, role: str = "provider_admin") -> dict[str, str]:
+    return {"Authorization": f"Bearer {world.tokens[role]}"}
+
+
+def assert_error(response: object, status: int, error_type: str) -> str:
+    assert response.status_code == status, response.text  # type: ignore[attr-defined]
+    body = response.json()  # type: ignore[attr-defined]
+    assert body["type"] == "error" and body["error"]["type"] == error_type
+    return str(body["error"]["message"])
+
+
+def test_openapi_document_is_served_at_a_stable_path(client: TestClient) -> None:
+    doc = client.get(f"{P}/openapi.json").json()
+    assert doc["openapi"].startswith("3.")
+    assert {"/admin/v1/orgs", "/admin/v1/orgs/{org}/zdr/approve", "/admin/v1/audit/verify",
+            "/admin/v1/holds", "/admin/v1/tokens"} <= set(doc["paths"])
+    approve = doc["paths"]["/admin/v1/orgs/{org}/zdr/approve"]["post"]
+    assert {"400", "401", "403", "404", "409", "422"} <= set(approve["responses"])
+
+
+@pytest.mark.parametrize(("headers", "why"), [
+    ({}, "no token"),
+    ({"Authorization": "Bearer zdra-00000000-forged"}, "unknown token"),
+    ({"Authorization": "Basic dXNlcjpwYXNz"}, "wrong scheme"),
+])
+def test_401_without_a_valid_admin_token(client: TestClient, headers: dict[str, str],
+                                         why: str) -> None:
+    response = client.get(f"{P}/orgs", headers=headers)
+    assert_error(response, 401, "authentication_error")
+
+
+def test_the_lifecycle_over_http(world: World, client: TestClient) -> None:
+    """An org owner requests, a reviewer approves, the org shows ZDR in force; then revoked."""
+    r = client.post(f"{P}/orgs/acme/zdr/request", json={"reason": "contract"},
+                    headers=auth(world, "org_owner"))
+    assert r.status_code == 200 and r.json()["zdr_status"] == "requested"
+    r = client.post(f"{P}/orgs/acme/zdr/approve", json={"note": "ok"},
+                    headers=auth(world, "reviewer"))
+    assert r.json()["zdr_in_force"] is True
+    assert client.get(f"{P}/orgs/acme", headers=auth(world, "org_member")).json()["retention"] \
+        .startswith("Zero data retention")
+    r = client.post(f"{P}/orgs/acme/zdr/revoke", json={}, headers=auth(world, "reviewer"))
+    assert r.json()["zdr_status"] == "revoked"
+    report = client.get(f"{P}/audit/verify", headers=auth(world)).json()
+    assert report["ok"] is True
+
+
+@pytest.mark.parametrize(("method", "path", "body", "status", "error_type"), [
+    # 400: refused by the rules (consumer plan / bounds)
+    ("PUT", "/orgs/acme/retention", {"days": 10}, 400, "invalid_request_error"),
+    # 404: unknown org, unknown route
+    ("GET", "/orgs/nowhere", None, 404, "not_found_error"),
+    ("GET", "/no/such/route", None, 404, "not_found_error"),
+    # 409: wrong state
+    ("POST", "/orgs/acme/zdr/approve", {}, 409, "invalid_request_error"),
+    ("DELETE", "/orgs/acme/hipaa", None, 409, "invalid_request_error"),
+    # 422: body fails validation (unknown field, wrong type, missing field)
+    ("POST", "/orgs", {"name": "x", "plan": "api", "zdr": True}, 422, "invalid_request_error"),
+    ("PUT", "/orgs/acme/retention", {"days": "many"}, 422, "invalid_request_error"),
+    ("POST", "/orgs", {"plan": "api"}, 422, "invalid_request_error"),
+])
+def test_error_statuses_in_the_api_error_format(
+    world: World, client: TestClient, method: str, path: str, body: object, status: int,
+    error_type: str,
+) -> None:
+    assert_error(client.request(method, P + path, json=body, headers=auth(world)),
+                 status, error_type)
+
+
+def test_validation_errors_name_the_field_but_never_echo_the_value(
+    world: World, client: TestClient
+) -> None:
+    canary = "CANARY-9d1e-value"
+    response = client.put(f"{P}/orgs/acme/retention", json={"days": canary}, headers=auth(world))
+    message = assert_error(response, 422, "invalid_request_error")
+    assert "days" in message and canary not in response.text
+
+
+def test_malformed_json_is_a_422_in_the_error_format(world: World, client: TestClient) -> None:
+    response = client.post(f"{P}/orgs", content=b"{not json", headers={
+        **auth(world), "content-type": "application/json"})
+    assert_error(response, 422, "invalid_request_error")
+
+
+def test_key_secret_only_in_the_create_response(world: World, client: TestClient) -> None:
+    created = client.post(f"{P}/orgs/acme/keys", json={"kind": "api"}, headers=auth(world))
+    assert created.status_code == 201
+    secret = created.json()["secret"]
+    listing = client.get(f"{P}/orgs/acme/keys", headers=auth(world)).text
+    audit_text = client.get(f"{P}/audit", headers=auth(world)).text
+    assert secret not in listing and secret not in audit_text
+    assert created.json()["prefix"] in listing

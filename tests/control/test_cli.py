@@ -1,0 +1,155 @@
+"""The control commands, end to end through `zdr` (typer's CliRunner) on a real home folder."""
+
+from __future__ import annotations
+
+import json
+import stat
+from pathlib import Path
+from typing import Any
+
+import pytest
+from typer.testing import CliRunner
+
+from zdr.cli import app
+
+runner = CliRunner()
+
+
+class Zdr:
+    def __init__(self, home: Path) -> None:
+        self.home = home
+
+    def __call__(self, *args: str, ok: bool = True, stdin: str | None = None) -> Any:
+        result = runner.invoke(app, [*args, "--home", str(self.home)], input=stdin)
+        if ok:
+            assert result.exit_code == 0, (args, result.output, result.stderr)
+        else:
+            assert result.exit_code != 0, (args, result.output)
+            lines = result.stderr.strip().splitlines()
+            assert len(lines) == 1 and lines[0].startswith("zdr: error: "), result.stderr
+        return result
+
+    def json(self, *args: str) -> Any:
+        return json.loads(self(*args, "--json").stdout)
+
+
+@pytest.fixture(scope="module")
+def zdr(tmp_path_factory: pytest.TempPathFactory) -> Zdr:
+    """One home for the module, set up like the README does it."""
+    z = Zdr(tmp_path_factory.mktemp("cli") / "home")
+    first = z.json("init", "--admin-email", "admin@provider.example")
+    assert first["created"] and first["admin_token"].startswith("zdra-")
+    z("orgs", "create", "acme", "--plan", "api")
+    z("users", "create", "owner@acme.example", "--org-role", "acme:org_owner")
+    z("users", "create", "reviewer@provider.example", "--provider-role", "reviewer")
+    z("users", "create", "legal@provider.example", "--provider-role", "legal")
+    return z
+
+
+def test_init_makes_a_private_home_and_refuses_to_run_twice(zdr: Zdr) -> None:
+    key = zdr.home / "master.key"
+    assert stat.S_IMODE(key.stat().st_mode) == 0o600
+    assert (zdr.home / "config.toml").is_file() and (zdr.home / "zdr.sqlite3").is_file()
+    zdr("init", ok=False)
+    assert "already initialized" in zdr("init", "--if-missing").stdout
+
+
+def test_the_zdr_lifecycle_from_the_command_line(zdr: Zdr) -> None:
+    zdr("orgs", "request-zdr", "acme", "--reason", "signed DPA", "--as", "owner@acme.example")
+    zdr("orgs", "approve-zdr", "acme", "--as", "reviewer@provider.example")
+    shown = zdr.json("orgs", "show", "acme")
+    assert shown["zdr_status"] == "approved" and shown["zdr_in_force"] is True
+    history = zdr.json("orgs", "zdr-history", "acme")
+    assert [h["status"] for h in history] == ["approved"]
+    zdr("orgs", "revoke-zdr", "acme", "--as", "reviewer@provider.example")
+    zdr("orgs", "request-zdr", "acme", "--as", "owner@acme.example")
+    zdr("orgs", "deny-zdr", "acme", "--note", "expired contract", "--as",
+        "reviewer@provider.example")
+    assert zdr.json("orgs", "show", "acme")["zdr_status"] == "denied"
+
+
+def test_requester_cannot_approve_from_the_command_line(zdr: Zdr) -> None:
+    zdr("orgs", "create", "solo", "--plan", "team")
+    zdr("orgs", "request-zdr", "solo")
+    result = zdr("orgs", "approve-zdr", "solo", ok=False)
+    assert "requester" in result.stderr
+
+
+def test_consumer_org_is_refused_with_one_line(zdr: Zdr) -> None:
+    zdr("orgs", "create", "family", "--plan", "pro")
+    result = zdr("orgs", "request-zdr", "family", ok=False)
+    assert "plan of this organization is pro" in result.stderr
+
+
+def test_workspaces_and_keys(zdr: Zdr) -> None:
+    zdr("workspaces", "create", "acme", "covered", "--retention-override-days", "30")
+    assert zdr.json("workspaces", "list", "acme")[0]["retention_override_days"] == 30
+    created = zdr.json("keys", "create", "--org", "acme", "--workspace", "covered")
+    listing = zdr("keys", "list", "--org", "acme", "--json").stdout
+    assert created["secret"].startswith(created["prefix"]) and created["secret"] not in listing
+    zdr("keys", "revoke", created["prefix"])
+    assert json.loads(zdr("keys", "list", "--org", "acme", "--json").stdout)[0]["revoked_at"]
+    zdr("keys", "revoke", created["prefix"], ok=False)
+
+
+def test_hipaa_and_retention(zdr: Zdr) -> None:
+    assert zdr.json("orgs", "accept-baa", "acme", "--version", "2026-01")["hipaa"] is True
+    zdr("orgs", "create", "bigco", "--plan", "enterprise")
+    zdr("orgs", "set-retention", "bigco", "--days", "90")
+    assert "confirm" in zdr("orgs", "set-retention", "bigco", "--days", "30", ok=False).stderr
+    zdr("orgs", "set-retention", "bigco", "--days", "30", "--confirm-shorten")
+    assert zdr.json("orgs", "show", "bigco")["retention_days"] == 30
+
+
+def test_holds_need_legal_or_trust_and_safety(zdr: Zdr) -> None:
+    assert "permission" in zdr("holds", "place", "--org", "acme", "--reason", "x", ok=False).stderr
+    hold = zdr.json("holds", "place", "--org", "acme", "--reason", "subpoena",
+                    "--as", "legal@provider.example")
+    assert [h["id"] for h in zdr.json("holds", "list")] == [hold["id"]]
+    zdr("holds", "release", hold["id"], "--as", "legal@provider.example")
+    assert zdr.json("holds", "list") == []
+
+
+def test_delete_and_restore(zdr: Zdr) -> None:
+    zdr("orgs", "create", "tmpco", "--plan", "api")
+    assert zdr.json("orgs", "delete", "tmpco")["restorable_until"]
+    assert "tmpco" not in [o["name"] for o in zdr.json("orgs", "list")]
+    zdr("orgs", "restore", "tmpco")
+    assert "tmpco" in [o["name"] for o in zdr.json("orgs", "list")]
+
+
+def test_users_and_tokens(zdr: Zdr) -> None:
+    zdr("users", "create", "ops@provider.example", "--password-stdin",
+        stdin="a long enough password\n")
+    token = zdr.json("tokens", "create", "--user", "ops@provider.example")
+    assert token["secret"].startswith("zdra-")
+    zdr("users", "create", "bad@acme.example", "--org-role", "nocolon", ok=False)
+
+
+def test_every_read_has_json(zdr: Zdr) -> None:
+    for args in (("orgs", "list"), ("orgs", "show", "acme"), ("orgs", "zdr-history", "acme"),
+                 ("workspaces", "list", "acme"), ("keys", "list", "--org", "acme"),
+                 ("holds", "list"), ("audit", "list"), ("audit", "verify"),
+                 ("flagged", "list", "--org", "acme", "--as", "legal@provider.example")):
+        if args[0] == "flagged":
+            zdr(*args, "--json", ok=False)   # legal may not read flagged content
+            continue
+        zdr.json(*args)
+
+
+def test_audit_verify_names_a_tampered_entry(zdr: Zdr, tmp_path: Path) -> None:
+    import shutil
+    import sqlite3
+
+    assert zdr.json("audit", "verify")["ok"] is True
+    copy = Zdr(tmp_path / "copy")
+    shutil.copytree(zdr.home, copy.home)
+    with sqlite3.connect(copy.home / "zdr.sqlite3") as raw:
+        raw.execute("UPDATE audit_log SET actor = 'nobody' WHERE seq = 3")
+    result = copy("audit", "verify", ok=False)
+    assert "entry 3 was edited" in result.stderr
+
+
+def test_a_missing_home_is_a_one_line_error(tmp_path: Path) -> None:
+    result = Zdr(tmp_path / "nothing")("orgs", "list", ok=False)
+    assert "zdr init" in result.stderr

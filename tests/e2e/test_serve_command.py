@@ -1,0 +1,76 @@
+"""`zdr serve` as a user runs it (README): init, an org, a key, then a streamed request through
+the gateway with the SDK; the stand-in upstream is started by `serve` itself and stops with it."""
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+
+import anthropic
+import httpx
+import pytest
+
+from zdr.testing.servers import bound_socket
+
+ZDR = [sys.executable, "-c", "from zdr.cli import main; main()"]
+
+
+def free_port():
+    sock = bound_socket()
+    port = sock.getsockname()[1]
+    sock.close()
+    return port
+
+
+def port_open(port):
+    with socket.socket() as sock:
+        sock.settimeout(0.2)
+        return sock.connect_ex(("127.0.0.1", port)) == 0
+
+
+def wait_for(predicate, timeout=20.0):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(0.1)
+    return False
+
+
+@pytest.mark.slow
+def test_readme_flow_with_two_workers(tmp_path):
+    env = {k: v for k, v in os.environ.items() if not k.startswith("ZDR_")}
+    env.update(ZDR_HOME=str(tmp_path / "home"), ZDR_STUB_PORT=str(free_port()))
+    run = lambda *args: subprocess.run([*ZDR, *args], env=env, capture_output=True, text=True,
+                                       timeout=60, check=True).stdout
+    run("init")
+    run("orgs", "create", "acme", "--plan", "api")
+    secret = json.loads(run("keys", "create", "--org", "acme", "--json"))["secret"]
+    port = free_port()
+    server = subprocess.Popen([*ZDR, "serve", "--port", str(port), "--workers", "2"], env=env,
+                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        assert wait_for(lambda: port_open(port)), "gateway did not start"
+        assert wait_for(lambda: httpx.get(f"http://127.0.0.1:{port}/readyz").status_code == 200)
+        with anthropic.Anthropic(api_key=secret, base_url=f"http://127.0.0.1:{port}",
+                                 max_retries=0, timeout=10) as sdk:
+            for _ in range(4):   # spread over both workers
+                with sdk.messages.stream(model="claude-sonnet-5", max_tokens=16, messages=[
+                        {"role": "user", "content": "hello"}]) as stream:
+                    assert "".join(stream.text_stream) == "You said: hello"
+                    assert stream.response.headers["zdr-retention"] == "30d"
+            with pytest.raises(anthropic.AuthenticationError):
+                sdk.with_options(api_key="sk-zdr-wrong").models.list()
+    finally:
+        server.send_signal(signal.SIGTERM)
+        output, _ = server.communicate(timeout=30)
+    assert "the local stand-in" in output and "2 worker(s)" in output
+    assert wait_for(lambda: not port_open(int(env["ZDR_STUB_PORT"])), timeout=10), \
+        "the stand-in upstream outlived `zdr serve`"
+    log = (tmp_path / "home" / "logs" / "gateway.log").read_text()
+    exchanges = [json.loads(line) for line in log.splitlines() if '"exchange"' in line]
+    assert len(exchanges) == 4 and {e["retention"] for e in exchanges} == {"30d"}
+    assert "hello" not in log
