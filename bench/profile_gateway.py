@@ -8,6 +8,8 @@ Writes bench/results/compare-profile-<org>-<workload>.md: the share of busy samp
 (a sample counts for every part on its stack, so shares overlap: `relay` contains the upstream
 call), then the top functions by own time. py-spy leaves out idle threads, so 100 % is the busy
 time of all threads (a thread blocked in fsync counts as busy: it is not idle in py-spy's eyes).
+With `--gil` only the thread holding the GIL is sampled: Python CPU time, the budget all requests
+of a worker share, and the view to optimise throughput from.
 """
 
 from __future__ import annotations
@@ -85,7 +87,8 @@ def render(
         f"# Profile of zdr-gateway: {args.org} org, {args.workload} c={args.concurrency}",
         "",
         f"`{' '.join(['.venv/bin/python', 'bench/profile_gateway.py', *sys.argv[1:]])}` —"
-        f" py-spy {args.rate} Hz over {args.seconds:.0f} s, {total} busy samples;"
+        f" py-spy {args.rate} Hz over {args.seconds:.0f} s, {total} busy samples"
+        f"{' of the thread holding the GIL' if args.gil else ''};"
         f" load while sampled: {load['rps']} req/s, p50 {load['p50_ms']} ms,"
         f" p99 {load['p99_ms']} ms; load average {os.getloadavg()[0]:.2f}",
         "",
@@ -110,6 +113,11 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=20.0)
     parser.add_argument("--workers", type=int, default=1)
     parser.add_argument("--rate", type=int, default=200)
+    parser.add_argument(
+        "--gil",
+        action="store_true",
+        help="sample only the thread holding the GIL (Python CPU, no I/O waits)",
+    )
     args = parser.parse_args()
     pyspy = Path(PYTHON).parent / "py-spy"
     wrk = wrk_path(install=True)
@@ -157,6 +165,7 @@ def main() -> None:
                         "--nonblocking",
                         "--output",
                         str(raw),
+                        *(["--gil"] if args.gil else []),
                     ],
                     stdout=subprocess.DEVNULL,
                     stderr=subprocess.DEVNULL,
@@ -169,7 +178,8 @@ def main() -> None:
             upstream.stop()
         parts, own, total = fold(raw)
     text = render(args, parts, own, total, load)
-    out = RESULTS / f"compare-profile-{args.org}-{args.workload}.md"
+    suffix = "-gil" if args.gil else ""
+    out = RESULTS / f"compare-profile-{args.org}-{args.workload}{suffix}.md"
     out.write_text(text, encoding="utf-8")
     print(text)
     print(f"written: {out}  (model {MODEL})")

@@ -150,10 +150,11 @@ def wordllama_alternative(rows: list[dict[str, Any]]) -> dict[str, Any] | None:
             false_neg += len(gold - found)
         return {"threshold": threshold, "tp": true_pos, "fp": false_pos, "fn": false_neg}
 
-    tuning = [row for row in rows if row["split"] != "holdout"]
+    tuning = [row for row in rows if row["split"].startswith("tuning")]
     best = max((counts(t, tuning) for t in (0.35, 0.4, 0.45, 0.5)),
                key=lambda c: c["tp"] - 2 * c["fp"])
-    best["holdout"] = counts(best["threshold"], [r for r in rows if r["split"] == "holdout"])
+    best["holdout"] = counts(best["threshold"],
+                             [r for r in rows if r["split"].startswith("holdout")])
     texts = [row["input"] for row in rows]
     best["per_second"] = rate(lambda text: model.embed([text], norm=True), texts, 1.0)
     return best
@@ -233,7 +234,8 @@ def main() -> None:
     for name, p50, p99 in lag_rows:
         print(f"  p50 {p50:6.2f} ms  p99 {p99:6.2f} ms  {name}")
 
-    splits = {"tuning (dev + dev2)": ("dev", "dev2"), "holdout": ("holdout",)}
+    splits = {"tuning": ("tuning1", "tuning2"),
+              "holdout": ("holdout1", "holdout2", "holdout3")}
     quality = {}
     for title, names in splits.items():
         chosen = [row for row in rows if row["split"] in names]
@@ -294,19 +296,22 @@ it does not.
 
 ## Quality on the labelled set (tests/safety/data/labelled.jsonl)
 
-Threshold 0.8 on every category (the default). `dev` and `dev2` were used to write the lexicon;
-`holdout` was written after it was frozen and never used to change it. The honest figure for
-unseen text is the holdout one: the lexicon is precise (no benign text flagged in any split,
-including hard negatives such as "kill a process", "shoot a portrait", "how does ransomware
-work", a counsellor's question about self-harm) but it only recognises phrasings close to its
-cues. Before `dev2` was folded into tuning, it served as a first holdout: recall 0.28 overall
-there too (precision 1.00).
+Threshold 0.8 on every category (the default). `tuning1` and `tuning2` were used to write the
+lexicon; `holdout1`-`holdout3` were written one after another, each before the lexicon was last
+changed for recall, and never used to tune it (one precision fix, dropping "roast" from the
+insult cue after a benign `holdout2` text tripped it, is the only change they caused). The
+honest figure for unseen text is the holdout one: the lexicon is precise (no benign text flagged
+in any split, including hard negatives such as "kill a process", "shoot a portrait", "how does
+ransomware work", a parent's or a counsellor's question about self-harm) but it only recognises
+phrasings close to its cues. Broad "topic + request" cues written from holdout1-holdout2 misses
+(e.g. explosive/toxin words with "how do I") lifted those splits to 0.9 but caught none of the
+21 misses in holdout3, so they were dropped (they also doubled the cost on long text).
 
-### Tuning splits (dev + dev2)
+### Tuning splits
 
-{quality["tuning (dev + dev2)"]}
+{quality["tuning"]}
 
-### Holdout
+### Holdouts (holdout1-holdout3)
 
 {quality["holdout"]}
 

@@ -122,6 +122,7 @@ def build_app(
         relay=relay,
         metrics=GatewayMetrics(),
         logger=logger,
+        log_writer=writer,
         key_cache_ttl=settings.key_cache_ttl_seconds,
         max_body_bytes=settings.max_body_bytes,
         fallback=fallback,
@@ -160,6 +161,19 @@ def _pid() -> int:
     return os.getpid()
 
 
+def control_plane_app(settings: Settings) -> ASGIApp:
+    """What the gateway hands every path it does not serve: the web console at /console."""
+    from starlette.applications import Starlette
+    from starlette.routing import Mount
+
+    from zdr.console import build_console_app
+    from zdr.control.plane import build_control_plane
+
+    plane = build_control_plane(settings)
+    return Starlette(routes=[Mount("/console", build_console_app(plane, settings))])
+
+
 def app_factory() -> GatewayApp:
     """What each `zdr serve` worker process runs: settings from ZDR_HOME and the environment."""
-    return build_app(load_settings())
+    settings = load_settings()
+    return build_app(settings, fallback=control_plane_app(settings))

@@ -8,6 +8,7 @@ org's pages. Every page is photographed into test-artifacts/console/.
 
 from __future__ import annotations
 
+import statistics
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -65,7 +66,8 @@ class Timings:
     `total` covers session, roles, the control services' queries and the template."""
 
     def __init__(self) -> None:
-        self.total_ms: dict[str, float] = {}
+        self.total_ms: dict[str, list[float]] = {}
+        self.console_errors: list[str] = []    # e.g. CSP violations, failed loads
 
     def watch(self, page: object) -> None:
         def on_response(response: object) -> None:
@@ -73,9 +75,14 @@ class Timings:
             parts = dict(p.strip().split(";dur=") for p in timing.split(",") if ";dur=" in p)
             if "render" in parts:
                 path = response.url.split("/console", 1)[-1].split("?")[0]  # type: ignore[attr-defined]
-                self.total_ms[path] = max(self.total_ms.get(path, 0.0), float(parts["total"]))
+                self.total_ms.setdefault(path, []).append(float(parts["total"]))
+
+        def on_console(message: object) -> None:
+            if message.type == "error":  # type: ignore[attr-defined]
+                self.console_errors.append(message.text)  # type: ignore[attr-defined]
 
         page.on("response", on_response)  # type: ignore[attr-defined]
+        page.on("console", on_console)  # type: ignore[attr-defined]
 
 
 def shoot(page: object, name: str) -> None:
@@ -216,6 +223,15 @@ def test_zdr_story_in_chromium(served: tuple[str, World], browser: object) -> No
     assert FLAGGED_TEXT in safety.content()  # type: ignore[attr-defined]
     shoot(safety, "14-flagged-read")
 
-    slow = {path: ms for path, ms in timings.total_ms.items() if ms >= 100}
-    print("server ms per page:", {p: round(ms, 2) for p, ms in sorted(timings.total_ms.items())})
-    assert not slow, slow
+    # Nothing the pages use is blocked by their own Content-Security-Policy (no inline styles).
+    # (The 403/404 pages the test opened on purpose log their status; nothing else may.)
+    unexpected = [e for e in timings.console_errors if "status of 40" not in e]
+    assert unexpected == []
+
+    # Server time per page load. The machine is shared with other test runs, so a single load may
+    # stall; the median over all loads must stay well under 100 ms (bench/console.py has figures).
+    every = sorted(ms for loads in timings.total_ms.values() for ms in loads)
+    print("server ms per page:", {p: [round(ms, 1) for ms in loads]
+                                  for p, loads in sorted(timings.total_ms.items())})
+    assert len(every) >= 15
+    assert statistics.median(every) < 50, every

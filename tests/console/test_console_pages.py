@@ -82,8 +82,7 @@ def test_signed_out_visitors_are_sent_to_sign_in_with_the_page_to_return_to(clie
     response = client.get(f"/console/orgs/{world.org_ids['Acme']}/privacy")
     assert response.status_code == 303
     assert response.headers["location"] == (
-        f"/console/login?next=/console/orgs/{world.org_ids['Acme']}/privacy".replace(
-            "next=/console", "next="))
+        f"/console/login?next=/orgs/{world.org_ids['Acme']}/privacy")
 
 
 # ---------------------------------------------------------------- the privacy page
@@ -388,3 +387,20 @@ def test_members_may_not_read_the_audit_log(client, world):
 
 def system_actor_with(role: str) -> Actor:
     return Actor(user_id="test", email="test@provider", provider_roles=frozenset({role}))
+
+
+def test_reviewer_revokes_zdr_with_a_reason(client, world):
+    world.plane.arrangements.request_zdr(OPERATOR, "Acme", "please")
+    world.plane.arrangements.approve_zdr(REVIEWER, "Acme")
+    token = sign_in(client, "reviewer@provider.test")
+    assert "Revoke ZDR" in client.get("/console/orgs").text
+    url = f"/console/reviews/{world.org_ids['Acme']}/revoke"
+    assert client.post(url, data={"csrf_token": token, "note": ""}).status_code == 422
+    assert world.plane.orgs.show(OPERATOR, "Acme").zdr_status == "approved"
+    assert client.post(url, data={"csrf_token": token, "note": "Addendum ended"}
+                       ).status_code == 303
+    assert world.plane.orgs.show(OPERATOR, "Acme").zdr_status == "revoked"
+    client.cookies.clear()
+    sign_in(client, "member@acme.test")
+    assert '<p class="value" data-testid="retention-headline">30 days</p>' in privacy(
+        client, world).text

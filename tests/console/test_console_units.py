@@ -186,3 +186,18 @@ def test_every_covered_pattern_has_a_probe_the_catalog_calls_covered():
     for pattern in CATALOG.models:
         if pattern.model_class == "covered":
             assert CATALOG.model_class(probe_model(pattern.pattern)) == "covered"
+
+
+# ---------------------------------------------------------------- audit entries in words
+
+def test_audit_changes_show_each_changed_field_once():
+    from zdr.console.audit_views import Change, changes
+
+    assert changes({"zdr_status": "none", "hipaa": False}, {"zdr_status": "requested",
+                                                            "hipaa": False}) == (
+        Change("zdr_status", "none", "requested"),)
+    assert changes(None, {"name": "Acme", "plan": "api", "unset": None}) == (
+        Change("name", None, "Acme"), Change("plan", None, "api"))
+    assert changes({"zdr_effective_at": None}, {"zdr_effective_at": "2026-11-25"}) == (
+        Change("zdr_effective_at", "—", "2026-11-25"),)
+    assert changes(None, None) == ()

@@ -19,8 +19,11 @@ class Zdr:
     def __init__(self, home: Path) -> None:
         self.home = home
 
-    def __call__(self, *args: str, ok: bool = True, stdin: str | None = None) -> Any:
+    def __call__(self, *args: str, ok: bool | None = True, stdin: str | None = None) -> Any:
+        """Run `zdr ARGS --home HOME`; `ok`: must succeed (True), must fail (False), either."""
         result = runner.invoke(app, [*args, "--home", str(self.home)], input=stdin)
+        if ok is None:
+            return result
         if ok:
             assert result.exit_code == 0, (args, result.output, result.stderr)
         else:
@@ -153,3 +156,33 @@ def test_audit_verify_names_a_tampered_entry(zdr: Zdr, tmp_path: Path) -> None:
 def test_a_missing_home_is_a_one_line_error(tmp_path: Path) -> None:
     result = Zdr(tmp_path / "nothing")("orgs", "list", ok=False)
     assert "zdr init" in result.stderr
+
+
+# Every org-scoped command, run by the owner of another org: refused as "not found".
+FOREIGN = [
+    ("orgs", "show", "acme"), ("orgs", "zdr-history", "acme"),
+    ("orgs", "request-zdr", "acme"), ("orgs", "approve-zdr", "acme"),
+    ("orgs", "deny-zdr", "acme"), ("orgs", "revoke-zdr", "acme"),
+    ("orgs", "accept-baa", "acme", "--version", "1"),
+    ("orgs", "set-retention", "acme", "--days", "60"),
+    ("orgs", "delete", "acme"), ("orgs", "restore", "acme"),
+    ("workspaces", "create", "acme", "w"), ("workspaces", "list", "acme"),
+    ("workspaces", "set-retention", "acme", "covered", "--days", "30"),
+    ("keys", "create", "--org", "acme"), ("keys", "list", "--org", "acme"),
+    ("holds", "place", "--org", "acme", "--reason", "x"), ("holds", "list", "--org", "acme"),
+    ("flagged", "list", "--org", "acme"), ("audit", "list", "--org", "acme"),
+]
+
+
+@pytest.mark.parametrize("args", FOREIGN, ids=lambda a: "-".join(a[:2]))
+def test_commands_never_reach_another_org(zdr: Zdr, args: tuple[str, ...]) -> None:
+    zdr("orgs", "create", "globex", "--plan", "api", ok=None)          # once for the table
+    zdr("users", "create", "owner@globex.example", "--org-role", "globex:org_owner", ok=None)
+    result = zdr(*args, "--as", "owner@globex.example", ok=False)
+    assert "not found" in result.stderr
+
+
+def test_org_people_list_only_their_org_from_the_command_line(zdr: Zdr) -> None:
+    zdr("users", "create", "member@acme.example", "--org-role", "acme:org_member", ok=None)
+    names = [o["name"] for o in zdr.json("orgs", "list", "--as", "member@acme.example")]
+    assert names == ["acme"]

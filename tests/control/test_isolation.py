@@ -111,3 +111,29 @@ def test_flagged_read_is_audited_without_content(world: World) -> None:
     with world.engine.connect() as conn:
         dump = "\n".join(str(tuple(r)) for r in conn.exec_driver_sql("SELECT * FROM audit_log"))
     assert FLAGGED_CANARY not in dump
+
+
+@pytest.mark.parametrize("role", ALL_ROLES)
+@pytest.mark.parametrize("target", ["own", "other"])
+def test_hipaa_cannot_be_disabled_by_anyone(
+    world: World, client: TestClient, role: str, target: str
+) -> None:
+    """DELETE /orgs/{org}/hipaa: 409 for those who may manage HIPAA, 403/404 for the rest."""
+    org = OWN if target == "own" else OTHER
+    world.plane.arrangements.accept_baa(world.operator, org, "2026-01")
+    may_manage = role in {"provider_admin", "org_owner", "org_admin"}
+    hidden = role in ORG_ROLES and target == "other"
+    status = 404 if hidden else 409 if may_manage else 403
+    response = client.delete(f"/admin/v1/orgs/{org}/hipaa",
+                             headers={"Authorization": f"Bearer {world.tokens[role]}"})
+    assert response.status_code == status, response.text
+    assert world.plane.orgs.show(world.operator, org).hipaa is True
+
+
+@pytest.mark.parametrize("role", ALL_ROLES)
+def test_api_org_listing_is_filtered_per_role(
+    world: World, client: TestClient, role: str
+) -> None:
+    listed = client.get("/admin/v1/orgs",
+                        headers={"Authorization": f"Bearer {world.tokens[role]}"}).json()
+    assert [o["name"] for o in listed] == ([OWN] if role in ORG_ROLES else [OWN, OTHER])

@@ -57,7 +57,7 @@ def resolve(words: list[str]) -> list[str] | None:
         if not isinstance(commands, dict) or word not in commands:
             break
         command, found = commands[word], [*found, word]
-    return found or None
+    return found if found and len(found) == len(words) else None
 
 
 def test_policy_commands_exist():

@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import pytest
+from policy_world import NOW, arrangements
 
 from zdr.policy import RequestFacts, decide
 from zdr.policy.rules import REFUSING_RULES, Scope, zdr_scope
-
-from policy_world import NOW, arrangements
 
 STD_MODEL = "claude-sonnet-4-5"
 COVERED = "claude-mythos-5"

@@ -79,6 +79,7 @@ class Deployment:
     def initialise(self, orgs: list[Org]) -> None:
         self.zdr("init")
         self.zdr("users", "create", "reviewer@example.com", "--provider-role", "reviewer")
+        self.zdr("users", "create", "legal@example.com", "--provider-role", "legal")
         for org in orgs:
             plan = "enterprise" if org.kind == "enterprise" else "api"
             org.org_id = self.zdr_json("orgs", "create", org.name, "--plan", plan)["id"]

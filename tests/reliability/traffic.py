@@ -12,7 +12,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import anthropic
-import httpx
 from deployment import Org
 
 from zdr.testing.canaries import new_canary
@@ -33,6 +32,7 @@ FAULTS: dict[str, tuple[int, bool | None, dict[str, str]]] = {
     "policy_refusal": (4, False, {}),
 }
 STORE_FAILED_TEXT = "could not be stored"
+BACKOFF = 0.3
 
 
 @dataclass
@@ -46,6 +46,7 @@ class Result:
     request_id: str | None = None
     error: str = ""
     store_failed: bool = False
+    at: float = 0.0                  # monotonic time the answer ended
 
 
 @dataclass
@@ -119,7 +120,7 @@ def one_request(client: anthropic.Anthropic, org: Org, fault: str, stream: bool)
     except anthropic.APIStatusError as error:
         result.error = f"status {error.status_code}"
         result.store_failed = STORE_FAILED_TEXT in str(error.message)
-    except (anthropic.APIError, httpx.HTTPError) as error:
+    except Exception as error:       # connection reset, refused (gateway killed), timeouts
         result.error = type(error).__name__
         result.store_failed = STORE_FAILED_TEXT in str(error)
     return result
@@ -140,15 +141,18 @@ def client_loop(url: str, orgs: list[Org], tally: Tally, stop: threading.Event, 
     rng = random.Random(seed)
     clients = {org.name: anthropic.Anthropic(
         api_key=org.key, base_url=url, max_retries=0,
-        timeout=httpx.Timeout(40.0, connect=3.0)) for org in orgs}
+        timeout=40.0) for org in orgs}
     try:
         for number in range(max_requests):
             if stop.is_set():
                 break
             org = orgs[(seed + number) % len(orgs)]
             fault, stream = pick_fault(rng, org)
-            tally.add(one_request(clients[org.name], org, fault, stream))
-            time.sleep(pause)
+            result = one_request(clients[org.name], org, fault, stream)
+            result.at = time.monotonic()
+            tally.add(result)
+            # The gateway is down (killed, restarting): back off instead of spinning.
+            time.sleep(BACKOFF if result.error == "APIConnectionError" else pause)
     finally:
         for client in clients.values():
             client.close()

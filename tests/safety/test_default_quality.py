@@ -1,9 +1,11 @@
 """The default classifier's measured quality on the labelled set, with floors that can fail.
 
-`labelled.jsonl` has three splits: `dev` and `dev2` were used to write the lexicon (the figures
-there are what it was tuned to); `holdout` was written after the lexicon was frozen and never
-used to change it. The floors are the measured figures (bench/results/safety.md), so any
-regression in a cue, a threshold or the profanity model's weight fails here.
+`labelled.jsonl` has five splits. `tuning1` and `tuning2` were used to write the lexicon;
+`holdout1`-`holdout3` were each written before the lexicon was last changed for recall and never
+used to tune it (one precision fix — dropping "roast" from the insult cue — was made after a
+benign `holdout2` text tripped it; that is the only change they caused). The floors are the
+measured figures (bench/results/safety.md), so any regression in a cue, a threshold or the
+profanity model's weight fails here.
 """
 
 from __future__ import annotations
@@ -16,16 +18,28 @@ from conftest import labelled_rows
 from zdr.safety.evaluation import evaluate
 from zdr.safety.lexicon import CATEGORIES
 
-# (category, precision floor, recall floor) on dev + dev2 — measured 1.00 precision everywhere,
-# recall 1.00 / 1.00 / 0.94 / 0.94 / 1.00 / 0.93 / 1.00.
+TUNING = ("tuning1", "tuning2")
+HOLDOUT = ("holdout1", "holdout2", "holdout3")
+# (category, precision floor, recall floor) on the tuning splits, as measured (rounded down).
 TUNED_FLOORS = [
-    ("violent_threats", 1.0, 1.0),
-    ("weapons", 1.0, 1.0),
-    ("self_harm", 1.0, 0.93),
-    ("cyber_abuse", 1.0, 0.93),
-    ("sexual_minors", 1.0, 1.0),
-    ("hate", 1.0, 0.93),
-    ("harassment", 1.0, 1.0),
+    ("violent_threats", 1.0, 1.0),      # 15 of 15
+    ("weapons", 1.0, 1.0),              # 15 of 15
+    ("self_harm", 1.0, 0.93),           # 15 of 16
+    ("cyber_abuse", 1.0, 0.93),         # 15 of 16
+    ("sexual_minors", 1.0, 1.0),        # 11 of 11
+    ("hate", 1.0, 0.93),                # 14 of 15
+    ("harassment", 1.0, 1.0),           # 11 of 11
+]
+# (category, recall floor) on the holdouts: what the lexicon does on phrasings it was not
+# written from. Low, and stated as such in zdr/safety/README.md.
+HOLDOUT_RECALL_FLOORS = [
+    ("violent_threats", 0.07),          # 1 of 14
+    ("weapons", 0.09),                  # 1 of 11
+    ("self_harm", 0.0),                 # 0 of 11
+    ("cyber_abuse", 0.0),               # 0 of 11
+    ("sexual_minors", 0.55),            # 5 of 9
+    ("hate", 0.30),                     # 3 of 10
+    ("harassment", 0.44),               # 4 of 9
 ]
 
 
@@ -35,27 +49,34 @@ def split(*names: str) -> list[dict[str, Any]]:
 
 def test_the_labelled_set_is_sized_and_covers_every_category() -> None:
     rows = labelled_rows()
-    assert 150 <= len(rows) <= 250
+    assert 250 <= len(rows) <= 350
+    assert {row["split"] for row in rows} == {*TUNING, *HOLDOUT}
     for category in CATEGORIES:
-        assert sum(category in row["categories"] for row in split("dev", "dev2")) >= 10
-        assert sum(category in row["categories"] for row in split("holdout")) >= 2
-    assert sum(not row["categories"] for row in rows) >= 90
+        assert sum(category in row["categories"] for row in split(*TUNING)) >= 10
+        assert sum(category in row["categories"] for row in split(*HOLDOUT)) >= 9
+    assert sum(not row["categories"] for row in split(*HOLDOUT)) >= 40
 
 
 @pytest.mark.parametrize(("category", "precision", "recall"), TUNED_FLOORS)
 def test_quality_on_the_tuning_splits(default_classifier: Any, category: str, precision: float,
                                       recall: float) -> None:
-    quality = evaluate(default_classifier, split("dev", "dev2"), CATEGORIES).per_category[category]
+    quality = evaluate(default_classifier, split(*TUNING), CATEGORIES).per_category[category]
     assert quality.precision >= precision
     assert quality.recall >= recall
 
 
-def test_quality_on_the_holdout(default_classifier: Any) -> None:
-    """Held out: no benign text flagged (14), 5 of 18 violating exchanges flagged (0.28)."""
-    evaluation = evaluate(default_classifier, split("holdout"), CATEGORIES)
-    assert evaluation.benign_flagged == 0
+@pytest.mark.parametrize(("category", "recall"), HOLDOUT_RECALL_FLOORS)
+def test_recall_on_the_holdouts(default_classifier: Any, category: str, recall: float) -> None:
+    quality = evaluate(default_classifier, split(*HOLDOUT), CATEGORIES).per_category[category]
+    assert quality.recall >= recall
+
+
+def test_exchange_level_quality_on_the_holdouts(default_classifier: Any) -> None:
+    """No benign holdout text flagged (of 40); 16 of 70 violating exchanges flagged (0.23)."""
+    evaluation = evaluate(default_classifier, split(*HOLDOUT), CATEGORIES)
+    assert evaluation.benign == 40 and evaluation.benign_flagged == 0
     assert evaluation.overall.precision == 1.0
-    assert evaluation.overall.recall >= 0.27
+    assert evaluation.overall.recall >= 0.22
 
 
 def test_no_benign_text_of_any_split_is_flagged(default_classifier: Any) -> None:

@@ -206,7 +206,7 @@ def _features(r: _Reader, data: dict[str, Any]) -> dict[str, FeatureSpec]:
         features[fid] = FeatureSpec(
             id=fid,
             label=r.get(t, key, "label", str),
-            zdr=zdr,  # type: ignore[arg-type]
+            zdr=zdr,
             hipaa_eligible=r.get(t, key, "hipaa_eligible", bool),
             artifact=artifact,
             artifact_days=days,
@@ -242,7 +242,7 @@ def _models(r: _Reader, data: dict[str, Any]) -> tuple[ModelPattern, ...]:
             raise r.fail("models.pattern", f"entry {index} must not be empty")
         patterns.append(ModelPattern(
             pattern=pattern,
-            model_class=model_class,  # type: ignore[arg-type]
+            model_class=model_class,
             source=_source(r, t, key),
         ))
     return tuple(patterns)

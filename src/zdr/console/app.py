@@ -61,6 +61,7 @@ def routes() -> list[BaseRoute]:
         _get("/reviews", review_views.queue_page),
         _post("/reviews/{org_id}/approve", review_views.approve),
         _post("/reviews/{org_id}/deny", review_views.deny),
+        _post("/reviews/{org_id}/revoke", review_views.revoke),
         _get("/holds", hold_views.holds_page),
         _post("/holds", hold_views.place),
         _post("/holds/{hold_id}/release", hold_views.release),

@@ -36,6 +36,8 @@ class EntryRow:
 
 
 def _text(value: Any) -> str:
+    if value is None:
+        return "—"
     if isinstance(value, str):
         return value[:200]
     return orjson.dumps(value, option=orjson.OPT_SORT_KEYS, default=str).decode()[:200]
@@ -43,6 +45,9 @@ def _text(value: Any) -> str:
 
 def changes(before: Any, after: Any) -> tuple[Change, ...]:
     """An entry's before/after as one line per field (whole values when they are not objects)."""
+    if before is None and isinstance(after, dict):
+        return tuple(Change(k, None, _text(v)) for k, v in sorted(after.items())
+                     if v not in (None, [], {}))
     if not isinstance(before, dict) or not isinstance(after, dict):
         if before is None and after is None:
             return ()

@@ -121,8 +121,8 @@ def _overview(page: Page, actor: Actor) -> dict[str, Any]:
 async def overview(request: Request, page: Page) -> Response:
     viewer = page.signed_in_viewer
     context = await run_in_threadpool(_overview, page, viewer.actor)
-    return page.render(request, "orgs.html", title="Organizations", now=page.console.control.now(),
-                       **context)
+    return page.render(request, "orgs.html", title="Organizations",
+                       can_revoke=viewer.may("zdr.revoke", None), **context)
 
 
 async def not_found(request: Request, page: Page) -> Response:

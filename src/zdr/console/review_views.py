@@ -15,7 +15,7 @@ from zdr.control.arrangements import Arrangements
 from zdr.control.organizations import Organizations
 from zdr.control.roles import Actor
 from zdr.control.views import OrgView, ZdrRequestView
-from zdr.errors import ZdrError
+from zdr.errors import Unprocessable, ZdrError
 
 
 @dataclass(frozen=True, slots=True)
@@ -104,3 +104,14 @@ async def deny(request: Request, page: Page) -> Response:
         return await queue_page(request, page, status=error.status,
                                 errors={org_id: {"note": error.message}})
     return page.redirect("/reviews", "denied")
+
+
+async def revoke(request: Request, page: Page) -> Response:
+    viewer = page.signed_in_viewer
+    org_id = request.path_params["org_id"]
+    note = page.field("note", limit=5000)
+    if not note:
+        raise Unprocessable("Say why zero data retention is revoked: the organization sees it.")
+    await run_in_threadpool(Arrangements(page.console.control).revoke_zdr, viewer.actor, org_id,
+                            note)
+    return page.redirect("/orgs", "revoked")

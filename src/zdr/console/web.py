@@ -115,6 +115,7 @@ FLASHES = {
     "zdr-requested": ("good", "Zero data retention requested. A provider reviewer will decide."),
     "approved": ("good", "Approved. Zero data retention is in force from the effective date."),
     "denied": ("good", "Denied. The organization sees your note."),
+    "revoked": ("good", "Revoked. The organization's default retention applies again."),
     "hold-placed": ("good", "Hold placed: nothing under it will be deleted until it is released."),
     "hold-released": ("good", "Hold released: purge may now take what has expired."),
     "signed-out": ("good", "You are signed out."),
@@ -151,6 +152,7 @@ def navigation(viewer: Viewer | None, current: str) -> tuple[NavItem, ...]:
 
 
 Handler = Callable[[Request, Page], Awaitable[Response]]
+MAX_FORM_BYTES = 64 * 1024      # every console form is far smaller; bigger bodies are refused
 
 
 def client_address(request: Request) -> str:
@@ -175,7 +177,14 @@ def page_view(
         base = request.scope.get("root_path", "")
         form = None
         if request.method == "POST":
-            form = await request.form(max_files=0, max_fields=50, max_part_size=64 * 1024)
+            declared = request.headers.get("content-length", "")
+            if not declared.isdigit() or int(declared) > MAX_FORM_BYTES:
+                page = Page(console, session, None, None, base, fresh)
+                return finish(request, page.render(
+                    request, "error.html", 413, title="Form too large",
+                    message="This form was too large to accept. Shorten it and try again."),
+                    page)
+            form = await request.form(max_files=0, max_fields=50, max_part_size=MAX_FORM_BYTES)
             if fresh or not csrf.token_matches(session, form.get(csrf.FIELD)):
                 page = Page(console, session, None, None, base, fresh)
                 refusal = page.render(

@@ -14,11 +14,11 @@ from sqlalchemy import Connection, Row, select
 
 from zdr.control import lifecycle
 from zdr.control.context import ControlContext, guarded_org
-from zdr.control.retention import shorten_content
 from zdr.control.roles import Actor
 from zdr.control.views import OrgView, ZdrRequestView
 from zdr.errors import Conflict, InvalidRequest
 from zdr.store.db import utc
+from zdr.store.purge import shorten_retention
 from zdr.store.tables import organizations, zdr_requests
 
 MAX_TEXT = 2000
@@ -182,7 +182,9 @@ class Arrangements:
         """Set an enterprise org's custom retention period (days >= the catalog minimum).
 
         Shortening deletes content older than the new period at once, so it needs
-        `confirm_shorten=True`; the content's expiry moves forward and purge takes it (holds win).
+        `confirm_shorten=True`. The new period and its audit entry commit first; then the store's
+        `shorten_retention` deletes the older content and re-dates the rest (holds win, longer
+        workspace overrides keep their period).
         """
         periods = self.ctx.catalog.retention
         if not periods.custom_min_days <= days <= periods.max_days:
@@ -196,17 +198,17 @@ class Arrangements:
                     f"a custom retention period is for enterprise organizations; "
                     f"the plan is {row.plan}")
             current = row.retention_days or periods.default_content_days
-            moved = 0
-            if days < current:
-                if not confirm_shorten:
-                    raise Conflict(
-                        f"shortening retention from {current} to {days} days deletes older "
-                        "content at once; confirm to proceed")
-                moved = shorten_content(conn, row.id, days, self.ctx.now())
+            shorter = days < current
+            if shorter and not confirm_shorten:
+                raise Conflict(
+                    f"shortening retention from {current} to {days} days deletes older "
+                    "content at once; confirm to proceed")
             self._set_org(conn, row.id, retention_days=days)
             self.ctx.record(conn, actor, "retention.set", row.id, row.name,
                             {"retention_days": row.retention_days},
-                            {"retention_days": days, "content_expiry_moved": moved})
+                            {"retention_days": days, "older_content_deleted": shorter})
             view = self._view(conn, row.id)
+        if shorter:
+            shorten_retention(self.ctx.engine, row.id, days, self.ctx.now())
         self.ctx.changed(row.id)
         return view

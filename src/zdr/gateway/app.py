@@ -25,7 +25,7 @@ from zdr.gateway.relay import Relay
 from zdr.gateway.responses import new_request_id, send_body, send_error
 from zdr.gateway.routes import Route, Router
 from zdr.gateway.texts import request_text
-from zdr.observability import GatewayMetrics
+from zdr.observability import AccessLog, GatewayMetrics
 from zdr.policy import decide, extract_facts
 from zdr.ports import Clock, Directory, ExchangeSink, SafetyQueue
 
@@ -55,6 +55,7 @@ class GatewayApp:
         metrics: GatewayMetrics,
         logger: Any,
         key_cache_ttl: float,
+        log_writer: Any = None,
         max_body_bytes: int,
         fallback: ASGIApp | None = None,
         on_startup: Sequence[Hook] = (),
@@ -73,21 +74,20 @@ class GatewayApp:
         self.fallback = fallback
         self._on_startup = tuple(on_startup)
         self._on_shutdown = tuple(on_shutdown)
+        self.access = AccessLog(log_writer) if log_writer is not None else logger
         self.ready = False
-        self.in_flight = 0
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         kind = scope["type"]
         if kind == "http":
             route = self.router.match(scope["path"])
             if route is not None:
-                self.in_flight += 1
-                self.metrics.in_flight.inc()
+                metrics = self.metrics
+                metrics.in_flight_count += 1
                 try:
                     await self._serve(scope, receive, send, route)
                 finally:
-                    self.in_flight -= 1
-                    self.metrics.in_flight.dec()
+                    metrics.in_flight_count -= 1
             elif scope["path"] in OPS_PATHS:
                 await self._ops(scope["path"], send)
             elif self.fallback is not None:
@@ -126,7 +126,7 @@ class GatewayApp:
                               self.catalog)
         now = self.clock.now()
         decision = decide(facts, principal.arrangements, self.catalog, now)
-        ex = Exchange(new_request_id(), principal, decision, now)
+        ex = Exchange("", principal, decision, now)
         if problem is not None or decision.error is not None:
             if problem is not None:
                 ex.status, ex.outcome = problem.status, "bad_request"
@@ -135,6 +135,7 @@ class GatewayApp:
                 assert decision.error is not None
                 ex.status, ex.outcome = decision.error.status, "rejected"
                 error_type, message = decision.error.type, decision.error.message
+            ex.request_id = new_request_id()
             ex.mark_first_byte()
             await send_error(send, ex.status, error_type, message, ex.request_id,
                              decision.retention_label)
@@ -193,6 +194,8 @@ class GatewayApp:
         observer: MessageObserver | None,
         parsed: dict[str, Any] | None,
     ) -> None:
+        if not ex.request_id:   # the client left before the upstream answered
+            ex.request_id = new_request_id()
         meta = ex.metadata()
         decision = ex.decision
         try:
@@ -210,7 +213,7 @@ class GatewayApp:
         seconds = ex.elapsed()
         self.metrics.observe(decision.surface, ex.outcome, decision.retention_label, ex.status,
                              seconds, ex.ttfb)
-        self.log.info(
+        self.access.info(
             "exchange", request_id=meta.exchange_id, org_id=meta.org_id,
             workspace_id=meta.workspace_id, key_prefix=ex.principal.key_prefix,
             surface=decision.surface, status=ex.status, outcome=ex.outcome,

@@ -17,7 +17,14 @@ from zdr.gateway.asgi import Send
 from zdr.gateway.exchange import Exchange
 from zdr.gateway.observe import MessageObserver
 from zdr.gateway.recorders import MetadataRecorder, RetainingRecorder
-from zdr.gateway.responses import Headers, base_headers, error_payload, send_body, send_error
+from zdr.gateway.responses import (
+    Headers,
+    base_headers,
+    error_payload,
+    new_request_id,
+    send_body,
+    send_error,
+)
 from zdr.gateway.sse import SseParser
 from zdr.ports import RetainedContent
 
@@ -83,9 +90,7 @@ class Relay:
             async with self._session.request(
                 method, self.base_url + target, data=body or None, headers=out_headers,
             ) as response:
-                upstream_id = response.headers.get("request-id")
-                if upstream_id:
-                    ex.request_id = upstream_id
+                ex.request_id = response.headers.get("request-id") or new_request_id()
                 common = base_headers(ex.request_id, ex.decision.retention_label)
                 common.extend(upstream.response_headers(response.headers))
                 content_type = response.headers.get("content-type", "application/json")
@@ -100,6 +105,7 @@ class Relay:
                     await self._passthrough(ex, response, send, common, content_type)
         except (aiohttp.ClientError, TimeoutError) as error:
             failure = upstream.failure_for(error)
+            ex.request_id = ex.request_id or new_request_id()
             ex.outcome = failure.outcome
             if ex.ttfb is None:   # nothing sent yet: an ordinary error response
                 ex.status = failure.status

@@ -29,7 +29,8 @@ def decide(
     (facts, arrangements, catalog, that flag): all frozen, so the cache cannot change an answer.
     """
     try:
-        return _decide_cached(facts, arrangements, catalog, zdr_in_force(arrangements, catalog, now))
+        in_force = zdr_in_force(arrangements, catalog, now)
+        return _decide_cached(facts, arrangements, catalog, in_force)
     except Exception as error:  # noqa: BLE001 - fail closed on anything
         return fail_closed(facts, catalog, type(error).__name__)
 

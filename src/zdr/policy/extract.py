@@ -87,6 +87,8 @@ def _is_claude_code(headers: Mapping[str, str], catalog: Catalog) -> bool:
 
 
 def _server_storage_feature(path: str, catalog: Catalog) -> str | None:
+    if not path.startswith(catalog.claude_code.server_storage_paths):
+        return None                     # the hot path: one C-level prefix test
     path = path.split("?", 1)[0]
     for prefix in catalog.claude_code.server_storage_paths:
         if path == prefix or path.startswith(prefix + "/"):
@@ -94,20 +96,28 @@ def _server_storage_feature(path: str, catalog: Catalog) -> str | None:
     return None
 
 
-def surface_of(path: str, headers: Mapping[str, str], key_kind: str, catalog: Catalog) -> str | None:
+def surface_of(
+    path: str, headers: Mapping[str, str], key_kind: str, catalog: Catalog
+) -> str | None:
+    """The surface of a request: key kind first, then route and Claude Code signals."""
+    return _surface(route_surface(path), _server_storage_feature(path, catalog), headers,
+                    key_kind, catalog)
+
+
+def _surface(route: str | None, storage: str | None, headers: Mapping[str, str], key_kind: str,
+             catalog: Catalog) -> str | None:
     if key_kind == "console":
         return "console"
     if key_kind == "consumer":
         return "consumer"
-    if _server_storage_feature(path, catalog) is not None:
+    if storage is not None:
         return "claude_code_enterprise" if key_kind == "enterprise_seat" else "claude_code_api"
-    surface = route_surface(path)
-    if surface in ("messages", "count_tokens"):
+    if route == "messages" or route == "count_tokens":
         if key_kind == "enterprise_seat":
             return "claude_code_enterprise"
-        if surface == "messages" and _is_claude_code(headers, catalog):
+        if route == "messages" and _is_claude_code(headers, catalog):
             return "claude_code_api"
-    return surface
+    return route
 
 
 class _TooDeep(Exception):
@@ -266,7 +276,9 @@ def _batch_features(requests: Any, catalog: Catalog, features: set[str], unknown
         unknown |= inner_unknown
 
 
-def _model_of(path: str, route: str | None, body: Mapping[str, Any] | None, catalog: Catalog) -> Any:
+def _model_of(
+    path: str, route: str | None, body: Mapping[str, Any] | None, catalog: Catalog
+) -> Any:
     """The model id; for a batch, a covered model if any request names one, else the first."""
     if route == "models":
         parts = path.split("?", 1)[0].rstrip("/").split("/")
@@ -316,8 +328,9 @@ def _extract(
     key_kind: str,
     catalog: Catalog,
 ) -> RequestFacts:
-    surface = surface_of(path, headers, key_kind, catalog) or "unknown"
     route = route_surface(path)
+    storage = _server_storage_feature(path, catalog)
+    surface = _surface(route, storage, headers, key_kind, catalog) or "unknown"
     features: set[str]
     unknown: set[str]
     if body is None or route not in MESSAGE_ROUTES:
@@ -328,7 +341,6 @@ def _extract(
         features, unknown = set(), {"body:not_an_object"}
     if route in SURFACE_FEATURES:
         features.add(SURFACE_FEATURES[route])
-    storage = _server_storage_feature(path, catalog)
     if storage is not None:
         features.add(storage)
     readable = isinstance(body, Mapping) and route in MESSAGE_ROUTES

@@ -111,14 +111,17 @@ def domain_size(catalog: Catalog) -> int:
 
 def _org(plan: str, zdr: str, hipaa: bool) -> OrgState:
     if zdr == "approved":
-        return OrgState(plan, "approved", NOW - timedelta(days=1), hipaa, "2026-01" if hipaa else None)
+        return OrgState(plan, "approved", NOW - timedelta(days=1), hipaa,
+                        "2026-01" if hipaa else None)
     if zdr == "approved_not_yet_effective":
         return OrgState(plan, "approved", NOW + timedelta(days=1), hipaa,
                         "2026-01" if hipaa else None)
     return OrgState(plan, zdr, None, hipaa, "2026-01" if hipaa else None)  # type: ignore[arg-type]
 
 
-def cases(catalog: Catalog, plan: str, zdr: str) -> Iterator[tuple[Case, RequestFacts, Arrangements]]:
+def cases(
+    catalog: Catalog, plan: str, zdr: str
+) -> Iterator[tuple[Case, RequestFacts, Arrangements]]:
     """Every case of one (plan, ZDR status) chunk, with the inputs `decide` takes."""
     requests = _requests(catalog)
     for hipaa in (False, True):
@@ -164,8 +167,9 @@ def _request(catalog: Catalog, surface: str, model_class: str, model: str,
            if f in DESIGN_FLOOR.never_hipaa or not catalog.features[f].hipaa_eligible]
     if surface in DESIGN_FLOOR.never_hipaa or not spec.hipaa_eligible:
         bad.append(f"surface:{surface}")
-    return _Request(surface, model_class, features, RequestFacts(surface, frozenset(features), model),
-                    spec, tuple(f for f in features if f in DESIGN_FLOOR.never_zdr), tuple(bad))
+    facts = RequestFacts(surface, frozenset(features), model)
+    never_zdr = tuple(f for f in features if f in DESIGN_FLOOR.never_zdr)
+    return _Request(surface, model_class, features, facts, spec, never_zdr, tuple(bad))
 
 
 def _requests(catalog: Catalog) -> list[_Request]:

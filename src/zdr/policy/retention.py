@@ -69,7 +69,7 @@ def _longest(artifacts: tuple[Artifact, ...]) -> Keep:
 
 
 def content_days(scope: Scope) -> tuple[int, list[RuleHit]]:
-    """The content period outside ZDR: org period, raised by a workspace override and covered models.
+    """The content period outside ZDR: the org's period, raised by an override or a covered model.
 
     Every period is clamped to [custom_min_days, max_days]: content outside ZDR is never kept for
     less than the commercial minimum nor past the catalog's bound.

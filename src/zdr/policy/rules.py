@@ -25,7 +25,7 @@ class Scope:
     arrangements: Arrangements
     catalog: Catalog
     org_zdr: bool          # the org's ZDR is approved, in force and its plan is commercial
-    zdr_scope: bool        # org_zdr, the workspace has no retention override, the key kind may have ZDR
+    zdr_scope: bool        # org_zdr, no workspace override, and a key kind ZDR covers
     model_class: str
 
 
@@ -109,7 +109,8 @@ def hipaa(scope: Scope) -> Verdict:
         ineligible.append(surface.id)
     if not ineligible:
         return [RuleHit("hipaa.eligible",
-                        f"HIPAA (BAA {org.baa_version}) is on; every feature used is eligible.")], None
+                        f"HIPAA (BAA {org.baa_version}) is on; every feature used is eligible.")
+                ], None
     listed = ", ".join(ineligible)
     return (
         [RuleHit("hipaa.ineligible_features",
@@ -152,7 +153,8 @@ def browser_access(scope: Scope) -> Verdict:
 
 
 def claude_code_enterprise(scope: Scope) -> Verdict:
-    """Rule 5: under ZDR, Claude Code Enterprise features that store data server-side are refused."""
+    """Rule 5: under ZDR, Claude Code Enterprise features that store data server-side are refused.
+    """
     if not scope.org_zdr or scope.facts.surface != "claude_code_enterprise":
         return NOTHING
     storing = sorted(

@@ -221,7 +221,7 @@ CUES: dict[str, tuple[Cue, ...]] = {
         (r"\b(?:kill|exterminate|gas|deport) (?:all|every) (?:the )?" + GROUP, 0.9),
     ),
     "harassment": _cues(
-        (r"\b(?:insults?|roasts?|mean jokes?)\b.{0,30}\b(?:about|for|to) (?:my|his|her|their|"
+        (r"\b(?:insults?|mean jokes?)\b.{0,30}\b(?:about|for|to) (?:my|his|her|their|"
          r"this|that)\b", 0.9),
         (r"\b(?:make|so) (?:her|him|them|she|he|they) (?:cry|cries|feel worthless)", 0.9),
         (r"\bafter (?:she|he|they) blocked me|\bfake (?:account|profile)s?\b.{0,40}\b(?:message|"

@@ -94,10 +94,13 @@ class PostgresServer:
         return f"host=127.0.0.1 port={self.port} user=postgres dbname={name}"
 
     @classmethod
-    def start(cls, timeout: float = 60.0, *, durable: bool = False) -> PostgresServer:
-        """Start a new cluster. `durable=True` keeps fsync on (for benchmarks of commit cost)."""
+    def start(
+        cls, timeout: float = 60.0, *, durable: bool = False, parent: Path | None = None
+    ) -> PostgresServer:
+        """Start a new cluster (under `parent`, default the temp folder). `durable=True` keeps
+        fsync on (for benchmarks of commit cost)."""
         prefix = _run_as()
-        root = Path(tempfile.mkdtemp(prefix="zdr-pg-"))
+        root = Path(tempfile.mkdtemp(prefix="zdr-pg-", dir=parent))
         root.chmod(0o755)
         _chown_to_system_user(root)
         server = cls(root=root, port=_free_port(), prefix=prefix)
@@ -169,9 +172,11 @@ class PostgresServer:
 
 
 @contextlib.contextmanager
-def running_postgres(*, durable: bool = False) -> Iterator[PostgresServer]:
+def running_postgres(
+    *, durable: bool = False, parent: Path | None = None
+) -> Iterator[PostgresServer]:
     """A started server, stopped and removed on exit."""
-    server = PostgresServer.start(durable=durable)
+    server = PostgresServer.start(durable=durable, parent=parent)
     try:
         yield server
     finally:
