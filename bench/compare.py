@@ -532,7 +532,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     )
     parser.add_argument("--requests", type=int, help="requests per run (default 20000; quick 2000)")
     parser.add_argument(
-        "--time-cap", type=float, help="seconds per run at most (default 15; quick 4)"
+        "--time-cap", type=float, help="seconds per run at most (default 10; quick 6)"
     )
     parser.add_argument("--workers", type=int, default=1, help="worker processes of every gateway")
     parser.add_argument(
@@ -547,7 +547,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--keep", action="store_true", help="keep the work folder (logs, homes)")
     args = parser.parse_args(argv)
     args.requests = args.requests or (2000 if args.quick else 20000)
-    args.time_cap = args.time_cap or (6.0 if args.quick else 15.0)
+    args.time_cap = args.time_cap or (6.0 if args.quick else 10.0)
     args.rounds = args.rounds or (1 if args.quick else 2)
     return args
 

@@ -6,14 +6,15 @@ Targets, each on the same stand-in upstream (`zdr stub-upstream`, its own proces
                on uvicorn + aiohttp client; no auth, no policy, no store): the stack's ceiling
   gateway      the zdr gateway app with in-memory ports (auth cache, facts, decision, relay,
                observer, metrics, JSON logs): the gateway's own cost
-  serve-zdr    `zdr serve` as shipped (SQL store on SQLite), a ZDR org: metadata written per exchange
+  serve-zdr    `zdr serve` as shipped (SQL store on SQLite), a ZDR org: metadata per exchange
 
 Mixes: small JSON (`stream: false`) and streamed (`stream: true`, 8 text deltas), each with 50
 concurrent keep-alive connections from a 2-process load generator (bench/loadgen.py), bounded by
 count and time; plus an unloaded pass (1 connection) for the latency the gateway adds per request.
 Loopback only.
 
-    .venv/bin/python bench/gateway.py [--seconds 5] [--concurrency 50] [--out bench/results/gateway.md]
+    .venv/bin/python bench/gateway.py [--seconds 5] [--concurrency 50] \\
+        [--out bench/results/gateway.md]
 """
 
 from __future__ import annotations
@@ -87,6 +88,12 @@ def serve_gateway(port: int, upstream: str, log_dir: str) -> None:
                 access_log=False, log_level="warning")
 
 
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process (all its threads), from /proc."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 class Servers:
     def __init__(self) -> None:
         self.procs: list[subprocess.Popen[bytes]] = []
@@ -114,18 +121,21 @@ def body(stream: bool) -> bytes:
 
 
 def measure(url: str, key: str, stream: bool, concurrency: int, requests: int,
-            seconds: float, processes: int) -> LoadResult:
+            seconds: float, processes: int, pid: int) -> tuple[LoadResult, float]:
+    """One loaded run; returns the result and the server's CPU microseconds per request."""
     headers = {"content-type": "application/json", "x-api-key": key,
                "anthropic-version": "2023-06-01"}
     spec = LoadSpec(url + "/v1/messages", body(stream), headers, concurrency, requests, seconds,
                     processes)
     run_load(LoadSpec(spec.url, spec.body, headers, min(concurrency, 8), 200, 2.0,
-                      processes))   # warm-up: connections, caches, JIT-free but page-cache warm
-    return run_load(spec)
+                      processes))   # warm-up: connections and caches
+    before = cpu_seconds(pid)
+    result = run_load(spec)
+    return result, (cpu_seconds(pid) - before) / max(result.ok, 1) * 1e6
 
 
 def fmt(value: float | None) -> str:
-    return "–" if value is None else f"{value:.2f}"
+    return "-" if value is None else f"{value:.2f}"
 
 
 def main() -> None:
@@ -136,6 +146,7 @@ def main() -> None:
     parser.add_argument("--concurrency", type=int, default=50)
     parser.add_argument("--processes", type=int, default=2, help="load generator processes")
     parser.add_argument("--unloaded", type=int, default=400, help="sequential requests")
+    parser.add_argument("--repeat", type=int, default=3, help="interleaved rounds (median kept)")
     parser.add_argument("--skip-serve", action="store_true", help="skip the `zdr serve` target")
     parser.add_argument("--out", type=Path, default=None, help="write a markdown report here")
     args = parser.parse_args()
@@ -143,49 +154,61 @@ def main() -> None:
     servers = Servers()
     work = Path(tempfile.mkdtemp(prefix="zdr-bench-"))
     rows: dict[tuple[str, str, str], LoadResult] = {}
+    cpu: dict[tuple[str, str], float] = {}
     try:
         stub_port = free_port()
         stub = servers.start([PY, "-c", "from zdr.cli import main; main()", "stub-upstream",
                               "--port", str(stub_port), "--chunks", "8", "--output", REPLY],
                              stub_port)
-        targets = {"direct": (stub, "unused")}
+        targets = {"direct": (stub, "unused", servers.procs[-1].pid)}
         port = free_port()
-        targets["bare"] = (servers.start([PY, str(BENCH / "bare_proxy.py"), "--port", str(port),
-                                          "--upstream", stub], port), "unused")
+        url = servers.start([PY, str(BENCH / "bare_proxy.py"), "--port", str(port),
+                             "--upstream", stub], port)
+        targets["bare"] = (url, "unused", servers.procs[-1].pid)
         port = free_port()
-        targets["gateway"] = (servers.start(
-            [PY, str(Path(__file__).resolve()), "--serve-gateway", str(port), stub,
-             str(work / "gw-home")], port), KEY)
+        url = servers.start([PY, str(Path(__file__).resolve()), "--serve-gateway", str(port),
+                             stub, str(work / "gw-home")], port)
+        targets["gateway"] = (url, KEY, servers.procs[-1].pid)
         if not args.skip_serve:
             home = work / "serve-home"
             keys = prepare_home(PY, home)
             port = free_port()
-            targets["serve-zdr"] = (servers.start(serve_command(PY, port, stub, 1), port,
-                                                  {"ZDR_HOME": str(home)}), keys["zdr-zdr"])
-        for mix, stream in (("json", False), ("stream", True)):
-            for name, (url, key) in targets.items():
-                rows[(name, mix, "unloaded")] = measure(url, key, stream, 1, args.unloaded, 10.0,
-                                                        1)
-                rows[(name, mix, "loaded")] = measure(url, key, stream, args.concurrency,
-                                                      args.requests, args.seconds, args.processes)
-                r = rows[(name, mix, "loaded")]
-                print(f"{mix:6} {name:10} {r.throughput:8.0f} req/s  p50 "
-                      f"{fmt(percentile_ms(r.latencies, 50))} ms  p99 "
-                      f"{fmt(percentile_ms(r.latencies, 99))} ms  errors {r.errors}", flush=True)
+            url = servers.start(serve_command(PY, port, stub, 1), port, {"ZDR_HOME": str(home)})
+            targets["serve-zdr"] = (url, keys["zdr-zdr"], servers.procs[-1].pid)
+        runs: dict[tuple[str, str, str], list[LoadResult]] = {}
+        cpus: dict[tuple[str, str], list[float]] = {}
+        for repeat in range(args.repeat):   # interleaved, so drifting machine load hits all
+            for mix, stream in (("json", False), ("stream", True)):
+                for name, (url, key, pid) in targets.items():
+                    unloaded, _ = measure(url, key, stream, 1, args.unloaded, 10.0, 1, pid)
+                    loaded, used = measure(url, key, stream, args.concurrency, args.requests,
+                                           args.seconds, args.processes, pid)
+                    runs.setdefault((name, mix, "unloaded"), []).append(unloaded)
+                    runs.setdefault((name, mix, "loaded"), []).append(loaded)
+                    cpus.setdefault((name, mix), []).append(used)
+                    print(f"#{repeat + 1} {mix:6} {name:10} {loaded.throughput:8.0f} req/s  p50 "
+                          f"{fmt(percentile_ms(loaded.latencies, 50))} ms  p99 "
+                          f"{fmt(percentile_ms(loaded.latencies, 99))} ms  errors "
+                          f"{loaded.errors}  server CPU {used:.0f} us/req", flush=True)
+        for key3, results in runs.items():   # the median run of each
+            ordered = sorted(results, key=(lambda r: r.throughput) if key3[2] == "loaded"
+                             else (lambda r: percentile_ms(r.latencies, 50) or 0.0))
+            rows[key3] = ordered[len(ordered) // 2]
+        cpu.update({k: sorted(v)[len(v) // 2] for k, v in cpus.items()})
     finally:
         servers.stop()
-    report = render(rows, list(targets), args)
+    report = render(rows, cpu, list(targets), args)
     print(report)
     if args.out:
         args.out.write_text(report)
 
 
-def render(rows: dict[tuple[str, str, str], LoadResult], targets: list[str],
-           args: argparse.Namespace) -> str:
+def render(rows: dict[tuple[str, str, str], LoadResult], cpu: dict[tuple[str, str], float],
+           targets: list[str], args: argparse.Namespace) -> str:
     lines = [
-        "| mix | target | req/s (c=%d) | p50 ms | p99 ms | TTFB p50 ms | unloaded p50 ms | "
-        "unloaded p99 ms | unloaded TTFB p50 ms | errors |" % args.concurrency,
-        "|---|---|---|---|---|---|---|---|---|---|",
+        f"| mix | target | req/s (c={args.concurrency}) | p50 ms | p99 ms | TTFB p50 ms | "
+        "unloaded p50 ms | unloaded p99 ms | unloaded TTFB p50 ms | server CPU µs/req | errors |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     summary = []
     for mix in ("json", "stream"):
@@ -201,14 +224,15 @@ def render(rows: dict[tuple[str, str, str], LoadResult], targets: list[str],
                 f"{fmt(percentile_ms(loaded.ttfbs, 50))} | "
                 f"{fmt(percentile_ms(unloaded.latencies, 50))} | "
                 f"{fmt(percentile_ms(unloaded.latencies, 99))} | "
-                f"{fmt(percentile_ms(unloaded.ttfbs, 50))} | {loaded.errors + unloaded.errors} |")
+                f"{fmt(percentile_ms(unloaded.ttfbs, 50))} | {cpu[(name, mix)]:.0f} | "
+                f"{loaded.errors + unloaded.errors} |")
             if name in ("direct", "bare"):
                 continue
 
             def added(result: LoadResult, base: LoadResult, pct: float, ttfb: bool = False) -> str:
                 a = percentile_ms(result.ttfbs if ttfb else result.latencies, pct)
                 b = percentile_ms(base.ttfbs if ttfb else base.latencies, pct)
-                return "–" if a is None or b is None else f"{a - b:+.2f} ms"
+                return "-" if a is None or b is None else f"{a - b:+.2f} ms"
 
             summary.append(
                 f"- **{mix}, {name}**: throughput {loaded.throughput / direct.throughput:.0%} of "
@@ -217,14 +241,16 @@ def render(rows: dict[tuple[str, str, str], LoadResult], targets: list[str],
                 f"; added at c={args.concurrency} p50 {added(loaded, direct, 50)}, p99 "
                 f"{added(loaded, direct, 99)}"
                 + (f"; stream TTFB added (unloaded p50) {added(unloaded, d_un, 50, True)}"
-                   if mix == "stream" else ""))
+                   if mix == "stream" else "")
+                + f"; proxy CPU per request {cpu[(name, mix)] / cpu[('bare', mix)]:.2f}x the "
+                  f"bare pass-through's")
     bare_json = rows[("bare", "json", "loaded")].throughput
     bare_stream = rows[("bare", "stream", "loaded")].throughput
-    summary.append(
-        f"- bare pass-through itself: {bare_json / rows[('direct', 'json', 'loaded')].throughput:.0%}"
-        f" of direct (json), {bare_stream / rows[('direct', 'stream', 'loaded')].throughput:.0%}"
-        " (stream)")
-    return "\n".join(lines + [""] + summary) + "\n"
+    direct_json = rows[("direct", "json", "loaded")].throughput
+    direct_stream = rows[("direct", "stream", "loaded")].throughput
+    summary.append(f"- bare pass-through itself: {bare_json / direct_json:.0%} of direct (json), "
+                   f"{bare_stream / direct_stream:.0%} (stream)")
+    return "\n".join([*lines, "", *summary]) + "\n"
 
 
 if __name__ == "__main__":

@@ -66,20 +66,20 @@ def test_loopback_addresses_pass() -> None:
 
 
 def _row(target: str, workload: str, c: int, rps: float, p50: float, p99: float,
-         ttfb: float | None = None) -> dict[str, object]:
+         ttfb: float | None = None, cpu: float = 0.1) -> dict[str, object]:
     return {"target": target, "workload": workload, "concurrency": c, "scenario":
             f"{workload} c={c}", "rps": rps, "p50_ms": p50, "p99_ms": p99, "ttfb_p50_ms": ttfb,
-            "ttfb_p99_ms": ttfb, "peak_rss_mb": 50.0, "cpu_s_per_1k": 0.1, "errors": 0,
+            "ttfb_p99_ms": ttfb, "peak_rss_mb": 50.0, "cpu_s_per_1k": cpu, "errors": 0,
             "loadavg": "0.5 0.4 0.3"}
 
 
 def test_targets_are_ratios_against_the_same_runs() -> None:
     results = [
         _row("direct", "small", 16, 10000, 1.0, 3.0),
-        _row("bare", "small", 16, 5000, 1.5, 4.0),
-        _row("zdr-zdr", "small", 16, 4000, 1.8, 9.0),
-        _row("zdr-standard", "small", 16, 3000, 2.0, 9.0),
-        _row("litellm-off", "small", 16, 100, 101.0, 300.0),
+        _row("bare", "small", 16, 5000, 1.5, 4.0, cpu=0.2),
+        _row("zdr-zdr", "small", 16, 4000, 1.8, 9.0, cpu=0.25),
+        _row("zdr-standard", "small", 16, 3000, 2.0, 9.0, cpu=0.5),
+        _row("litellm-off", "small", 16, 100, 101.0, 300.0, cpu=10.0),
         _row("direct", "stream", 1, 2000, 0.5, 1.0, ttfb=0.3),
         _row("zdr-zdr", "stream", 1, 900, 1.0, 2.0, ttfb=1.6),
     ]
@@ -93,6 +93,9 @@ def test_targets_are_ratios_against_the_same_runs() -> None:
     assert rows["zdr-zdr: stream TTFB added (p50), c=1"] == ["1.30 ms", "**no**"]
     assert rows["storing content (standard vs ZDR), small c=16"] == ["25.0 %", "**no**"]
     assert rows["zdr-zdr: throughput vs litellm-on, small c=16"] == ["not measured", "-"]
+    assert rows["zdr-zdr: req/s per core (CPU) vs bare, small c=16"] == ["80 %", "yes"]
+    assert rows["zdr-zdr: req/s per core (CPU) vs litellm-off, small c=16"] == ["40.0x", "yes"]
+    assert rows["storing content, req/s per core (CPU), small c=16"] == ["50.0 %", "**no**"]
 
 
 def test_scenario_table_shows_added_latency_and_ratio() -> None:

@@ -16,14 +16,11 @@ from pathlib import Path
 import anthropic
 import pytest
 from console_world import PASSWORD, World, record_exchange
-from starlette.applications import Starlette
-from starlette.routing import Mount
 
-from zdr.console import build_console_app
 from zdr.control.roles import system_actor
 from zdr.testing.logcapture import CapturedLines
 from zdr.testing.servers import StubThread, UvicornThread
-from zdr.wiring import build_app
+from zdr.wiring import build_app, control_plane_app
 
 pytestmark = pytest.mark.browser
 
@@ -42,8 +39,8 @@ def served(world: World) -> Iterator[tuple[str, World]]:
     with StubThread() as stub:
         settings = world.settings.model_copy(update={"upstream_url": stub.url,
                                                      "key_cache_ttl_seconds": 0.5})
-        console = build_console_app(world.plane, settings)
-        gateway = build_app(settings, fallback=Starlette(routes=[Mount("/console", console)]),
+        # Exactly what `zdr serve` runs (zdr.wiring.app_factory), with the test's settings.
+        gateway = build_app(settings, fallback=control_plane_app(settings),
                             log_writer=CapturedLines())
         with UvicornThread(gateway) as server:
             yield server.url, world
@@ -90,10 +87,10 @@ def shoot(page: object, name: str) -> None:
     page.screenshot(path=str(SHOTS / f"{name}.png"), full_page=True)  # type: ignore[attr-defined]
 
 
-def sign_in(browser: object, base: str, email: str, timings: Timings, shot: str | None = None
-            ) -> object:
+def sign_in(browser: object, base: str, email: str, timings: Timings, shot: str | None = None,
+            width: int = 1280) -> object:
     # JavaScript off: every page and form must work without it (the console ships no script).
-    context = browser.new_context(viewport={"width": 1280, "height": 900},  # type: ignore[attr-defined]
+    context = browser.new_context(viewport={"width": width, "height": 900},  # type: ignore[attr-defined]
                                   java_script_enabled=False)
     page = context.new_page()
     timings.watch(page)
@@ -222,6 +219,12 @@ def test_zdr_story_in_chromium(served: tuple[str, World], browser: object) -> No
     safety.wait_for_load_state()  # type: ignore[attr-defined]
     assert FLAGGED_TEXT in safety.content()  # type: ignore[attr-defined]
     shoot(safety, "14-flagged-read")
+
+    # A member on a phone-sized screen reads the same page.
+    phone = sign_in(browser, base, "member@acme.test", timings, width=390)
+    assert phone.url.endswith(f"/console/orgs/{acme}/privacy")  # type: ignore[attr-defined]
+    assert phone.get_by_role("button", name="Request zero data retention").count() == 0  # type: ignore[attr-defined]
+    shoot(phone, "15-privacy-phone")
 
     # Nothing the pages use is blocked by their own Content-Security-Policy (no inline styles).
     # (The 403/404 pages the test opened on purpose log their status; nothing else may.)

@@ -404,3 +404,17 @@ def test_reviewer_revokes_zdr_with_a_reason(client, world):
     sign_in(client, "member@acme.test")
     assert '<p class="value" data-testid="retention-headline">30 days</p>' in privacy(
         client, world).text
+
+
+@pytest.mark.parametrize("email, method, path", [
+    ("safety@provider.test", "POST", "/console/flagged/99999999999999999999999"),
+    ("safety@provider.test", "POST", "/console/flagged/0"),
+    ("legal@provider.test", "GET", "/console/audit?before=99999999999999999999999"),
+    ("legal@provider.test", "GET", "/console/audit?before=-1"),
+    ("admin@acme.test", "GET", "/console/exchanges/" + "x" * 500),
+])
+def test_out_of_range_ids_get_a_clear_answer_not_a_server_error(client, email, method, path):
+    token = sign_in(client, email)
+    response = client.request(method, path, data={"csrf_token": token} if method == "POST"
+                              else None)
+    assert response.status_code in (200, 404), response.status_code

@@ -201,3 +201,13 @@ def test_audit_changes_show_each_changed_field_once():
     assert changes({"zdr_effective_at": None}, {"zdr_effective_at": "2026-11-25"}) == (
         Change("zdr_effective_at", "—", "2026-11-25"),)
     assert changes(None, None) == ()
+
+
+def test_flagged_content_is_shown_as_input_and_output_when_packed():
+    from zdr.console.flagged_views import split_content
+    from zdr.ports import RetainedContent
+    from zdr.store.content import pack
+
+    packed = pack(RetainedContent(request=b"the input", response=b"the output")).decode()
+    assert split_content(packed) == ("the input", "the output")
+    assert split_content("not packed") is None

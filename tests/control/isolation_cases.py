@@ -195,6 +195,8 @@ GLOBAL_CASES = [
          lambda o, p: ("POST", f"{P}/users",
                        {"email": "x@people.example", "provider_roles": ["reviewer"]}),
          frozenset(PROVIDER_ADMIN)),
+    Case("user.list", prep_none, lambda w, a, o, p: w.plane.accounts.list_users(a),
+         lambda o, p: ("GET", f"{P}/users", None), frozenset(PROVIDER_ADMIN)),
     Case("token.create.other", prep_none,
          lambda w, a, o, p: w.plane.accounts.create_token(a, "owner@globex.example"),
          lambda o, p: ("POST", f"{P}/tokens", {"email": "owner@globex.example"}),

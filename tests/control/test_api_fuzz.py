@@ -52,7 +52,7 @@ def fuzz_world() -> Iterator[None]:
 
 
 @schema.parametrize()
-@settings(max_examples=12, deadline=None,
+@settings(max_examples=8, deadline=None,
           suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much,
                                  HealthCheck.function_scoped_fixture])
 def test_admin_api_conforms_to_its_openapi_document(case: schemathesis.Case) -> None:

@@ -175,9 +175,47 @@ def pg_engine(request: pytest.FixtureRequest) -> Iterator[Engine]:
 @pytest.mark.postgres
 def test_concurrent_appenders_on_postgres_keep_one_chain(pg_engine: Engine) -> None:
     """The advisory lock serializes appenders across connections: one chain, no gap, no fork."""
+    with pg_engine.connect() as conn:
+        before = audit.count(conn)
     hammer(pg_engine)
     with pg_engine.connect() as conn:
         report = audit.verify_chain(conn)
         count = audit.count(conn)
     assert report.ok, report.message
-    assert report.entries == count == THREADS * PER_THREAD
+    assert report.entries == count == before + THREADS * PER_THREAD
+
+
+@pytest.mark.postgres
+def test_control_services_on_postgres(pg_engine: Engine) -> None:
+    """The services run on PostgreSQL too; concurrent actions keep one verifiable chain."""
+    from control_world import Clock, make_plane
+
+    plane = make_plane(pg_engine, Clock())
+    op = system_actor()
+    plane.orgs.create(op, "pg-acme", "enterprise")
+    plane.accounts.create_user(op, "rev@pg.example", provider_roles=["reviewer"])
+    plane.arrangements.request_zdr(op, "pg-acme", "contract")
+    approved = plane.arrangements.approve_zdr(
+        plane.accounts.actor_for_email("rev@pg.example"), "pg-acme")
+    assert approved.zdr_in_force
+    plane.arrangements.accept_baa(op, "pg-acme", "2026-01")
+    plane.keys.create(op, "pg-acme")
+    errors: list[BaseException] = []
+
+    def run(n: int) -> None:
+        try:
+            for i in range(5):
+                plane.workspaces.create(op, "pg-acme", f"pg-{n}-{i}")
+        except BaseException as error:
+            errors.append(error)
+
+    threads = [threading.Thread(target=run, args=(n,)) for n in range(THREADS)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=120)
+    assert not errors, errors
+    report = plane.audit.verify(op)
+    assert report.ok, report.message
+    assert [e.action for e in plane.audit.list(op, "pg-acme", limit=3)] == [
+        "org.create", "zdr.request", "zdr.approve"]

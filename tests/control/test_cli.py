@@ -186,3 +186,12 @@ def test_org_people_list_only_their_org_from_the_command_line(zdr: Zdr) -> None:
     zdr("users", "create", "member@acme.example", "--org-role", "acme:org_member", ok=None)
     names = [o["name"] for o in zdr.json("orgs", "list", "--as", "member@acme.example")]
     assert names == ["acme"]
+
+
+def test_users_list_and_token_revoke(zdr: Zdr) -> None:
+    emails = [u["email"] for u in zdr.json("users", "list")]
+    assert "admin@provider.example" in emails and "owner@acme.example" in emails
+    token = zdr.json("tokens", "create", "--user", "reviewer@provider.example")
+    zdr("tokens", "revoke", token["prefix"], "--as", "reviewer@provider.example")
+    zdr("tokens", "revoke", token["prefix"], ok=False)
+    zdr("users", "list", "--as", "reviewer@provider.example", ok=False)

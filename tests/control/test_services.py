@@ -7,6 +7,7 @@ from datetime import timedelta
 
 import pytest
 from control_world import World
+from fastapi.testclient import TestClient
 from sqlalchemy import insert, select
 
 from zdr.errors import Conflict, InvalidRequest, NotFound, PermissionDenied
@@ -232,3 +233,34 @@ def test_org_owner_may_add_people_only_to_its_org(world: World) -> None:
                                          org_roles={"globex": ["org_member"]})
     with pytest.raises(PermissionDenied):
         world.plane.accounts.create_user(owner, "boss@acme.example", provider_roles=["reviewer"])
+
+
+@pytest.mark.parametrize("role", ["provider_admin", "reviewer", "org_owner", "org_member"])
+def test_admin_tokens_are_revoked_by_their_owner_or_a_provider_admin(
+    world: World, role: str
+) -> None:
+    from zdr.errors import AuthenticationFailed
+
+    accounts, actor = world.plane.accounts, world.people[role]
+    own = accounts.create_token(actor, actor.email)
+    other = accounts.create_token(world.operator, "owner@globex.example")
+    accounts.revoke_token(actor, own.prefix)                 # everyone may revoke their own
+    with pytest.raises(AuthenticationFailed):
+        accounts.actor_for_token(own.secret)
+    if role == "provider_admin":
+        accounts.revoke_token(actor, other.prefix)
+        with pytest.raises(Conflict):
+            accounts.revoke_token(actor, other.prefix)
+    else:
+        with pytest.raises(PermissionDenied):
+            accounts.revoke_token(actor, other.prefix)
+        assert accounts.actor_for_token(other.secret).email == "owner@globex.example"
+
+
+def test_a_revoked_token_is_refused_by_the_api(world: World, client: TestClient) -> None:
+    token = world.plane.accounts.create_token(world.operator, "reviewer@people.example")
+    headers = {"Authorization": f"Bearer {token.secret}"}
+    assert client.get("/admin/v1/me", headers=headers).status_code == 200
+    revoked = client.post(f"/admin/v1/tokens/{token.prefix}/revoke", headers=headers)
+    assert revoked.status_code == 200
+    assert client.get("/admin/v1/me", headers=headers).status_code == 401

@@ -44,8 +44,9 @@ def wait_for(predicate, timeout=20.0):
 def test_readme_flow_with_two_workers(tmp_path):
     env = {k: v for k, v in os.environ.items() if not k.startswith("ZDR_")}
     env.update(ZDR_HOME=str(tmp_path / "home"), ZDR_STUB_PORT=str(free_port()))
-    run = lambda *args: subprocess.run([*ZDR, *args], env=env, capture_output=True, text=True,
-                                       timeout=60, check=True).stdout
+    def run(*args):
+        return subprocess.run([*ZDR, *args], env=env, capture_output=True, text=True,
+                                           timeout=60, check=True).stdout
     run("init")
     run("orgs", "create", "acme", "--plan", "api")
     secret = json.loads(run("keys", "create", "--org", "acme", "--json"))["secret"]

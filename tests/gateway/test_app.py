@@ -1,6 +1,7 @@
 """The gateway over real HTTP (uvicorn + the stand-in upstream): routing, auth, bad input,
 refusals, upstream failures, headers, and what gets recorded."""
 
+import asyncio
 import threading
 import time
 
@@ -200,7 +201,7 @@ def test_stream_is_durable_before_message_stop_reaches_the_client(stub, tmp_path
                 if line.startswith("event: message_stop"):
                     seen_stop.set()
         assert order == [("retain-start", False), ("retain-done", False)]
-        meta, content = gw.sink.retained[0]
+        _meta, content = gw.sink.retained[0]
         assert b"message_stop" in content.response and b"hello" in content.request
 
 
@@ -258,7 +259,7 @@ def test_health_ready_and_metrics(gateway):
 def test_safety_queue_gets_texts_only_after_success(gateway):
     secret, _ = gateway.directory.create_key("safety-org", zdr=True)
     post(gateway, secret, {**MSG, "messages": [{"role": "user", "content": "classify me"}]})
-    meta, input_text, output_text = gateway.safety.items[-1]
+    _meta, input_text, output_text = gateway.safety.items[-1]
     assert input_text == "classify me" and "classify me" in output_text
     post(gateway, secret, **{"x-stub-fail-status": "500"})
     assert len(gateway.safety.items) == 1
@@ -284,3 +285,71 @@ def test_graceful_shutdown_finishes_in_flight_streams(tmp_path):
         thread.join(10)
         assert "event: message_stop" in result["text"]
         assert gw.sink.metadata[-1].outcome == "ok"
+
+
+def test_beta_query_is_forwarded(stub, gateway):
+    secret, _ = gateway.directory.create_key("beta-org")
+    response = post(gateway, secret, path="/v1/messages?beta=true")
+    assert response.status_code == 200
+    assert stub.stub.stats.seen_paths[-1] == "/v1/messages?beta=true"
+
+
+@pytest.mark.parametrize(("method", "path", "body"), [
+    ("POST", "/v1/messages/batches", {"requests": [{"custom_id": "a", "params": MSG}]}),
+    ("GET", "/v1/messages/batches", None),
+    ("GET", "/v1/files", None),
+])
+def test_batches_and_files_pass_through_as_partial_zdr(gateway, method, path, body):
+    # Not ZDR-eligible: they run, the decision says `partial`, only metadata is recorded here.
+    secret, _ = gateway.directory.create_key("batch-org", zdr=True)
+    response = httpx.request(method, gateway.url + path, headers={"x-api-key": secret},
+                             content=orjson.dumps(body) if body else None)
+    assert response.status_code == 200
+    assert response.headers["zdr-retention"] == "partial"
+    meta = gateway.sink.metadata[-1]
+    assert meta.decision.zdr == "partial" and meta.outcome == "ok"
+    assert gateway.sink.retained == []
+
+
+def test_claude_code_server_storage_refused_under_zdr(stub, gateway):
+    # Rule 5: feedback submission would store data server-side.
+    secret, _ = gateway.directory.create_key("cc-org", zdr=True, key_kind="enterprise_seat",
+                                             plan="enterprise")
+    before = stub.stub.stats.requests
+    response = post(gateway, secret, {"feedback": "x"}, path="/api/claude_cli_feedback")
+    assert_api_error(response, 403, "permission_error")
+    assert stub.stub.stats.requests == before
+    assert gateway.sink.metadata[-1].outcome == "rejected"
+
+
+def test_client_gone_before_upstream_answers(stub, gateway):
+    secret, _ = gateway.directory.create_key("early-hangup-org", zdr=True)
+    with pytest.raises(httpx.ReadTimeout):
+        post_with_timeout = httpx.Client(timeout=0.3)
+        try:
+            post_with_timeout.post(gateway.url + "/v1/messages", json=MSG,
+                                   headers={"x-api-key": secret, "x-stub-latency-ms": "2000"})
+        finally:
+            post_with_timeout.close()
+    deadline = time.monotonic() + 5
+    while not gateway.sink.metadata and time.monotonic() < deadline:
+        time.sleep(0.05)
+    meta = gateway.sink.metadata[-1]
+    assert (meta.outcome, meta.status_code) == ("client_disconnected", 499)
+    assert meta.exchange_id.startswith("req_")
+
+
+def test_many_keys_and_requests_interleaved(gateway):
+    # A small concurrent burst: every answer carries its own org's retention.
+    keys = {gateway.directory.create_key(f"burst-{n}", zdr=n % 2 == 0)[0]: n % 2 == 0
+            for n in range(6)}
+
+    async def burst():
+        async with httpx.AsyncClient(timeout=10) as client:
+            calls = [client.post(gateway.url + "/v1/messages", json=MSG,
+                                 headers={"x-api-key": key}) for key in keys for _ in range(5)]
+            return await asyncio.gather(*calls)
+
+    responses = asyncio.run(burst())
+    expected = [("zero" if zdr else "30d") for zdr in keys.values() for _ in range(5)]
+    assert [r.headers["zdr-retention"] for r in responses] == expected

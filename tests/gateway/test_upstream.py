@@ -1,6 +1,5 @@
 """What crosses to the upstream and back, and how upstream failures map to the API's errors."""
 
-import asyncio
 
 import aiohttp
 import orjson
@@ -54,7 +53,7 @@ def test_api_shaped_error_body_passes_through_unchanged():
 
 
 @pytest.mark.parametrize(("error", "status", "error_type", "outcome"), [
-    (asyncio.TimeoutError(), 504, "timeout_error", "timeout"),
+    (TimeoutError(), 504, "timeout_error", "timeout"),
     (aiohttp.ServerTimeoutError("read"), 504, "timeout_error", "timeout"),
     (aiohttp.ServerDisconnectedError(), 502, "api_error", "upstream_error"),
     (aiohttp.ClientPayloadError("x"), 502, "api_error", "upstream_error"),

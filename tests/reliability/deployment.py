@@ -77,21 +77,33 @@ class Deployment:
         return json.loads(self.zdr(*args, "--json").stdout)
 
     def initialise(self, orgs: list[Org]) -> None:
+        """`zdr init` on the command line, then people, orgs, arrangements and keys through the
+        control plane's services in this process (what `zdr orgs …` / `zdr keys …` call; much
+        faster than one interpreter per command)."""
+        from zdr.control.plane import build_control_plane
+        from zdr.control.roles import system_actor
+        from zdr.settings import load_settings
+
         self.zdr("init")
-        self.zdr("users", "create", "reviewer@example.com", "--provider-role", "reviewer")
-        self.zdr("users", "create", "legal@example.com", "--provider-role", "legal")
+        plane = build_control_plane(load_settings(env={}, home=self.home))
+        operator = system_actor()
+        plane.accounts.create_user(operator, "reviewer@example.com",
+                                   provider_roles=["reviewer"])
+        plane.accounts.create_user(operator, "legal@example.com", provider_roles=["legal"])
+        reviewer = plane.accounts.actor_for_email("reviewer@example.com")
         for org in orgs:
             plan = "enterprise" if org.kind == "enterprise" else "api"
-            org.org_id = self.zdr_json("orgs", "create", org.name, "--plan", plan)["id"]
+            org.org_id = plane.orgs.create(operator, org.name, plan).id
             if org.kind == "zdr":
-                self.zdr("orgs", "request-zdr", org.name, "--reason", "reliability suite")
-                self.zdr("orgs", "approve-zdr", org.name, "--as", "reviewer@example.com")
+                plane.arrangements.request_zdr(operator, org.name, "reliability suite")
+                plane.arrangements.approve_zdr(reviewer, org.name, None, None)
             elif org.kind == "hipaa":
-                self.zdr("orgs", "accept-baa", org.name, "--version", "2026-01")
+                plane.arrangements.accept_baa(operator, org.name, "2026-01")
             elif org.kind == "enterprise":
-                self.zdr("orgs", "set-retention", org.name, "--days", "90")
-            org.key = self.zdr_json("keys", "create", "--org", org.name)["secret"]
+                plane.arrangements.set_retention(operator, org.name, 90)
+            org.key = plane.keys.create(operator, org.name, None, "api", None).secret
             self.orgs[org.name] = org
+        plane.ctx.engine.dispose()
 
     # -- processes ----------------------------------------------------------------------------
     def _spawn(self, args: list[str], name: str, env: dict[str, str] | None = None
@@ -99,7 +111,7 @@ class Deployment:
         self.logs.mkdir(parents=True, exist_ok=True)
         out = (self.logs / f"{name}.out").open("ab")
         with out:
-            return subprocess.Popen(  # noqa: S603 - our own interpreter and command
+            return subprocess.Popen(
                 [*ZDR, *args], env=env or self.env, stdout=out, stderr=subprocess.STDOUT,
                 start_new_session=True)
 
@@ -131,11 +143,10 @@ class Deployment:
         while time.monotonic() < deadline:
             if process.poll() is not None:
                 break
-            with contextlib.suppress(OSError):
-                with urllib.request.urlopen(  # noqa: S310 - a loopback URL we built
-                        f"http://127.0.0.1:{self.gateway_port}/readyz", timeout=1) as answer:
-                    if answer.status == 200:
-                        return
+            with contextlib.suppress(OSError), urllib.request.urlopen(
+                    f"http://127.0.0.1:{self.gateway_port}/readyz", timeout=1) as answer:
+                if answer.status == 200:
+                    return
             time.sleep(0.1)
         raise AssertionError("the gateway did not become ready")
 
@@ -197,7 +208,7 @@ class Deployment:
         self.stop_stub()
 
     def stub_stats(self) -> dict[str, int]:
-        with urllib.request.urlopen(  # noqa: S310 - a loopback URL we built
+        with urllib.request.urlopen(
                 f"http://127.0.0.1:{self.stub_port}/stub/stats", timeout=5) as answer:
             return dict(json.loads(answer.read()))
 

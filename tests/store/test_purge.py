@@ -141,6 +141,10 @@ def test_postgres_drops_whole_expired_days_and_keeps_held_ones(engine: Engine) -
             [partition_name("contents", day1.date()), partition_name("flagged_contents",
                                                                       day1.date())])
         assert day1.date() not in parts and day2.date() in parts and NOW.date() in parts
+        with engine.connect() as conn:     # detached, then dropped: no table of that day is left
+            left = conn.execute(text("SELECT count(*) FROM pg_class WHERE relname = :n"),
+                                {"n": partition_name("contents", day1.date())}).scalar()
+        assert left == 0
 
 
 def test_only_one_purger_at_a_time(engine: Engine) -> None:

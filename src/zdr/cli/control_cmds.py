@@ -491,6 +491,25 @@ def users_create(
         typer.echo(f"password (shown once): {password}")
 
 
+@users.command("list")
+@one_line_errors
+def users_list(home: Home = None, as_user: AsUser = None, as_json: Json = False) -> None:
+    """List users and their roles (provider admins)."""
+    plane, actor = session(home, as_user)
+    show(plane.accounts.list_users(actor), as_json,
+         lambda u: f"{u.email}  {', '.join(u.provider_roles) or '-'}  "
+                   f"{' '.join(f'{r}@{o}' for o, rs in u.org_roles.items() for r in rs)}")
+
+
+@tokens.command("revoke")
+@one_line_errors
+def tokens_revoke(prefix: str, home: Home = None, as_user: AsUser = None) -> None:
+    """Revoke an admin API token by its prefix."""
+    plane, actor = session(home, as_user)
+    plane.accounts.revoke_token(actor, prefix)
+    typer.echo(f"revoked admin token {prefix}")
+
+
 @tokens.command("create")
 @one_line_errors
 def tokens_create(

@@ -5,6 +5,7 @@ from __future__ import annotations
 import multiprocessing
 import os
 import sys
+import threading
 import time
 from collections.abc import Iterable
 from datetime import UTC, datetime
@@ -146,7 +147,9 @@ def policy_check(
     if processes == 1:
         results = _collect(map(_check_one, jobs), total, progress)
     else:
-        context = multiprocessing.get_context("fork" if sys.platform == "linux" else "spawn")
+        # fork is instant, but unsafe once other threads exist (e.g. under a test runner)
+        alone = sys.platform == "linux" and threading.active_count() == 1
+        context = multiprocessing.get_context("fork" if alone else "spawn")
         with context.Pool(processes) as pool:
             results = _collect(pool.imap_unordered(_check_one, jobs), total, progress)
     checked, count, shown = summarize(results)

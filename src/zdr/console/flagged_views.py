@@ -10,6 +10,7 @@ from starlette.responses import Response
 from zdr.console.web import Page
 from zdr.control.roles import Actor
 from zdr.control.views import FlaggedView, OrgView
+from zdr.store.content import unpack
 
 PER_ORG = 100
 
@@ -31,6 +32,16 @@ async def flagged_page(request: Request, page: Page) -> Response:
     return page.render(request, "flagged.html", title="Flagged content", groups=groups)
 
 
+def split_content(text: str) -> tuple[str, str] | None:
+    """The stored (packed) record as (input, output); None when it is not in that form."""
+    try:
+        packed = unpack(text.encode("utf-8"))
+    except (ValueError, KeyError, TypeError):
+        return None
+    return (packed.request.decode("utf-8", "replace"),
+            packed.response.decode("utf-8", "replace"))
+
+
 async def read(request: Request, page: Page) -> Response:
     viewer = page.signed_in_viewer
     record = await run_in_threadpool(page.console.plane.flagged.read, viewer.actor,
@@ -38,4 +49,4 @@ async def read(request: Request, page: Page) -> Response:
     org = await run_in_threadpool(page.console.plane.orgs.show, viewer.actor,
                                   record.record.org_id)
     return page.render(request, "flagged_item.html", title="Flagged content", item=record,
-                       org=org)
+                       org=org, parts=split_content(record.content))

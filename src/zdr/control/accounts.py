@@ -160,6 +160,29 @@ class Accounts:
                             {"user": user.email, "prefix": token.prefix})
         return NewSecretView(id=token_id, prefix=token.prefix, secret=token.secret)
 
+    def revoke_token(self, actor: Actor, prefix: str) -> NewSecretView:
+        """Revoke an admin token by prefix (anyone their own; provider admins any)."""
+        with self.ctx.write() as conn:
+            row = conn.execute(select(admin_tokens).where(admin_tokens.c.prefix == prefix)).first()
+            if row is None:
+                raise NotFound("admin token not found")
+            if row.user_id != actor.user_id:
+                self.ctx.guard(actor, "token.revoke", None)
+            if row.revoked_at is not None:
+                raise Conflict("the admin token is already revoked")
+            now = self.ctx.now()
+            conn.execute(admin_tokens.update().where(admin_tokens.c.id == row.id)
+                         .values(revoked_at=now))
+            self.ctx.record(conn, actor, "token.revoke", None, prefix, {"revoked_at": None},
+                            {"revoked_at": now})
+        return NewSecretView(id=row.id, prefix=prefix, secret="")
+
+    def list_users(self, actor: Actor) -> list[UserView]:
+        self.ctx.guard(actor, "user.read", None)
+        with self.ctx.read() as conn:
+            ids = conn.execute(select(users.c.id).order_by(users.c.email)).scalars().all()
+            return [self._view(conn, user_id) for user_id in ids]
+
     def actor_for_token(self, secret: str) -> Actor:
         failure = AuthenticationFailed("invalid admin token")
         with self.ctx.read() as conn:

@@ -41,6 +41,7 @@ from zdr.control.views import (
 from zdr.errors import AuthenticationFailed, ZdrError, error_body
 
 PREFIX = "/admin/v1"
+MAX_ID = 2**62     # integer ids and sequence numbers fit a signed 64-bit column
 ERRORS: dict[int | str, dict[str, Any]] = {
     status: {"model": m.ErrorBody, "description": text} for status, text in (
         (400, "invalid request"), (401, "missing or invalid admin token"),
@@ -232,14 +233,16 @@ def list_flagged(s: S, who: A, org: OrgRef) -> list[FlaggedView]:
     return s.flagged.list(who, org)
 
 @r.get("/flagged/{record_id}", tags=["flagged"])
-def read_flagged(s: S, who: A, record_id: int) -> FlaggedContent:
+def read_flagged(
+    s: S, who: A, record_id: Annotated[int, Path(ge=1, le=MAX_ID)]
+) -> FlaggedContent:
     """Trust & safety only; this read is recorded in the audit log."""
     return s.flagged.read(who, record_id)
 
 @r.get("/audit", tags=["audit"])
 def list_audit(
     s: S, who: A, org: Annotated[str | None, Query(max_length=200)] = None,
-    after_seq: Annotated[int, Query(ge=0)] = 0,
+    after_seq: Annotated[int, Query(ge=0, le=MAX_ID)] = 0,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
 ) -> list[AuditEntry]:
     return s.audit.list(who, org, after_seq, limit)
@@ -259,6 +262,17 @@ def create_user(s: S, who: A, body: m.UserCreate) -> UserView:
 @r.post("/users/{email}/memberships", tags=["accounts"])
 def grant(s: S, who: A, email: str, body: m.MembershipGrant) -> UserView:
     return s.accounts.grant(who, email, body.org, body.role)
+
+@r.get("/users", tags=["accounts"])
+def list_users(s: S, who: A) -> list[UserView]:
+    return s.accounts.list_users(who)
+
+
+@r.post("/tokens/{prefix}/revoke", tags=["accounts"])
+def revoke_token(s: S, who: A, prefix: Annotated[str, Path(max_length=40)]) -> NewSecretView:
+    """Revoke an admin token (yours, or anyone's as a provider admin). `secret` is empty."""
+    return s.accounts.revoke_token(who, prefix)
+
 
 @r.post("/tokens", status_code=201, tags=["accounts"])
 def create_token(s: S, who: A, body: m.TokenCreate) -> NewSecretView:

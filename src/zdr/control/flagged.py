@@ -43,6 +43,8 @@ class FlaggedReview:
             raise StoreUnavailable("no key ring is configured, so flagged content cannot be read")
         from zdr.store.crypto import Sealed, record_aad
 
+        if not 0 < record_id < 2**62:
+            raise NotFound("flagged record not found")
         with self.ctx.write() as conn:
             row = conn.execute(
                 select(flagged_contents).where(flagged_contents.c.id == record_id)).first()

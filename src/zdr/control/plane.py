@@ -33,7 +33,7 @@ class AuditTrail:
     def list(
         self, actor: Actor, org: str | None = None, after_seq: int = 0, limit: int = 100
     ) -> list[audit.AuditEntry]:
-        limit = max(1, min(limit, 1000))
+        limit, after_seq = max(1, min(limit, 1000)), max(0, min(after_seq, 2**62))
         with self.ctx.read() as conn:
             if org is None:
                 self.ctx.guard(actor, "audit.read", None)

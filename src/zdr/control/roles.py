@@ -61,7 +61,9 @@ PERMISSIONS: Mapping[str, Rule] = {
     # accounts
     "user.create": Rule(_ADMIN, _NONE, "create a user"),
     "membership.grant": Rule(_ADMIN, frozenset({"org_owner"}), "give a user a role in an org"),
+    "user.read": Rule(_ADMIN, _NONE, "list users and their roles"),
     "token.create": Rule(_ADMIN, _NONE, "create an admin API token for any user"),
+    "token.revoke": Rule(_ADMIN, _NONE, "revoke any user's admin API token"),
 }
 
 

@@ -7,13 +7,15 @@ event is complete only at its blank line, exactly as the client's parser sees it
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from typing import NamedTuple
 
 MAX_PENDING = 4 * 1024 * 1024   # one event larger than this is not observed (bytes still relayed)
+_NAMES = {name.encode(): name for name in (
+    "message_start", "content_block_start", "content_block_delta", "content_block_stop",
+    "message_delta", "message_stop", "ping", "error")}
 
 
-@dataclass(frozen=True, slots=True)
-class SseEvent:
+class SseEvent(NamedTuple):
     event: str
     data: bytes
 
@@ -45,17 +47,33 @@ class SseParser:
         events: list[SseEvent] = []
         start = 0
         while True:
-            newline = buffer.find(b"\n", start)
-            if newline < 0:
+            end = buffer.find(b"\n\n", start)
+            if end < 0:
                 break
-            self._line(buffer[start:newline], events)
-            start = newline + 1
+            self._block(buffer[start:end], events)
+            start = end + 2
         rest = buffer[start:]
         if len(rest) > MAX_PENDING:
             self.overflowed = True
             rest = b""
+            self._event, self._data, self._has_data = "", [], False
         self._buffer = rest
         return events
+
+    def _block(self, block: bytes, events: list[SseEvent]) -> None:
+        """One event's lines (its blank line already consumed)."""
+        # Fast path: the API's own shape, `event: NAME\ndata: JSON`.
+        if block[:7] == b"event: " and not self._has_data and not self._event:
+            newline = block.find(b"\n")
+            if newline > 0 and block[newline + 1:newline + 7] == b"data: " and \
+                    block.find(b"\n", newline + 1) < 0:
+                name = block[7:newline]
+                events.append(SseEvent(_NAMES.get(name) or name.decode("utf-8", "replace"),
+                                       block[newline + 7:]))
+                return
+        for line in block.split(b"\n"):
+            self._line(line, events)
+        self._line(b"", events)
 
     def _line(self, line: bytes, events: list[SseEvent]) -> None:
         if not line:

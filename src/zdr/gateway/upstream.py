@@ -7,7 +7,6 @@ client as they are, but nothing here logs or keeps them.
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Mapping
 from dataclasses import dataclass
 
@@ -100,7 +99,7 @@ def outcome_for_status(status: int) -> str:
 def failure_for(error: BaseException) -> UpstreamFailure:
     """Map a client-side exception to what the client sees. The exception text is not used: it
     may carry URLs or bytes of the exchange."""
-    if isinstance(error, asyncio.TimeoutError | aiohttp.ServerTimeoutError):
+    if isinstance(error, TimeoutError | aiohttp.ServerTimeoutError):
         return UpstreamFailure(504, "timeout_error", "The upstream API did not answer in time.",
                                "timeout")
     if isinstance(error, aiohttp.ClientConnectorError):

@@ -54,10 +54,37 @@ def _derived(catalog: Catalog) -> _Derived:
     )
 
 
+@dataclass(frozen=True, slots=True)
+class _FeatureKeep:
+    """What a feature set keeps whatever the arrangement (memoized per catalog and set)."""
+
+    artifacts: tuple[Artifact, ...]
+    longest: Keep
+    partial: RuleHit | None          # the zdr_partial reason, when a feature is outside ZDR
+    hits: tuple[RuleHit, ...]        # one reason per artifact
+
+
+@lru_cache(maxsize=4096)
+def _feature_keep(catalog: Catalog, features: frozenset[str]) -> _FeatureKeep:
+    table = _derived(catalog).artifacts
+    artifacts = tuple(table[fid] for fid in sorted(features) if fid in table)
+    outside = [a for a in artifacts if catalog.features[a.feature].zdr == "no"]
+    partial = None
+    if outside:
+        named = ", ".join(f"{a.feature} ({_period(a.days)})" for a in outside)
+        partial = RuleHit("retention.zdr_partial",
+                          f"ZDR in force, but not for: {named}; content itself is not kept.")
+    hits = tuple(
+        RuleHit(f"retention.artifact.{a.feature}",
+                f"{catalog.features[a.feature].label}: its {a.kind} is kept {_period(a.days)}.")
+        for a in artifacts
+    )
+    return _FeatureKeep(artifacts, _longest(artifacts), partial, hits)
+
+
 def artifacts_of(scope: Scope) -> tuple[Artifact, ...]:
     """What each non-eligible (or qualified) feature keeps, whatever the arrangement."""
-    table = _derived(scope.catalog).artifacts
-    return tuple(table[fid] for fid in sorted(scope.facts.features) if fid in table)
+    return _feature_keep(scope.catalog, scope.facts.features).artifacts
 
 
 def _longest(artifacts: tuple[Artifact, ...]) -> Keep:
@@ -103,14 +130,14 @@ def retention_plan(scope: Scope) -> Plan:
     """Rule 6 for an allowed request: what each record class keeps, and the ZDR state."""
     derived = _derived(scope.catalog)
     surface = scope.catalog.surfaces[scope.facts.surface]
-    artifacts = artifacts_of(scope)
+    by_features = _feature_keep(scope.catalog, scope.facts.features)
     hits = list(derived.fixed_hits)
     keep: dict[str, Keep] = {
         "metadata": derived.metadata,
         "content": NOT_KEPT,
         "flagged_content": NOT_KEPT,
         "classifier_result": NOT_KEPT,
-        "feature_artifact": _longest(artifacts),
+        "feature_artifact": by_features.longest,
     }
     if surface.carries_content:
         keep["classifier_result"] = derived.classifier_result
@@ -118,12 +145,9 @@ def retention_plan(scope: Scope) -> Plan:
         hits.extend(derived.content_hits)
     zdr: ZdrState
     if scope.zdr_scope and surface.zdr_eligible:
-        outside = [a for a in artifacts if scope.catalog.features[a.feature].zdr == "no"]
-        if outside:
+        if by_features.partial is not None:
             zdr = "partial"
-            named = ", ".join(f"{a.feature} ({_period(a.days)})" for a in outside)
-            hits.append(RuleHit("retention.zdr_partial",
-                                f"ZDR in force, but not for: {named}; content itself is not kept."))
+            hits.append(by_features.partial)
         else:
             zdr = "applied"
             hits.append(derived.applied)
@@ -143,11 +167,8 @@ def retention_plan(scope: Scope) -> Plan:
             days, period_hits = content_days(scope)
             keep["content"] = Keep(True, days)
             hits.extend(period_hits)
-    for artifact in artifacts:
-        hits.append(RuleHit(f"retention.artifact.{artifact.feature}",
-                            f"{scope.catalog.features[artifact.feature].label}: its "
-                            f"{artifact.kind} is kept {_period(artifact.days)}."))
-    return zdr, keep, artifacts, hits
+    hits.extend(by_features.hits)
+    return zdr, keep, by_features.artifacts, hits
 
 
 def _surface_days(surface: SurfaceSpec) -> int | None:

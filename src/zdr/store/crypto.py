@@ -176,6 +176,12 @@ class Keyring:
             values[wrapped_col.name] = self._new_wrapped(org_id, purpose)
         conn.execute(insert_ignoring_duplicates(conn, org_data_keys).values(**values))
 
+    def has_key_cached(self, org_id: str, purpose: Purpose = "content") -> bool:
+        """True when encrypting for this org needs no database read (the key is in memory)."""
+        with self._lock:
+            cached = self._cache.get((org_id, purpose))
+        return cached is not None and cached[1] > time.monotonic()
+
     def forget(self, org_id: str) -> None:
         with self._lock:
             for purpose in ("content", "flagged"):

@@ -20,23 +20,27 @@ Exactly once: the exchange id is the primary key of `exchanges`; every write is
 PostgreSQL), and feature artifacts are written only with the exchange row that is new. Any mix
 and repetition of the three calls for one exchange stores one row per record class.
 
-Writes happen in one writer thread per process (`zdr.store.writer.BatchWriter`), encryption
-included, so the event loop never touches the database.
+Content is encrypted before it is queued (small content on the caller's loop, large content or
+a first use of an org's key in a crypto thread), then written by one writer thread per process (`zdr.store.writer.BatchWriter`): the
+event loop never touches the database or the cipher, and only ciphertext is queued.
 """
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import Connection, Engine, select, update
 
+from zdr.errors import StoreUnavailable
 from zdr.ports import ClassificationRecord, ExchangeMetadata, RetainedContent
 from zdr.store import records
 from zdr.store.content import FlaggedContent, StoredContent, pack, read_content, read_flagged
-from zdr.store.crypto import Keyring, record_aad
+from zdr.store.crypto import KeyDestroyed, Keyring, Purpose, Sealed, record_aad
 from zdr.store.partitions import PartitionManager
 from zdr.store.tables import (
     classifier_results,
@@ -51,10 +55,17 @@ from zdr.store.writer import BatchWriter
 
 @dataclass(frozen=True, slots=True)
 class _Job:
+    """What the writer thread gets: metadata and ciphertext only (content is sealed before)."""
+
     meta: ExchangeMetadata
-    content: RetainedContent | None = None
+    content: Sealed | None = None
     classification: ClassificationRecord | None = None
-    flagged: RetainedContent | None = None
+    flagged: Sealed | None = None
+
+
+# Content up to this size is sealed on the caller's loop (AES-GCM: a few microseconds) when the
+# org's key is in memory; bigger content, or a key to fetch, goes to the crypto thread.
+INLINE_SEAL_BYTES = 64 * 1024
 
 
 def _now() -> datetime:
@@ -78,6 +89,8 @@ class SqlExchangeSink:
         self.keyring = keyring
         self._clock = clock
         self._partitions = PartitionManager(engine)
+        # Large content is sealed in its own thread, overlapping the writer's round trips.
+        self._crypto = ThreadPoolExecutor(max_workers=1, thread_name_prefix="zdr-store-crypto")
         self.writer: BatchWriter[_Job] = BatchWriter(
             self._commit, capacity=capacity, max_batch=max_batch, put_timeout=put_timeout,
             on_retry=self._partitions.forget,
@@ -90,12 +103,33 @@ class SqlExchangeSink:
     async def record_retained(self, meta: ExchangeMetadata, content: RetainedContent) -> None:
         if not records.kept(meta, "content"):
             raise ValueError("record_retained called for a decision that keeps no content")
-        await self.writer.submit(_Job(meta, content=content), wait=True)
+        sealed = await self._seal(meta, content, "content")
+        await self.writer.submit(_Job(meta, content=sealed), wait=True)
 
     async def record_classification(
         self, meta: ExchangeMetadata, result: ClassificationRecord, flagged: RetainedContent | None
     ) -> None:
-        await self.writer.submit(_Job(meta, classification=result, flagged=flagged), wait=True)
+        sealed = None
+        if flagged is not None and records.kept(meta, "flagged_content"):
+            sealed = await self._seal(meta, flagged, "flagged_content")
+        await self.writer.submit(_Job(meta, classification=result, flagged=sealed), wait=True)
+
+    async def _seal(
+        self, meta: ExchangeMetadata, content: RetainedContent, record_class: str
+    ) -> Sealed:
+        purpose: Purpose = "content" if record_class == "content" else "flagged"
+        aad = record_aad(meta.exchange_id, record_class)
+
+        def seal() -> Sealed:
+            return self.keyring.encrypt(meta.org_id, pack(content), aad, purpose)
+
+        try:
+            if (len(content.request) + len(content.response) <= INLINE_SEAL_BYTES
+                    and self.keyring.has_key_cached(meta.org_id, purpose)):
+                return seal()      # microseconds: cheaper than a thread hop
+            return await asyncio.get_running_loop().run_in_executor(self._crypto, seal)
+        except KeyDestroyed:
+            raise StoreUnavailable("the organization's data key was destroyed") from None
 
     # -- lifecycle -----------------------------------------------------------------------------
     def start(self) -> None:
@@ -106,6 +140,7 @@ class SqlExchangeSink:
 
     def close(self, timeout: float = 30.0) -> None:
         self.writer.close(timeout)
+        self._crypto.shutdown(wait=True)
 
     # -- reads ---------------------------------------------------------------------------------
     def read_content(self, exchange_id: str) -> StoredContent | None:
@@ -132,21 +167,15 @@ class SqlExchangeSink:
             if first("exchanges", meta.exchange_id):
                 rows["exchanges"].append(records.exchange_row(meta))
             if job.content is not None and first("contents", meta.exchange_id):
-                sealed = self.keyring.encrypt(meta.org_id, pack(job.content),
-                                              record_aad(meta.exchange_id, "content"), "content")
-                rows["contents"].append(records.content_row(meta, sealed, now))
+                rows["contents"].append(records.content_row(meta, job.content, now))
             result = job.classification
             if result is None:
                 continue
             if records.kept(meta, "classifier_result") and first("classifier", meta.exchange_id):
                 rows["classifier_results"].append(records.classification_row(meta, result, now))
-            if (job.flagged is not None and records.kept(meta, "flagged_content")
-                    and first("flagged", meta.exchange_id)):
-                sealed = self.keyring.encrypt(
-                    meta.org_id, pack(job.flagged),
-                    record_aad(meta.exchange_id, "flagged_content"), "flagged",
-                )
-                rows["flagged_contents"].append(records.flagged_row(meta, result, sealed, now))
+            if job.flagged is not None and first("flagged", meta.exchange_id):
+                rows["flagged_contents"].append(
+                    records.flagged_row(meta, result, job.flagged, now))
         return rows
 
     def _commit(self, jobs: Sequence[_Job]) -> None:

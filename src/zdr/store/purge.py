@@ -1,9 +1,11 @@
 """Purge: remove every expired record that no hold covers, of every record class.
 
 - PostgreSQL: the content tables are partitioned by expiry day (`zdr.store.partitions`); a day
-  that has fully expired and holds no held row is dropped whole (`DROP TABLE` of the partition,
-  with a short `lock_timeout` so writers are never stalled for long; a day that cannot be locked
-  is retried next sweep). Held rows keep their partition; its unheld rows are deleted.
+  that has fully expired and holds no held row is dropped whole: detached in one short
+  transaction (metadata only, with a `lock_timeout` so writers are never held up for long; a day
+  that cannot be locked is retried next sweep), then `DROP TABLE`d, which frees its files
+  without any lock on the parent table. Held rows keep their partition; its unheld rows are
+  deleted row by row.
 - Everything else, and SQLite: deletes in batches of `batch_size` rows, one short transaction
   each, so gateway writers get the database between batches.
 - One purger at a time: on PostgreSQL a session advisory lock (`pg_try_advisory_lock`); a second
@@ -173,15 +175,31 @@ def _drop_expired_partitions(
         if not report.dry_run:
             try:
                 with conn.begin_nested():
-                    for name in names:
-                        conn.exec_driver_sql(f'DROP TABLE "{name}"')
+                    for name in names:   # metadata only: writers wait milliseconds at most
+                        conn.exec_driver_sql(
+                            f'ALTER TABLE "{table.name}" DETACH PARTITION "{name}"')
             except OperationalError as error:   # lock timeout: the next sweep retries
                 if "lock timeout" not in str(error):
                     raise
                 return
-            metrics.PARTITIONS_DROPPED.inc(len(names))
+    if not report.dry_run:
+        _drop_detached(engine, table)
+        metrics.PARTITIONS_DROPPED.inc(len(names))
     report.dropped_partitions.extend(names)
     _count(report, table, rows, progress)
+
+
+def _drop_detached(engine: Engine, table: Table) -> None:
+    """Drop day partitions that are detached from `table` (by the step above, or by a purge that
+    stopped between detaching and dropping). Freeing their files takes time, but no lock on the
+    parent table: writers are not held up."""
+    with engine.begin() as conn:
+        names = conn.execute(text(
+            "SELECT c.relname FROM pg_class c WHERE c.relkind = 'r' AND c.relname ~ :pattern "
+            "AND NOT EXISTS (SELECT 1 FROM pg_inherits i WHERE i.inhrelid = c.oid)"
+        ), {"pattern": f"^{table.name}_p[0-9]{{8}}$"}).scalars().all()
+        for name in names:
+            conn.exec_driver_sql(f'DROP TABLE IF EXISTS "{name}"')
 
 
 def _partition_rows(conn: Connection, name: str, report: PurgeReport) -> int:

@@ -10,6 +10,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from zdr.policy.decision import Decision
 from zdr.ports import ClassificationRecord, ExchangeMetadata
 from zdr.store.crypto import Sealed
 from zdr.store.db import utc
@@ -28,6 +29,22 @@ def expiry(meta: ExchangeMetadata, record_class: str) -> datetime | None:
 
 def kept(meta: ExchangeMetadata, record_class: str) -> bool:
     return meta.decision.keep[record_class].kept
+
+
+_DECISION_JSON: dict[int, tuple[Decision, dict[str, Any]]] = {}
+
+
+def decision_json(decision: Decision) -> dict[str, Any]:
+    """`decision.as_json()`, memoized: the policy returns the same Decision object for the same
+    facts and arrangements (its own cache), so the writer serializes each one once."""
+    cached = _DECISION_JSON.get(id(decision))
+    if cached is not None and cached[0] is decision:
+        return cached[1]
+    if len(_DECISION_JSON) > 4096:
+        _DECISION_JSON.clear()
+    value = decision.as_json()
+    _DECISION_JSON[id(decision)] = (decision, value)
+    return value
 
 
 def rule_ids(meta: ExchangeMetadata) -> list[str]:
@@ -50,7 +67,7 @@ def exchange_row(meta: ExchangeMetadata) -> dict[str, Any]:
         "zdr_state": decision.zdr,
         "retention": decision.retention_label[:20],
         "catalog_version": decision.catalog_version[:40],
-        "decision": decision.as_json(),
+        "decision": decision_json(decision),
         "misuse_exception": False,
         "input_tokens": meta.input_tokens,
         "output_tokens": meta.output_tokens,

@@ -41,22 +41,32 @@ class Ticket(Generic[J]):
     loop: asyncio.AbstractEventLoop | None = None
     error: BaseException | None = field(default=None)
 
-    def resolve(self) -> None:
-        if self.future is None or self.loop is None:
+    def settle(self) -> None:
+        """Resolve the future (on its loop's thread)."""
+        future = self.future
+        if future is None or future.done():
             return
-        future, error = self.future, self.error
+        if self.error is None:
+            future.set_result(None)
+        else:
+            future.set_exception(self.error)
 
-        def _set() -> None:
-            if future.done():
-                return
-            if error is None:
-                future.set_result(None)
-            else:
-                future.set_exception(error)
 
+def _settle_all(tickets: list[Ticket[Any]]) -> None:
+    for ticket in tickets:
+        ticket.settle()
+
+
+def resolve(tickets: Sequence[Ticket[Any]]) -> None:
+    """Wake the waiting callers: one hand-over per event loop and batch, not one per job."""
+    by_loop: dict[asyncio.AbstractEventLoop, list[Ticket[Any]]] = {}
+    for ticket in tickets:
+        if ticket.future is not None and ticket.loop is not None:
+            by_loop.setdefault(ticket.loop, []).append(ticket)
+    for loop, waiting in by_loop.items():
         # RuntimeError: the caller's loop has closed; nobody is waiting any more.
         with contextlib.suppress(RuntimeError):
-            self.loop.call_soon_threadsafe(_set)
+            loop.call_soon_threadsafe(_settle_all, waiting)
 
 
 _STOP = object()
@@ -183,8 +193,7 @@ class BatchWriter(Generic[J]):
         else:
             self.batches += 1
             self.jobs_written += len(jobs)
-        for ticket in batch:
-            ticket.resolve()
+        resolve(batch)
 
     def _commit_with_retries(self, jobs: list[J]) -> None:
         deadline = time.monotonic() + self.retry_seconds

@@ -61,6 +61,7 @@ class StubStats:
     requests: int = 0
     last_api_key: str = ""
     seen_headers: list[dict[str, str]] = field(default_factory=list)
+    seen_paths: list[str] = field(default_factory=list)
 
 
 _ids = itertools.count(1)
@@ -166,6 +167,7 @@ class StubUpstream:
         self.stats.requests += 1
         self.stats.last_api_key = request.headers.get("x-api-key", "")
         self.stats.seen_headers = [*self.stats.seen_headers[-20:], dict(request.headers)]
+        self.stats.seen_paths = [*self.stats.seen_paths[-20:], request.path_qs]
         latency = _knob(request, "latency-ms", self.config.latency_ms)
         if latency > 0:
             await asyncio.sleep(latency / 1000)
