@@ -10,6 +10,7 @@ class) — never a model name, a key, or anything read from a request.
 
 from __future__ import annotations
 
+import io
 import sys
 import threading
 import time
@@ -152,7 +153,7 @@ class LineWriter:
         self.flush()
         for stream in self._streams:
             if stream not in (sys.stderr, sys.stdout):
-                stream.close()
+                stream.close()   # a wrapper of fd 2 leaves the descriptor open (closefd=False)
 
 
 def make_logger(writer: Any) -> Any:
@@ -161,11 +162,20 @@ def make_logger(writer: Any) -> Any:
                                  wrapper_class=structlog.BoundLogger)
 
 
+LOG_BUFFER = 1 << 20
+
+
 def file_and_stderr_writer(log_file: Path, *, stderr: bool = True) -> LineWriter:
+    """The log file and standard error, both block-buffered and flushed by `LineWriter`.
+
+    Buffered on purpose: each write syscall releases the GIL, and a thread holding it (the
+    store's writer) can then keep the event loop waiting for a whole switch interval (5 ms).
+    """
     log_file.parent.mkdir(parents=True, exist_ok=True)
-    streams: list[TextIO] = [log_file.open("a", encoding="utf-8")]
+    streams: list[TextIO] = [log_file.open("a", encoding="utf-8", buffering=LOG_BUFFER)]
     if stderr:
-        streams.append(sys.stderr)
+        raw = io.FileIO(sys.stderr.fileno(), "w", closefd=False)
+        streams.append(io.TextIOWrapper(io.BufferedWriter(raw, LOG_BUFFER), encoding="utf-8"))
     return LineWriter(streams)
 
 

@@ -81,9 +81,10 @@ def test_secrets_used_on_the_live_gateway_are_nowhere_in_clear(live: Any) -> Non
     deployment.stop_gateway()
 
     args = [arg for secret in secrets.values() for arg in ("--canary", secret)]
-    args += [arg for secret in secrets.values() if "-" in secret
-             for arg in ("--canary", secret.rsplit("-", 1)[-1])]      # the random part alone
+    parts = {secret.rsplit("-", 1)[-1] for secret in secrets.values()}   # the random part alone
+    args += [arg for part in sorted(parts) if len(part) >= 16 for arg in ("--canary", part)]
     done = deployment.zdr("verify", *args, "--json", "--quiet", check=False)
+    assert done.returncode in (0, 1), done.stderr
     report = json.loads(done.stdout)
     assert done.returncode == 0, [c["violations"] for c in report["checks"] if c["violations"]]
     checks = {c["name"]: c for c in report["checks"]}
@@ -109,8 +110,6 @@ def test_console_sign_in_without_csrf_token_is_refused(live: Any) -> None:
         answer = web.post("/console/login", data={
             "email": "owner@acme.example", "password": USER_PASSWORD, "next": "/"})
         assert answer.status_code in (400, 403)
-        assert not any("session" in c.lower() and answer.cookies.get(c) for c in answer.cookies
-                       if answer.status_code == 303)
 
 
 def test_console_pages_send_security_headers(live: Any) -> None:

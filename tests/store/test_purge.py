@@ -128,7 +128,10 @@ def test_postgres_drops_whole_expired_days_and_keeps_held_ones(engine: Engine) -
     with engine.begin() as conn:
         place_hold(conn, kind="legal", org_id=org, exchange_id="b2", reason="r", placed_by="u",
                    now=NOW)
+    dry = purge(engine, NOW, dry_run=True)
+    assert dry.deleted["content"] == 10 and dry.deleted["flagged_content"] == 5
     report = purge(engine, NOW)
+    assert sorted(dry.dropped_partitions) == sorted(report.dropped_partitions)
     with engine.connect() as conn:
         remaining = set(conn.execute(select(contents.c.exchange_id)).scalars())
         flagged_left = conn.execute(select(func.count()).select_from(flagged_contents)).scalar()

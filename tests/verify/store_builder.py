@@ -18,6 +18,7 @@ from zdr.policy import Arrangements, OrgState, RequestFacts, decide
 from zdr.ports import ClassificationRecord, ExchangeMetadata
 from zdr.settings import Settings
 from zdr.store.crypto import Keyring, Sealed
+from zdr.store.partitions import PartitionManager
 from zdr.store.records import (
     artifact_rows,
     classification_row,
@@ -73,6 +74,8 @@ class Store:
             key_id=None, started_at=started, decision=decision, status_code=200, outcome="ok")
         written = started + timedelta(seconds=2)
         sealed = self.seal(meta)                      # the keyring writes the org key itself
+        if with_content and decision.content_kept:
+            self.partitions("contents", content_row(meta, sealed, written)["expires_at"])
         with self.engine.begin() as conn:
             conn.execute(exchanges.insert().values(**exchange_row(meta)))
             rows = artifact_rows(meta, written)
@@ -84,6 +87,10 @@ class Store:
                 conn.execute(classifier_results.insert().values(
                     **classification_row(meta, self.classification(meta), written)))
         return meta
+
+    def partitions(self, table: str, *expiries: datetime) -> None:
+        """PostgreSQL partitions content tables by expiry day: make the ones rows will need."""
+        PartitionManager(self.engine).ensure(table, expiries)
 
     def seal(self, meta: ExchangeMetadata, purpose: str = "content") -> Sealed:
         aad = f"{'content' if purpose == 'content' else 'flagged_content'}|{meta.exchange_id}"
@@ -99,10 +106,11 @@ class Store:
     def flag(self, meta: ExchangeMetadata, misuse_exception: bool = True) -> None:
         """Flagged content as the safety pipeline writes it (misuse exception)."""
         sealed = self.seal(meta, "flagged")
+        row = flagged_row(meta, self.classification(meta, True), sealed,
+                          meta.started_at + timedelta(seconds=3))
+        self.partitions("flagged_contents", row["expires_at"])
         with self.engine.begin() as conn:
-            conn.execute(flagged_contents.insert().values(**flagged_row(
-                meta, self.classification(meta, True), sealed,
-                meta.started_at + timedelta(seconds=3))))
+            conn.execute(flagged_contents.insert().values(**row))
             conn.execute(exchanges.update().where(exchanges.c.id == meta.exchange_id)
                          .values(misuse_exception=misuse_exception))
 

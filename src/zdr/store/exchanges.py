@@ -20,9 +20,10 @@ Exactly once: the exchange id is the primary key of `exchanges`; every write is
 PostgreSQL), and feature artifacts are written only with the exchange row that is new. Any mix
 and repetition of the three calls for one exchange stores one row per record class.
 
-Content is encrypted before it is queued (small content on the caller's loop, large content or
-a first use of an org's key in a crypto thread), then written by one writer thread per process (`zdr.store.writer.BatchWriter`): the
-event loop never touches the database or the cipher, and only ciphertext is queued.
+Content is encrypted before it is queued (small content on the caller's loop, in microseconds;
+large content, or an org's first use of its key, in a crypto thread), then written by one writer
+thread per process (`zdr.store.writer.BatchWriter`): the event loop never touches the
+database, and only ciphertext is queued.
 """
 
 from __future__ import annotations

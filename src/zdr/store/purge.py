@@ -171,7 +171,7 @@ def _drop_expired_partitions(
         if not droppable:
             return
         names = [partition_name(table.name, d) for d in droppable]
-        rows = sum(_partition_rows(conn, name, report) for name in names)
+        rows = 0 if report.dry_run else sum(_partition_rows(conn, n, report) for n in names)
         if not report.dry_run:
             try:
                 with conn.begin_nested():
@@ -182,10 +182,11 @@ def _drop_expired_partitions(
                 if "lock timeout" not in str(error):
                     raise
                 return
-    if not report.dry_run:
-        _drop_detached(engine, table)
-        metrics.PARTITIONS_DROPPED.inc(len(names))
     report.dropped_partitions.extend(names)
+    if report.dry_run:
+        return          # the dry-run count of expired rows (next step) includes these days
+    _drop_detached(engine, table)
+    metrics.PARTITIONS_DROPPED.inc(len(names))
     _count(report, table, rows, progress)
 
 
