@@ -176,7 +176,11 @@ def measure(rounds: int) -> dict[str, Any]:
         mix_loads += share * row["json_loads_mean"]
         mix_orjson += share * row["orjson_loads_mean"]
         mix_policy += share * row["policy_mean"]
+    p50_loads = sum(r["share"] * r["json_loads_p50"] for r in results["kinds"].values())
+    p50_policy = sum(r["share"] * r["policy_p50"] for r in results["kinds"].values())
     results["mix"] = {
+        "json_loads_p50": p50_loads / 100, "policy_p50": p50_policy / 100,
+        "ratio_p50": p50_policy / p50_loads,
         "json_loads_mean": mix_loads / 100, "orjson_loads_mean": mix_orjson / 100,
         "policy_mean": mix_policy / 100, "ratio": mix_policy / mix_loads,
         "ratio_orjson": mix_policy / mix_orjson,
@@ -254,7 +258,12 @@ def report(results: dict[str, Any], check: tuple[float, float, str] | None, comm
                      f"{r['ratio_mean']:.2f}x |")
     lines += [
         "",
-        f"Mix (weighted by share, ZDR/standard/HIPAA orgs): facts+decide "
+        f"Mix, weighted p50s (robust to preemption): facts+decide {mix['policy_p50']:.1f} µs vs "
+        f"json.loads {mix['json_loads_p50']:.1f} µs: **{mix['ratio_p50']:.2f}x** (target <= 1.5x: "
+        f"{'met' if mix['ratio_p50'] <= 1.5 else 'NOT met'}); {1e6 / mix['policy_p50']:,.0f} "
+        "requests/s through facts+decide on one core at the p50s.",
+        "",
+        f"Mix, weighted means (ZDR/standard/HIPAA orgs): facts+decide "
         f"{mix['policy_mean']:.1f} µs mean vs json.loads {mix['json_loads_mean']:.1f} µs: "
         f"**{mix['ratio']:.2f}x** (target <= 1.5x: "
         f"{'met' if mix['ratio'] <= 1.5 else 'NOT met'}); vs orjson.loads "

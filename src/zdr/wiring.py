@@ -113,11 +113,13 @@ def build_app(
     flusher = LogFlusher(writer)
     on_startup.append(flusher.start)
     on_shutdown = [*store.on_shutdown, flusher.stop]
+    safety = safety or store.safety or NullSafetyQueue()
     return GatewayApp(
         catalog=catalog,
         directory=directory or store.directory or InMemoryDirectory(),
         sink=sink or store.sink or InMemorySink(),
-        safety=safety or store.safety or NullSafetyQueue(),
+        safety=safety,
+        classify=not isinstance(safety, NullSafetyQueue),
         clock=clock or SystemClock(),
         relay=relay,
         metrics=GatewayMetrics(),

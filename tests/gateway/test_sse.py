@@ -73,3 +73,11 @@ def test_oversized_pending_event_is_dropped_not_buffered():
     assert parser.feed(b"data: " + b"x" * (sse.MAX_PENDING + 10)) == []
     assert parser.overflowed
     assert parser.feed(b"\n\nevent: ping\ndata: {}\n\n")[-1] == SseEvent("ping", b"{}")
+
+
+def test_only_the_named_events_are_returned():
+    # The relay's observer asks only for what it needs when it assembles no text.
+    parser = SseParser(only=frozenset({"message_start", "message_stop"}))
+    assert parser.feed(STREAM) == [EXPECTED[0], EXPECTED[3]]
+    slow = SseParser(only=frozenset({"message"}))
+    assert slow.feed(b"data: a\n\nevent: ping\ndata: {}\n\n") == [SseEvent("message", b"a")]

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import fnmatch
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Literal
 
 ModelClass = Literal["standard", "covered"]
@@ -105,9 +105,14 @@ class Catalog:
     source_path: str
     plain_params: frozenset[str] = frozenset()
     zdr_key_kinds: frozenset[str] = frozenset({"api", "enterprise_seat"})
+    _hash: int = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        # the policy memoizes on the catalog: hash it once (version and file name identify it)
+        object.__setattr__(self, "_hash", hash((self.version, self.source_path)))
 
     def __hash__(self) -> int:
-        return hash((self.version, self.source_path))
+        return self._hash
 
     def model_class(self, model: str | None) -> ModelClass:
         if model is None:

@@ -58,6 +58,7 @@ class GatewayApp:
         log_writer: Any = None,
         max_body_bytes: int,
         fallback: ASGIApp | None = None,
+        classify: bool = True,
         on_startup: Sequence[Hook] = (),
         on_shutdown: Sequence[Hook] = (),
     ) -> None:
@@ -72,6 +73,7 @@ class GatewayApp:
         self.log = logger
         self.max_body_bytes = max_body_bytes
         self.fallback = fallback
+        self.classify = classify   # False: no classifier is wired, so no text is collected for it
         self._on_startup = tuple(on_startup)
         self._on_shutdown = tuple(on_shutdown)
         self.access = AccessLog(log_writer) if log_writer is not None else logger
@@ -144,8 +146,8 @@ class GatewayApp:
         recorder = recorder_for(decision, self.sink)
         observer = None
         if route.content:
-            assemble = (isinstance(recorder, RetainingRecorder)
-                        or decision.keep["classifier_result"].kept)
+            assemble = isinstance(recorder, RetainingRecorder) or (
+                self.classify and decision.keep["classifier_result"].kept)
             observer = MessageObserver(assemble=assemble)
         ex.stream = bool(parsed and parsed.get("stream") is True)
         query: bytes = scope.get("query_string", b"")
@@ -160,6 +162,16 @@ class GatewayApp:
                 raise
             ex.outcome = "client_disconnected"
             ex.status = ex.status or 499
+        except Exception as error:  # noqa: BLE001 - answered in the API's format, by type only
+            ex.outcome = "upstream_error"
+            ex.request_id = ex.request_id or new_request_id()
+            self.log.error("relay_failed", request_id=ex.request_id, error_type=type(error).__name__)
+            if ex.ttfb is None:
+                ex.status = 500
+                await send_error(channel.send, 500, "api_error", "The gateway failed to relay "
+                                 "this request.", ex.request_id, decision.retention_label)
+            elif not channel.complete:
+                await channel.send({"type": "http.response.body", "body": b"", "more_body": False})
         finally:
             channel.stop()
         await self._finish(ex, recorder, observer, parsed)
@@ -203,7 +215,7 @@ class GatewayApp:
         except Exception:  # noqa: BLE001 - a store failure must not crash the served request
             self.log.error("metadata_write_failed", request_id=meta.exchange_id,
                            org_id=meta.org_id, surface=decision.surface)
-        if (observer is not None and ex.outcome == "ok"
+        if (observer is not None and self.classify and ex.outcome == "ok"
                 and decision.keep["classifier_result"].kept):
             try:
                 self.safety.submit(meta, request_text(parsed), observer.output_text)

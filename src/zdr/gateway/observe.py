@@ -15,6 +15,8 @@ from zdr.gateway.sse import SseEvent
 
 # Events whose JSON the observer must read for usage and completion.
 _USAGE_EVENTS = frozenset({"message_start", "message_delta"})
+# What it needs to see at all when it does not assemble text.
+_STATE_EVENTS = frozenset({*_USAGE_EVENTS, "message_stop", "error"})
 
 
 class MessageObserver:
@@ -27,6 +29,11 @@ class MessageObserver:
         self.completed = False
         self.errored = False
         self._parts: list[str] = []
+
+    @property
+    def wanted(self) -> frozenset[str] | None:
+        """The event names to parse for this observer (None: all)."""
+        return None if self.assemble else _STATE_EVENTS
 
     @property
     def output_text(self) -> str:

@@ -120,11 +120,16 @@ class Relay:
     async def _error(
         self, ex: Exchange, response: aiohttp.ClientResponse, send: Send, common: Headers
     ) -> None:
-        data = await response.content.read(MAX_ERROR_BODY)
+        data = bytearray()
+        while len(data) < MAX_ERROR_BODY:   # bounded: an error body is never streamed on
+            chunk = await response.content.read(MAX_ERROR_BODY - len(data))
+            if not chunk:
+                break
+            data += chunk
         ex.status = response.status
         ex.outcome = upstream.outcome_for_status(response.status)
         ex.mark_first_byte()
-        await send_body(send, response.status, upstream.error_body(response.status, data,
+        await send_body(send, response.status, upstream.error_body(response.status, bytes(data),
                                                                    ex.request_id), common)
 
     async def _stream(
@@ -145,7 +150,7 @@ class Relay:
             "headers": [(b"content-type", SSE_TYPE), (b"cache-control", b"no-cache"), *common],
         })
         ex.mark_first_byte()
-        parser = SseParser()
+        parser = SseParser(observer.wanted if observer is not None else None)
         retaining = recorder if isinstance(recorder, RetainingRecorder) else None
         raw: list[bytes] = []
         async for chunk in response.content.iter_any():

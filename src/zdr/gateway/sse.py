@@ -23,9 +23,11 @@ class SseEvent(NamedTuple):
 class SseParser:
     """Incremental SSE parser (WHATWG rules: `\\n`, `\\r\\n` or `\\r` line ends, `:` comments)."""
 
-    __slots__ = ("_buffer", "_data", "_event", "_has_data", "_skip_lf", "overflowed")
+    __slots__ = ("_buffer", "_data", "_event", "_has_data", "_only", "_skip_lf", "overflowed")
 
-    def __init__(self) -> None:
+    def __init__(self, only: frozenset[str] | None = None) -> None:
+        """`only`: return just the events of these names (the rest are parsed past, not built)."""
+        self._only = None if only is None else frozenset(name.encode() for name in only)
         self._buffer = b""
         self._event = ""
         self._data: list[bytes] = []
@@ -68,6 +70,8 @@ class SseParser:
             if newline > 0 and block[newline + 1:newline + 7] == b"data: " and \
                     block.find(b"\n", newline + 1) < 0:
                 name = block[7:newline]
+                if self._only is not None and name not in self._only:
+                    return
                 events.append(SseEvent(_NAMES.get(name) or name.decode("utf-8", "replace"),
                                        block[newline + 7:]))
                 return
@@ -77,7 +81,9 @@ class SseParser:
 
     def _line(self, line: bytes, events: list[SseEvent]) -> None:
         if not line:
-            if self._has_data or self._event:
+            if (self._has_data or self._event) and (
+                self._only is None or (self._event or "message").encode() in self._only
+            ):
                 events.append(SseEvent(self._event or "message", b"\n".join(self._data)))
             self._event, self._data, self._has_data = "", [], False
             return

@@ -9,7 +9,7 @@ from types import MappingProxyType
 from zdr.catalog.schema import Catalog
 from zdr.policy.decision import NOT_KEPT, RECORD_CLASSES, Decision, Keep, PolicyError, RuleHit
 from zdr.policy.facts import Arrangements, RequestFacts
-from zdr.policy.retention import retention_plan
+from zdr.policy.retention import feature_names, retention_plan
 from zdr.policy.rules import REFUSING_RULES, Scope
 
 
@@ -59,7 +59,7 @@ def evaluate(
         allowed=True,
         error=None,
         surface=facts.surface,
-        features=tuple(sorted(facts.features)),
+        features=feature_names(catalog, facts.features),
         model=facts.model,
         model_class=scope.model_class,
         zdr=zdr,
@@ -96,7 +96,7 @@ def _refusal(scope: Scope, hits: list[RuleHit], error: PolicyError) -> Decision:
         allowed=False,
         error=error,
         surface=scope.facts.surface,
-        features=tuple(sorted(scope.facts.features | scope.facts.unknown_features)),
+        features=_refused_names(scope),
         model=scope.facts.model,
         model_class=scope.model_class,
         zdr="applied" if scope.zdr_scope and _eligible(scope) else "none",
@@ -105,6 +105,13 @@ def _refusal(scope: Scope, hits: list[RuleHit], error: PolicyError) -> Decision:
         rules=tuple(hits),
         catalog_version=catalog.version,
     )
+
+
+def _refused_names(scope: Scope) -> tuple[str, ...]:
+    facts = scope.facts
+    if facts.unknown_features:
+        return tuple(sorted(facts.features | facts.unknown_features))
+    return feature_names(scope.catalog, facts.features)
 
 
 def _eligible(scope: Scope) -> bool:

@@ -12,6 +12,11 @@ from zdr.policy.rules import Scope
 Plan = tuple[ZdrState, dict[str, Keep], tuple[Artifact, ...], list[RuleHit]]
 
 
+def feature_names(catalog: Catalog, features: frozenset[str]) -> tuple[str, ...]:
+    """The sorted feature ids of an allowed request (memoized with its artifacts)."""
+    return _feature_keep(catalog, features).names
+
+
 @dataclass(frozen=True, slots=True)
 class _Derived:
     """What a catalog implies once: per-feature artifacts and the reasons that never vary."""
@@ -59,6 +64,7 @@ class _FeatureKeep:
     """What a feature set keeps whatever the arrangement (memoized per catalog and set)."""
 
     artifacts: tuple[Artifact, ...]
+    names: tuple[str, ...]           # the feature ids, sorted (the decision lists them)
     longest: Keep
     partial: RuleHit | None          # the zdr_partial reason, when a feature is outside ZDR
     hits: tuple[RuleHit, ...]        # one reason per artifact
@@ -79,7 +85,7 @@ def _feature_keep(catalog: Catalog, features: frozenset[str]) -> _FeatureKeep:
                 f"{catalog.features[a.feature].label}: its {a.kind} is kept {_period(a.days)}.")
         for a in artifacts
     )
-    return _FeatureKeep(artifacts, _longest(artifacts), partial, hits)
+    return _FeatureKeep(artifacts, tuple(sorted(features)), _longest(artifacts), partial, hits)
 
 
 def artifacts_of(scope: Scope) -> tuple[Artifact, ...]:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 
 from zdr.catalog.schema import Catalog
 from zdr.policy.decision import PolicyError, RuleHit
@@ -103,7 +104,7 @@ def hipaa(scope: Scope) -> Verdict:
     if not org.hipaa:
         return NOTHING
     catalog = scope.catalog
-    ineligible = sorted(f for f in scope.facts.features if not catalog.features[f].hipaa_eligible)
+    ineligible = list(_hipaa_ineligible(catalog, scope.facts.features))
     surface = catalog.surfaces[scope.facts.surface]
     if not surface.hipaa_eligible and surface.id not in ineligible:
         ineligible.append(surface.id)
@@ -117,6 +118,11 @@ def hipaa(scope: Scope) -> Verdict:
                  f"HIPAA (BAA {org.baa_version}) is on and the request uses: {listed}.")],
         PolicyError(400, INVALID, catalog.messages.hipaa_ineligible.format(features=listed)),
     )
+
+
+@lru_cache(maxsize=4096)
+def _hipaa_ineligible(catalog: Catalog, features: frozenset[str]) -> tuple[str, ...]:
+    return tuple(sorted(f for f in features if not catalog.features[f].hipaa_eligible))
 
 
 def covered_model(scope: Scope) -> Verdict:

@@ -1,8 +1,9 @@
 """One writer thread per process: a bounded queue in, group commits out.
 
 Callers (on the event loop) put jobs on a bounded `queue.Queue`; the thread takes whatever has
-accumulated (up to `max_batch`), writes it in ONE transaction and then resolves each job's future
-on the caller's loop. While one batch commits, the next one fills up, so under load each commit
+accumulated (up to `max_batch`, waiting at most `linger` seconds — 2 ms — for more once it has
+one), writes it in ONE transaction and then resolves the jobs' futures on their loops, one
+hand-over per loop. While one batch commits, the next one fills up, so under load each commit
 (and each fsync) is shared by many exchanges: group commit.
 
 Failures: a batch that fails is retried (transient errors: connection loss, lock timeouts) with
@@ -87,6 +88,7 @@ class BatchWriter(Generic[J]):
         max_batch: int = 512,
         put_timeout: float = 10.0,
         retry_seconds: float = 5.0,
+        linger: float = 0.002,
         name: str = "zdr-store-writer",
         on_retry: Callable[[], None] | None = None,
     ) -> None:
@@ -95,6 +97,7 @@ class BatchWriter(Generic[J]):
         self.max_batch = max_batch
         self.put_timeout = put_timeout
         self.retry_seconds = retry_seconds
+        self.linger = linger
         self._name = name
         self._on_retry = on_retry
         self._thread: threading.Thread | None = None
@@ -163,9 +166,11 @@ class BatchWriter(Generic[J]):
             if first is _STOP:
                 break
             batch: list[Ticket[J]] = [first]
+            deadline = time.monotonic() + self.linger
             while len(batch) < self.max_batch:
+                wait = deadline - time.monotonic()
                 try:
-                    item = self._queue.get_nowait()
+                    item = self._queue.get(timeout=wait) if wait > 0 else self._queue.get_nowait()
                 except queue.Empty:
                     break
                 if item is _STOP:

@@ -12,7 +12,7 @@ from sqlalchemy.engine import Engine, make_url
 
 from zdr.catalog import load_catalog
 from zdr.settings import Settings
-from zdr.store.db import engine_for
+from zdr.store.db import engine_for, read_only
 from zdr.store.tables import metadata
 from zdr.verify.catalogs import CatalogLibrary
 from zdr.verify.checks import STORE_CHECKS, StoreContext
@@ -43,7 +43,9 @@ def open_engine(settings: Settings) -> Engine:
         if not path.is_file():
             raise VerifyError(f"no database file at {path} (run `zdr init` first?)")
     engine = engine_for(url)
-    missing = set(metadata.tables) - set(inspect(engine).get_table_names())
+    with engine.connect() as conn:
+        present = set(inspect(read_only(conn)).get_table_names())
+    missing = set(metadata.tables) - present
     if missing:
         engine.dispose()
         raise VerifyError(f"the database lacks tables {', '.join(sorted(missing))}; "
