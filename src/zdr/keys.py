@@ -11,7 +11,7 @@ import secrets
 from dataclasses import dataclass
 
 KEY_PREFIX = "sk-zdr-"
-TOKEN_PREFIX = "zdra-"
+TOKEN_PREFIX = "zdra-"  # noqa: S105 - a public prefix, not a secret
 
 
 @dataclass(frozen=True, slots=True)

@@ -39,7 +39,8 @@ class ExchangeMetadata:
     started_at: datetime
     decision: Decision
     status_code: int
-    outcome: str            # ok | rejected | upstream_error | timeout | client_disconnected | bad_request
+    # ok | rejected | upstream_error | timeout | client_disconnected | bad_request
+    outcome: str
     stream: bool = False
     input_tokens: int | None = None
     output_tokens: int | None = None
@@ -79,7 +80,7 @@ class Clock(Protocol):
 
 @dataclass(frozen=True, slots=True)
 class ClassificationRecord:
-    """The `classifier_result` record class: scores and labels per category. No text, no excerpts."""
+    """The `classifier_result` record class: scores and labels per category; no text at all."""
 
     exchange_id: str
     org_id: str

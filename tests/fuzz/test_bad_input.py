@@ -251,3 +251,18 @@ def test_the_fuzz_reached_the_upstream(fuzz_gateway: FuzzGateway) -> None:
     assert answer.status == 400
     assert fuzz_gateway.upstream.received > 0
     assert fuzz_gateway.upstream.answered_ok == 0
+
+
+def test_the_trace_check_itself_catches_a_leak(fuzz_gateway: FuzzGateway) -> None:
+    """The assertion every case relies on fails on an echoed canary and on a 5xx."""
+    from asgi_driver import Answer
+
+    canary = new_canary()
+    echo = Answer(400, [], orjson.dumps({"type": "error", "error": {
+        "type": "invalid_request_error", "message": f"bad field near {canary}"}}))
+    with pytest.raises(AssertionError, match="came back in the error body"):
+        assert_refused_without_trace(fuzz_gateway, echo, canary)
+    crash = Answer(500, [], orjson.dumps({"type": "error", "error": {
+        "type": "api_error", "message": "boom"}}))
+    with pytest.raises(AssertionError):
+        assert_refused_without_trace(fuzz_gateway, crash, canary)

@@ -353,3 +353,18 @@ def test_many_keys_and_requests_interleaved(gateway):
     responses = asyncio.run(burst())
     expected = [("zero" if zdr else "30d") for zdr in keys.values() for _ in range(5)]
     assert [r.headers["zdr-retention"] for r in responses] == expected
+
+
+def test_unexpected_relay_failure_is_an_api_error_and_recorded(gateway):
+    secret, _ = gateway.directory.create_key("broken-org", zdr=True)
+
+    async def broken(*args, **kwargs):
+        raise RuntimeError("SECRET-IN-EXCEPTION")
+
+    gateway.app.relay.run = broken
+    response = post(gateway, secret)
+    assert_api_error(response, 500, "api_error")
+    assert "SECRET-IN-EXCEPTION" not in response.text
+    assert "SECRET-IN-EXCEPTION" not in gateway.logs.text()
+    assert gateway.sink.metadata[-1].outcome == "upstream_error"
+    assert gateway.logs.events("relay_failed")[-1]["error_type"] == "RuntimeError"

@@ -8,7 +8,9 @@ from typing import Any, NoReturn
 import orjson
 import typer
 
-HOME_HELP = "The zdr home folder (config, master key, SQLite store). Default: $ZDR_HOME or ./zdr-home."
+HOME_HELP = (
+    "The zdr home folder (config, master key, SQLite store). Default: $ZDR_HOME or ./zdr-home."
+)
 JSON_HELP = "Print JSON for machines instead of text."
 
 

@@ -43,9 +43,12 @@ def verify(
              "entries.")] = None,
     quiet: Annotated[bool, typer.Option(help="No progress lines on standard error.")] = False,
 ) -> None:
-    """Check the store, its files and the logs: no ZDR content, nothing past its expiry unless
-    held, nothing under destroyed keys, an intact audit chain, records that match their
-    decisions, and (with --canary) no canary anywhere. Exit 1 on any violation."""
+    """Check a deployment against its promises; exit 1 on any violation, 2 if it cannot look.
+
+    Checks: no content kept for ZDR exchanges; nothing past its expiry (plus grace) unless held;
+    nothing under destroyed keys; an intact audit chain; records that match their decisions;
+    secrets stored only as hashes; with --canary, no canary in the database files, WAL, logs,
+    temp folder or home."""
     from datetime import UTC
 
     from zdr.catalog import CatalogError
@@ -85,4 +88,4 @@ def verify(
 
 def register(app: typer.Typer) -> None:
     """Add `zdr verify` to `app`."""
-    app.command(name="verify")(verify)
+    app.command(name="verify", help=" ".join((verify.__doc__ or "").split()))(verify)

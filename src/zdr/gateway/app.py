@@ -165,7 +165,8 @@ class GatewayApp:
         except Exception as error:  # noqa: BLE001 - answered in the API's format, by type only
             ex.outcome = "upstream_error"
             ex.request_id = ex.request_id or new_request_id()
-            self.log.error("relay_failed", request_id=ex.request_id, error_type=type(error).__name__)
+            self.log.error("relay_failed", request_id=ex.request_id,
+                           error_type=type(error).__name__)
             if ex.ttfb is None:
                 ex.status = 500
                 await send_error(channel.send, 500, "api_error", "The gateway failed to relay "
