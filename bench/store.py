@@ -164,7 +164,7 @@ def load_expired(
                 "decode(substr(md5(g::text), 1, 24), 'hex'), "
                 "decode(repeat(md5(g::text), :payload / 16), 'hex'), "
                 "'[\"retention.default_period\"]', :created, "
-                ":first + (g * :span / :rows) * interval '1 second' "
+                ":first + (g::bigint * :span / :rows) * interval '1 second' "
                 "FROM generate_series(1, :rows) g"
             ), {"org": org, "created": first_day - timedelta(days=30), "first": first_day,
                 "span": days * 86400 - 1, "rows": rows, "payload": payload})

@@ -18,12 +18,14 @@ from zdr.catalog import default_catalog, load_catalog
 from zdr.gateway.app import GatewayApp
 from zdr.gateway.asgi import ASGIApp
 from zdr.gateway.relay import Relay
+from zdr.gateway.responses import new_request_id, send_error
 from zdr.observability import GatewayMetrics, file_and_stderr_writer, make_logger
 from zdr.ports import Clock, Directory, ExchangeSink, SafetyQueue
 from zdr.settings import Settings, load_settings
 from zdr.testing.memory import InMemoryDirectory, InMemorySink, NullSafetyQueue, SystemClock
 
 STUB_PROVIDER_KEY = "stand-in-upstream-key"
+CONTROL_PREFIXES = ("/admin/", "/console/")
 Hook = Callable[[], Awaitable[None]]
 
 
@@ -32,6 +34,7 @@ class StorePorts:
     directory: Directory | None = None
     sink: ExchangeSink | None = None
     safety: SafetyQueue | None = None
+    control: ASGIApp | None = None
     on_startup: list[Hook] = field(default_factory=list)
     on_shutdown: list[Hook] = field(default_factory=list)
     description: str = "in-memory (no SQL store)"
@@ -71,7 +74,48 @@ def sql_ports(settings: Settings) -> StorePorts:
         ports.description += ", no SQL directory yet: no key is accepted"
         return ports
     ports.directory = directory_module.SqlDirectory(engine)
+    ports.control = control_plane_app(settings, engine)
     return ports
+
+
+def control_plane_app(settings: Settings, engine: Any = None) -> ASGIApp:
+    """What the gateway hands every path it does not serve: the admin API at `/admin/v1/…`
+    (paths unchanged), the web console at `/console`, and a 404 in the API's format otherwise."""
+    from starlette.applications import Starlette
+    from starlette.routing import Mount
+
+    from zdr.console import build_console_app
+    from zdr.control.api import build_admin_app
+    from zdr.control.plane import build_control_plane
+
+    plane = build_control_plane(settings, engine)
+    admin = build_admin_app(lambda: plane)
+    console = build_console_app(plane, settings)
+    router = Starlette(routes=[Mount("/admin", app=_unprefixed(admin, "/admin")),
+                               Mount("/console", app=console)])
+
+    async def dispatch(scope: Any, receive: Any, send: Any) -> None:
+        path = scope.get("path", "")
+        if scope["type"] == "http" and not path.startswith(CONTROL_PREFIXES) \
+                and path != "/console":
+            await send_error(send, 404, "not_found_error", "Not found.", new_request_id(), "none")
+            return
+        await router(scope, receive, send)
+
+    return dispatch
+
+
+def _unprefixed(app: ASGIApp, prefix: str) -> ASGIApp:
+    """Undo a Mount's path split: the admin app's routes carry their full prefix."""
+
+    async def call(scope: Any, receive: Any, send: Any) -> None:
+        scope = dict(scope)
+        root = scope.get("root_path", "")
+        if root.endswith(prefix):
+            scope["root_path"] = root[: -len(prefix)]
+        await app(scope, receive, send)
+
+    return call
 
 
 def build_app(
@@ -127,7 +171,7 @@ def build_app(
         log_writer=writer,
         key_cache_ttl=settings.key_cache_ttl_seconds,
         max_body_bytes=settings.max_body_bytes,
-        fallback=fallback,
+        fallback=fallback or store.control,
         on_startup=on_startup,
         on_shutdown=on_shutdown,
     )
@@ -163,19 +207,6 @@ def _pid() -> int:
     return os.getpid()
 
 
-def control_plane_app(settings: Settings) -> ASGIApp:
-    """What the gateway hands every path it does not serve: the web console at /console."""
-    from starlette.applications import Starlette
-    from starlette.routing import Mount
-
-    from zdr.console import build_console_app
-    from zdr.control.plane import build_control_plane
-
-    plane = build_control_plane(settings)
-    return Starlette(routes=[Mount("/console", build_console_app(plane, settings))])
-
-
 def app_factory() -> GatewayApp:
     """What each `zdr serve` worker process runs: settings from ZDR_HOME and the environment."""
-    settings = load_settings()
-    return build_app(settings, fallback=control_plane_app(settings))
+    return build_app(load_settings())   # the SQL store's ports and the control plane

@@ -65,6 +65,14 @@ def test_readme_flow_with_two_workers(tmp_path):
                     assert stream.response.headers["zdr-retention"] == "30d"
             with pytest.raises(anthropic.AuthenticationError):
                 sdk.with_options(api_key="sk-zdr-wrong").models.list()
+        # The admin API and the console are served by the same process.
+        base = f"http://127.0.0.1:{port}"
+        assert httpx.get(base + "/admin/v1/openapi.json").status_code == 200
+        unauthorized = httpx.get(base + "/admin/v1/me")
+        assert unauthorized.status_code == 401 and unauthorized.json()["type"] == "error"
+        assert httpx.get(base + "/console/login").status_code == 200
+        unknown = httpx.get(base + "/nowhere")
+        assert unknown.status_code == 404 and unknown.json()["error"]["type"] == "not_found_error"
     finally:
         server.send_signal(signal.SIGTERM)
         output, _ = server.communicate(timeout=30)

@@ -36,8 +36,6 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
     yield build_app(settings, fallback=control_plane_app(settings), log_writer=CapturedLines())
 
 
-@pytest.mark.xfail(strict=True, reason="the console fallback answers paths outside /console with "
-                   "Starlette's plain-text 404/405 (wiring area); reported in notes/issue8.md")
 @pytest.mark.parametrize("method, path", UNKNOWN)
 def test_unknown_routes_of_the_served_app_answer_in_the_api_error_format(
     served: Any, method: str, path: str

@@ -2,8 +2,10 @@
 logged in clear — API keys, admin tokens and passwords are used against the running gateway and
 console, then every file of the home (database, WAL, logs) is scanned for them with `zdr verify`;
 secret files are private; the console refuses a sign-in without its CSRF token and sends its
-security headers. (Cross-org isolation on every admin route and console page is pinned by the
-control plane's isolation table, tests/control/test_isolation.py, and tests/console.)"""
+security headers; an org owner's admin token aimed at another org through the live admin API
+gets nowhere. (Every admin action, for every role, on its own and another org, is pinned by the
+control plane's isolation table, tests/control/test_isolation.py; console pages by tests/console.)
+"""
 
 from __future__ import annotations
 
@@ -80,7 +82,11 @@ def test_secrets_used_on_the_live_gateway_are_nowhere_in_clear(live: Any) -> Non
             web.post("/console/login", data={
                 "email": "owner@acme.example", "password": password,
                 "csrf_token": csrf_token(form.text), "next": "/"})
-        web.get("/v1/models", headers={"authorization": f"Bearer {secrets['admin token']}"})
+        for token in (secrets["admin token"], secrets["user token"]):
+            seen = web.get("/admin/v1/me", headers={"authorization": f"Bearer {token}"})
+            assert seen.status_code == 200
+        assert web.get("/admin/v1/me", headers={
+            "authorization": f"Bearer {secrets['admin token']}x"}).status_code == 401
     deployment.stop_gateway()
 
     args = [arg for secret in secrets.values() for arg in ("--canary", secret)]
@@ -154,3 +160,42 @@ def test_another_orgs_file_cannot_be_fetched_through_the_gateway(live: Any) -> N
         file_id = created.json()["id"]
         stolen = web.get(f"/v1/files/{file_id}", headers={"x-api-key": other.key})
     assert stolen.status_code in (403, 404)
+
+
+ATTACKS = [                     # (method, path under /admin/v1, body): all aimed at sec-other
+    ("GET", "/orgs/sec-other", None),
+    ("GET", "/orgs/{other_id}", None),                      # by id instead of name
+    ("GET", "/orgs/sec-other/keys", None),
+    ("POST", "/orgs/sec-other/keys", {"kind": "api"}),
+    ("POST", "/orgs/sec-other/zdr/request", {"reason": "takeover"}),
+    ("POST", "/orgs/sec-other/zdr/approve", {}),
+    ("PUT", "/orgs/sec-other/retention", {"days": 3650}),
+    ("POST", "/orgs/sec-other/hipaa", {"version": "2026-01"}),
+    ("DELETE", "/orgs/sec-other", None),
+    ("GET", "/orgs/sec-other/workspaces", None),
+    ("POST", "/orgs/sec-other/workspaces", {"name": "mine"}),
+    ("GET", "/orgs/sec-other/flagged", None),
+    ("GET", "/audit?org=sec-other", None),
+    ("POST", "/holds", {"org": "sec-other", "reason": "x", "scope": "org"}),
+    ("POST", "/users/owner@acme.example/memberships", {"org": "sec-other", "role": "org_owner"}),
+]
+
+
+@pytest.mark.parametrize("method, path, body", ATTACKS)
+def test_an_org_owner_cannot_reach_another_org_through_the_admin_api(
+    live: Any, method: str, path: str, body: dict[str, Any] | None
+) -> None:
+    deployment, secrets = live
+    other = deployment.orgs["sec-other"]
+    url = "/admin/v1" + path.format(other_id=other.org_id)
+    with httpx.Client(base_url=deployment.url, timeout=20) as web:
+        answer = web.request(method, url, json=body,
+                             headers={"authorization": f"Bearer {secrets['user token']}"})
+        assert answer.status_code in (403, 404, 422), (method, path, answer.text[:200])
+        assert answer.json()["type"] == "error"
+        mine = web.get("/admin/v1/orgs/sec-acme",
+                       headers={"authorization": f"Bearer {secrets['user token']}"})
+    assert mine.status_code == 200                           # the token itself works
+    if answer.status_code == 422:                            # refused before any org lookup
+        return
+    assert "sec-other" not in answer.text or answer.status_code == 403

@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import time
 from datetime import timedelta
+from pathlib import Path
 
 from sqlalchemy import Engine, func, select
 from store_data import NOW, make_org, put_record
 
+from zdr.catalog import default_catalog
+from zdr.settings import load_settings
 from zdr.store.crypto import Keyring
 from zdr.store.sweeper import PurgeSweeper
 from zdr.store.tables import contents, organizations
@@ -34,3 +37,12 @@ def test_sweeper_runs_in_background_until_stopped(engine: Engine, keyring: Keyri
     assert erased is not None
     time.sleep(0.15)
     assert sweeper.runs == runs            # stopped means stopped
+
+
+def test_sweeper_from_settings_uses_interval_and_restore_window(
+    engine: Engine, keyring: Keyring, tmp_path: Path
+) -> None:
+    settings = load_settings(env={"ZDR_PURGE_INTERVAL_SECONDS": "12.5"}, home=tmp_path)
+    sweeper = PurgeSweeper.from_settings(engine, keyring, settings, default_catalog())
+    assert sweeper.interval == 12.5
+    assert sweeper.restore_days == default_catalog().retention.deletion_restore_days

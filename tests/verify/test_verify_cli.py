@@ -49,11 +49,12 @@ def test_canaries_can_come_from_a_file(store: Store, tmp_path: Path) -> None:
     store.org("acme")
     with sqlite3.connect(store.settings.sqlite_path) as conn:
         conn.execute("UPDATE organizations SET name = ?", (CANARY,))
-    listing = tmp_path / "canaries.txt"
+    listing = store.settings.home / "canaries.txt"       # inside the home: not scanned itself
     listing.write_text(f"CANARY-not-there-1\n\n{CANARY}\n", encoding="utf-8")
     code, out, _ = run("--home", str(store.settings.home), "--at", AT, "--canary-file",
                        str(listing), "--quiet")
     assert code == 1 and "canary #2 found" in out
+    assert "canary #1" not in out                       # the listing itself is not a leak
 
 
 def test_no_database_exits_2_without_creating_one(tmp_path: Path) -> None:

@@ -72,6 +72,7 @@ def verify(
         settings = load_settings(home=home)
         options = VerifyOptions(
             canaries=tuple(dict.fromkeys(canaries)), extra_paths=tuple(scan_path or ()),
+            exclude_paths=(canary_file,) if canary_file else (),
             pg_data_dir=pg_data_dir, at=at, audit_head=audit_head, progress=progress)
         report = run_verify(settings, options)
     except (VerifyError, CatalogError) as error:

@@ -1,8 +1,7 @@
 """`PurgeSweeper`: the background thread that purges (and erases deleted orgs) every interval.
 
-    sweeper = PurgeSweeper(engine, interval_seconds=settings.purge_interval_seconds,
-                           keyring=keyring, restore_days=catalog.retention.deletion_restore_days)
-    sweeper.start()     # e.g. in the gateway's lifespan
+    sweeper = PurgeSweeper.from_settings(engine, keyring, settings, catalog)
+    sweeper.start()     # e.g. in the gateway's lifespan (interval: settings.purge_interval_seconds)
     ...
     sweeper.stop()
 
@@ -20,6 +19,8 @@ from datetime import UTC, datetime
 
 from sqlalchemy import Engine
 
+from zdr.catalog import Catalog
+from zdr.settings import Settings
 from zdr.store.crypto import Keyring
 from zdr.store.deletion import erase_due
 from zdr.store.purge import PurgeReport, purge
@@ -50,6 +51,14 @@ class PurgeSweeper:
         self.last_report: PurgeReport | None = None
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
+
+    @classmethod
+    def from_settings(
+        cls, engine: Engine, keyring: Keyring | None, settings: Settings, catalog: Catalog
+    ) -> PurgeSweeper:
+        """The sweeper the gateway starts: `purge_interval_seconds`, the catalog's window."""
+        return cls(engine, settings.purge_interval_seconds, keyring=keyring,
+                   restore_days=catalog.retention.deletion_restore_days)
 
     def run_once(self) -> PurgeReport:
         now = self.clock()

@@ -29,6 +29,7 @@ class VerifyError(RuntimeError):
 class VerifyOptions:
     canaries: tuple[str, ...] = ()
     extra_paths: tuple[Path, ...] = ()
+    exclude_paths: tuple[Path, ...] = ()  # e.g. the canary file itself
     pg_data_dir: Path | None = None
     at: datetime | None = None            # check as of this instant (default: now)
     archive_dir: Path | None = None       # old catalog versions (default: HOME/catalogs)
@@ -86,7 +87,7 @@ def _canary_check(
     roots = scan_roots(settings, options.extra_paths)
     if options.pg_data_dir is not None:
         roots.insert(0, options.pg_data_dir)
-    totals = scan_files(canaries, roots, result, options.progress)
+    totals = scan_files(canaries, roots, result, options.progress, options.exclude_paths)
     if engine.dialect.name != "sqlite" and options.pg_data_dir is None:
         options.progress("searching the database tables (no --pg-data-dir given)")
         scan_tables(engine, canaries, result)

@@ -43,9 +43,9 @@ def scan_roots(settings: Settings, extra: Iterable[Path] = ()) -> list[Path]:
             settings.tmp_dir, settings.home, *extra]
 
 
-def walk_files(roots: Iterable[Path]) -> Iterator[Path]:
-    """Regular files under `roots`, each once, symlinks not followed."""
-    seen: set[Path] = set()
+def walk_files(roots: Iterable[Path], exclude: Iterable[Path] = ()) -> Iterator[Path]:
+    """Regular files under `roots`, each once, symlinks not followed, `exclude` left out."""
+    seen: set[Path] = {path.resolve() for path in exclude}
     for root in roots:
         if root.is_file() and not root.is_symlink():
             candidates: Iterable[Path] = [root]
@@ -71,6 +71,7 @@ def _chunks(path: Path) -> Iterator[bytes]:
 
 def scan_files(
     canaries: list[str], roots: Iterable[Path], result: CheckResult, progress: Progress,
+    exclude: Iterable[Path] = (),
 ) -> ScanTotals:
     """Add one violation per (file, canary) found; return what was read."""
     owners: dict[bytes, tuple[int, str]] = {}
@@ -79,7 +80,7 @@ def scan_files(
             owners.setdefault(pattern, (number, form))
     matcher = Matcher(owners)
     totals = ScanTotals()
-    for path in walk_files(roots):
+    for path in walk_files(roots, exclude):
         try:
             size = path.stat().st_size
             if size >= PROGRESS_BYTES:
