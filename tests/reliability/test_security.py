@@ -199,3 +199,15 @@ def test_an_org_owner_cannot_reach_another_org_through_the_admin_api(
     if answer.status_code == 422:                            # refused before any org lookup
         return
     assert "sec-other" not in answer.text or answer.status_code == 403
+
+
+def test_the_attacked_routes_exist_for_the_operator(live: Any) -> None:
+    """The 404s above are isolation, not missing routes: the provider admin sees the org."""
+    deployment, secrets = live
+    other = deployment.orgs["sec-other"]
+    with httpx.Client(base_url=deployment.url, timeout=20) as web:
+        for path in ("/orgs/sec-other", f"/orgs/{other.org_id}", "/orgs/sec-other/keys",
+                     "/orgs/sec-other/workspaces", "/audit?org=sec-other"):
+            answer = web.get("/admin/v1" + path,
+                             headers={"authorization": f"Bearer {secrets['admin token']}"})
+            assert answer.status_code == 200, (path, answer.text[:200])

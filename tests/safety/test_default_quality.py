@@ -13,8 +13,8 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from safety_data import labelled_rows
 
-from conftest import labelled_rows
 from zdr.safety.evaluation import evaluate
 from zdr.safety.lexicon import CATEGORIES
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from safety_data import labelled_rows
 
-from conftest import labelled_rows
 from zdr.safety.lexicon import CUES, lexicon_scores
 from zdr.safety.prefilter import required_literals
 

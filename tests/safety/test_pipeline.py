@@ -9,8 +9,8 @@ import threading
 import weakref
 
 import pytest
+from safety_data import make_meta
 
-from conftest import make_meta
 from zdr.observability import make_logger
 from zdr.policy.decision import NOT_KEPT
 from zdr.ports import ClassificationRecord

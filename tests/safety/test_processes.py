@@ -5,8 +5,8 @@ from __future__ import annotations
 import asyncio
 
 import pytest
+from safety_data import make_meta
 
-from conftest import make_meta
 from zdr.safety.classifier import ClassifierUnavailable
 from zdr.safety.pipeline import pipeline_from_settings
 from zdr.safety.processes import ProcessClassifier

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from profanity_check import predict_prob
+from safety_data import labelled_rows
 
-from conftest import labelled_rows
 from zdr.safety.profanity import ProfanityModel
 
 

@@ -10,9 +10,9 @@ import uuid
 from pathlib import Path
 from typing import Any
 
+from safety_data import NOW, make_meta
 from sqlalchemy import select
 
-from conftest import NOW, make_meta
 from zdr.safety.pipeline import SafetyPipeline
 from zdr.store.crypto import Keyring
 from zdr.store.db import engine_for, migrate
