@@ -55,6 +55,7 @@ PYTHON = sys.executable
 MODEL = "claude-sonnet-4-5"
 STREAM_CHUNKS = 20
 CONCURRENCIES = (1, 16, 64)
+BASELINE_KEYS = ("rps", "p50_ms", "p99_ms", "ttfb_p50_ms", "ttfb_p99_ms")
 
 
 # ---------------------------------------------------------------- workloads
@@ -437,6 +438,12 @@ def best_rounds(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
         key = (row["target"], row["scenario"])
         if key not in best or row["rps"] > best[key]["rps"]:
             best[key] = row
+    # What each kept row is compared with: `direct` of the same scenario in the same round.
+    direct = {(r["scenario"], r.get("round")): r for r in rows if r["target"] == "direct"}
+    for row in best.values():
+        base = direct.get((row["scenario"], row.get("round")))
+        if base is not None:
+            row["baseline"] = {k: base.get(k) for k in BASELINE_KEYS}
     return list(best.values())
 
 

@@ -43,7 +43,7 @@ def per_core(row: Row) -> float | None:
 
 
 def scenario_table(results: list[Row], workload: str, concurrency: int, targets: list[str]) -> str:
-    direct = _find(results, "direct", workload, concurrency)
+    best_direct = _find(results, "direct", workload, concurrency)
     stream = workload == "stream"
     head = ["target", "req/s", "x direct", "p50 ms", "p99 ms", "added p50", "added p99"]
     if stream:
