@@ -552,6 +552,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     )
     parser.add_argument("--out", type=Path, default=RESULTS / "compare.md")
     parser.add_argument("--keep", action="store_true", help="keep the work folder (logs, homes)")
+    parser.add_argument(
+        "--from-json", type=Path, help="only render --out again from a saved compare.json"
+    )
     args = parser.parse_args(argv)
     args.requests = args.requests or (2000 if args.quick else 20000)
     args.time_cap = args.time_cap or (6.0 if args.quick else 10.0)
@@ -559,8 +562,24 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     return args
 
 
+def render_saved(saved: Path, out: Path) -> None:
+    """Write the report again from a run's JSON file (every round is in it)."""
+    data = json.loads(saved.read_text(encoding="utf-8"))
+    results = best_rounds(data["all_rounds"])
+    targets = [t.name for t in target_list() if any(r["target"] == t.name for r in results)]
+    out.write_text(
+        report.render(data["meta"], results, data["ceiling"], targets, data["notes"]),
+        encoding="utf-8",
+    )
+    print(report.render_targets(results))
+    print(f"written: {out}")
+
+
 def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
+    if args.from_json:
+        render_saved(args.from_json, args.out)
+        return
     command = ".venv/bin/python bench/compare.py " + shlex.join(
         sys.argv[1:] if argv is None else argv
     )

@@ -4,6 +4,11 @@
 Tests pass their own `directory`, `sink`, `safety` and `clock`. The SQL store is imported lazily:
 when it is not there (or not initialised), the gateway still runs, on empty in-memory twins, and
 says so in its start-up log.
+
+With the SQL store's sink in use (and no `safety` given) the safety pipeline
+(`zdr.safety.pipeline`) classifies every exchange whose decision keeps a classifier result; it is
+built at start-up (its classifier's child process takes seconds to spawn) and stopped at shutdown
+before the sink closes, so its last results are still written.
 """
 
 from __future__ import annotations
@@ -146,7 +151,14 @@ def build_app(
         read_timeout=settings.upstream_timeout_seconds,
         forward_knobs=settings.provider_api_key is None,
     )
+    metrics = GatewayMetrics()
     on_startup = list(store.on_startup)
+    on_shutdown = list(store.on_shutdown)
+    if safety is None and store.safety is None and sink is None and store.sink is not None:
+        pipeline = SafetyPort(settings, store.sink, metrics, logger)
+        store.safety = pipeline
+        on_startup.append(pipeline.start)          # after the sink has started
+        on_shutdown.insert(0, pipeline.stop)       # before the sink closes
 
     async def announce() -> None:
         logger.info("gateway_started", upstream=settings.effective_upstream_url,
@@ -156,7 +168,7 @@ def build_app(
     on_startup.append(announce)
     flusher = LogFlusher(writer)
     on_startup.append(flusher.start)
-    on_shutdown = [*store.on_shutdown, flusher.stop]
+    on_shutdown.append(flusher.stop)
     safety = safety or store.safety or NullSafetyQueue()
     return GatewayApp(
         catalog=catalog,
@@ -166,7 +178,7 @@ def build_app(
         classify=not isinstance(safety, NullSafetyQueue),
         clock=clock or SystemClock(),
         relay=relay,
-        metrics=GatewayMetrics(),
+        metrics=metrics,
         logger=logger,
         log_writer=writer,
         key_cache_ttl=settings.key_cache_ttl_seconds,
@@ -175,6 +187,44 @@ def build_app(
         on_startup=on_startup,
         on_shutdown=on_shutdown,
     )
+
+
+class SafetyPort:
+    """`zdr.ports.SafetyQueue` for the gateway: the pipeline `Settings` describe, writing to the
+    store's sink and counting in the gateway's metrics. Built by `start` (off the loop: spawning
+    the classifier's process blocks), stopped by `stop` (drains, then closes the classifier)."""
+
+    def __init__(self, settings: Settings, sink: Any, metrics: GatewayMetrics,
+                 logger: Any) -> None:
+        self._settings, self._sink, self._metrics, self._log = settings, sink, metrics, logger
+        self.pipeline: Any = None
+
+    def submit(self, meta: Any, input_text: str, output_text: str) -> None:
+        if self.pipeline is None:   # never while serving: the server starts after `start`
+            raise RuntimeError("the safety pipeline is not running")
+        self.pipeline.submit(meta, input_text, output_text)
+
+    async def start(self) -> None:
+        from zdr.safety.pipeline import pipeline_from_settings
+
+        def build() -> Any:
+            return pipeline_from_settings(self._settings, self._sink,
+                                          registry=self._metrics.registry, logger=self._log)
+
+        try:
+            pipeline = await asyncio.to_thread(build)
+            await pipeline.start()
+        except Exception as error:
+            self._log.error("safety_start_failed", error_type=type(error).__name__)
+            raise
+        self.pipeline = pipeline
+        self._log.info("safety_started", classifier=pipeline.classifier.name,
+                       classifier_version=pipeline.classifier.version)
+
+    async def stop(self) -> None:
+        pipeline, self.pipeline = self.pipeline, None
+        if pipeline is not None:
+            await pipeline.stop()
 
 
 class LogFlusher:

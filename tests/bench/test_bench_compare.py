@@ -113,6 +113,20 @@ def test_the_least_disturbed_round_is_kept() -> None:
     assert kept == {("a", 2), ("b", 1)}
 
 
+def test_added_latency_is_against_direct_of_the_same_round() -> None:
+    rows = [
+        {**_row("direct", "small", 16, 9000, 1.0, 3.0), "round": 1},
+        {**_row("direct", "small", 16, 5000, 2.0, 9.0), "round": 2},
+        {**_row("zdr-zdr", "small", 16, 100, 9.0, 9.0), "round": 1},
+        {**_row("zdr-zdr", "small", 16, 200, 2.5, 9.5), "round": 2},  # kept: best throughput
+    ]
+    kept = compare.best_rounds(rows)
+    zdr = next(r for r in kept if r["target"] == "zdr-zdr")
+    assert zdr["baseline"]["p50_ms"] == 2.0  # round 2's direct, not the best direct (round 1)
+    table = report.scenario_table(kept, "small", 16, ["direct", "zdr-zdr"])
+    assert "| zdr-zdr | 200 | 0.04 | 2.50 | 9.50 | 0.50 | 0.50 |" in table
+
+
 def test_process_tree_cpu_and_memory_include_children() -> None:
     work = ("import time\nx = 0\nfor i in range(3_000_000): x += i\n"
             "print(time.process_time(), flush=True)\ntime.sleep(5)")

@@ -1,8 +1,8 @@
 """One writer thread per process: a bounded queue in, group commits out.
 
 Callers (on the event loop) put jobs on a bounded `queue.Queue`; the thread takes whatever has
-accumulated (up to `max_batch`, waiting at most `linger` seconds — 2 ms — for more once it has
-one), writes it in ONE transaction and then resolves the jobs' futures on their loops, one
+accumulated (up to `max_batch`; under load — the previous batch was shared — it waits at most
+`linger` seconds, 2 ms, for more once it has one), writes it in ONE transaction and then resolves the jobs' futures on their loops, one
 hand-over per loop. While one batch commits, the next one fills up, so under load each commit
 (and each fsync) is shared by many exchanges: group commit.
 
@@ -161,12 +161,14 @@ class BatchWriter(Generic[J]):
     # -- consumer side (writer thread) --------------------------------------------------------
     def _run(self) -> None:
         stopping = False
+        last_size = 0
         while not stopping:
             first = self._queue.get()
             if first is _STOP:
                 break
             batch: list[Ticket[J]] = [first]
-            deadline = time.monotonic() + self.linger
+            # Linger only under load (the last batch was shared): a lone caller never waits.
+            deadline = time.monotonic() + (self.linger if last_size > 1 else 0.0)
             while len(batch) < self.max_batch:
                 wait = deadline - time.monotonic()
                 try:
@@ -177,6 +179,7 @@ class BatchWriter(Generic[J]):
                     stopping = True
                     break
                 batch.append(item)
+            last_size = len(batch)
             self._write(batch)
 
     def _write(self, batch: list[Ticket[J]]) -> None:
