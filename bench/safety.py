@@ -9,8 +9,8 @@ times each component of the default classifier, the whole classifier, and the pi
 ship. If `wordllama` is installed it also measures the embedding-similarity alternative (not
 shipped: see bench/results/safety.md).
 
-The gateway's throughput with classification on vs. off needs the gateway's load driver:
-`gateway_on_off_ratio(load)` below takes it as a callable and is what the lead wires in.
+The gateway's throughput with classification on vs. off: `gateway_on_off_ratio(load)` below,
+driven by bench/safety_gateway.py (the gateway as `zdr serve` wires it, over loopback).
 """
 
 from __future__ import annotations
@@ -20,9 +20,10 @@ import asyncio
 import json
 import os
 import platform
+import statistics
 import sys
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -33,7 +34,6 @@ sys.path.insert(0, str(ROOT / "tests" / "safety"))
 
 from safety_data import labelled_rows, make_meta  # noqa: E402
 
-from zdr.ports import SafetyQueue  # noqa: E402
 from zdr.safety.classifier import NullClassifier  # noqa: E402
 from zdr.safety.default import DefaultClassifier  # noqa: E402
 from zdr.safety.evaluation import evaluate, markdown_table  # noqa: E402
@@ -42,6 +42,7 @@ from zdr.safety.pipeline import SafetyPipeline  # noqa: E402
 from zdr.safety.profanity import ProfanityModel  # noqa: E402
 from zdr.safety.testing import InMemorySafetySink  # noqa: E402
 
+GATEWAY_SECTION = "## Gateway throughput with classification on vs. off"
 LONG_OUTPUT = ("The deployment failed because the worker process was killed by the OOM killer; "
                "raise the memory limit, then restart the job and watch the logs. ") * 40
 
@@ -161,28 +162,21 @@ def wordllama_alternative(rows: list[dict[str, Any]]) -> dict[str, Any] | None:
     return best
 
 
-async def gateway_on_off_ratio(
-    load: Callable[[SafetyQueue], Awaitable[float]], *, workers: int = 1, queue_size: int = 1000
-) -> dict[str, float]:
+def gateway_on_off_ratio(load: Callable[[bool], float], *, rounds: int = 2) -> dict[str, Any]:
     """Gateway throughput with classification on vs. off, in the same run (issue #5 target ≥ 0.8).
 
-    `load(safety)` must build the gateway with that `SafetyQueue` (e.g. `build_app(settings,
-    safety=safety, ...)`), drive its standard load and return requests per second. It is called
-    first with a queue that drops everything (off), then with the default classifier's pipeline
-    (on). NOT WIRED YET: the gateway's load driver lives with the gateway benchmark.
-    """
-    from zdr.testing.memory import NullSafetyQueue
-
-    off = await load(NullSafetyQueue())
-    pipeline = SafetyPipeline(DefaultClassifier(), InMemorySafetySink(), workers=workers,
-                              queue_size=queue_size)
-    await pipeline.start()
-    try:
-        on = await load(pipeline)
-    finally:
-        await pipeline.stop()
-    return {"off_rps": off, "on_rps": on, "ratio": on / off,
-            "sampled_out": pipeline.metrics.value("zdr_classifier_sampled_out_total")}
+    `load(classify)` builds the gateway as `zdr serve` wires it, with the safety pipeline
+    (`True`) or without (`False`), drives its load and returns requests per second (see
+    bench/safety_gateway.py). Rounds alternate off/on so that drift in the machine's load hits
+    both; the medians are compared."""
+    off: list[float] = []
+    on: list[float] = []
+    for _ in range(rounds):
+        off.append(load(False))
+        on.append(load(True))
+    return {"off_rps": statistics.median(off), "on_rps": statistics.median(on),
+            "ratio": statistics.median(on) / statistics.median(off), "off_runs": off,
+            "on_runs": on}
 
 
 def main() -> None:
@@ -247,8 +241,11 @@ def main() -> None:
         print(f"\nwordllama exemplar similarity (best setting): {json.dumps(alternative)}")
 
     if args.write:
-        args.write.write_text(report(lines, lag_lines, quality, alternative, default.version),
-                              "utf-8")
+        text = report(lines, lag_lines, quality, alternative, default.version)
+        previous = args.write.read_text("utf-8") if args.write.exists() else ""
+        if GATEWAY_SECTION in previous:     # measured by bench/safety_gateway.py: keep it
+            text = text[:text.index(GATEWAY_SECTION)] + previous[previous.index(GATEWAY_SECTION):]
+        args.write.write_text(text, "utf-8")
         print(f"\nwrote {args.write}")
 
 
@@ -330,9 +327,8 @@ phrasings close to its cues. Broad "topic + request" cues written from holdout1-
 
 ## Gateway throughput with classification on vs. off
 
-Not measured yet: `gateway_on_off_ratio(load)` in bench/safety.py runs the gateway load twice
-(NullSafetyQueue, then SafetyPipeline + DefaultClassifier) and returns the ratio; it needs the
-gateway benchmark's load driver to be passed in.
+Measured by `bench/safety_gateway.py --write bench/results/safety.md`, which replaces this
+section (and is kept when this script rewrites the rest).
 """
 
 

@@ -218,8 +218,7 @@ class SafetyPort:
             self._log.error("safety_start_failed", error_type=type(error).__name__)
             raise
         self.pipeline = pipeline
-        self._log.info("safety_started", classifier=pipeline.classifier.name,
-                       classifier_version=pipeline.classifier.version)
+        self._log.info("safety_started")
 
     async def stop(self) -> None:
         pipeline, self.pipeline = self.pipeline, None

@@ -4,7 +4,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from console_world import PASSWORD, World, build_template, copy_world, csrf_of
+from console_world import World, build_template, copy_world
 from starlette.applications import Starlette
 from starlette.routing import Mount
 from starlette.testclient import TestClient
@@ -41,14 +41,3 @@ def app(world: World, limiter: LoginRateLimiter) -> Starlette:
 def client(app: Starlette) -> Iterator[TestClient]:
     with TestClient(app, base_url="http://testserver", follow_redirects=False) as c:
         yield c
-
-
-def sign_in(client: TestClient, email: str, password: str = PASSWORD) -> str:
-    """Sign in; returns the signed-in session's CSRF token."""
-    form = client.get("/console/login")
-    token = csrf_of(form.text)
-    response = client.post("/console/login", data={
-        "email": email, "password": password, "csrf_token": token})
-    assert response.status_code == 303, response.text
-    page = client.get(response.headers["location"], follow_redirects=True)
-    return csrf_of(page.text)

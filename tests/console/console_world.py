@@ -16,6 +16,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
+from starlette.testclient import TestClient
+
 from zdr.control.plane import ControlPlane, build_control_plane
 from zdr.control.roles import system_actor
 from zdr.policy import Arrangements, OrgState, RequestFacts, WorkspaceState, decide
@@ -132,3 +134,14 @@ def record_exchange(
         pool.submit(asyncio.run, write()).result(timeout=30)
     sink.close()
     return meta
+
+
+def sign_in(client: TestClient, email: str, password: str = PASSWORD) -> str:
+    """Sign in; returns the signed-in session's CSRF token."""
+    form = client.get("/console/login")
+    token = csrf_of(form.text)
+    response = client.post("/console/login", data={
+        "email": email, "password": password, "csrf_token": token})
+    assert response.status_code == 303, response.text
+    page = client.get(response.headers["location"], follow_redirects=True)
+    return csrf_of(page.text)

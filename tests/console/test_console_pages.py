@@ -5,10 +5,9 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
-from console_world import record_exchange
+from console_world import record_exchange, sign_in
 from sqlalchemy import update
 
-from conftest import sign_in
 from zdr.control.roles import Actor, system_actor
 from zdr.policy import RequestFacts
 from zdr.store.tables import audit_log

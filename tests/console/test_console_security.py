@@ -6,12 +6,11 @@ import re
 from pathlib import Path
 
 import pytest
-from console_world import PASSWORD, csrf_of
+from console_world import PASSWORD, csrf_of, sign_in
 from starlette.applications import Starlette
 from starlette.routing import Mount
 from starlette.testclient import TestClient
 
-from conftest import sign_in
 from zdr.console import build_console_app
 from zdr.console.ratelimit import Limit, LoginRateLimiter
 from zdr.control.roles import system_actor

@@ -11,27 +11,15 @@ import uuid
 from collections.abc import Iterator
 
 import pytest
-from sqlalchemy import Engine, text
+from sqlalchemy import Engine
+from store_reset import reset
 
 from zdr.store.crypto import Keyring
 from zdr.store.db import engine_for, migrate
-from zdr.store.partitions import PARTITIONED_TABLES, partitions_of
-from zdr.store.tables import metadata
 from zdr.testing.postgres import PostgresServer
 
 BACKENDS = ["sqlite", "postgres"]
 MASTER = bytes(range(32))
-
-
-def reset(engine: Engine) -> None:
-    """Empty every table (children first); drop the content partitions on PostgreSQL."""
-    with engine.begin() as conn:
-        for table in reversed(metadata.sorted_tables):
-            conn.execute(table.delete())
-        if conn.dialect.name == "postgresql":
-            for parent in PARTITIONED_TABLES:
-                for name in partitions_of(conn, parent).values():
-                    conn.execute(text(f'DROP TABLE "{name}"'))
 
 
 @pytest.fixture(scope="module", params=BACKENDS)

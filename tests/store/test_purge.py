@@ -10,8 +10,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import Engine, func, select, text
 from store_data import NOW, make_org, make_workspace, put_record
+from store_reset import reset
 
-from conftest import reset
 from zdr.store import metrics
 from zdr.store.holds import place_hold, release_hold
 from zdr.store.partitions import partition_name, partitions_of

@@ -9,7 +9,9 @@ MAX_DEPTH = 8
 
 
 def request_text(body: Mapping[str, Any] | None) -> str:
-    """System prompt, message text and tool results of a Messages API body, joined by newlines."""
+    """The text blocks (and plain-string contents) of a Messages API body's system prompt and
+    messages, tool results' included, joined by newlines. Images, documents, tool inputs and
+    thinking are not text blocks and are left out."""
     if body is None:
         return ""
     parts: list[str] = []
@@ -32,7 +34,7 @@ def _collect(value: Any, parts: list[str], depth: int) -> None:
             _collect(item, parts, depth + 1)
     elif isinstance(value, dict):
         text = value.get("text")
-        if isinstance(text, str):
+        if isinstance(text, str) and value.get("type", "text") == "text":
             parts.append(text)
         content = value.get("content")
         if content is not None:

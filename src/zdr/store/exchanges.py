@@ -42,6 +42,7 @@ from zdr.ports import ClassificationRecord, ExchangeMetadata, RetainedContent
 from zdr.store import records
 from zdr.store.content import FlaggedContent, StoredContent, pack, read_content, read_flagged
 from zdr.store.crypto import KeyDestroyed, Keyring, Purpose, Sealed, record_aad
+from zdr.store.db import utc
 from zdr.store.partitions import PartitionManager
 from zdr.store.tables import (
     classifier_results,
@@ -180,7 +181,7 @@ class SqlExchangeSink:
         return rows
 
     def _commit(self, jobs: Sequence[_Job]) -> None:
-        now = self._clock()
+        now = utc(self._clock())
         rows = self._rows(jobs, now)
         self._partitions.ensure("contents", (r["expires_at"] for r in rows["contents"]))
         self._partitions.ensure("flagged_contents",

@@ -2,9 +2,10 @@
 
 Callers (on the event loop) put jobs on a bounded `queue.Queue`; the thread takes whatever has
 accumulated (up to `max_batch`; under load — the previous batch was shared — it waits at most
-`linger` seconds, 2 ms, for more once it has one), writes it in ONE transaction and then resolves the jobs' futures on their loops, one
-hand-over per loop. While one batch commits, the next one fills up, so under load each commit
-(and each fsync) is shared by many exchanges: group commit.
+`linger` seconds, 2 ms, for more once it has one), writes it in ONE transaction and then
+resolves the jobs' futures on their loops, one hand-over per loop. While one batch commits, the
+next one fills up, so under load each commit (and each fsync) is shared by many exchanges:
+group commit.
 
 Failures: a batch that fails is retried (transient errors: connection loss, lock timeouts) with
 backoff for about `retry_seconds`; then each job is tried on its own so one bad job cannot fail
