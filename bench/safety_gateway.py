@@ -108,6 +108,11 @@ class GatewayLoad:
             before = {pid: cpu_seconds(pid) for pid in pids}
             result = run_load(LoadSpec(url, body, headers, self.concurrency, self.requests,
                                        self.seconds, 2))
+            drained = time.monotonic()
+            pipeline = app.safety.pipeline if classify else None    # type: ignore[attr-defined]
+            while pipeline is not None and pipeline.pending and time.monotonic() < drained + 30:
+                time.sleep(0.01)       # count the classifier's CPU for every exchange of the run
+            drain = time.monotonic() - drained
             used = {pid: cpu_seconds(pid) - before[pid] for pid in pids}
         finally:
             server.close()
@@ -115,14 +120,15 @@ class GatewayLoad:
         rps = result.ok / result.elapsed
         self.runs.append({
             "classify": classify, "rps": rps, "ok": result.ok, "errors": result.errors,
-            "capped": result.capped,
+            "capped": result.capped, "drain_s": drain,
             "gateway_us": used[os.getpid()] / ok * 1e6,
             "classifier_us": sum(v for p, v in used.items() if p != os.getpid()) / ok * 1e6,
         })
         print(f"  classify={'on ' if classify else 'off'} {rps:8.0f} req/s  ok={result.ok} "
               f"errors={result.errors} capped={result.capped}  gateway "
               f"{self.runs[-1]['gateway_us']:.0f} µs/req, classifier child "
-              f"{self.runs[-1]['classifier_us']:.0f} µs/req", flush=True)
+              f"{self.runs[-1]['classifier_us']:.0f} µs/req, queue drained "
+              f"{drain:.2f} s after the load", flush=True)
         return rps
 
 

@@ -104,3 +104,31 @@ class SafetyQueue(Protocol):
     """Takes an exchange's text after the response is done; never blocks, never persists text."""
 
     def submit(self, meta: ExchangeMetadata, input_text: str, output_text: str) -> None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class UpstreamResource:
+    """A file or message batch the upstream created for an org (the gateway relays every org's
+    files and batches under its one provider key, so it alone knows whose each id is)."""
+
+    kind: str                      # "file" | "batch"
+    resource_id: str
+    org_id: str
+    workspace_id: str | None
+    exchange_id: str               # the request that created it
+    created_at: datetime
+    expires_at: datetime | None    # the catalog's artifact period; None: until deleted
+
+
+class ResourceOwners(Protocol):
+    """Who owns each upstream file / batch id. Unknown and expired ids have no owner."""
+
+    async def record(self, resource: UpstreamResource) -> None: ...
+
+    async def owner_of(self, kind: str, resource_id: str, now: datetime) -> str | None: ...
+
+    async def owned(
+        self, org_id: str, kind: str, resource_ids: list[str], now: datetime
+    ) -> set[str]: ...
+
+    async def forget(self, kind: str, resource_id: str) -> None: ...

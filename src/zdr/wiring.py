@@ -25,9 +25,15 @@ from zdr.gateway.asgi import ASGIApp
 from zdr.gateway.relay import Relay
 from zdr.gateway.responses import new_request_id, send_error
 from zdr.observability import GatewayMetrics, file_and_stderr_writer, make_logger
-from zdr.ports import Clock, Directory, ExchangeSink, SafetyQueue
+from zdr.ports import Clock, Directory, ExchangeSink, ResourceOwners, SafetyQueue
 from zdr.settings import Settings, load_settings
-from zdr.testing.memory import InMemoryDirectory, InMemorySink, NullSafetyQueue, SystemClock
+from zdr.testing.memory import (
+    InMemoryDirectory,
+    InMemoryResourceOwners,
+    InMemorySink,
+    NullSafetyQueue,
+    SystemClock,
+)
 
 STUB_PROVIDER_KEY = "stand-in-upstream-key"
 CONTROL_PREFIXES = ("/admin/", "/console/")
@@ -40,6 +46,7 @@ class StorePorts:
     sink: ExchangeSink | None = None
     safety: SafetyQueue | None = None
     control: ASGIApp | None = None
+    resources: ResourceOwners | None = None
     on_startup: list[Hook] = field(default_factory=list)
     on_shutdown: list[Hook] = field(default_factory=list)
     description: str = "in-memory (no SQL store)"
@@ -59,8 +66,8 @@ def sql_ports(settings: Settings) -> StorePorts:
         master_key = crypto.load_master_key(settings)
     except Exception:  # noqa: BLE001 - no home initialised yet: run without the store
         return StorePorts(description="in-memory (no master key: run `zdr init`)")
-    sink = exchanges.SqlExchangeSink(engine, crypto.Keyring(engine, master_key),
-                                     capacity=settings.write_queue)
+    keyring = crypto.Keyring(engine, master_key)
+    sink = exchanges.SqlExchangeSink(engine, keyring, capacity=settings.write_queue)
 
     async def start_sink() -> None:
         sink.start()
@@ -72,6 +79,8 @@ def sql_ports(settings: Settings) -> StorePorts:
     ports.sink = sink
     ports.on_startup.append(start_sink)
     ports.on_shutdown.append(close_sink)
+    _add_sweeper(ports, engine, keyring, settings)
+    ports.resources = importlib.import_module("zdr.store.resources").SqlResourceOwners(engine)
     ports.description = f"sql ({engine.url.get_backend_name()})"
     try:
         directory_module = importlib.import_module("zdr.store.directory")
@@ -81,6 +90,24 @@ def sql_ports(settings: Settings) -> StorePorts:
     ports.directory = directory_module.SqlDirectory(engine)
     ports.control = control_plane_app(settings, engine)
     return ports
+
+
+def _add_sweeper(ports: StorePorts, engine: Any, keyring: Any, settings: Settings) -> None:
+    """The store's purge sweeper runs in the background while the gateway serves (on SQLite only
+    one worker process sweeps: the home's purge.lock, zdr.store.sweep_lock)."""
+    from zdr.store.sweeper import PurgeSweeper
+
+    catalog = load_catalog(settings.catalog_path) if settings.catalog_path else default_catalog()
+    sweeper = PurgeSweeper.from_settings(engine, keyring, settings, catalog)
+
+    async def start_sweeper() -> None:
+        sweeper.start()
+
+    async def stop_sweeper() -> None:
+        await asyncio.to_thread(sweeper.stop)
+
+    ports.on_startup.append(start_sweeper)
+    ports.on_shutdown.append(stop_sweeper)
 
 
 def control_plane_app(settings: Settings, engine: Any = None) -> ASGIApp:
@@ -133,6 +160,7 @@ def build_app(
     log_writer: Any = None,
     fallback: ASGIApp | None = None,
     use_store: bool | None = None,
+    resources: ResourceOwners | None = None,
 ) -> GatewayApp:
     """The gateway app. Ports not given come from the SQL store (when `use_store` is not False
     and the store is available), else from the in-memory twins."""
@@ -178,6 +206,7 @@ def build_app(
         classify=not isinstance(safety, NullSafetyQueue),
         clock=clock or SystemClock(),
         relay=relay,
+        owners=resources or store.resources or InMemoryResourceOwners(),
         metrics=metrics,
         logger=logger,
         log_writer=writer,

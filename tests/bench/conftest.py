@@ -7,4 +7,4 @@ from pathlib import Path
 
 BENCH = Path(__file__).resolve().parents[2] / "bench"
 if str(BENCH) not in sys.path:
-    sys.path.insert(0, str(BENCH))
+    sys.path.append(str(BENCH))  # last: never shadows a module of the project or its tests

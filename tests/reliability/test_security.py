@@ -133,8 +133,6 @@ def test_console_pages_send_security_headers(live: Any) -> None:
     assert headers.get("cache-control") == "no-store"
 
 
-@pytest.mark.xfail(strict=True, reason="zdr.store.crypto.load_master_key reads a key file "
-                   "whatever its permissions (store area); reported in notes/issue8.md")
 def test_a_world_readable_master_key_file_is_refused(live: Any, tmp_path: Path) -> None:
     from zdr.store.crypto import MasterKeyError, load_master_key
 
@@ -147,9 +145,6 @@ def test_a_world_readable_master_key_file_is_refused(live: Any, tmp_path: Path) 
         load_master_key(settings)
 
 
-@pytest.mark.xfail(strict=True, reason="the gateway relays /v1/files and /v1/messages/batches "
-                   "with ONE provider credential and does not remember which org created an "
-                   "id, so the provider cannot tell orgs apart (gateway area); see SECURITY.md")
 def test_another_orgs_file_cannot_be_fetched_through_the_gateway(live: Any) -> None:
     deployment, _ = live
     acme, other = deployment.orgs["sec-acme"], deployment.orgs["sec-other"]

@@ -286,3 +286,47 @@ def test_a_pool_or_queue_of_zero_is_refused(
 ) -> None:
     with pytest.raises(ValueError, match="at least 1"):
         SafetyPipeline(NullClassifier(), sink, workers=workers, queue_size=queue_size)
+
+
+class BatchingClassifier(KeywordClassifier):
+    """Has `classify_many` (as `ProcessClassifier` does): the pipeline hands it what is queued."""
+
+    def __init__(self, fail: bool = False) -> None:
+        super().__init__(fail=fail)
+        self.batches: list[int] = []
+
+    def classify_many(self, pairs: list[tuple[str, str]]) -> list[ClassificationResult]:
+        self.batches.append(len(pairs))
+        return [self.classify(text, output) for text, output in pairs]
+
+
+async def test_queued_exchanges_are_classified_in_batches(sink: InMemorySafetySink) -> None:
+    """Exchanges queued before the worker runs go to the classifier in batches of at most 64,
+    and each still gets its own result, flagged content only for the violating one."""
+    classifier = BatchingClassifier()
+    pipeline = SafetyPipeline(classifier, sink, queue_size=500)
+    metas = [make_meta(zdr=True) for _ in range(100)]
+    for number, meta in enumerate(metas):
+        text = VIOLATING if number == 7 else CLEAN
+        pipeline.submit(meta, text.format(tag=f"batch{number}"), "")
+    await pipeline.start()
+    await settle(pipeline, sink, 100)
+    await pipeline.stop()
+    assert sum(classifier.batches) == 100 and max(classifier.batches) == 64
+    assert list(sink.flagged) == [metas[7].exchange_id]
+    assert sum(r.flagged for r in sink.results.values()) == 1
+
+
+async def test_a_failing_batch_gives_empty_results_and_counts_each_exchange(
+    sink: InMemorySafetySink, captured: CapturedLines,
+) -> None:
+    pipeline = SafetyPipeline(BatchingClassifier(fail=True), sink, logger=make_logger(captured))
+    for _ in range(3):
+        pipeline.submit(make_meta(zdr=True), VIOLATING.format(tag="batchfail"), "")
+    await pipeline.start()
+    await settle(pipeline, sink, 3)
+    await pipeline.stop()
+    assert all(r.scores == {} and not r.flagged for r in sink.results.values())
+    assert sink.flagged == {}
+    assert pipeline.metrics.value("zdr_classifier_errors_total", stage="classify") == 3
+    assert "canary-batchfail" not in captured.text()

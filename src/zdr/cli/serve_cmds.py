@@ -13,6 +13,7 @@ from typing import Annotated
 import typer
 
 from zdr.cli.common import HOME_HELP, fail
+from zdr.settings import Settings
 
 STUB_START_SECONDS = 10.0
 
@@ -42,6 +43,31 @@ def start_stub(port: int) -> subprocess.Popen[bytes] | None:
     fail(f"the stand-in upstream did not start on port {port}")
 
 
+def prepare_store(settings: Settings) -> None:
+    """Before any worker starts: refuse an unsafe master key file (one line, e.g. "chmod 600"),
+    and migrate an existing store to this code's schema (PostgreSQL: one instance at a time)."""
+    from sqlalchemy.engine import make_url
+
+    from zdr.store.crypto import MasterKeyError, load_master_key
+    from zdr.store.db import SchemaTooNew, engine_for, migrate
+
+    if settings.master_key or settings.key_file.exists():
+        try:
+            load_master_key(settings)
+        except MasterKeyError as error:
+            fail(str(error))
+    url = make_url(settings.database_url)
+    if url.get_backend_name() == "sqlite" and not (url.database and Path(url.database).exists()):
+        return      # no store yet (`zdr init` makes one): the gateway runs on in-memory ports
+    engine = engine_for(settings.database_url)
+    try:
+        migrate(engine)
+    except SchemaTooNew as error:
+        fail(str(error))
+    finally:
+        engine.dispose()
+
+
 def serve(
     host: Annotated[str | None, typer.Option(help="Address to listen on (default 127.0.0.1).")]
     = None,
@@ -67,6 +93,7 @@ def serve(
         os.environ["ZDR_UPSTREAM_URL"] = upstream
     if db:
         os.environ["ZDR_DB_URL"] = db
+    prepare_store(settings)
     stub = None
     if settings.uses_stub_upstream:
         stub = start_stub(settings.stub_port)

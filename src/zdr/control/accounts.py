@@ -6,8 +6,10 @@ turns a presented token into the `Actor` that every service checks.
 
 from __future__ import annotations
 
+import secrets
 import uuid
 from collections.abc import Iterable, Mapping
+from functools import cache
 from typing import Any
 
 from argon2 import PasswordHasher
@@ -24,6 +26,14 @@ from zdr.store.db import utc
 from zdr.store.tables import admin_tokens, memberships, users
 
 _hasher = PasswordHasher()
+
+
+@cache
+def _dummy_hash() -> str:
+    """A hash of a random password nobody knows: verified against when there is no account to
+    check, so a login for an unknown, password-less or disabled user costs the same argon2 work
+    as one for a real user (the response time does not reveal which accounts exist)."""
+    return _hasher.hash(secrets.token_urlsafe(32))
 
 
 def actor_for_user(conn: Connection, user_id: str, email: str) -> Actor:
@@ -135,12 +145,15 @@ class Accounts:
         failure = AuthenticationFailed("invalid email or password")
         with self.ctx.read() as conn:
             row = conn.execute(select(users).where(users.c.email == email.strip().lower())).first()
-            if row is None or row.password_hash is None or row.disabled_at is not None:
-                raise failure
+            stored: str | None = None
+            if row is not None and row.disabled_at is None:
+                stored = row.password_hash
             try:
-                _hasher.verify(row.password_hash, password)
+                _hasher.verify(stored if stored is not None else _dummy_hash(), password)
             except (VerificationError, InvalidHashError):
                 raise failure from None
+            if row is None or stored is None:   # the dummy hash never matches: belt and braces
+                raise failure
             return actor_for_user(conn, row.id, row.email)
 
     # ------------------------------------------------------------------ tokens

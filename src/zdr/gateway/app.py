@@ -20,6 +20,7 @@ from zdr.gateway.auth import PrincipalCache, presented_key
 from zdr.gateway.client import ClientChannel
 from zdr.gateway.exchange import Exchange
 from zdr.gateway.observe import MessageObserver
+from zdr.gateway.ownership import OwnershipGuard
 from zdr.gateway.recorders import MetadataRecorder, RetainingRecorder, recorder_for
 from zdr.gateway.relay import Relay
 from zdr.gateway.responses import new_request_id, send_body, send_error
@@ -27,7 +28,7 @@ from zdr.gateway.routes import Route, Router
 from zdr.gateway.texts import request_text
 from zdr.observability import AccessLog, GatewayMetrics
 from zdr.policy import decide, extract_facts
-from zdr.ports import Clock, Directory, ExchangeSink, SafetyQueue
+from zdr.ports import Clock, Directory, ExchangeSink, ResourceOwners, SafetyQueue
 
 OPS_PATHS = frozenset({"/healthz", "/readyz", "/metrics"})
 NO_RETENTION = "none"
@@ -52,6 +53,7 @@ class GatewayApp:
         safety: SafetyQueue,
         clock: Clock,
         relay: Relay,
+        owners: ResourceOwners,
         metrics: GatewayMetrics,
         logger: Any,
         key_cache_ttl: float,
@@ -69,6 +71,7 @@ class GatewayApp:
         self.safety = safety
         self.clock = clock
         self.relay = relay
+        self.ownership = OwnershipGuard(owners, catalog, relay)
         self.metrics = metrics
         self.log = logger
         self.max_body_bytes = max_body_bytes
@@ -155,8 +158,12 @@ class GatewayApp:
         channel = ClientChannel(receive, send)
         channel.watch()
         try:
-            await self.relay.run(ex, method, target, headers, body, channel.send, recorder,
-                                 observer)
+            if route.owned:     # files and batches: one org's ids (zdr.gateway.ownership)
+                await self.ownership.run(ex, route.name, method, path, target, headers, body,
+                                         channel.send, recorder)
+            else:
+                await self.relay.run(ex, method, target, headers, body, channel.send, recorder,
+                                     observer)
         except asyncio.CancelledError:
             if not channel.consume_cancel():
                 raise

@@ -17,13 +17,14 @@ class Route:
     methods: frozenset[str]
     json_body: bool           # a POST body must be a JSON object
     content: bool             # the response carries message content (observe it)
+    owned: bool = False       # ids belong to one org: zdr.gateway.ownership answers it
 
 
 MESSAGES = Route("messages", frozenset({"POST"}), json_body=True, content=True)
 COUNT_TOKENS = Route("count_tokens", frozenset({"POST"}), json_body=True, content=True)
 MODELS = Route("models", READ, json_body=False, content=False)
-BATCHES = Route("batches", WRITE, json_body=True, content=False)
-FILES = Route("files", WRITE, json_body=False, content=False)
+BATCHES = Route("batches", WRITE, json_body=True, content=False, owned=True)
+FILES = Route("files", WRITE, json_body=False, content=False, owned=True)
 CLAUDE_CODE_STORAGE = Route("claude_code_storage", ANY, json_body=False, content=False)
 
 EXACT = {

@@ -9,6 +9,11 @@
         ▼                                            ▼
     SafetySink.record_classification(meta, ClassificationRecord, flagged | None)   (on the loop)
 
+Workers do not wait for the sink: each write is handed to the loop and the worker classifies the
+next exchange, so a store that commits in batches (the SQL sink) sees many writes at once instead
+of one commit per classification; at most `queue_size` writes are in flight. `stop` waits for
+them before it returns, so the sink can be closed right after.
+
 `submit` never blocks and never raises: when the queue is full the exchange still gets a result,
 marked `sampled_out=True` with no scores, and `zdr_classifier_sampled_out_total` counts it.
 Log lines carry the exchange id (`request_id`) and error type names only. The text
@@ -21,6 +26,7 @@ surfaces without content) are dropped at once and counted in `zdr_classifier_ski
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import contextlib
 import queue
 import threading
@@ -78,6 +84,8 @@ class _Job:
 
 
 _STOP = object()
+BACKLOG_BATCH = 256
+CLASSIFY_BATCH = 64
 
 
 def sampled_out_record(meta: ExchangeMetadata, classifier: Classifier) -> ClassificationRecord:
@@ -125,6 +133,8 @@ class SafetyPipeline:
         self._closing = False
         self._completed = 0
         self._count_lock = threading.Lock()
+        self._write_slots = threading.BoundedSemaphore(queue_size)
+        self._writes: set[concurrent.futures.Future[None]] = set()
         self.metrics = SafetyMetrics(registry)
         self._log = logger if logger is not None else structlog.get_logger("zdr.safety")
 
@@ -178,6 +188,10 @@ class SafetyPipeline:
             if thread.is_alive():       # still busy past the deadline: let it exit when done
                 with contextlib.suppress(queue.Full):
                     self._jobs.put_nowait(_STOP)
+        with self._count_lock:
+            writes = [asyncio.wrap_future(future) for future in self._writes]
+        if writes:
+            await asyncio.wait(writes, timeout=max(0.1, deadline - time.monotonic()))
         self._closing = True
         self._wake_writer()
         if self._writer is not None:
@@ -204,17 +218,60 @@ class SafetyPipeline:
     # ---- workers (threads) --------------------------------------------------------------------
 
     def _work(self) -> None:
+        many = getattr(self.classifier, "classify_many", None)
         while True:
             item = self._jobs.get()
             if item is _STOP:
                 return
             assert isinstance(item, _Job)
             self.metrics.queue_depth.dec()
+            if callable(many):
+                self._work_batch(item, many)
+                continue
             meta = item.meta
             record, flagged = self._classify(item)
             del item            # the job held the only queued reference to the text
             self._write(meta, record, flagged)
             del flagged
+
+    def _work_batch(self, first: _Job, many: Any) -> None:
+        """Classify `first` and what else is queued (up to `CLASSIFY_BATCH`) in one call."""
+        jobs = [first]
+        del first
+        while len(jobs) < CLASSIFY_BATCH:
+            try:
+                item = self._jobs.get_nowait()
+            except queue.Empty:
+                break
+            if item is _STOP:
+                self._jobs.put(_STOP)       # handled by the next get
+                break
+            assert isinstance(item, _Job)
+            self.metrics.queue_depth.dec()
+            jobs.append(item)
+        started = time.perf_counter()
+        try:
+            results: list[ClassificationResult] = list(
+                many([(job.input_text, job.output_text) for job in jobs]))
+            if len(results) != len(jobs):
+                raise ValueError("classify_many returned a different number of results")
+        except Exception as error:  # noqa: BLE001 - a classifier failure must not kill the worker
+            self.metrics.errors.labels(stage="classify").inc(len(jobs))
+            for job in jobs:
+                self._log.warning("classifier_failed", request_id=job.meta.exchange_id,
+                                  error_type=type(error).__name__)
+            results = [ClassificationResult(self.classifier.name, self.classifier.version, {}, {})
+                       for _ in jobs]
+        each = (time.perf_counter() - started) / len(jobs)
+        outcomes = []
+        for job, result in zip(jobs, results, strict=True):
+            self.metrics.seconds.observe(each)
+            outcomes.append((job.meta, *self._outcome(job, result)))
+        jobs.clear()            # the jobs held the only queued references to the text
+        del results
+        for meta, record, flagged in outcomes:
+            self._write(meta, record, flagged)
+        outcomes.clear()
 
     def _classify(self, job: _Job) -> tuple[ClassificationRecord, RetainedContent | None]:
         started = time.perf_counter()
@@ -226,6 +283,10 @@ class SafetyPipeline:
                         error_type=type(error).__name__)
             result = ClassificationResult(self.classifier.name, self.classifier.version, {}, {})
         self.metrics.seconds.observe(time.perf_counter() - started)
+        return self._outcome(job, result)
+
+    def _outcome(self, job: _Job, result: ClassificationResult
+                 ) -> tuple[ClassificationRecord, RetainedContent | None]:
         self.metrics.classified.labels(flagged=str(result.flagged).lower()).inc()
         flagged = None
         if result.flagged and job.meta.decision.keep["flagged_content"].kept:
@@ -235,17 +296,42 @@ class SafetyPipeline:
 
     def _write(self, meta: ExchangeMetadata, record: ClassificationRecord,
                flagged: RetainedContent | None) -> None:
+        """Hand the write to the loop without waiting for it (a write slot bounds how many)."""
         loop = self._loop
         assert loop is not None
+        if not self._write_slots.acquire(timeout=self._write_timeout):
+            self._write_failed(meta, TimeoutError())
+            return
         try:
-            future = asyncio.run_coroutine_threadsafe(
-                self._sink.record_classification(meta, record, flagged), loop)
-            future.result(timeout=self._write_timeout)
+            future = asyncio.run_coroutine_threadsafe(self._record(meta, record, flagged), loop)
+        except Exception as error:  # noqa: BLE001 - e.g. the loop is closed
+            self._write_slots.release()
+            self._write_failed(meta, error)
+            return
+        with self._count_lock:
+            self._writes.add(future)
+        future.add_done_callback(lambda done: self._written(meta, done))
+
+    async def _record(self, meta: ExchangeMetadata, record: ClassificationRecord,
+                      flagged: RetainedContent | None) -> None:
+        # the sink's coroutine is made here, on the loop: never left un-awaited if cancelled
+        await asyncio.wait_for(self._sink.record_classification(meta, record, flagged),
+                               self._write_timeout)
+
+    def _written(self, meta: ExchangeMetadata, future: concurrent.futures.Future[None]) -> None:
+        with self._count_lock:
+            self._writes.discard(future)
+        self._write_slots.release()
+        error = None if future.cancelled() else future.exception()
+        if future.cancelled() or error is not None:
+            self._write_failed(meta, error or asyncio.CancelledError())
+        else:
             self._count_done()
-        except Exception as error:  # noqa: BLE001 - a sink failure must not kill the worker
-            self.metrics.errors.labels(stage="write").inc()
-            self._log.error("safety_write_failed", request_id=meta.exchange_id,
-                      error_type=type(error).__name__)
+
+    def _write_failed(self, meta: ExchangeMetadata, error: BaseException) -> None:
+        self.metrics.errors.labels(stage="write").inc()
+        self._log.error("safety_write_failed", request_id=meta.exchange_id,
+                        error_type=type(error).__name__)
 
     def _count_done(self) -> None:
         with self._count_lock:
@@ -294,18 +380,21 @@ class SafetyPipeline:
                 return
 
     async def _flush_backlog(self) -> None:
+        """Write the backlog in concurrent batches (one commit each on a batching sink)."""
         while self._backlog:
-            meta = self._backlog.popleft()
-            try:
-                await asyncio.wait_for(
-                    self._sink.record_classification(
-                        meta, sampled_out_record(meta, self.classifier), None),
-                    self._write_timeout)
-                self._count_done()
-            except Exception as error:  # noqa: BLE001 - keep writing the rest
-                self.metrics.errors.labels(stage="write").inc()
-                self._log.error("safety_write_failed", request_id=meta.exchange_id,
-                          error_type=type(error).__name__)
+            batch = [self._backlog.popleft()
+                     for _ in range(min(len(self._backlog), BACKLOG_BATCH))]
+            await asyncio.gather(*(self._write_sampled_out(meta) for meta in batch))
+
+    async def _write_sampled_out(self, meta: ExchangeMetadata) -> None:
+        try:
+            await asyncio.wait_for(
+                self._sink.record_classification(
+                    meta, sampled_out_record(meta, self.classifier), None),
+                self._write_timeout)
+            self._count_done()
+        except Exception as error:  # noqa: BLE001 - keep writing the rest
+            self._write_failed(meta, error)
 
 
 def pipeline_from_settings(

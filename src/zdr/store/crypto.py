@@ -12,7 +12,15 @@ Envelope scheme (AES-256-GCM from `cryptography` throughout):
 Every ciphertext is bound by its AAD to the org id, the purpose and the caller's AAD (the store
 passes the exchange id and record class, see `record_aad`): a row copied to another org or another
 exchange does not decrypt. `Keyring.destroy(org_id)` deletes the wrapped key (crypto-shredding):
-every copy of that org's content, in this database and in its backups, becomes unreadable.
+the org's ciphertext left anywhere becomes unreadable once no copy of the wrapped key remains
+(the database engine may keep the old row's bytes in the SQLite WAL or free pages, or in
+PostgreSQL dead tuples, until they are overwritten, checkpointed or vacuumed). It does NOT
+protect backups taken before the erasure: such a backup still holds the wrapped key, and with the
+master key it decrypts the erased org's content. The defence is to keep key material out of
+backups (the key file, or `ZDR_MASTER_KEY`, never in the same backup as the database), to expire
+backups within the restore window, and to rotate the master key (re-wrap the live data keys under
+a new one and destroy the old one) so that old backups become unreadable; this module has no
+rotation command yet.
 
 Public names: `create_master_key_file(path)` (called by `zdr init`), `load_master_key(settings)`,
 `Keyring(engine, master_key)` with `encrypt` / `decrypt` / `destroy` / `destroy_safety_key` /
@@ -26,6 +34,7 @@ import base64
 import binascii
 import os
 import secrets
+import stat
 import threading
 import time
 from dataclasses import dataclass
@@ -99,18 +108,28 @@ def parse_master_key(text: str) -> bytes:
 
 
 def load_master_key(settings: Settings) -> bytes:
-    """The master key from `ZDR_MASTER_KEY` (base64) or else the key file."""
+    """The master key from `ZDR_MASTER_KEY` (base64) or else the key file.
+
+    A key file that its group or other users can read is refused: whoever reads it can decrypt
+    every org's content (and every backup's).
+    """
     if settings.master_key:
         return parse_master_key(settings.master_key)
     path = settings.key_file
     try:
-        text = path.read_text(encoding="ascii")
+        with path.open("r", encoding="ascii") as handle:
+            mode = stat.S_IMODE(os.fstat(handle.fileno()).st_mode)
+            if mode & 0o077:
+                raise MasterKeyError(
+                    f"the master key file {path} is readable by other users (mode "
+                    f"{mode:04o}); run `chmod 600 {path}` and start again")
+            text = handle.read()
     except FileNotFoundError as error:
         raise MasterKeyError(f"no master key: set ZDR_MASTER_KEY or run `zdr init` ({path})") \
             from error
-    except OSError as error:
-        raise MasterKeyError(f"cannot read the master key file {path}: {error.strerror}") \
-            from error
+    except (OSError, UnicodeDecodeError) as error:
+        reason = error.strerror if isinstance(error, OSError) else "not ASCII text"
+        raise MasterKeyError(f"cannot read the master key file {path}: {reason}") from error
     return parse_master_key(text)
 
 

@@ -4,11 +4,13 @@ The control plane marks an org deleted (`organizations.deleted_at`) and can rest
 `catalog.retention.deletion_restore_days`. After that, `erase_org`:
 
 1. marks it erased (`erased_at`): its keys stop resolving (`SqlDirectory` → None);
-2. destroys its content data key (crypto-shredding: every copy of its content, backups included,
-   becomes unreadable) — unless a hold still covers some of its content, in which case the key
-   is destroyed by a later run, once the last hold is released;
-3. deletes its content, flagged content, feature artifacts and metadata rows not under a hold,
-   its API keys, workspaces, memberships and ZDR requests;
+2. destroys its content data key (crypto-shredding: its content in this database becomes
+   unreadable; a backup taken before still holds the wrapped key and, with the master key,
+   decrypts it: see `zdr.store.crypto`) — unless a hold still covers some of its content, in
+   which case the key is destroyed by a later run, once the last hold is released;
+3. deletes its content, flagged content, feature artifacts, metadata rows and ownership records
+   of upstream files/batches not under a hold, its API keys, workspaces, memberships and ZDR
+   requests;
 4. keeps what must stay (DESIGN.md §2 rule 7): classifier results, held records, the audit log.
    Its safety key (flagged content) is destroyed once no held flagged content remains.
 
@@ -36,12 +38,14 @@ from zdr.store.tables import (
     memberships,
     org_data_keys,
     organizations,
+    upstream_resources,
     workspaces,
     zdr_requests,
 )
 
 BATCH = 5000
-_RECORDS: tuple[Table, ...] = (contents, flagged_contents, feature_artifacts, exchanges)
+_RECORDS: tuple[Table, ...] = (contents, flagged_contents, feature_artifacts, exchanges,
+                               upstream_resources)
 
 
 @dataclass

@@ -8,6 +8,7 @@
   deleted row by row.
 - Everything else, and SQLite: deletes in batches of `batch_size` rows (`DEFAULT_BATCH`), one
   short transaction each, so gateway writers get the database between batches.
+- Ownership records of upstream files/batches (`upstream_resources`) past their period go too.
 - One purger at a time: on PostgreSQL a session advisory lock (`pg_try_advisory_lock`); a second
   instance skips the run. On SQLite, batches are serialized by the write lock and idempotent.
 - `purge_lag_seconds` (Prometheus gauge): how long past expiry the oldest expired, unheld record
@@ -53,6 +54,7 @@ from zdr.store.partitions import (
     partition_name,
     partitions_of,
 )
+from zdr.store.resources import purge_expired_resources
 from zdr.store.tables import (
     classifier_results,
     contents,
@@ -271,6 +273,9 @@ def purge(
                 _drop_expired_partitions(engine, table, now, report, progress)
             _delete_batches(engine, table, expired_unheld(table, now), batch_size, report,
                             progress, deadline)
+        # Ownership records of upstream batches past their period (zdr.store.resources).
+        report.deleted["upstream_resource"] = purge_expired_resources(
+            engine, now, batch_size, dry_run=dry_run)
         with engine.connect() as conn:
             conn = read_only(conn)
             for record_class, table in RECORD_TABLES.items():

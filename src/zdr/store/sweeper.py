@@ -7,7 +7,9 @@
 
 A thread, not an asyncio task: purge is blocking database work, and a thread keeps it off the
 event loop without borrowing the default executor. On PostgreSQL only one instance purges at a
-time (advisory lock in `zdr.store.purge`). Errors are logged (type only) and retried next round.
+time (advisory lock in `zdr.store.purge`); on SQLite `from_settings` adds a `SweepLock` on
+`HOME/purge.lock`, so of several worker processes only one sweeps (`gate`: a round runs only when
+it returns True). Errors are logged (type only) and retried next round.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from zdr.settings import Settings
 from zdr.store.crypto import Keyring
 from zdr.store.deletion import erase_due
 from zdr.store.purge import PurgeReport, purge
+from zdr.store.sweep_lock import SweepLock
 
 log = logging.getLogger("zdr.store.sweeper")
 
@@ -41,12 +44,14 @@ class PurgeSweeper:
         keyring: Keyring | None = None,
         restore_days: int = 7,
         clock: Callable[[], datetime] = _now,
+        lock: SweepLock | None = None,
     ) -> None:
         self.engine = engine
         self.interval = interval_seconds
         self.keyring = keyring
         self.restore_days = restore_days
         self.clock = clock
+        self.lock = lock
         self.runs = 0
         self.last_report: PurgeReport | None = None
         self._stop = threading.Event()
@@ -56,9 +61,12 @@ class PurgeSweeper:
     def from_settings(
         cls, engine: Engine, keyring: Keyring | None, settings: Settings, catalog: Catalog
     ) -> PurgeSweeper:
-        """The sweeper the gateway starts: `purge_interval_seconds`, the catalog's window."""
+        """The sweeper the gateway starts: `purge_interval_seconds`, the catalog's window, and on
+        SQLite the home's `purge.lock` (one sweeping process per machine)."""
+        lock = SweepLock(settings.home / "purge.lock") if engine.dialect.name == "sqlite" \
+            else None
         return cls(engine, settings.purge_interval_seconds, keyring=keyring,
-                   restore_days=catalog.retention.deletion_restore_days)
+                   restore_days=catalog.retention.deletion_restore_days, lock=lock)
 
     def run_once(self) -> PurgeReport:
         now = self.clock()
@@ -72,7 +80,8 @@ class PurgeSweeper:
     def _loop(self) -> None:
         while not self._stop.is_set():
             try:
-                self.run_once()
+                if self.lock is None or self.lock.try_acquire():
+                    self.run_once()
             except Exception as error:  # noqa: BLE001 - keep sweeping; the next round retries
                 log.error("purge run failed: %s", type(error).__name__)
             self._stop.wait(self.interval)
@@ -87,3 +96,5 @@ class PurgeSweeper:
         if self._thread is not None:
             self._thread.join(timeout)
             self._thread = None
+        if self.lock is not None:
+            self.lock.release()

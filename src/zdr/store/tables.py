@@ -243,3 +243,19 @@ admin_tokens = Table(
 )
 
 Index("ix_holds_active", holds.c.org_id, holds.c.released_at)
+
+# Which org created each upstream file / message batch (the gateway relays all orgs' files and
+# batches under one provider key; zdr.gateway.ownership refuses other orgs' ids). Ids only, no
+# content. `expires_at`: the catalog's artifact period (batches 29 days; files null, until deleted).
+upstream_resources = Table(
+    "upstream_resources", metadata,
+    Column("id", ROW_ID, primary_key=True, autoincrement=True),
+    Column("kind", String(10), nullable=False),
+    Column("resource_id", String(200), nullable=False),
+    Column("org_id", String(36), nullable=False, index=True),
+    Column("workspace_id", String(36)),
+    Column("exchange_id", String(40), nullable=False),   # the creating request (holds, "why")
+    Column("created_at", TS, nullable=False),
+    Column("expires_at", TS, index=True),
+    UniqueConstraint("kind", "resource_id", name="uq_upstream_resources_kind_resource_id"),
+)

@@ -3,7 +3,9 @@
 Faithful to the wire format: message objects, the full SSE event sequence (`message_start`,
 `content_block_start`, `ping`, `content_block_delta`, `content_block_stop`, `message_delta`,
 `message_stop`), usage, `tool_use` blocks when tools are given, token counting, models, and
-minimal batches and files. Knobs (per request, as headers, or as defaults from the command line):
+minimal batches and files (remembered by id: created, listed, read, cancelled, deleted; each
+created with a distinct id; an unknown id gets a 404). Knobs (per request, as headers, or as
+defaults from the command line):
 
     x-stub-latency-ms: N          wait before answering
     x-stub-chunks: N              number of text deltas in a stream
@@ -136,6 +138,13 @@ def _event(name: str, data: dict[str, Any]) -> bytes:
     return b"event: " + name.encode() + b"\ndata: " + orjson.dumps(data) + b"\n\n"
 
 
+def _page(store: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    """A list answer over every object created (newest first), as the API pages them."""
+    data = list(reversed(store.values()))
+    return {"data": data, "has_more": False, "first_id": data[0]["id"] if data else None,
+            "last_id": data[-1]["id"] if data else None}
+
+
 def error_body(status: int, message: str, request_id: str) -> bytes:
     return orjson.dumps({"type": "error", "error": {
         "type": ERROR_TYPES.get(status, "api_error" if status >= 500 else "invalid_request_error"),
@@ -146,6 +155,8 @@ class StubUpstream:
     def __init__(self, config: StubConfig | None = None) -> None:
         self.config = config or StubConfig()
         self.stats = StubStats()
+        # Files and batches it created, by id (one provider account: it cannot tell orgs apart).
+        self.created: dict[str, dict[str, dict[str, Any]]] = {"file": {}, "batch": {}}
 
     def app(self) -> web.Application:
         app = web.Application(client_max_size=64 * 1024 * 1024)
@@ -310,38 +321,80 @@ class StubUpstream:
         failed = await self._prelude(request)
         if failed is not None:
             return failed
-        if request.method == "GET" and request.match_info["tail"] in ("", "/"):
-            value: dict[str, Any] = {"data": [], "has_more": False, "first_id": None,
-                                     "last_id": None}
-        else:
-            value = {"id": _id("msgbatch"), "type": "message_batch",
-                     "processing_status": "in_progress",
-                     "request_counts": {"processing": 1, "succeeded": 0, "errored": 0,
-                                        "canceled": 0, "expired": 0},
-                     "created_at": "2026-01-01T00:00:00Z", "expires_at": "2026-01-02T00:00:00Z",
-                     "ended_at": None, "archived_at": None, "cancel_initiated_at": None,
-                     "results_url": None}
-        self.stats.completed += 1
-        return web.Response(body=orjson.dumps(value), content_type="application/json",
-                            headers=self._headers(request))
+        await request.read()
+        tail = request.match_info["tail"].strip("/")
+        batch_id, _, action = tail.partition("/")
+        store = self.created["batch"]
+        if not batch_id:
+            if request.method == "POST":
+                created: dict[str, Any] = {
+                    "id": _id("msgbatch"), "type": "message_batch",
+                    "processing_status": "in_progress",
+                    "request_counts": {"processing": 1, "succeeded": 0, "errored": 0,
+                                       "canceled": 0, "expired": 0},
+                    "created_at": "2026-01-01T00:00:00Z", "expires_at": "2026-01-02T00:00:00Z",
+                    "ended_at": None, "archived_at": None, "cancel_initiated_at": None,
+                    "results_url": None}
+                store[created["id"]] = created
+                return self._json(request, created)
+            return self._json(request, _page(store))
+        found = store.get(batch_id)
+        if found is None:
+            return self._missing(request, "message batch")
+        if request.method == "DELETE":
+            del store[batch_id]
+            return self._json(request, {"id": batch_id, "type": "message_batch_deleted"})
+        if action == "cancel":
+            found = {**found, "processing_status": "canceling"}
+            store[batch_id] = found
+        elif action == "results":
+            self.stats.completed += 1
+            line = {"custom_id": "stub", "result": {"type": "succeeded"}}
+            return web.Response(body=orjson.dumps(line) + b"\n",
+                                content_type="application/x-jsonl",
+                                headers=self._headers(request))
+        return self._json(request, found)
 
     async def files(self, request: web.Request) -> web.Response:
         failed = await self._prelude(request)
         if failed is not None:
             return failed
         await request.read()
-        if request.method == "GET" and request.match_info["tail"] in ("", "/"):
-            value: dict[str, Any] = {"data": [], "has_more": False, "first_id": None,
-                                     "last_id": None}
-        elif request.method == "DELETE":
-            value = {"id": request.match_info["tail"].strip("/"), "type": "file_deleted"}
-        else:
-            value = {"id": _id("file"), "type": "file", "filename": "upload",
-                     "mime_type": "application/octet-stream", "size_bytes": 0,
-                     "created_at": "2026-01-01T00:00:00Z", "downloadable": False}
+        tail = request.match_info["tail"].strip("/")
+        file_id, _, action = tail.partition("/")
+        store = self.created["file"]
+        if not file_id:
+            if request.method == "POST":
+                created: dict[str, Any] = {
+                    "id": _id("file"), "type": "file", "filename": "upload",
+                    "mime_type": "application/octet-stream", "size_bytes": 0,
+                    "created_at": "2026-01-01T00:00:00Z", "downloadable": False}
+                store[created["id"]] = created
+                return self._json(request, created)
+            return self._json(request, _page(store))
+        found = store.get(file_id)
+        if found is None:
+            return self._missing(request, "file")
+        if request.method == "DELETE":
+            del store[file_id]
+            return self._json(request, {"id": file_id, "type": "file_deleted"})
+        if action == "content":
+            self.stats.completed += 1
+            return web.Response(body=b"stand-in file content",
+                                content_type="application/octet-stream",
+                                headers=self._headers(request))
+        return self._json(request, found)
+
+    def _json(self, request: web.Request, value: dict[str, Any]) -> web.Response:
         self.stats.completed += 1
         return web.Response(body=orjson.dumps(value), content_type="application/json",
                             headers=self._headers(request))
+
+    def _missing(self, request: web.Request, what: str) -> web.Response:
+        headers = self._headers(request)
+        return web.Response(status=404, body=error_body(
+            404, f"No such {what}.", headers.get("request-id", "req_none")),
+            content_type="application/json", headers=headers)
 
     async def stats_view(self, request: web.Request) -> web.Response:
         stats = self.stats

@@ -13,11 +13,13 @@ from zdr.store.tables import (
     exchanges,
     feature_artifacts,
     flagged_contents,
+    upstream_resources,
 )
 from zdr.verify.checks.context import StoreContext
 from zdr.verify.report import CheckResult
 
-EXPIRING = (exchanges, contents, flagged_contents, classifier_results, feature_artifacts)
+EXPIRING = (exchanges, contents, flagged_contents, classifier_results, feature_artifacts,
+            upstream_resources)   # ownership of upstream batches (29 days; files: until deleted)
 
 
 def check_expiry(ctx: StoreContext) -> CheckResult:
