@@ -203,3 +203,40 @@ def test_ownership_is_kept_in_the_sql_store_as_zdr_serve_runs_it(stub: Any,
         assert rows[0].expires_at is not None
     finally:
         engine.dispose()
+
+
+# ------------------------------------------------- files referenced inside a request body
+def document_message(file_id: str) -> dict[str, Any]:
+    return {"model": "claude-haiku-4-5", "max_tokens": 8, "messages": [{"role": "user", "content": [
+        {"type": "document", "source": {"type": "file", "file_id": file_id}},
+        {"type": "text", "text": "summarise"}]}]}
+
+
+def upload_message(file_id: str) -> dict[str, Any]:
+    return {"model": "claude-haiku-4-5", "max_tokens": 8, "messages": [{"role": "user", "content": [
+        {"type": "container_upload", "file_id": file_id}]}]}
+
+
+@pytest.mark.parametrize(("path", "wrap"), [
+    ("/v1/messages", document_message),                       # a document source
+    ("/v1/messages", upload_message),                         # code execution's upload
+    ("/v1/messages/count_tokens", document_message),
+    ("/v1/messages/batches", lambda f: {"requests": [{"custom_id": "x",
+                                                       "params": document_message(f)}]}),
+])
+def test_a_request_cannot_reference_another_orgs_file(
+    stub: Any, gateway: Any, path: str, wrap: Any
+) -> None:
+    a_key, _ = gateway.directory.create_key("ref-a")
+    b_key, _ = gateway.directory.create_key("ref-b")
+    file_id = create(gateway, a_key, "file")
+    before = stub.stub.stats.requests
+    for key in (b_key, a_key):    # B: A's file; A: a file that was never created
+        for ref in ((file_id,) if key == b_key else ("file_never_created",)):
+            answer = httpx.post(gateway.url + path, headers={"x-api-key": key},
+                                content=orjson.dumps(wrap(ref)))
+            assert_not_found(answer)
+    assert stub.stub.stats.requests == before                 # the upstream never saw them
+    answer = httpx.post(gateway.url + path, headers={"x-api-key": a_key},
+                        content=orjson.dumps(wrap(file_id)))
+    assert answer.status_code == 200, answer.text             # the owner may use its file

@@ -146,6 +146,10 @@ class GatewayApp:
                              decision.retention_label)
             await self._finish(ex, MetadataRecorder(self.sink.record_metadata), None, None)
             return
+        if "files" in decision.features and not route.owned \
+                and await self.ownership.refuse_foreign_files(ex, parsed, send):
+            await self._finish(ex, MetadataRecorder(self.sink.record_metadata), None, None)
+            return      # a file of another org (or none at all): zdr.gateway.ownership
         recorder = recorder_for(decision, self.sink)
         observer = None
         if route.content:
@@ -160,7 +164,7 @@ class GatewayApp:
         try:
             if route.owned:     # files and batches: one org's ids (zdr.gateway.ownership)
                 await self.ownership.run(ex, route.name, method, path, target, headers, body,
-                                         channel.send, recorder)
+                                         channel.send, recorder, parsed)
             else:
                 await self.relay.run(ex, method, target, headers, body, channel.send, recorder,
                                      observer)

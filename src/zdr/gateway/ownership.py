@@ -14,9 +14,14 @@ or delete org A's file or batch by id. Here, through `zdr.ports.ResourceOwners`:
 - a list (`GET /v1/files`, `GET /v1/messages/batches`) keeps only the caller's org's ids in the
   upstream's `data`, and its `first_id` / `last_id` cursors name only those (a page may hold fewer
   items than `limit`);
-- a successful delete forgets the id.
+- a successful delete forgets the id;
+- a file referenced by id inside a request (`file_id` in a Messages / token-count body, or in a
+  new batch's requests: document sources, `container_upload`) must be the caller's org's too,
+  else `404 not_found_error` before the upstream is contacted (the provider would otherwise read
+  org A's file into org B's conversation). The Messages path calls it only when the decision
+  lists the `files` feature.
 
-The hot `/v1/messages` path never comes here (`Route.owned`).
+The hot `/v1/messages` path comes here only for requests that reference files.
 """
 
 from __future__ import annotations
@@ -56,6 +61,56 @@ def target_of(route_name: str, path: str) -> Target:
     if path == root:
         return Target(kind, None)
     return Target(kind, path[len(root) + 1:].split("/", 1)[0])
+
+
+MAX_DEPTH = 64                     # as deep as zdr.policy.extract walks content blocks
+SKIPPED_BLOCKS = frozenset({"text", "tool_use", "thinking"})   # content only, never a reference
+
+
+def file_references(body: dict[str, Any] | None) -> set[str]:
+    """Every file id a Messages body (or each request of a new batch) references, found where
+    `zdr.policy.extract` finds the `files` feature: a block's `file_id`, its source's `file_id`,
+    and nested content (tool results, documents)."""
+    found: set[str] = set()
+    if not isinstance(body, dict):
+        return found
+
+    def blocks(value: Any, depth: int) -> None:
+        if depth > MAX_DEPTH:
+            found.add("")               # too deep to be sure: an id nobody owns refuses it
+            return
+        items = (value,) if isinstance(value, dict) else value if isinstance(value, list) else ()
+        for block in items:
+            if not isinstance(block, dict):
+                continue
+            if isinstance(block.get("file_id"), str):
+                found.add(block["file_id"])
+            if block.get("type") in SKIPPED_BLOCKS:
+                continue
+            source = block.get("source")
+            if isinstance(source, dict):
+                if isinstance(source.get("file_id"), str):
+                    found.add(source["file_id"])
+                blocks(source.get("content"), depth + 1)
+            blocks(block.get("content"), depth + 1)
+
+    def message_body(params: Any) -> None:
+        if not isinstance(params, dict):
+            return
+        blocks(params.get("system"), 0)
+        messages = params.get("messages")
+        for message in messages if isinstance(messages, list) else ():
+            if isinstance(message, dict):
+                blocks(message.get("content"), 0)
+
+    requests = body.get("requests")
+    if isinstance(requests, list):
+        for request in requests:
+            if isinstance(request, dict):
+                message_body(request.get("params"))
+    else:
+        message_body(body)
+    return found
 
 
 class CapturedResponse:
@@ -113,6 +168,20 @@ class OwnershipGuard:
         period = self._periods[kind]
         return None if period is None else created_at + period
 
+    async def refuse_foreign_files(self, ex: Exchange, body: dict[str, Any] | None,
+                                   send: Send) -> bool:
+        """Answer 404 (and return True) when `body` references a file the caller's org does not
+        own; False when every referenced file is its own (or none is referenced)."""
+        wanted = file_references(body)
+        if not wanted:
+            return False
+        mine = await self.owners.owned(ex.principal.org_id, "file", sorted(wanted),
+                                       ex.started_at)
+        if wanted <= mine:
+            return False
+        await self._refuse(ex, send, 404, "not_found_error", NOT_FOUND["file"], "not_found")
+        return True
+
     async def run(
         self,
         ex: Exchange,
@@ -124,6 +193,7 @@ class OwnershipGuard:
         body: bytes,
         send: Send,
         recorder: MetadataRecorder,
+        parsed: dict[str, Any] | None = None,
     ) -> None:
         """Relay one files/batches request for `ex.principal`'s org, or refuse it."""
         target = target_of(route_name, path)
@@ -140,6 +210,9 @@ class OwnershipGuard:
             return
         if method not in ("POST", "GET"):     # HEAD of a collection: no body, nothing to filter
             await self.relay.run(ex, method, target_url, headers, body, send, recorder, None)
+            return
+        if method == "POST" and target.kind == "batch" \
+                and await self.refuse_foreign_files(ex, parsed, send):
             return
         capture = CapturedResponse()
         try:
