@@ -294,6 +294,7 @@ def measure(bench: Bench, target: Target, scenario: Scenario) -> dict[str, Any]:
     url = target.base_url + target.path
     headers = target.headers()
     warm = max(50, args.requests // 20)
+    warm_cap = min(1.0 if args.quick else 3.0, args.time_cap)
     threads = 1 if scenario.concurrency == 1 else 2
     if bench.wrk:
         run_wrk(
@@ -303,11 +304,13 @@ def measure(bench: Bench, target: Target, scenario: Scenario) -> dict[str, Any]:
             headers,
             scenario.concurrency,
             warm,
-            min(3.0, args.time_cap),
+            warm_cap,
             threads,
         )
     else:
-        run_load(LoadSpec(url, scenario.body, headers, scenario.concurrency, warm, 3.0, threads))
+        run_load(
+            LoadSpec(url, scenario.body, headers, scenario.concurrency, warm, warm_cap, threads)
+        )
     loadavg = load_average()
     upstream_pid = bench.upstream.pid if bench.upstream else 0
     with TreeMonitor([target.monitor_pid]) as gateway, TreeMonitor([upstream_pid]) as upstream:

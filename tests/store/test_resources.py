@@ -11,9 +11,12 @@ from pathlib import Path
 
 from alembic import command
 from sqlalchemy import Engine, func, inspect, select
+from store_data import make_org
 
 from zdr.ports import UpstreamResource
+from zdr.store.crypto import Keyring
 from zdr.store.db import _config, check_current, engine_for, migrate
+from zdr.store.deletion import erase_org
 from zdr.store.purge import purge
 from zdr.store.resources import SqlResourceOwners
 from zdr.store.tables import holds, upstream_resources
@@ -25,7 +28,7 @@ def resource(kind: str, org: str, *, days: int | None, created: datetime = NOW,
              resource_id: str | None = None) -> UpstreamResource:
     return UpstreamResource(
         kind=kind, resource_id=resource_id or f"{kind}_{uuid.uuid4().hex}", org_id=org,
-        workspace_id=f"ws-{org}", exchange_id=f"req_{uuid.uuid4().hex[:20]}",
+        workspace_id=f"ws-{org}"[:36], exchange_id=f"req_{uuid.uuid4().hex[:20]}",
         created_at=created, expires_at=None if days is None else created + timedelta(days=days))
 
 
@@ -104,3 +107,20 @@ def test_0002_adds_the_table_to_a_store_made_by_0001(tmp_path: Path) -> None:
         assert "upstream_resources" not in inspect(engine).get_table_names()
     finally:
         engine.dispose()
+
+
+def test_erasing_an_org_removes_its_ownership_records(engine: Engine, keyring: Keyring) -> None:
+    gone, kept = make_org(engine, deleted_at=NOW - timedelta(days=8)), make_org(engine)
+    owners = SqlResourceOwners(engine)
+
+    async def scenario() -> None:
+        await owners.record(resource("file", gone, days=None))
+        await owners.record(resource("batch", gone, days=29))
+        await owners.record(resource("file", kept, days=None))
+
+    asyncio.run(scenario())
+    report = erase_org(engine, keyring, gone, NOW)
+    assert report.deleted["upstream_resources"] == 2
+    with engine.connect() as conn:
+        left = conn.execute(select(upstream_resources.c.org_id)).scalars().all()
+    assert left == [kept]

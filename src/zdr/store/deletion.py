@@ -44,8 +44,7 @@ from zdr.store.tables import (
 )
 
 BATCH = 5000
-_RECORDS: tuple[Table, ...] = (contents, flagged_contents, feature_artifacts, exchanges,
-                               upstream_resources)
+_RECORDS: tuple[Table, ...] = (contents, flagged_contents, feature_artifacts, exchanges)
 
 
 @dataclass
@@ -99,6 +98,9 @@ def erase_org(engine: Engine, keyring: Keyring, org_id: str, now: datetime) -> E
         for table in (api_keys, memberships, zdr_requests, workspaces):
             report.deleted[table.name] = conn.execute(
                 delete(table).where(table.c.org_id == org_id)).rowcount
+        # ownership of its upstream files/batches (ids only; a handful per org)
+        report.deleted[upstream_resources.name] = conn.execute(delete(upstream_resources).where(
+            upstream_resources.c.org_id == org_id, not_(held(upstream_resources)))).rowcount
         for table in _RECORDS:
             report.held_remaining[table.name] = _held_count(conn, table, org_id)
     if report.held_remaining["flagged_contents"] == 0:
