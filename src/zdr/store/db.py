@@ -22,6 +22,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import orjson
 from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
@@ -53,9 +54,15 @@ def utc(value: datetime) -> datetime:
     return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
+def _json_dumps(value: Any) -> str:
+    """JSON columns through orjson: the decision JSON is written once per exchange."""
+    return orjson.dumps(value, option=orjson.OPT_NON_STR_KEYS).decode()
+
+
 def engine_for(url: str, **kwargs: Any) -> Engine:
     """A sync engine for a SQLite file or a PostgreSQL server, configured for several writers."""
     parsed = make_url(url)
+    kwargs.setdefault("json_serializer", _json_dumps)
     if parsed.get_backend_name() == "postgresql":
         if parsed.drivername == "postgresql":
             parsed = parsed.set(drivername="postgresql+psycopg")
