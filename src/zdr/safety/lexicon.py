@@ -8,7 +8,8 @@ process", "shoot a portrait" or "how does ransomware work" stay clean.
 
 Patterns are written in lower case and run on the lower-cased text; each is skipped at once when
 none of the literals it needs occurs in the text (`zdr.safety.prefilter`), which keeps the cost
-on long outputs low.
+on long outputs low. Which of those literals occur is found for all cues at once, in one pass of
+one compiled regular expression (`NeedleFinder`), rather than one substring scan per literal.
 
 Only scores come out of here: which cue matched is never returned, logged or stored.
 """
@@ -16,7 +17,9 @@ Only scores come out of here: which cue matched is never returned, logged or sto
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import Any
 
 from zdr.safety.prefilter import Needles, required_literals
 
@@ -85,6 +88,60 @@ class Cue:
             if not any(needle in lowered for needle in needles):
                 return False
         return self.pattern.search(lowered) is not None
+
+    def possible(self, present: set[str]) -> bool:
+        """Whether every needle set has a member in `present` (the literals the text holds)."""
+        return not any(map(present.isdisjoint, self.needles))
+
+
+class NeedleFinder:
+    """Which of a fixed set of strings occur in a text, in one pass of one regular expression.
+
+    The strings form a trie, compiled as nested alternatives inside a lookahead, so the engine tries
+    every position once and keeps the longest string that starts there; every string that is a
+    prefix of it starts there too, so each hit adds its precomputed prefixes. The result equals
+    `{s for s in strings if s in text}` (a test checks it) at a fraction of the cost on long texts.
+    """
+
+    __slots__ = ("_pattern", "_prefixes")
+
+    def __init__(self, strings: Iterable[str]) -> None:
+        words = sorted({string for string in strings if string})
+        known = set(words)
+        self._pattern = re.compile("(?=(" + _trie_pattern(words) + "))") if words else None
+        self._prefixes = {word: frozenset(word[:end] for end in range(1, len(word) + 1)
+                                          if word[:end] in known)
+                          for word in words}
+
+    def present(self, text: str) -> set[str]:
+        found: set[str] = set()
+        if self._pattern is None:
+            return found
+        prefixes = self._prefixes
+        for longest in set(self._pattern.findall(text)):
+            found |= prefixes[longest]
+        return found
+
+
+def _trie_pattern(words: list[str]) -> str:
+    root: dict[str, Any] = {}
+    for word in words:
+        node = root
+        for char in word:
+            node = node.setdefault(char, {})
+        node[""] = {}   # a word ends here
+    return _node_pattern(root)
+
+
+def _node_pattern(node: dict[str, Any]) -> str:
+    branches = [re.escape(char) + _node_pattern(child)
+                for char, child in sorted(node.items()) if char]
+    if not branches:
+        return ""
+    body = branches[0] if len(branches) == 1 else "(?:" + "|".join(branches) + ")"
+    # Greedy: a longer word is tried first; the branches start with distinct characters, so the
+    # match at a position is the longest word starting there.
+    return "(?:" + body + ")?" if "" in node else body
 
 
 def _cues(*pairs: tuple[str, float]) -> tuple[Cue, ...]:
@@ -240,6 +297,9 @@ CUES: dict[str, tuple[Cue, ...]] = {
 }
 
 CATEGORIES: tuple[str, ...] = tuple(CUES)
+# Every literal any cue needs, found in one pass per text.
+_NEEDLES = NeedleFinder(needle for cues in CUES.values() for cue in cues
+                        for needles in cue.needles for needle in needles)
 
 # Context that marks a text about protecting children (sex education, spotting abuse): the
 # minors category is scored at half weight there, so a parent's question does not flag.
@@ -251,11 +311,12 @@ _APOSTROPHES = str.maketrans({"\u2019": "'", "\u2018": "'", "\u02bc": "'"})
 def lexicon_scores(text: str) -> dict[str, float]:
     """Per category `1 - Π(1 - weight)` over the cues the text matches."""
     lowered = text.translate(_APOSTROPHES).lower()
+    present = _NEEDLES.present(lowered)
     scores: dict[str, float] = {}
     for category, cues in CUES.items():
         remaining = 1.0
         for cue in cues:
-            if cue.search(lowered):
+            if cue.possible(present) and cue.pattern.search(lowered) is not None:
                 remaining *= 1.0 - cue.weight
         scores[category] = 1.0 - remaining
     if scores["sexual_minors"] and _PROTECTIVE.search(lowered):

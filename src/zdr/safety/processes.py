@@ -8,6 +8,12 @@ a pipe (kernel memory: no file, no log) and wait, without holding the lock.
 The children are started with `spawn` (never `fork` from a process with an event loop and
 threads), each loading the classifier from the same configuration spec. Errors in a child come
 back as their type only.
+
+The default classifier scores only the last `max_chars` characters of the input and the first
+`max_chars` of the output; the child reports that limit when it starts, and the parent trims both
+texts to it before they are pickled, so a 200 KB conversation costs 8,000 characters of hand-off
+(the same scores: the classifier would cut them there itself). The pipeline keeps the full texts
+for what it retains when an exchange is flagged.
 """
 
 from __future__ import annotations
@@ -36,10 +42,16 @@ def _start_child(spec: str, thresholds: dict[str, float]) -> None:
         _child_error = error.message
 
 
-def _identity() -> tuple[str, str] | str:
+def _identity() -> tuple[str, str, int | None] | str:
+    """Name, version and the input/output character limit (None: the texts are sent whole)."""
     if _child_classifier is None:
         return _child_error or "classifier did not start in the child process"
-    return _child_classifier.name, _child_classifier.version
+    from zdr.safety.default import DefaultClassifier
+
+    limit = None
+    if isinstance(_child_classifier, DefaultClassifier) and _child_classifier.max_chars > 0:
+        limit = _child_classifier.max_chars
+    return _child_classifier.name, _child_classifier.version, limit
 
 
 def _classify(input_text: str, output_text: str) -> ClassificationResult:
@@ -78,15 +90,24 @@ class ProcessClassifier:
         if isinstance(identity, str):
             self.close()
             raise ClassifierUnavailable(identity)
-        self.name, self.version = identity
+        self.name, self.version, self.max_chars = identity
 
     def classify(self, input_text: str, output_text: str) -> ClassificationResult:
+        input_text, output_text = self._trimmed(input_text, output_text)
         return self._pool.submit(_classify, input_text, output_text).result(self._timeout)
 
     def classify_many(self, pairs: list[tuple[str, str]]) -> list[ClassificationResult]:
         """Several exchanges in one round trip to a child (the pipeline batches what is queued:
         one hand-off instead of one per exchange, which a busy event loop makes slow)."""
+        pairs = [self._trimmed(input_text, output_text) for input_text, output_text in pairs]
         return self._pool.submit(_classify_many, pairs).result(self._timeout)
+
+    def _trimmed(self, input_text: str, output_text: str) -> tuple[str, str]:
+        """What the child's classifier would score anyway: the input's end, the output's start."""
+        limit = self.max_chars
+        if limit is None:
+            return input_text, output_text
+        return input_text[-limit:], output_text[:limit]
 
     def close(self) -> None:
         self._pool.shutdown(wait=True, cancel_futures=True)

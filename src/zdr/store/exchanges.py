@@ -15,10 +15,17 @@ Implements `zdr.ports.ExchangeSink` and `zdr.ports.SafetySink`:
 - `await flush()`, `close()`, `start()`; `read_content(exchange_id)` / `read_flagged(exchange_id)`
   (decrypted, for callers the control plane has authorized; see `zdr.store.content`).
 
-Exactly once: the exchange id is the primary key of `exchanges`; every write is
-`INSERT … ON CONFLICT DO NOTHING`, content rows are unique per exchange (and expiry day on
-PostgreSQL), and feature artifacts are written only with the exchange row that is new. Any mix
-and repetition of the three calls for one exchange stores one row per record class.
+Exactly once: the exchange id is the primary key of `exchanges`; every write is one multi-row
+`INSERT … ON CONFLICT DO NOTHING` per table and batch (for `exchanges` with `RETURNING id`: the
+ids that are new), content rows are unique per exchange (and expiry day on PostgreSQL), and
+feature artifacts are written only with the exchange row that is new. Any mix and repetition of
+the three calls for one exchange stores one row per record class.
+
+A retained exchange is written once, metadata row and content in one transaction. The gateway
+then reports its final metadata (duration, token counts, outcome) with `record_metadata`: if
+those columns are what was stored, nothing is queued; otherwise an UPDATE of just those columns
+rides along with the next batch (it waits up to `FINAL_UPDATE_LINGER` for one, so it costs no
+commit of its own while traffic flows).
 
 Content is encrypted before it is queued (small content on the caller's loop, in microseconds;
 large content, or an org's first use of its key, in a crypto thread), then written by one writer
@@ -31,11 +38,11 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Connection, Engine, select, update
+from sqlalchemy import Connection, Engine, bindparam, update
 
 from zdr.errors import StoreUnavailable
 from zdr.ports import ClassificationRecord, ExchangeMetadata, RetainedContent
@@ -51,7 +58,7 @@ from zdr.store.tables import (
     feature_artifacts,
     flagged_contents,
 )
-from zdr.store.upsert import insert_ignoring_duplicates
+from zdr.store.upsert import ignoring_duplicates
 from zdr.store.writer import BatchWriter
 
 
@@ -63,11 +70,31 @@ class _Job:
     content: Sealed | None = None
     classification: ClassificationRecord | None = None
     flagged: Sealed | None = None
+    final: bool = False          # the final metadata of a stored exchange: update its columns
 
 
 # Content up to this size is sealed on the caller's loop (AES-GCM: a few microseconds) when the
 # org's key is in memory; bigger content, or a key to fetch, goes to the crypto thread.
 INLINE_SEAL_BYTES = 64 * 1024
+
+# How long the final-metadata update of a retained exchange waits to share the next batch.
+FINAL_UPDATE_LINGER = 0.05
+# Exchanges whose row was written with content and whose final metadata has not come yet.
+_PENDING_FINAL_LIMIT = 10_000
+
+# The columns of `exchanges` that change between the content write and the end of the exchange.
+FINAL_COLUMNS = ("status_code", "outcome", "input_tokens", "output_tokens", "duration_ms",
+                 "ttfb_ms")
+_FINAL_UPDATE = (
+    update(exchanges)
+    .where(exchanges.c.id == bindparam("b_id"))
+    .values({name: bindparam(f"b_{name}") for name in FINAL_COLUMNS})
+)
+
+
+def _final(meta: ExchangeMetadata) -> tuple[Any, ...]:
+    return (meta.status_code, meta.outcome[:30], meta.input_tokens, meta.output_tokens,
+            meta.duration_ms, meta.ttfb_ms)
 
 
 def _now() -> datetime:
@@ -91,6 +118,12 @@ class SqlExchangeSink:
         self.keyring = keyring
         self._clock = clock
         self._partitions = PartitionManager(engine)
+        dialect = engine.dialect.name
+        self._insert_exchange = ignoring_duplicates(dialect, exchanges).returning(exchanges.c.id)
+        self._inserts = {table.name: ignoring_duplicates(dialect, table) for table in (
+            feature_artifacts, contents, classifier_results, flagged_contents)}
+        # exchange id -> final columns as stored with the content (see the module docstring).
+        self._stored_final: dict[str, tuple[Any, ...]] = {}
         # Large content is sealed in its own thread, overlapping the writer's round trips.
         self._crypto = ThreadPoolExecutor(max_workers=1, thread_name_prefix="zdr-store-crypto")
         self.writer: BatchWriter[_Job] = BatchWriter(
@@ -100,13 +133,21 @@ class SqlExchangeSink:
 
     # -- ports ---------------------------------------------------------------------------------
     async def record_metadata(self, meta: ExchangeMetadata) -> None:
-        await self.writer.submit(_Job(meta), wait=False)
+        stored = self._stored_final.pop(meta.exchange_id, None)
+        if stored is None:
+            await self.writer.submit(_Job(meta), wait=False)
+        elif stored != _final(meta):
+            await self.writer.submit(_Job(meta, final=True), wait=False,
+                                     linger=FINAL_UPDATE_LINGER)
 
     async def record_retained(self, meta: ExchangeMetadata, content: RetainedContent) -> None:
         if not records.kept(meta, "content"):
             raise ValueError("record_retained called for a decision that keeps no content")
         sealed = await self._seal(meta, content, "content")
         await self.writer.submit(_Job(meta, content=sealed), wait=True)
+        if len(self._stored_final) >= _PENDING_FINAL_LIMIT:
+            self._stored_final.clear()    # finals that never came; the next ones just insert
+        self._stored_final[meta.exchange_id] = _final(meta)
 
     async def record_classification(
         self, meta: ExchangeMetadata, result: ClassificationRecord, flagged: RetainedContent | None
@@ -152,10 +193,8 @@ class SqlExchangeSink:
         return read_flagged(self.engine, self.keyring, exchange_id, self._clock())
 
     # -- writer thread -------------------------------------------------------------------------
-    def _rows(self, jobs: Sequence[_Job], now: datetime) -> dict[str, list[dict[str, Any]]]:
-        rows: dict[str, list[dict[str, Any]]] = {
-            "exchanges": [], "contents": [], "classifier_results": [], "flagged_contents": [],
-        }
+    def _rows(self, jobs: Sequence[_Job], now: datetime) -> _Rows:
+        rows = _Rows()
         seen: set[tuple[str, str]] = set()
 
         def first(kind: str, exchange_id: str) -> bool:
@@ -166,52 +205,72 @@ class SqlExchangeSink:
 
         for job in jobs:
             meta = job.meta
-            if first("exchanges", meta.exchange_id):
-                rows["exchanges"].append(records.exchange_row(meta))
-            if job.content is not None and first("contents", meta.exchange_id):
-                rows["contents"].append(records.content_row(meta, job.content, now))
+            exchange_id = meta.exchange_id
+            if job.final:               # later metadata of the same exchange wins
+                rows.exchanges[exchange_id] = records.exchange_row(meta)
+                rows.metas[exchange_id] = meta
+                rows.final_ids.add(exchange_id)
+            elif exchange_id not in rows.exchanges:
+                rows.exchanges[exchange_id] = records.exchange_row(meta)
+                rows.metas[exchange_id] = meta
+            if job.content is not None and first("contents", exchange_id):
+                rows.contents.append(records.content_row(meta, job.content, now))
             result = job.classification
             if result is None:
                 continue
-            if records.kept(meta, "classifier_result") and first("classifier", meta.exchange_id):
-                rows["classifier_results"].append(records.classification_row(meta, result, now))
-            if job.flagged is not None and first("flagged", meta.exchange_id):
-                rows["flagged_contents"].append(
-                    records.flagged_row(meta, result, job.flagged, now))
+            if records.kept(meta, "classifier_result") and first("classifier", exchange_id):
+                rows.classifier_results.append(records.classification_row(meta, result, now))
+            if job.flagged is not None and first("flagged", exchange_id):
+                rows.flagged_contents.append(records.flagged_row(meta, result, job.flagged, now))
         return rows
 
     def _commit(self, jobs: Sequence[_Job]) -> None:
         now = utc(self._clock())
         rows = self._rows(jobs, now)
-        self._partitions.ensure("contents", (r["expires_at"] for r in rows["contents"]))
+        self._partitions.ensure("contents", (r["expires_at"] for r in rows.contents))
         self._partitions.ensure("flagged_contents",
-                                (r["expires_at"] for r in rows["flagged_contents"]))
-        metas = {job.meta.exchange_id: job.meta for job in jobs}
+                                (r["expires_at"] for r in rows.flagged_contents))
+        inserts = self._inserts
         with self.engine.begin() as conn:
-            new_ids = self._insert_exchanges(conn, rows["exchanges"])
-            artifacts = [a for i in new_ids for a in records.artifact_rows(metas[i], now)]
-            for table, values in (
-                (feature_artifacts, artifacts),
-                (contents, rows["contents"]),
-                (classifier_results, rows["classifier_results"]),
-                (flagged_contents, rows["flagged_contents"]),
+            new_ids = self._insert_exchanges(conn, list(rows.exchanges.values()))
+            artifacts = [a for i in new_ids for a in records.artifact_rows(rows.metas[i], now)]
+            updates = [self._final_update(rows.exchanges[i])
+                       for i in rows.final_ids if i not in new_ids]
+            if updates:
+                conn.execute(_FINAL_UPDATE, updates)
+            for name, values in (
+                ("feature_artifacts", artifacts),
+                ("contents", rows.contents),
+                ("classifier_results", rows.classifier_results),
+                ("flagged_contents", rows.flagged_contents),
             ):
                 if values:
-                    conn.execute(insert_ignoring_duplicates(conn, table), values)
-            flagged_ids = [r["exchange_id"] for r in rows["flagged_contents"]]
+                    conn.execute(inserts[name], values)
+            flagged_ids = [r["exchange_id"] for r in rows.flagged_contents]
             if flagged_ids:
                 conn.execute(update(exchanges).where(exchanges.c.id.in_(flagged_ids))
                              .values(misuse_exception=True))
 
-    @staticmethod
-    def _insert_exchanges(conn: Connection, values: list[dict[str, Any]]) -> list[str]:
-        """Insert the exchange rows not yet stored; the ids that are new."""
+    def _insert_exchanges(self, conn: Connection, values: list[dict[str, Any]]) -> set[str]:
+        """Insert the exchange rows not yet stored (one statement); the ids that are new."""
         if not values:
-            return []
-        ids = [v["id"] for v in values]
-        existing = set(conn.execute(select(exchanges.c.id).where(exchanges.c.id.in_(ids)))
-                       .scalars())
-        fresh = [v for v in values if v["id"] not in existing]
-        if fresh:
-            conn.execute(insert_ignoring_duplicates(conn, exchanges), fresh)
-        return [v["id"] for v in fresh]
+            return set()
+        return set(conn.execute(self._insert_exchange, values).scalars())
+
+    @staticmethod
+    def _final_update(row: dict[str, Any]) -> dict[str, Any]:
+        values = {f"b_{name}": row[name] for name in FINAL_COLUMNS}
+        values["b_id"] = row["id"]
+        return values
+
+
+@dataclass(slots=True)
+class _Rows:
+    """One batch's rows per table (exchanges keyed by id: one row per exchange)."""
+
+    exchanges: dict[str, dict[str, Any]] = field(default_factory=dict)
+    metas: dict[str, ExchangeMetadata] = field(default_factory=dict)
+    final_ids: set[str] = field(default_factory=set)
+    contents: list[dict[str, Any]] = field(default_factory=list)
+    classifier_results: list[dict[str, Any]] = field(default_factory=list)
+    flagged_contents: list[dict[str, Any]] = field(default_factory=list)

@@ -1,11 +1,16 @@
 """One writer thread per process: a bounded queue in, group commits out.
 
 Callers (on the event loop) put jobs on a bounded `queue.Queue`; the thread takes whatever has
-accumulated (up to `max_batch`; under load — the previous batch was shared — it waits at most
-`linger` seconds, 2 ms, for more once it has one), writes it in ONE transaction and then
-resolves the jobs' futures on their loops, one hand-over per loop. While one batch commits, the
-next one fills up, so under load each commit (and each fsync) is shared by many exchanges:
-group commit.
+accumulated (up to `max_batch`), writes it in ONE transaction and then resolves the jobs' futures
+on their loops, one hand-over per loop. While one batch commits, the next one fills up, so under
+load each commit (and each fsync) is shared by many exchanges: group commit.
+
+How long a batch waits for company (its deadline is the earliest any of its jobs allows):
+- a job somebody awaits (`wait=True`): not at all while callers arrive one by one; under load
+  (the previous batch held more than one awaited job) at most `linger` seconds, 2 ms;
+- a job nobody awaits: its own `linger` (`submit(..., linger=...)`; by default `idle_linger`,
+  3 ms), so fire-and-forget metadata shares a transaction even at low concurrency. An awaited
+  job arriving meanwhile cuts the wait short: it never waits longer than it would alone.
 
 Failures: a batch that fails is retried (transient errors: connection loss, lock timeouts) with
 backoff for about `retry_seconds`; then each job is tried on its own so one bad job cannot fail
@@ -42,6 +47,7 @@ class Ticket(Generic[J]):
     future: asyncio.Future[None] | None = None
     loop: asyncio.AbstractEventLoop | None = None
     error: BaseException | None = field(default=None)
+    linger: float = 0.0                            # unawaited jobs: how long it may wait
 
     def settle(self) -> None:
         """Resolve the future (on its loop's thread)."""
@@ -90,6 +96,7 @@ class BatchWriter(Generic[J]):
         put_timeout: float = 10.0,
         retry_seconds: float = 5.0,
         linger: float = 0.002,
+        idle_linger: float = 0.003,
         name: str = "zdr-store-writer",
         on_retry: Callable[[], None] | None = None,
     ) -> None:
@@ -99,6 +106,7 @@ class BatchWriter(Generic[J]):
         self.put_timeout = put_timeout
         self.retry_seconds = retry_seconds
         self.linger = linger
+        self.idle_linger = idle_linger
         self._name = name
         self._on_retry = on_retry
         self._thread: threading.Thread | None = None
@@ -121,13 +129,16 @@ class BatchWriter(Generic[J]):
                 self._thread = threading.Thread(target=self._run, name=self._name, daemon=True)
                 self._thread.start()
 
-    async def submit(self, job: J | None, *, wait: bool) -> None:
-        """Enqueue `job`; with `wait`, return only once it is committed (or raise)."""
+    async def submit(self, job: J | None, *, wait: bool, linger: float | None = None) -> None:
+        """Enqueue `job`; with `wait`, return only once it is committed (or raise). Without
+        `wait`, the job may wait up to `linger` seconds (default `idle_linger`) for company."""
         self.start()
         ticket: Ticket[J] = Ticket(job)
         if wait:
             ticket.loop = asyncio.get_running_loop()
             ticket.future = ticket.loop.create_future()
+        else:
+            ticket.linger = self.idle_linger if linger is None else linger
         try:
             self._queue.put_nowait(ticket)
         except queue.Full:
@@ -162,16 +173,19 @@ class BatchWriter(Generic[J]):
     # -- consumer side (writer thread) --------------------------------------------------------
     def _run(self) -> None:
         stopping = False
-        last_size = 0
+        last_awaited = 0
         while not stopping:
             first = self._queue.get()
             if first is _STOP:
                 break
             batch: list[Ticket[J]] = [first]
-            # Linger only under load (the last batch was shared): a lone caller never waits.
-            deadline = time.monotonic() + (self.linger if last_size > 1 else 0.0)
+            # Awaited jobs linger only under load (the last batch had several): a lone caller
+            # never waits. Unawaited jobs wait up to their own linger, cut short by awaited ones.
+            shared = self.linger if last_awaited > 1 else 0.0
+            monotonic = time.monotonic
+            deadline = monotonic() + (shared if first.future is not None else first.linger)
             while len(batch) < self.max_batch:
-                wait = deadline - time.monotonic()
+                wait = deadline - monotonic()
                 try:
                     item = self._queue.get(timeout=wait) if wait > 0 else self._queue.get_nowait()
                 except queue.Empty:
@@ -180,7 +194,9 @@ class BatchWriter(Generic[J]):
                     stopping = True
                     break
                 batch.append(item)
-            last_size = len(batch)
+                allowed = shared if item.future is not None else item.linger
+                deadline = min(deadline, monotonic() + allowed)
+            last_awaited = sum(1 for t in batch if t.future is not None)
             self._write(batch)
 
     def _write(self, batch: list[Ticket[J]]) -> None:
