@@ -10,6 +10,8 @@ ZDR_WORDS = {
     "none": "Zero data retention does not apply to this request.",
 }
 
+CONDITIONS = {"flagged_content": " (only if the safety classifier flags it: misuse exception)"}
+
 
 def describe_keep(days: int | None, kept: bool) -> str:
     if not kept:
@@ -32,7 +34,8 @@ def explain_text(decision: Decision) -> str:
     lines.append(f"ZDR: {decision.zdr} — {ZDR_WORDS[decision.zdr]}")
     lines.append("retention plan:")
     for record_class, keep in decision.keep.items():
-        lines.append(f"  {record_class:<18} {describe_keep(keep.days, keep.kept)}")
+        condition = CONDITIONS.get(record_class, "") if keep.kept else ""
+        lines.append(f"  {record_class:<18} {describe_keep(keep.days, keep.kept)}{condition}")
     for artifact in decision.artifacts:
         lines.append(f"  artifact {artifact.feature}: {artifact.kind} "
                      f"{describe_keep(artifact.days, True)}")
