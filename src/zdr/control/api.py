@@ -30,7 +30,6 @@ from zdr.control.plane import ControlPlane
 from zdr.control.roles import Actor
 from zdr.control.views import (
     FlaggedView,
-    HoldView,
     KeyView,
     NewSecretView,
     OrgView,
@@ -39,6 +38,7 @@ from zdr.control.views import (
     ZdrRequestView,
 )
 from zdr.errors import AuthenticationFailed, ZdrError, error_body
+from zdr.store.holds import Hold
 
 PREFIX = "/admin/v1"
 MAX_ID = 2**62     # integer ids and sequence numbers fit a signed 64-bit column
@@ -216,16 +216,16 @@ def revoke_key(s: S, who: A, prefix: str) -> KeyView:
 def list_holds(
     s: S, who: A, org: Annotated[str | None, Query(max_length=200)] = None,
     include_released: bool = False,
-) -> list[HoldView]:
+) -> list[Hold]:
     return s.holds.list(who, org, include_released)
 
 @r.post("/holds", status_code=201, tags=["holds"])
-def place_hold(s: S, who: A, body: m.HoldPlace) -> HoldView:
+def place_hold(s: S, who: A, body: m.HoldPlace) -> Hold:
     return s.holds.place(who, body.org, body.reason, body.scope, body.workspace,
                          body.exchange_id)
 
 @r.post("/holds/{hold_id}/release", tags=["holds"])
-def release_hold(s: S, who: A, hold_id: str) -> HoldView:
+def release_hold(s: S, who: A, hold_id: str) -> Hold:
     return s.holds.release(who, hold_id)
 
 @r.get("/orgs/{org}/flagged", tags=["flagged"])

@@ -12,10 +12,10 @@ from sqlalchemy import select
 
 from zdr.control.context import ControlContext, guarded_org
 from zdr.control.roles import Actor
-from zdr.control.views import HoldView
 from zdr.control.workspaces import find_workspace
 from zdr.errors import InvalidRequest, NotFound
 from zdr.store import holds as store_holds
+from zdr.store.holds import Hold
 from zdr.store.tables import exchanges, holds
 
 Scope = Literal["org", "workspace", "exchange"]
@@ -33,7 +33,7 @@ class Holds:
     def place(
         self, actor: Actor, org: str, reason: str, scope: Scope = "org",
         workspace: str | None = None, exchange_id: str | None = None,
-    ) -> HoldView:
+    ) -> Hold:
         if not reason.strip() or len(reason) > MAX_REASON:
             raise InvalidRequest(f"a hold needs a reason of 1 to {MAX_REASON} characters")
         if scope not in ("org", "workspace", "exchange"):
@@ -60,9 +60,9 @@ class Holds:
             self.ctx.record(conn, actor, "hold.place", row.id, hold.id, None,
                             {"kind": hold.kind, "scope": hold.scope,
                              "workspace_id": workspace_id, "exchange_id": exchange_id})
-        return HoldView.of(hold)
+        return hold
 
-    def release(self, actor: Actor, hold_id: str) -> HoldView:
+    def release(self, actor: Actor, hold_id: str) -> Hold:
         with self.ctx.write() as conn:
             row = conn.execute(select(holds).where(holds.c.id == hold_id)).first()
             if row is None:
@@ -71,11 +71,11 @@ class Holds:
             hold = store_holds.release_hold(conn, hold_id, actor.user_id, self.ctx.now())
             self.ctx.record(conn, actor, "hold.release", row.org_id, hold_id,
                             {"released_at": None}, {"released_at": hold.released_at})
-        return HoldView.of(hold)
+        return hold
 
     def list(
         self, actor: Actor, org: str | None = None, include_released: bool = False
-    ) -> list[HoldView]:
+    ) -> list[Hold]:
         with self.ctx.read() as conn:
             org_id = None
             if org is not None:
@@ -88,5 +88,5 @@ class Holds:
             if not include_released:
                 query = query.where(holds.c.released_at.is_(None))
             rows = conn.execute(query).all()
-        return [HoldView.of(r) for r in rows]
+        return [store_holds.hold_from_row(r) for r in rows]
 

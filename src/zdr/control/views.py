@@ -133,28 +133,6 @@ class ZdrRequestView:
 
 
 @dataclass(frozen=True, slots=True)
-class HoldView:
-    id: str
-    kind: str
-    scope: str
-    org_id: str
-    workspace_id: str | None
-    exchange_id: str | None
-    reason: str
-    placed_by: str
-    placed_at: datetime
-    released_by: str | None
-    released_at: datetime | None
-
-    @classmethod
-    def of(cls, row: Any) -> HoldView:
-        return cls(id=row.id, kind=row.kind, scope=row.scope, org_id=row.org_id,
-                   workspace_id=row.workspace_id, exchange_id=row.exchange_id, reason=row.reason,
-                   placed_by=row.placed_by, placed_at=utc(row.placed_at),
-                   released_by=row.released_by, released_at=_utc(row.released_at))
-
-
-@dataclass(frozen=True, slots=True)
 class UserView:
     id: str
     email: str

@@ -16,10 +16,10 @@ from __future__ import annotations
 import base64
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, Literal
 
 import orjson
-from sqlalchemy import Engine, or_, select
+from sqlalchemy import Engine, Table, or_, select
 
 from zdr.ports import RetainedContent
 from zdr.store.crypto import Keyring, Sealed, record_aad
@@ -74,6 +74,24 @@ class FlaggedContent:
     expires_at: datetime
 
 
+def _read_live(
+    engine: Engine, keyring: Keyring, table: Table, exchange_id: str, now: datetime,
+    record_class: str, key_name: Literal["content", "flagged"],
+) -> tuple[Any, RetainedContent] | None:
+    """The unexpired (or held) row of `table` for one exchange and its decrypted content."""
+    query = select(table).where(
+        table.c.exchange_id == exchange_id,
+        or_(table.c.expires_at > utc(now), held(table)),
+    )
+    with engine.connect() as conn:
+        row = read_only(conn).execute(query).first()
+    if row is None:
+        return None
+    plaintext = keyring.decrypt(row.org_id, Sealed(row.nonce, row.ciphertext),
+                                record_aad(exchange_id, record_class), key_name)
+    return row, unpack(plaintext)
+
+
 def read_content(
     engine: Engine, keyring: Keyring, exchange_id: str, now: datetime
 ) -> StoredContent | None:
@@ -81,17 +99,11 @@ def read_content(
 
     Raises `KeyDestroyed` when the org's key was crypto-shredded and the row is still there.
     """
-    query = select(contents).where(
-        contents.c.exchange_id == exchange_id,
-        or_(contents.c.expires_at > utc(now), held(contents)),
-    )
-    with engine.connect() as conn:
-        row = read_only(conn).execute(query).first()
-    if row is None:
+    found = _read_live(engine, keyring, contents, exchange_id, now, "content", "content")
+    if found is None:
         return None
-    plaintext = keyring.decrypt(row.org_id, Sealed(row.nonce, row.ciphertext),
-                                record_aad(exchange_id, "content"), "content")
-    return StoredContent(exchange_id, row.org_id, unpack(plaintext), list(row.rule_ids),
+    row, content = found
+    return StoredContent(exchange_id, row.org_id, content, list(row.rule_ids),
                          utc(row.created_at), utc(row.expires_at))
 
 
@@ -99,15 +111,10 @@ def read_flagged(
     engine: Engine, keyring: Keyring, exchange_id: str, now: datetime
 ) -> FlaggedContent | None:
     """The decrypted flagged content of one exchange (trust & safety reviewers only), or None."""
-    query = select(flagged_contents).where(
-        flagged_contents.c.exchange_id == exchange_id,
-        or_(flagged_contents.c.expires_at > utc(now), held(flagged_contents)),
-    )
-    with engine.connect() as conn:
-        row = read_only(conn).execute(query).first()
-    if row is None:
+    found = _read_live(engine, keyring, flagged_contents, exchange_id, now,
+                       "flagged_content", "flagged")
+    if found is None:
         return None
-    plaintext = keyring.decrypt(row.org_id, Sealed(row.nonce, row.ciphertext),
-                                record_aad(exchange_id, "flagged_content"), "flagged")
-    return FlaggedContent(exchange_id, row.org_id, unpack(plaintext), list(row.categories),
+    row, content = found
+    return FlaggedContent(exchange_id, row.org_id, content, list(row.categories),
                           list(row.rule_ids), utc(row.created_at), utc(row.expires_at))

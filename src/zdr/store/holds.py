@@ -56,7 +56,8 @@ class Hold:
         }
 
 
-def _hold(row: Any) -> Hold:
+def hold_from_row(row: Any) -> Hold:
+    """A `holds` row as a `Hold` (aware UTC datetimes on both backends)."""
     return Hold(
         id=row.id, kind=row.kind, scope=row.scope, org_id=row.org_id,
         workspace_id=row.workspace_id, exchange_id=row.exchange_id, reason=row.reason,
@@ -115,7 +116,7 @@ def get_hold(conn: Connection, hold_id: str) -> Hold:
     row = conn.execute(select(holds).where(holds.c.id == hold_id)).first()
     if row is None:
         raise NotFound(f"no hold {hold_id}")
-    return _hold(row)
+    return hold_from_row(row)
 
 
 def release_hold(conn: Connection, hold_id: str, released_by: str, now: datetime) -> Hold:
@@ -134,4 +135,4 @@ def active_holds(conn: Connection, org_id: str | None = None) -> list[Hold]:
     query = select(holds).where(holds.c.released_at.is_(None)).order_by(holds.c.placed_at)
     if org_id is not None:
         query = query.where(holds.c.org_id == org_id)
-    return [_hold(row) for row in conn.execute(query)]
+    return [hold_from_row(row) for row in conn.execute(query)]
