@@ -10,6 +10,7 @@ class) — never a model name, a key, or anything read from a request.
 
 from __future__ import annotations
 
+import gc
 import io
 import sys
 import threading
@@ -20,7 +21,14 @@ from typing import Any, TextIO
 
 import orjson
 import structlog
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client import (
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    GCCollector,
+    Histogram,
+    generate_latest,
+)
 
 ALLOWED_LOG_KEYS = frozenset({
     "event", "timestamp", "level", "request_id", "org_id", "workspace_id", "key_prefix",
@@ -203,6 +211,11 @@ class GatewayMetrics:
                                registry=self.registry)
         self.in_flight_count = 0
         self.in_flight.set_function(lambda: self.in_flight_count)
+        # Collections per generation (python_gc_*), and what `zdr.gateway.heap.settle` froze.
+        GCCollector(registry=self.registry)
+        Gauge("zdr_gc_frozen_objects", "Objects in the permanent generation (frozen after "
+              "start-up, never walked by a collection).",
+              registry=self.registry).set_function(gc.get_freeze_count)
         self._children: dict[tuple[str, str, str, int], tuple[Any, Any, Any]] = {}
 
     def observe(self, surface: str, outcome: str, retention: str, status: int, seconds: float,

@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from zdr.catalog import default_catalog, load_catalog
+from zdr.gateway import heap
 from zdr.gateway.app import GatewayApp
 from zdr.gateway.asgi import ASGIApp
 from zdr.gateway.relay import Relay
@@ -161,9 +162,11 @@ def build_app(
     fallback: ASGIApp | None = None,
     use_store: bool | None = None,
     resources: ResourceOwners | None = None,
+    server_process: bool = False,
 ) -> GatewayApp:
     """The gateway app. Ports not given come from the SQL store (when `use_store` is not False
-    and the store is available), else from the in-memory twins."""
+    and the store is available), else from the in-memory twins. `server_process`: the app owns
+    its process (a `zdr serve` worker), so it may tune the process's garbage collector."""
     catalog = load_catalog(settings.catalog_path) if settings.catalog_path else default_catalog()
     store = StorePorts()
     if use_store is None:
@@ -197,6 +200,8 @@ def build_app(
     flusher = LogFlusher(writer)
     on_startup.append(flusher.start)
     on_shutdown.append(flusher.stop)
+    if server_process:
+        on_startup.append(heap.settle_after_startup)    # last: after everything long-lived
     safety = safety or store.safety or NullSafetyQueue()
     return GatewayApp(
         catalog=catalog,
@@ -287,4 +292,5 @@ def _pid() -> int:
 
 def app_factory() -> GatewayApp:
     """What each `zdr serve` worker process runs: settings from ZDR_HOME and the environment."""
-    return build_app(load_settings())   # the SQL store's ports and the control plane
+    # the SQL store's ports and the control plane
+    return build_app(load_settings(), server_process=True)

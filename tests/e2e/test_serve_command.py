@@ -71,6 +71,12 @@ def test_readme_flow_with_two_workers(tmp_path):
         unauthorized = httpx.get(base + "/admin/v1/me")
         assert unauthorized.status_code == 401 and unauthorized.json()["type"] == "error"
         assert httpx.get(base + "/console/login").status_code == 200
+        # A worker froze what start-up built, so full collections never walk it again.
+        metrics = httpx.get(base + "/metrics").text
+        frozen = next(float(line.split()[1]) for line in metrics.splitlines()
+                      if line.startswith("zdr_gc_frozen_objects "))
+        assert frozen > 10_000
+        assert 'python_gc_collections_total{generation="2"}' in metrics
         unknown = httpx.get(base + "/nowhere")
         assert unknown.status_code == 404 and unknown.json()["error"]["type"] == "not_found_error"
     finally:
