@@ -7,13 +7,14 @@ import dataclasses
 import gc
 import threading
 import weakref
+from typing import Any
 
 import pytest
 from safety_data import make_meta
 
 from zdr.observability import make_logger
 from zdr.policy.decision import NOT_KEPT
-from zdr.ports import ClassificationRecord
+from zdr.ports import ClassificationRecord, ExchangeMetadata, RetainedContent
 from zdr.safety.classifier import ClassificationResult, NullClassifier
 from zdr.safety.pipeline import SafetyPipeline, pipeline_from_settings
 from zdr.safety.testing import InMemorySafetySink
@@ -330,3 +331,103 @@ async def test_a_failing_batch_gives_empty_results_and_counts_each_exchange(
     assert sink.flagged == {}
     assert pipeline.metrics.value("zdr_classifier_errors_total", stage="classify") == 3
     assert "canary-batchfail" not in captured.text()
+
+
+class GatedSink(InMemorySafetySink):
+    """Holds classified (not sampled-out) writes until `gate` is set, or forever for `hang` ids;
+    tracks how many are in flight at once."""
+
+    def __init__(self, hang: frozenset[str] = frozenset()) -> None:
+        super().__init__()
+        self.gate = asyncio.Event()
+        self.hang = hang
+        self.in_flight = 0
+        self.most_in_flight = 0
+
+    async def record_classification(self, meta: ExchangeMetadata, result: ClassificationRecord,
+                                    flagged: RetainedContent | None) -> None:
+        if result.sampled_out:
+            await super().record_classification(meta, result, flagged)
+            return
+        self.in_flight += 1
+        self.most_in_flight = max(self.most_in_flight, self.in_flight)
+        try:
+            if meta.exchange_id in self.hang:
+                await asyncio.Event().wait()        # never set: only the timeout ends it
+            await asyncio.wait_for(self.gate.wait(), SETTLE_SECONDS)
+            await super().record_classification(meta, result, flagged)
+        finally:
+            self.in_flight -= 1
+
+
+@pytest.mark.parametrize("classifier_type", [KeywordClassifier, BatchingClassifier])
+async def test_results_go_to_the_loop_in_one_hop_per_batch(
+    sink: InMemorySafetySink, monkeypatch: pytest.MonkeyPatch,
+    classifier_type: type[KeywordClassifier],
+) -> None:
+    """100 queued exchanges reach the loop in a few hand-offs (one per classified batch), not one
+    per exchange, and every one is written."""
+    hops = []
+    original = asyncio.run_coroutine_threadsafe
+
+    def counted(coro: Any, loop: asyncio.AbstractEventLoop) -> Any:
+        hops.append(1)
+        return original(coro, loop)
+
+    monkeypatch.setattr(asyncio, "run_coroutine_threadsafe", counted)
+    pipeline = SafetyPipeline(classifier_type(), sink, queue_size=500)
+    for number in range(100):
+        pipeline.submit(make_meta(zdr=True), CLEAN.format(tag=f"hop{number}"), "")
+    await pipeline.start()
+    await settle(pipeline, sink, 100)
+    await pipeline.stop()
+    assert len(sink.results) == 100 and pipeline.completed == 100
+    assert 2 <= len(hops) <= 10         # batches of at most 64 (10: a slow machine's 10 ms cuts)
+
+
+async def test_writes_in_flight_never_exceed_the_queue_size() -> None:
+    """With the store stalled, the worker hands over at most `queue_size` writes, then waits for
+    a slot; once the store moves, every exchange is written."""
+    sink = GatedSink()
+    pipeline = SafetyPipeline(KeywordClassifier(), sink, queue_size=8)
+    await pipeline.start()
+    submitted = 0
+    for _ in range(6):
+        for _ in range(8):
+            pipeline.submit(make_meta(zdr=False), CLEAN.format(tag="bound"), "")
+            submitted += 1
+        await asyncio.sleep(0.05)
+    for _ in range(int(SETTLE_SECONDS / 0.01)):
+        if sink.in_flight == 8:
+            break
+        await asyncio.sleep(0.01)
+    assert sink.in_flight == 8
+    sink.gate.set()
+    await settle(pipeline, sink, submitted)
+    await pipeline.stop()
+    assert sink.most_in_flight == 8
+    classified = sum(not r.sampled_out for r in sink.results.values())
+    assert classified >= 16 and len(sink.results) == submitted
+
+
+async def test_one_timeout_for_a_batch_fails_only_the_unfinished_writes(
+    captured: CapturedLines, caplog: pytest.LogCaptureFixture,
+) -> None:
+    """A write the store never finishes is cancelled at the batch's timeout and logged by id and
+    error type only; the other writes of its batch are recorded, and stop() waits for them."""
+    metas = [make_meta(zdr=False) for _ in range(5)]
+    sink = GatedSink(hang=frozenset({metas[2].exchange_id}))
+    sink.gate.set()
+    pipeline = SafetyPipeline(BatchingClassifier(), sink, write_timeout=0.3,
+                              logger=make_logger(captured))
+    for number, meta in enumerate(metas):
+        pipeline.submit(meta, VIOLATING.format(tag=f"timeout{number}"), "reply")
+    await pipeline.start()
+    await pipeline.stop(timeout=SETTLE_SECONDS)
+    assert sorted(sink.results) == sorted(m.exchange_id for n, m in enumerate(metas) if n != 2)
+    assert len(sink.flagged) == 4
+    assert pipeline.metrics.value("zdr_classifier_errors_total", stage="write") == 1
+    [event] = captured.events("safety_write_failed")
+    assert event["request_id"] == metas[2].exchange_id and event["error_type"] == "TimeoutError"
+    assert "canary-timeout" not in captured.text() + caplog.text
+    assert sink.in_flight == 0 and pipeline.completed == 4

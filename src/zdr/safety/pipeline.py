@@ -9,10 +9,14 @@
         ▼                                            ▼
     SafetySink.record_classification(meta, ClassificationRecord, flagged | None)   (on the loop)
 
-Workers do not wait for the sink: each write is handed to the loop and the worker classifies the
-next exchange, so a store that commits in batches (the SQL sink) sees many writes at once instead
-of one commit per classification; at most `queue_size` writes are in flight. `stop` waits for
-them before it returns, so the sink can be closed right after.
+A worker classifies what is queued (up to `CLASSIFY_BATCH` exchanges, and for at most
+`HANDOFF_SECONDS` when it classifies them one by one), then hands all those results to the loop in
+one hop: one coroutine there starts the batch's `record_classification` calls together (so a store
+that commits in batches, the SQL sink, sees many writes at once) under one overall timeout
+(`write_timeout`); a write still unfinished then is cancelled and counted as failed. Workers do not
+wait for the sink: they classify the next exchanges meanwhile. Each result takes a write slot
+before it is handed over, so at most `queue_size` writes are in flight. `stop` waits for them
+before it returns, so the sink can be closed right after.
 
 `submit` never blocks and never raises: when the queue is full the exchange still gets a result,
 marked `sampled_out=True` with no scores, and `zdr_classifier_sampled_out_total` counts it.
@@ -86,6 +90,12 @@ class _Job:
 _STOP = object()
 BACKLOG_BATCH = 256
 CLASSIFY_BATCH = 64
+# A worker classifying one exchange at a time hands its results over at least this often.
+HANDOFF_SECONDS = 0.01
+# The outcome of one classified exchange: what is written, and the content kept if flagged.
+_Outcome = tuple[ExchangeMetadata, ClassificationRecord, RetainedContent | None]
+# A write of a handed-over batch that had not finished (errors list placeholder).
+_UNFINISHED = object()
 
 
 def sampled_out_record(meta: ExchangeMetadata, classifier: Classifier) -> ClassificationRecord:
@@ -134,8 +144,11 @@ class SafetyPipeline:
         self._completed = 0
         self._count_lock = threading.Lock()
         self._write_slots = threading.BoundedSemaphore(queue_size)
-        self._writes: set[concurrent.futures.Future[None]] = set()
+        self._writes: set[concurrent.futures.Future[bool]] = set()
         self.metrics = SafetyMetrics(registry)
+        # the counter's two children, looked up once (a `labels()` call per exchange adds up)
+        self._classified = {flagged: self.metrics.classified.labels(flagged=str(flagged).lower())
+                            for flagged in (False, True)}
         self._log = logger if logger is not None else structlog.get_logger("zdr.safety")
 
     # ---- the SafetyQueue port ----------------------------------------------------------------
@@ -226,28 +239,47 @@ class SafetyPipeline:
             assert isinstance(item, _Job)
             self.metrics.queue_depth.dec()
             if callable(many):
-                self._work_batch(item, many)
-                continue
-            meta = item.meta
-            record, flagged = self._classify(item)
+                outcomes = self._classify_batch(item, many)
+            else:
+                outcomes = self._classify_queued(item)
             del item            # the job held the only queued reference to the text
-            self._write(meta, record, flagged)
-            del flagged
+            self._write_all(outcomes)
 
-    def _work_batch(self, first: _Job, many: Any) -> None:
+    def _next_queued(self) -> _Job | None:
+        """The next queued job if there is one now (a stop is left for the next `get`)."""
+        try:
+            item = self._jobs.get_nowait()
+        except queue.Empty:
+            return None
+        if item is _STOP:
+            self._jobs.put(_STOP)       # handled by the next get
+            return None
+        assert isinstance(item, _Job)
+        self.metrics.queue_depth.dec()
+        return item
+
+    def _classify_queued(self, first: _Job) -> list[_Outcome]:
+        """Classify `first`, then what else is queued, one by one, until `CLASSIFY_BATCH` results
+        or `HANDOFF_SECONDS` (a slow classifier's results are not held back)."""
+        outcomes: list[_Outcome] = []
+        started = time.monotonic()
+        job: _Job | None = first
+        del first
+        while job is not None:
+            outcomes.append((job.meta, *self._classify(job)))
+            if len(outcomes) >= CLASSIFY_BATCH or time.monotonic() - started >= HANDOFF_SECONDS:
+                break
+            job = self._next_queued()
+        return outcomes
+
+    def _classify_batch(self, first: _Job, many: Any) -> list[_Outcome]:
         """Classify `first` and what else is queued (up to `CLASSIFY_BATCH`) in one call."""
         jobs = [first]
         del first
         while len(jobs) < CLASSIFY_BATCH:
-            try:
-                item = self._jobs.get_nowait()
-            except queue.Empty:
+            item = self._next_queued()
+            if item is None:
                 break
-            if item is _STOP:
-                self._jobs.put(_STOP)       # handled by the next get
-                break
-            assert isinstance(item, _Job)
-            self.metrics.queue_depth.dec()
             jobs.append(item)
         started = time.perf_counter()
         try:
@@ -263,15 +295,12 @@ class SafetyPipeline:
             results = [ClassificationResult(self.classifier.name, self.classifier.version, {}, {})
                        for _ in jobs]
         each = (time.perf_counter() - started) / len(jobs)
-        outcomes = []
+        outcomes: list[_Outcome] = []
         for job, result in zip(jobs, results, strict=True):
             self.metrics.seconds.observe(each)
             outcomes.append((job.meta, *self._outcome(job, result)))
         jobs.clear()            # the jobs held the only queued references to the text
-        del results
-        for meta, record, flagged in outcomes:
-            self._write(meta, record, flagged)
-        outcomes.clear()
+        return outcomes
 
     def _classify(self, job: _Job) -> tuple[ClassificationRecord, RetainedContent | None]:
         started = time.perf_counter()
@@ -287,46 +316,102 @@ class SafetyPipeline:
 
     def _outcome(self, job: _Job, result: ClassificationResult
                  ) -> tuple[ClassificationRecord, RetainedContent | None]:
-        self.metrics.classified.labels(flagged=str(result.flagged).lower()).inc()
+        self._classified[result.flagged].inc()
         flagged = None
         if result.flagged and job.meta.decision.keep["flagged_content"].kept:
             flagged = RetainedContent(request=job.input_text.encode("utf-8", "surrogatepass"),
                                       response=job.output_text.encode("utf-8", "surrogatepass"))
         return result_record(job.meta, result), flagged
 
-    def _write(self, meta: ExchangeMetadata, record: ClassificationRecord,
-               flagged: RetainedContent | None) -> None:
-        """Hand the write to the loop without waiting for it (a write slot bounds how many)."""
+    # ---- hand-off to the loop: one hop per batch ----------------------------------------------
+
+    def _write_all(self, outcomes: list[_Outcome]) -> None:
+        """Hand the results to the loop without waiting for their writes: each takes a write slot
+        (at most `queue_size` in flight); those holding one go over together. When no slot is free,
+        what holds one goes first, then the worker waits (up to `write_timeout`) for the next."""
+        batch: list[_Outcome] = []
+        for outcome in outcomes:
+            if not self._write_slots.acquire(blocking=False):
+                if batch:
+                    self._hand_off(batch)
+                    batch = []
+                if not self._write_slots.acquire(timeout=self._write_timeout):
+                    self._write_failed(outcome[0], TimeoutError())
+                    continue
+            batch.append(outcome)
+        outcomes.clear()
+        if batch:
+            self._hand_off(batch)
+
+    def _hand_off(self, batch: list[_Outcome]) -> None:
+        """One hop to the loop for the whole batch (its write slots are taken)."""
         loop = self._loop
         assert loop is not None
-        if not self._write_slots.acquire(timeout=self._write_timeout):
-            self._write_failed(meta, TimeoutError())
-            return
+        errors: list[object] = [_UNFINISHED] * len(batch)
+        writes = self._record_batch(batch, errors)
         try:
-            future = asyncio.run_coroutine_threadsafe(self._record(meta, record, flagged), loop)
+            future = asyncio.run_coroutine_threadsafe(writes, loop)
         except Exception as error:  # noqa: BLE001 - e.g. the loop is closed
-            self._write_slots.release()
-            self._write_failed(meta, error)
+            writes.close()
+            self._write_slots.release(len(batch))
+            for meta, _, _ in batch:
+                self._write_failed(meta, error)
             return
         with self._count_lock:
             self._writes.add(future)
-        future.add_done_callback(lambda done: self._written(meta, done))
+        future.add_done_callback(lambda done: self._batch_written(batch, errors, done))
 
-    async def _record(self, meta: ExchangeMetadata, record: ClassificationRecord,
-                      flagged: RetainedContent | None) -> None:
-        # the sink's coroutine is made here, on the loop: never left un-awaited if cancelled
-        await asyncio.wait_for(self._sink.record_classification(meta, record, flagged),
-                               self._write_timeout)
+    async def _record_batch(self, batch: list[_Outcome], errors: list[object]) -> bool:
+        """The batch's writes, started together on the loop, under one timeout; each write's
+        outcome goes to `errors` (None: written). Returns whether the timeout struck."""
 
-    def _written(self, meta: ExchangeMetadata, future: concurrent.futures.Future[None]) -> None:
+        async def write(index: int, meta: ExchangeMetadata, record: ClassificationRecord,
+                        flagged: RetainedContent | None) -> None:
+            # the sink's coroutine is made here, on the loop: never left un-awaited if cancelled
+            try:
+                await self._sink.record_classification(meta, record, flagged)
+            except Exception as error:  # noqa: BLE001 - counted and logged by type per exchange
+                errors[index] = error
+            else:
+                errors[index] = None
+
+        try:
+            async with asyncio.timeout(self._write_timeout):
+                if len(batch) == 1:
+                    await write(0, *batch[0])
+                else:
+                    await asyncio.gather(*(write(index, *outcome)
+                                           for index, outcome in enumerate(batch)),
+                                         return_exceptions=True)
+        except TimeoutError:
+            return True
+        return False
+
+    def _batch_written(self, batch: list[_Outcome], errors: list[object],
+                       future: concurrent.futures.Future[bool]) -> None:
         with self._count_lock:
             self._writes.discard(future)
-        self._write_slots.release()
-        error = None if future.cancelled() else future.exception()
-        if future.cancelled() or error is not None:
-            self._write_failed(meta, error or asyncio.CancelledError())
+        self._write_slots.release(len(batch))
+        unfinished: BaseException
+        if future.cancelled():
+            unfinished = asyncio.CancelledError()
         else:
-            self._count_done()
+            failure = future.exception()
+            if failure is not None:
+                unfinished = failure
+            else:
+                unfinished = TimeoutError() if future.result() else asyncio.CancelledError()
+        written = 0
+        for (meta, _, _), error in zip(batch, errors, strict=True):
+            if error is None:
+                written += 1
+            elif isinstance(error, BaseException):
+                self._write_failed(meta, error)
+            else:
+                self._write_failed(meta, unfinished)
+        batch.clear()           # flagged content, if any, is the sink's now
+        with self._count_lock:
+            self._completed += written
 
     def _write_failed(self, meta: ExchangeMetadata, error: BaseException) -> None:
         self.metrics.errors.labels(stage="write").inc()
