@@ -8,7 +8,16 @@
    batch committed: the durability the gateway waits for), against a baseline of bare inserts of
    the same rows (exchange + already-encrypted content rows, built by the same code) in
    transactions of `--concurrency` rows, on the same engine, in the same run. Target ≥ 70 %.
-2. Purge throughput: `--rows` expired content rows (spread over `--days` expiry days) removed by
+2. Writer CPU per exchange (`--only writer-cpu`): CPU time of the sink's writer thread (the
+   thread that holds the GIL away from the gateway's event loop) per exchange, driving the sink
+   as the gateway does at `--cpu-concurrency` in-flight exchanges with a `--relay-ms` relay each:
+   `metadata` (ZDR: `record_metadata`, fire-and-forget), `metadata+classifier` (ZDR: metadata,
+   then 2 ms later the awaited classifier result) and `retained` (standard org: awaited
+   `record_retained`, then the final metadata with a later duration). Each round runs the Core
+   path (`driver_sql=False`), the driver path (the default) and a baseline: a bare DBAPI
+   `executemany` of the same rows (pre-built tuples, plain INSERT, in as many transactions as
+   the driver path committed), its thread's CPU. Alternating rounds, medians.
+3. Purge throughput: `--rows` expired content rows (spread over `--days` expiry days) removed by
    `zdr.store.purge.purge`, against a plain `DELETE FROM … WHERE expires_at < now` of the same
    rows in a table without partitions (and, on PostgreSQL, also on the partitioned table).
    Target on PostgreSQL ≥ 10x.
@@ -21,6 +30,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import dataclasses
 import os
 import statistics
 import sys
@@ -37,11 +47,11 @@ from sqlalchemy.exc import OperationalError
 
 from zdr.catalog import default_catalog
 from zdr.policy import Arrangements, OrgState, RequestFacts, decide
-from zdr.ports import ExchangeMetadata, RetainedContent
+from zdr.ports import ClassificationRecord, ExchangeMetadata, RetainedContent
 from zdr.store import records
 from zdr.store.content import pack
 from zdr.store.crypto import Keyring, record_aad
-from zdr.store.db import engine_for, migrate
+from zdr.store.db import datetime_binder, engine_for, migrate, utc
 from zdr.store.exchanges import SqlExchangeSink
 from zdr.store.partitions import PartitionManager
 from zdr.store.purge import purge
@@ -144,6 +154,219 @@ def bench_writes(engine: Engine, n: int, concurrency: int, rounds: int) -> dict[
         "p50_ms": statistics.median(lat_all) * 1000,
         "p99_ms": lat_all[int(len(lat_all) * 0.99) - 1] * 1000,
     }
+
+
+# -- writer CPU per exchange ---------------------------------------------------------------------
+WORKLOADS = ("metadata", "metadata+classifier", "retained")
+
+
+def thread_cpu(thread: threading.Thread | None) -> float:
+    """CPU seconds a (running) thread has used so far."""
+    assert thread is not None and thread.ident is not None
+    return time.clock_gettime(time.pthread_getcpuclockid(thread.ident))
+
+
+def cpu_workload(engine: Engine, kind: str, n: int) -> list[ExchangeMetadata]:
+    """`n` exchanges of a ZDR org (metadata kinds) or a standard org (`retained`)."""
+    zdr = kind != "retained"
+    org_id = str(uuid.uuid4())
+    with engine.begin() as conn:
+        conn.execute(organizations.insert().values(
+            id=org_id, name=f"bench-{org_id[:8]}", plan="api", created_at=NOW,
+            zdr_status="approved" if zdr else "none",
+            zdr_effective_at=NOW - timedelta(days=1) if zdr else None, hipaa=False))
+    dec = decide(RequestFacts(surface="messages", model="claude-sonnet-4-5"),
+                 Arrangements(OrgState(plan="api", org_id=org_id,
+                                       zdr_status="approved" if zdr else "none",
+                                       zdr_effective_at=NOW - timedelta(days=1) if zdr else None)),
+                 default_catalog(), NOW)
+    assert dec.allowed and dec.content_kept is not zdr
+    return [ExchangeMetadata(
+        exchange_id=f"ex_{uuid.uuid4().hex}", org_id=org_id, workspace_id=None, key_id=None,
+        started_at=datetime.now(UTC), decision=dec, status_code=200, outcome="ok",
+        input_tokens=500, output_tokens=250, duration_ms=900, ttfb_ms=300) for _ in range(n)]
+
+
+def verdict(meta: ExchangeMetadata) -> ClassificationRecord:
+    return ClassificationRecord(
+        exchange_id=meta.exchange_id, org_id=meta.org_id, classifier="bench",
+        classifier_version="1", flagged=False,
+        scores={"violence": 0.01, "self_harm": 0.02, "sexual": 0.0, "hate": 0.03},
+        labels={"violence": False, "self_harm": False, "sexual": False, "hate": False})
+
+
+CONTENT = RetainedContent(("Summarise the quarterly report. " * 60).encode(),
+                          ("Revenue up, costs flat. " * 40).encode())
+
+
+async def drive_sink(sink: SqlExchangeSink, kind: str, metas: list[ExchangeMetadata],
+                     concurrency: int, relay: float) -> None:
+    todo = list(reversed(metas))
+
+    async def exchange(meta: ExchangeMetadata) -> None:
+        await asyncio.sleep(relay)
+        if kind == "metadata":
+            await sink.record_metadata(meta)
+        elif kind == "metadata+classifier":
+            await sink.record_metadata(meta)
+            await asyncio.sleep(0.002)
+            await sink.record_classification(meta, verdict(meta), None)
+        else:
+            await sink.record_retained(meta, CONTENT)
+            await sink.record_metadata(dataclasses.replace(meta, duration_ms=907))
+
+    async def worker() -> None:
+        while todo:
+            await exchange(todo.pop())
+
+    await asyncio.gather(*(worker() for _ in range(concurrency)))
+    await sink.flush()
+
+
+class DriverTime:
+    """CPU the writer thread spends inside DBAPI calls (execute, executemany, commit): on SQLite
+    mostly with the GIL released (sqlite3 releases it around each step and the commit); the
+    rest of the writer's CPU is Python holding the GIL. On PostgreSQL psycopg's own Python
+    (pipeline, adaptation) runs inside these calls, so there it is not GIL-free."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.seconds = 0.0
+        self.thread: int | None = None
+        self._dialect = engine.dialect
+        self._saved = {name: getattr(self._dialect, name)
+                       for name in ("do_execute", "do_executemany", "do_commit")}
+        for name, real in self._saved.items():
+            setattr(self._dialect, name, self._timed(real))
+
+    def _timed(self, real: Any) -> Any:
+        def timed(*args: Any, **kwargs: Any) -> Any:
+            if threading.get_ident() != self.thread:
+                return real(*args, **kwargs)
+            started = time.thread_time()
+            try:
+                return real(*args, **kwargs)
+            finally:
+                self.seconds += time.thread_time() - started
+        return timed
+
+    def close(self) -> None:
+        for name, real in self._saved.items():
+            setattr(self._dialect, name, real)
+
+
+def sink_cpu(engine: Engine, kind: str, n: int, concurrency: int, relay: float,
+             driver_sql: bool | None) -> tuple[float, float, int, float]:
+    """Writer-thread CPU seconds (all; outside DBAPI calls), commits and wall seconds for
+    `n` exchanges of `kind`."""
+    metas = cpu_workload(engine, kind, n)
+    keyring = Keyring(engine, MASTER)
+    keyring.encrypt(metas[0].org_id, b"warm", b"warm")
+    kwargs: dict[str, Any] = {} if driver_sql is None else {"driver_sql": driver_sql}
+    sink = SqlExchangeSink(engine, keyring, **kwargs)
+    sink.start()
+    driver = DriverTime(engine)
+    driver.thread = sink.writer._thread.ident if sink.writer._thread else None
+    try:
+        before, started = thread_cpu(sink.writer._thread), time.perf_counter()
+        asyncio.run(drive_sink(sink, kind, metas, concurrency, relay))
+        used = thread_cpu(sink.writer._thread) - before
+        wall = time.perf_counter() - started
+    finally:
+        driver.close()
+    commits = sink.writer.batches
+    sink.close()
+    return used, used - driver.seconds, commits, wall
+
+
+def bare_cpu(engine: Engine, kind: str, n: int, commits: int, wall: float = 0.0) -> float:
+    """Thread CPU of a bare DBAPI executemany of the same rows (tuples built beforehand) in
+    `commits` transactions spread over `wall` seconds like the sink's (a commit after an idle
+    gap costs more CPU than back-to-back ones): the floor for writing these rows from Python."""
+    metas = cpu_workload(engine, kind, n)
+    keyring = Keyring(engine, MASTER)
+    dialect = engine.dialect.name
+    stamp = datetime_binder(dialect)
+    now = stamp(utc(datetime.now(UTC)))
+    mark = "?" if dialect == "sqlite" else "%s"
+    tables: list[tuple[str, tuple[str, ...], list[tuple[Any, ...]]]] = [
+        ("exchanges", records.EXCHANGE_COLUMNS,
+         [records.exchange_values(m, stamp) for m in metas])]
+    if kind == "metadata+classifier":
+        tables.append(("classifier_results", records.CLASSIFIER_COLUMNS,
+                       [records.classification_values(m, verdict(m), now, stamp) for m in metas]))
+    if kind == "retained":
+        rows = [records.content_values(
+            m, keyring.encrypt(m.org_id, pack(CONTENT), record_aad(m.exchange_id, "content")),
+            now, stamp) for m in metas]
+        PartitionManager(engine).ensure("contents", [
+            records.expiry(m, "content") or records.FOREVER for m in metas])
+        tables.append(("contents", records.CONTENT_COLUMNS, rows))
+    statements = [(f"INSERT INTO {name} ({', '.join(cols)}) "
+                   f"VALUES ({', '.join([mark] * len(cols))})", rows)
+                  for name, cols, rows in tables]
+    size = max(1, -(-n // max(commits, 1)))
+    raw = engine.raw_connection()
+    try:
+        cursor = raw.cursor()
+        begin = "BEGIN IMMEDIATE" if dialect == "sqlite" else None
+        gap = wall / max(commits, 1)
+        started = time.thread_time()
+        for i in range(0, n, size):
+            if gap:
+                time.sleep(gap)       # idle like the writer between its commits (no CPU)
+            if begin:
+                cursor.execute(begin)
+            for sql, rows in statements:
+                cursor.executemany(sql, rows[i:i + size])
+            raw.commit() if not begin else cursor.execute("COMMIT")
+        return time.thread_time() - started
+    finally:
+        raw.close()
+
+
+def has_driver_path() -> bool:
+    return hasattr(SqlExchangeSink, "_commit_driver")
+
+
+def bench_writer_cpu(engine: Engine, n: int, concurrencies: list[int], relay: float,
+                     rounds: int) -> list[dict[str, Any]]:
+    modes: list[tuple[str, bool | None]] = (
+        [("core", False), ("driver", True)] if has_driver_path() else [("default", None)])
+    out = []
+    for concurrency in concurrencies:
+        count = n if concurrency > 1 else max(200, n // 8)
+        for kind in WORKLOADS:
+            per: dict[str, list[float]] = {name: [] for name, _ in modes}
+            python: dict[str, list[float]] = {name: [] for name, _ in modes}
+            per["bare"] = []
+            batch: list[float] = []
+            for _ in range(rounds):
+                commits, wall = 1, 0.0
+                for name, flag in modes:
+                    reset(engine)
+                    used, outside, commits, wall = sink_cpu(engine, kind, count, concurrency,
+                                                            relay, flag)
+                    per[name].append(used / count * 1e6)
+                    python[name].append(outside / count * 1e6)
+                    batch.append(count / max(commits, 1))
+                reset(engine)
+                per["bare"].append(bare_cpu(engine, kind, count, commits, wall) / count * 1e6)
+            med = {name: statistics.median(v) for name, v in per.items()}
+            py = {name: statistics.median(v) for name, v in python.items()}
+            row = {"concurrency": concurrency, "workload": kind, "exchanges": count,
+                   "us": med, "us_outside_dbapi": py, "rounds": per,
+                   "exchanges_per_commit": statistics.median(batch)}
+            out.append(row)
+            ratios = ", ".join(f"{name} {v:.0f} µs ({v / med['bare']:.1f}x bare; "
+                               f"{py[name]:.0f} µs outside DBAPI calls)"
+                               for name, v in med.items() if name != "bare")
+            gain = (f"; core/driver = {med['core'] / med['driver']:.2f}x all, "
+                    f"{py['core'] / py['driver']:.2f}x outside DBAPI calls"
+                    if "driver" in med else "")
+            print(f"[{engine.dialect.name}] writer CPU per exchange, c={concurrency} {kind}: "
+                  f"{ratios}; bare executemany {med['bare']:.0f} µs{gain} (medians of {rounds}; "
+                  f"~{row['exchanges_per_commit']:.1f} exchanges/commit)", flush=True)
+    return out
 
 
 # -- purge -------------------------------------------------------------------------------------
@@ -301,6 +524,11 @@ def run_backend(name: str, url: str, args: argparse.Namespace) -> dict[str, Any]
     migrate(engine)
     try:
         result: dict[str, Any] = {"backend": name}
+        if args.only == "writer-cpu":
+            result["writer_cpu"] = bench_writer_cpu(
+                engine, args.writes, [int(c) for c in args.cpu_concurrency.split(",")],
+                args.relay_ms / 1000, args.rounds)
+            return result
         if args.only in (None, "writes"):
             result["writes"] = bench_writes(engine, args.writes, args.concurrency, args.rounds)
             w = result["writes"]
@@ -336,7 +564,11 @@ def main() -> None:
     parser.add_argument("--payload", type=int, default=1024,
                         help="ciphertext bytes per purged row (multiple of 16)")
     parser.add_argument("--writes", type=int, default=20_000, help="exchanges to write")
-    parser.add_argument("--only", choices=["writes", "purge"], default=None)
+    parser.add_argument("--only", choices=["writes", "purge", "writer-cpu"], default=None)
+    parser.add_argument("--cpu-concurrency", default="16,1",
+                        help="writer-cpu: in-flight exchanges, comma-separated (c=1 runs 1/8)")
+    parser.add_argument("--relay-ms", type=float, default=8.0,
+                        help="writer-cpu: how long each exchange relays before it is recorded")
     parser.add_argument("--rounds", type=int, default=3, help="alternating write rounds")
     parser.add_argument("--concurrency", type=int, default=256, help="in-flight writers")
     parser.add_argument("--pg-parent", default=None,

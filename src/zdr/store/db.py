@@ -13,10 +13,15 @@ Public names (the gateway, the control plane and the CLI rely on them):
   `SchemaTooNew` if the database was migrated by newer code.
 - `check_current(engine)`: `SchemaStatus` (current, head, up_to_date); raises `SchemaTooNew` too.
 - `utc(dt)`: the UTC-aware form of a datetime read from either backend.
+- `json_dumps(value)`: the engines' JSON serializer (orjson), for rows the writer binds itself.
+- `datetime_binder(dialect_name)`: how a UTC datetime is bound on that backend, exactly as
+  SQLAlchemy binds a `DateTime(timezone=True)` value there (SQLite: the text
+  `YYYY-MM-DD HH:MM:SS.ffffff`; PostgreSQL/psycopg: the aware datetime itself).
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -54,15 +59,35 @@ def utc(value: datetime) -> datetime:
     return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
-def _json_dumps(value: Any) -> str:
+def json_dumps(value: Any) -> str:
     """JSON columns through orjson: the decision JSON is written once per exchange."""
     return orjson.dumps(value, option=orjson.OPT_NON_STR_KEYS).decode()
+
+
+def sqlite_datetime(value: datetime) -> str:
+    """What SQLAlchemy's SQLite `DATETIME` stores for `value` (its fields as given: pass UTC)."""
+    # `YYYY-MM-DD HH:MM:SS.ffffff` (4-digit year, always 6 digits of microseconds), in C;
+    # [:26] drops the UTC offset of an aware value, as SQLAlchemy's format ignores tzinfo.
+    return value.isoformat(" ", "microseconds")[:26]
+
+
+def _as_is(value: datetime) -> datetime:
+    return value
+
+
+def datetime_binder(dialect_name: str) -> Callable[[datetime], Any]:
+    """The bind form of a UTC datetime on `dialect_name` (see the module docstring)."""
+    if dialect_name == "sqlite":
+        return sqlite_datetime
+    if dialect_name == "postgresql":
+        return _as_is
+    raise ValueError(f"unsupported database backend: {dialect_name}")
 
 
 def engine_for(url: str, **kwargs: Any) -> Engine:
     """A sync engine for a SQLite file or a PostgreSQL server, configured for several writers."""
     parsed = make_url(url)
-    kwargs.setdefault("json_serializer", _json_dumps)
+    kwargs.setdefault("json_serializer", json_dumps)
     if parsed.get_backend_name() == "postgresql":
         if parsed.drivername == "postgresql":
             parsed = parsed.set(drivername="postgresql+psycopg")

@@ -1,12 +1,29 @@
-"""`INSERT … ON CONFLICT DO NOTHING` for either backend: how the store makes writes idempotent."""
+"""`INSERT … ON CONFLICT DO NOTHING` for either backend: how the store makes writes idempotent.
+
+Two forms of the same statement:
+- `ignoring_duplicates(dialect, table)`: a SQLAlchemy Core insert (dict rows, bind processors);
+- `DriverInsert`: the statement as the driver's SQL text for a fixed column order, executed with
+  `Connection.exec_driver_sql(sql, [tuple, …])` — one `executemany` that skips SQLAlchemy's
+  per-row parameter processing (the writer thread holds the GIL for less). Rows are tuples
+  already in bind form (`zdr.store.records.*_values`). Errors are still SQLAlchemy's
+  (`DBAPIError`, disconnect handling) since the execution goes through the Connection.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from dataclasses import dataclass
 from functools import cache
+from typing import Any
 
-from sqlalchemy import Connection, Table
+from sqlalchemy import Connection, Dialect, Table
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.sql.dml import Insert
+
+# The DBAPI drivers whose paramstyle and type adaptation `DriverInsert` is written for.
+DRIVER_PLACEHOLDERS = {("sqlite", "pysqlite"): "?", ("postgresql", "psycopg"): "%s"}
+# Measured (bench/results/store.md): psycopg 3's executemany (pipelined) costs the writer less
+# CPU than one multi-row `VALUES (…), (…)` statement per batch; SQLite's executemany loops in C.
 
 
 def insert_ignoring_duplicates(conn: Connection, table: Table) -> Insert:
@@ -21,3 +38,57 @@ def ignoring_duplicates(dialect: str, table: Table) -> Insert:
     if dialect == "postgresql":
         return postgresql.insert(table).on_conflict_do_nothing()
     return sqlite.insert(table).on_conflict_do_nothing()
+
+
+def driver_supported(dialect: Dialect) -> bool:
+    return (dialect.name, dialect.driver) in DRIVER_PLACEHOLDERS
+
+
+@dataclass(frozen=True, slots=True)
+class DriverInsert:
+    """`INSERT INTO table (columns) VALUES (…) ON CONFLICT DO NOTHING` in the driver's SQL."""
+
+    table: str
+    columns: tuple[str, ...]
+    sql: str
+
+    @classmethod
+    def build(cls, dialect: Dialect, table: Table, columns: Sequence[str]) -> DriverInsert:
+        placeholder = DRIVER_PLACEHOLDERS[(dialect.name, dialect.driver)]
+        known = set(table.c.keys())
+        unknown = [name for name in columns if name not in known]
+        if unknown:
+            raise ValueError(f"{table.name} has no column(s) {unknown}")
+        quote = dialect.identifier_preparer.quote
+        # Identifiers come from the schema (tables.py), quoted; values are only ever bound.
+        names = ", ".join(quote(c) for c in columns)
+        values = ", ".join([placeholder] * len(columns))
+        sql = f"INSERT INTO {quote(table.name)} ({names}) VALUES ({values}) ON CONFLICT DO NOTHING"  # noqa: S608
+        return cls(table.name, tuple(columns), sql)
+
+    def execute(self, conn: Connection, rows: Sequence[tuple[Any, ...]]) -> None:
+        if rows:
+            conn.exec_driver_sql(self.sql, list(rows))
+
+
+@dataclass(frozen=True, slots=True)
+class DriverUpdate:
+    """`UPDATE table SET columns… WHERE key = …` in the driver's SQL (rows: values…, key)."""
+
+    sql: str
+
+    @classmethod
+    def build(cls, dialect: Dialect, table: Table, columns: Sequence[str],
+              key: str) -> DriverUpdate:
+        placeholder = DRIVER_PLACEHOLDERS[(dialect.name, dialect.driver)]
+        quote = dialect.identifier_preparer.quote
+        for name in (*columns, key):
+            if name not in table.c:
+                raise ValueError(f"{table.name} has no column {name}")
+        sets = ", ".join(f"{quote(c)} = {placeholder}" for c in columns)
+        where = f"{quote(key)} = {placeholder}"
+        return cls(f"UPDATE {quote(table.name)} SET {sets} WHERE {where}")  # noqa: S608
+
+    def execute(self, conn: Connection, rows: Sequence[tuple[Any, ...]]) -> None:
+        if rows:
+            conn.exec_driver_sql(self.sql, list(rows))

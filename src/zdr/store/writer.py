@@ -99,7 +99,11 @@ class BatchWriter(Generic[J]):
         idle_linger: float = 0.003,
         name: str = "zdr-store-writer",
         on_retry: Callable[[], None] | None = None,
+        on_idle: Callable[[], None] | None = None,
+        idle_after: float = 1.0,
     ) -> None:
+        """`on_idle`: called (in the writer thread) once the queue has stayed empty for
+        `idle_after` seconds, before the thread blocks until the next job."""
         self._commit = commit
         self._queue: queue.Queue[Any] = queue.Queue(maxsize=capacity)
         self.max_batch = max_batch
@@ -109,6 +113,8 @@ class BatchWriter(Generic[J]):
         self.idle_linger = idle_linger
         self._name = name
         self._on_retry = on_retry
+        self._on_idle = on_idle
+        self.idle_after = idle_after
         self._thread: threading.Thread | None = None
         self._lock = threading.Lock()
         self._closed = False
@@ -120,6 +126,10 @@ class BatchWriter(Generic[J]):
     @property
     def depth(self) -> int:
         return self._queue.qsize()
+
+    @property
+    def running(self) -> bool:
+        return self._thread is not None and self._thread.is_alive()
 
     def start(self) -> None:
         with self._lock:
@@ -175,7 +185,7 @@ class BatchWriter(Generic[J]):
         stopping = False
         last_awaited = 0
         while not stopping:
-            first = self._queue.get()
+            first = self._next()
             if first is _STOP:
                 break
             batch: list[Ticket[J]] = [first]
@@ -198,6 +208,19 @@ class BatchWriter(Generic[J]):
                 deadline = min(deadline, monotonic() + allowed)
             last_awaited = sum(1 for t in batch if t.future is not None)
             self._write(batch)
+
+    def _next(self) -> Any:
+        """The next queue item; after `idle_after` seconds without one, `on_idle` first."""
+        if self._on_idle is None:
+            return self._queue.get()
+        try:
+            return self._queue.get(timeout=self.idle_after)
+        except queue.Empty:
+            try:
+                self._on_idle()
+            except Exception as error:  # noqa: BLE001 - housekeeping must not stop the writer
+                log.warning("store writer idle hook failed (%s)", type(error).__name__)
+            return self._queue.get()
 
     def _write(self, batch: list[Ticket[J]]) -> None:
         jobs = [t.job for t in batch if t.job is not None]
