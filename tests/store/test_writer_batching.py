@@ -5,17 +5,18 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import threading
 import time
 from collections.abc import AsyncIterator, Sequence
 from typing import Any
 
 import pytest
 from sqlalchemy import Engine, func, select
-from store_data import NOW, content, decision, make_org, meta
+from store_data import NOW, classification, content, decision, make_org, meta
 
 from zdr.store.crypto import Keyring
 from zdr.store.exchanges import SqlExchangeSink
-from zdr.store.tables import contents, exchanges, feature_artifacts
+from zdr.store.tables import classifier_results, contents, exchanges, feature_artifacts
 
 
 @pytest.fixture
@@ -124,3 +125,53 @@ async def test_awaited_write_does_not_wait_for_the_metadata_linger(
     await sink.record_retained(meta(org, decision()), content())
     assert time.monotonic() - started < 2.0
     assert n_rows(engine, exchanges) == 2   # both in the batch the awaited job closed
+
+
+async def test_classifier_results_share_a_transaction(
+    engine: Engine, sink: SqlExchangeSink
+) -> None:
+    """Results a background task awaits are not urgent: they wait for company like metadata."""
+    org = make_org(engine)
+    sink.writer.idle_linger = 0.5
+    sizes = count_commits(sink)
+    metas = [meta(org, decision(zdr=True)) for _ in range(10)]
+
+    async def classify_later(number: int) -> None:
+        await asyncio.sleep(0.002 * number)
+        await sink.record_classification(metas[number], classification(metas[number],
+                                                                       flagged=False), None)
+
+    await asyncio.gather(*(classify_later(number) for number in range(10)))
+    assert sum(sizes) == 10 and len(sizes) <= 2, sizes
+    assert n_rows(engine, classifier_results) == 10
+
+
+async def test_a_lone_client_write_is_not_held_after_content_and_results_shared_a_batch(
+    engine: Engine, sink: SqlExchangeSink
+) -> None:
+    """One client at a time: its content and the previous exchange's classifier result commit
+    together, which is not load; the next content write must not linger for company."""
+    org = make_org(engine)
+    sink.writer.linger = 5.0                 # what an urgent job would wait under load
+    sizes = count_commits(sink)
+    gate = threading.Event()
+    counting = sink.writer._commit
+
+    def gated(jobs: Sequence[Any]) -> None:
+        gate.wait(10)
+        counting(jobs)
+
+    sink.writer._commit = gated
+    blocker = asyncio.ensure_future(sink.record_retained(meta(org, decision()), content()))
+    await asyncio.sleep(0.05)               # the writer is inside the blocker's commit
+    previous = meta(org, decision())
+    together = asyncio.gather(
+        sink.record_retained(meta(org, decision()), content()),
+        sink.record_classification(previous, classification(previous, flagged=False), None))
+    await asyncio.sleep(0.05)               # both queued behind the blocker
+    gate.set()
+    await asyncio.gather(blocker, together)
+    assert sizes[-1] == 2                    # content + result: one batch
+    started = time.monotonic()
+    await sink.record_retained(meta(org, decision()), content())
+    assert time.monotonic() - started < 2.0

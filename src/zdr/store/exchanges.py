@@ -204,7 +204,9 @@ class SqlExchangeSink:
         sealed = None
         if flagged is not None and records.kept(meta, "flagged_content"):
             sealed = await self._seal(meta, flagged, "flagged_content")
-        await self.writer.submit(_Job(meta, classification=result, flagged=sealed), wait=True)
+        # A background task awaits this, not a client: it may wait for company.
+        await self.writer.submit(_Job(meta, classification=result, flagged=sealed), wait=True,
+                                 linger=self.writer.idle_linger)
 
     async def _seal(
         self, meta: ExchangeMetadata, content: RetainedContent, record_class: str

@@ -6,11 +6,13 @@ on their loops, one hand-over per loop. While one batch commits, the next one fi
 load each commit (and each fsync) is shared by many exchanges: group commit.
 
 How long a batch waits for company (its deadline is the earliest any of its jobs allows):
-- a job somebody awaits (`wait=True`): not at all while callers arrive one by one; under load
-  (the previous batch held more than one awaited job) at most `linger` seconds, 2 ms;
-- a job nobody awaits: its own `linger` (`submit(..., linger=...)`; by default `idle_linger`,
-  3 ms), so fire-and-forget metadata shares a transaction even at low concurrency. An awaited
-  job arriving meanwhile cuts the wait short: it never waits longer than it would alone.
+- an urgent job (`wait=True` and no `linger`: a client waits for it before its last byte): not
+  at all while such callers arrive one by one; under load (the previous batch held more than one
+  urgent job) at most `linger` seconds, 0.5 ms;
+- any other job: its own `linger` (`submit(..., linger=...)`; by default `idle_linger`, 3 ms),
+  so fire-and-forget metadata, and results a background task awaits, share a transaction even
+  at low concurrency. An urgent job arriving meanwhile cuts the wait short: it never waits
+  longer than it would alone.
 
 Failures: a batch that fails is retried (transient errors: connection loss, lock timeouts) with
 backoff for about `retry_seconds`; then each job is tried on its own so one bad job cannot fail
@@ -47,7 +49,8 @@ class Ticket(Generic[J]):
     future: asyncio.Future[None] | None = None
     loop: asyncio.AbstractEventLoop | None = None
     error: BaseException | None = field(default=None)
-    linger: float = 0.0                            # unawaited jobs: how long it may wait
+    linger: float = 0.0                            # non-urgent jobs: how long it may wait
+    urgent: bool = False                           # awaited, and may not wait for company
 
     def settle(self) -> None:
         """Resolve the future (on its loop's thread)."""
@@ -95,7 +98,7 @@ class BatchWriter(Generic[J]):
         max_batch: int = 512,
         put_timeout: float = 10.0,
         retry_seconds: float = 5.0,
-        linger: float = 0.002,
+        linger: float = 0.0005,
         idle_linger: float = 0.003,
         name: str = "zdr-store-writer",
         on_retry: Callable[[], None] | None = None,
@@ -140,13 +143,16 @@ class BatchWriter(Generic[J]):
                 self._thread.start()
 
     async def submit(self, job: J | None, *, wait: bool, linger: float | None = None) -> None:
-        """Enqueue `job`; with `wait`, return only once it is committed (or raise). Without
-        `wait`, the job may wait up to `linger` seconds (default `idle_linger`) for company."""
+        """Enqueue `job`; with `wait`, return only once it is committed (or raise). A job may
+        wait up to `linger` seconds for company; without `linger` an awaited job is urgent (waits
+        only under load, see the module docstring) and any other waits `idle_linger`."""
         self.start()
         ticket: Ticket[J] = Ticket(job)
         if wait:
             ticket.loop = asyncio.get_running_loop()
             ticket.future = ticket.loop.create_future()
+        if wait and linger is None:
+            ticket.urgent = True
         else:
             ticket.linger = self.idle_linger if linger is None else linger
         try:
@@ -183,17 +189,17 @@ class BatchWriter(Generic[J]):
     # -- consumer side (writer thread) --------------------------------------------------------
     def _run(self) -> None:
         stopping = False
-        last_awaited = 0
+        last_urgent = 0
         while not stopping:
             first = self._next()
             if first is _STOP:
                 break
             batch: list[Ticket[J]] = [first]
-            # Awaited jobs linger only under load (the last batch had several): a lone caller
-            # never waits. Unawaited jobs wait up to their own linger, cut short by awaited ones.
-            shared = self.linger if last_awaited > 1 else 0.0
+            # Urgent jobs linger only under load (the last batch had several): a lone caller
+            # never waits. Other jobs wait up to their own linger, cut short by urgent ones.
+            shared = self.linger if last_urgent > 1 else 0.0
             monotonic = time.monotonic
-            deadline = monotonic() + (shared if first.future is not None else first.linger)
+            deadline = monotonic() + (shared if first.urgent else first.linger)
             while len(batch) < self.max_batch:
                 wait = deadline - monotonic()
                 try:
@@ -204,9 +210,9 @@ class BatchWriter(Generic[J]):
                     stopping = True
                     break
                 batch.append(item)
-                allowed = shared if item.future is not None else item.linger
+                allowed = shared if item.urgent else item.linger
                 deadline = min(deadline, monotonic() + allowed)
-            last_awaited = sum(1 for t in batch if t.future is not None)
+            last_urgent = sum(1 for t in batch if t.urgent)
             self._write(batch)
 
     def _next(self) -> Any:
