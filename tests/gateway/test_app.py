@@ -123,6 +123,18 @@ def test_upstream_gets_the_gateway_credential_and_versions(stub, gateway):
     assert "cookie" not in seen and "authorization" not in seen
 
 
+def test_a_cookie_the_upstream_sets_for_one_org_never_reaches_the_upstream_again(stub, tmp_path):
+    # By host name, as the real API is reached: a cookie jar keeps no cookies of bare IPs.
+    with GatewayHarness(tmp_path / "home", stub.url.replace("127.0.0.1", "localhost")) as gw:
+        first, _ = gw.directory.create_key("cookie-org-a")
+        second, _ = gw.directory.create_key("cookie-org-b", zdr=True)
+        response = post(gw, first, **{"x-stub-set-cookie": "__cf_bm=org-a-session; Path=/"})
+        assert response.status_code == 200 and "set-cookie" not in response.headers
+        assert post(gw, second).status_code == 200
+    seen = {k.lower(): v for k, v in stub.stub.stats.seen_headers[-1].items()}
+    assert "cookie" not in seen
+
+
 @pytest.mark.parametrize(("knobs", "status", "error_type", "outcome"), [
     ({"x-stub-fail-status": "529"}, 529, "overloaded_error", "upstream_error"),
     ({"x-stub-fail-status": "500"}, 500, "api_error", "upstream_error"),

@@ -58,9 +58,12 @@ class Relay:
         if self._session is None:
             connector = aiohttp.TCPConnector(limit=0, keepalive_timeout=30.0, ttl_dns_cache=300)
             # No Accept-Encoding is sent, so bodies arrive as they are relayed (no decompression).
+            # No cookie jar: a cookie the upstream sets on one org's request (its CDN does) must
+            # never ride along on another org's.
             self._session = aiohttp.ClientSession(
                 connector=connector, timeout=self._timeout, auto_decompress=False,
                 skip_auto_headers=("User-Agent", "Accept-Encoding"),
+                cookie_jar=aiohttp.DummyCookieJar(),
             )
 
     async def close(self) -> None:

@@ -16,6 +16,7 @@ defaults from the command line):
     x-stub-fail-mid-stream: K     send an `error` event after K deltas
     x-stub-disconnect-mid-stream: K   drop the connection after K deltas
     x-stub-no-request-id: 1       omit the `request-id` header
+    x-stub-set-cookie: VALUE      answer with `set-cookie: VALUE` (as the API's CDN does)
 
 `GET /stub/stats` counts completed responses (for crash and disconnect tests).
 """
@@ -170,9 +171,11 @@ class StubUpstream:
         return app
 
     def _headers(self, request: web.Request) -> dict[str, str]:
-        if request.headers.get("x-stub-no-request-id"):
-            return {}
-        return {"request-id": _id("req")}
+        headers = {} if request.headers.get("x-stub-no-request-id") else {"request-id": _id("req")}
+        cookie = request.headers.get("x-stub-set-cookie")
+        if cookie:
+            headers["set-cookie"] = cookie
+        return headers
 
     async def _prelude(self, request: web.Request) -> web.Response | None:
         self.stats.requests += 1
