@@ -48,7 +48,8 @@ def scenario_table(results: list[Row], workload: str, concurrency: int, targets:
     head = ["target", "req/s", "x direct", "p50 ms", "p99 ms", "added p50", "added p99"]
     if stream:
         head += ["TTFB p50", "added TTFB p50", "TTFB p99"]
-    head += ["peak RSS MB", "CPU s / 1k req", "req/s per core", "errors", "load avg"]
+    head += ["peak RSS MB", "CPU s / 1k req", "req/s per core", "backlog drain s", "errors",
+             "load avg"]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for name in targets:
         row = _find(results, name, workload, concurrency)
@@ -75,6 +76,7 @@ def scenario_table(results: list[Row], workload: str, concurrency: int, targets:
             _fmt(row["peak_rss_mb"], 0),
             _fmt(row["cpu_s_per_1k"]),
             _fmt(per_core(row), 0),
+            _fmt(row.get("drain_s")) if row.get("drain_s") is not None else "-",
             str(row["errors"]),
             row["loadavg"].split()[0],
         ]

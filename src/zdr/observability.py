@@ -15,7 +15,7 @@ import io
 import sys
 import threading
 import time
-from collections.abc import MutableMapping
+from collections.abc import Callable, MutableMapping
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -217,6 +217,12 @@ class GatewayMetrics:
               "start-up, never walked by a collection).",
               registry=self.registry).set_function(gc.get_freeze_count)
         self._children: dict[tuple[str, str, str, int], tuple[Any, Any, Any]] = {}
+
+    def track_write_queue(self, depth: Callable[[], int]) -> None:
+        """Export the store's queue of writes not yet committed: how far the store lags."""
+        Gauge("zdr_store_write_queue_depth", "Store writes queued and not yet committed (metadata, "
+              "content, classifier results): how far the store lags behind the traffic.",
+              registry=self.registry).set_function(depth)
 
     def observe(self, surface: str, outcome: str, retention: str, status: int, seconds: float,
                 ttfb: float | None) -> None:

@@ -51,6 +51,7 @@ class StorePorts:
     on_startup: list[Hook] = field(default_factory=list)
     on_shutdown: list[Hook] = field(default_factory=list)
     description: str = "in-memory (no SQL store)"
+    write_queue_depth: Callable[[], int] | None = None
 
 
 def sql_ports(settings: Settings) -> StorePorts:
@@ -78,6 +79,7 @@ def sql_ports(settings: Settings) -> StorePorts:
         await asyncio.to_thread(sink.close)
 
     ports.sink = sink
+    ports.write_queue_depth = lambda: sink.writer.depth
     ports.on_startup.append(start_sink)
     ports.on_shutdown.append(close_sink)
     _add_sweeper(ports, engine, keyring, settings)
@@ -183,6 +185,8 @@ def build_app(
         forward_knobs=settings.provider_api_key is None,
     )
     metrics = GatewayMetrics()
+    if store.write_queue_depth is not None:
+        metrics.track_write_queue(store.write_queue_depth)
     on_startup = list(store.on_startup)
     on_shutdown = list(store.on_shutdown)
     if safety is None and store.safety is None and sink is None and store.sink is not None:

@@ -77,6 +77,12 @@ def test_readme_flow_with_two_workers(tmp_path):
                       if line.startswith("zdr_gc_frozen_objects "))
         assert frozen > 10_000
         assert 'python_gc_collections_total{generation="2"}' in metrics
+        # The store's lag is visible, and back to nothing once the writes are committed.
+        def write_queue_depth():
+            text = httpx.get(base + "/metrics").text
+            return next(float(line.split()[1]) for line in text.splitlines()
+                        if line.startswith("zdr_store_write_queue_depth "))
+        assert wait_for(lambda: write_queue_depth() == 0.0, timeout=10)
         unknown = httpx.get(base + "/nowhere")
         assert unknown.status_code == 404 and unknown.json()["error"]["type"] == "not_found_error"
     finally:

@@ -253,3 +253,28 @@ async def test_held_connection_is_replaced_when_dead_and_returned_when_idle(
     rows = stored_rows(engine)
     assert {row[0] for row in rows["exchanges"]} == {first.exchange_id, second.exchange_id}
     assert len(rows["contents"]) == 2
+
+
+@pytest.mark.parametrize("size", [3, 4, 21, 64, 150])
+def test_large_batches_in_multi_row_statements_equal_core_rows(
+    engine: Engine, keyring: Keyring, size: int
+) -> None:
+    """Batches past the multi-row statement sizes (SQLite: 64, 16, 4, then single rows), with
+    repeats inside the batch and rows already stored, store what the Core path stores."""
+    org = make_org(engine)
+    metas = [meta(org, decision(zdr=number % 2 == 0)) for number in range(size)]
+    first = [_Job(m) for m in metas[: size // 3]]
+    second = [_Job(m) for m in metas] + [_Job(m) for m in metas[::5]] + [
+        _Job(m, classification=classification(m, flagged=False)) for m in metas]
+    core = SqlExchangeSink(engine, keyring, clock=lambda: CLOCK, driver_sql=False)
+    fast = SqlExchangeSink(engine, keyring, clock=lambda: CLOCK, driver_sql=True)
+    write(core, core._commit, [first, second])
+    by_core = stored_rows(engine)
+    reset(engine)
+    make_org_again(engine, org)
+    write(fast, fast._commit_driver, [first, second])
+    by_driver = stored_rows(engine)
+    assert len(by_core["exchanges"]) == size and len(by_core["classifier_results"]) == size
+    assert by_driver == by_core
+    core.close()
+    fast.close()

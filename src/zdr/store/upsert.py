@@ -23,7 +23,11 @@ from sqlalchemy.sql.dml import Insert
 # The DBAPI drivers whose paramstyle and type adaptation `DriverInsert` is written for.
 DRIVER_PLACEHOLDERS = {("sqlite", "pysqlite"): "?", ("postgresql", "psycopg"): "%s"}
 # Measured (bench/results/store.md): psycopg 3's executemany (pipelined) costs the writer less
-# CPU than one multi-row `VALUES (…), (…)` statement per batch; SQLite's executemany loops in C.
+# CPU than one multi-row `VALUES (…), (…)` statement per batch. SQLite's executemany loops in C
+# but releases the GIL around every row's step, and under load each re-acquisition waits for the
+# event loop's switch interval (5 ms): a batch of 400 rows took seconds of wall time. So on
+# SQLite rows go in multi-row statements of a few fixed sizes (few statement texts to cache).
+SQLITE_CHUNKS = (64, 16, 4, 1)
 
 
 def insert_ignoring_duplicates(conn: Connection, table: Table) -> Insert:
@@ -46,11 +50,13 @@ def driver_supported(dialect: Dialect) -> bool:
 
 @dataclass(frozen=True, slots=True)
 class DriverInsert:
-    """`INSERT INTO table (columns) VALUES (…) ON CONFLICT DO NOTHING` in the driver's SQL."""
+    """`INSERT INTO table (columns) VALUES (…) ON CONFLICT DO NOTHING` in the driver's SQL; on
+    SQLite also with several rows per statement (`chunked`, by size in `SQLITE_CHUNKS`)."""
 
     table: str
     columns: tuple[str, ...]
     sql: str
+    chunked: dict[int, str] | None = None
 
     @classmethod
     def build(cls, dialect: Dialect, table: Table, columns: Sequence[str]) -> DriverInsert:
@@ -62,13 +68,32 @@ class DriverInsert:
         quote = dialect.identifier_preparer.quote
         # Identifiers come from the schema (tables.py), quoted; values are only ever bound.
         names = ", ".join(quote(c) for c in columns)
-        values = ", ".join([placeholder] * len(columns))
-        sql = f"INSERT INTO {quote(table.name)} ({names}) VALUES ({values}) ON CONFLICT DO NOTHING"  # noqa: S608
-        return cls(table.name, tuple(columns), sql)
+        row = "(" + ", ".join([placeholder] * len(columns)) + ")"
+
+        def statement(count: int) -> str:
+            values = ", ".join([row] * count)
+            return (f"INSERT INTO {quote(table.name)} ({names}) VALUES {values} "  # noqa: S608
+                    "ON CONFLICT DO NOTHING")
+
+        chunked = ({size: statement(size) for size in SQLITE_CHUNKS}
+                   if dialect.name == "sqlite" else None)
+        return cls(table.name, tuple(columns), statement(1), chunked)
 
     def execute(self, conn: Connection, rows: Sequence[tuple[Any, ...]]) -> None:
-        if rows:
+        if not rows:
+            return
+        if self.chunked is None:
             conn.exec_driver_sql(self.sql, list(rows))
+            return
+        start = 0
+        for size in SQLITE_CHUNKS:
+            while len(rows) - start >= size:
+                if size == 1:
+                    conn.exec_driver_sql(self.sql, list(rows[start:]))
+                    return
+                flat = tuple(value for row in rows[start:start + size] for value in row)
+                conn.exec_driver_sql(self.chunked[size], flat)
+                start += size
 
 
 @dataclass(frozen=True, slots=True)
