@@ -119,6 +119,7 @@ class BatchWriter(Generic[J]):
         self._on_idle = on_idle
         self.idle_after = idle_after
         self._thread: threading.Thread | None = None
+        self._urgent = threading.Event()   # set by urgent jobs: wakes a lingering writer
         self._lock = threading.Lock()
         self._closed = False
         self.batches = 0
@@ -163,6 +164,8 @@ class BatchWriter(Generic[J]):
             if not accepted:
                 raise StoreUnavailable("the store is not keeping up: its write queue is full") \
                     from None
+        if ticket.urgent:
+            self._urgent.set()      # cut a lingering batch short (see `_run`)
         if ticket.future is not None:
             await ticket.future
 
@@ -184,12 +187,15 @@ class BatchWriter(Generic[J]):
             thread = self._thread
         if thread is not None:
             self._queue.put(_STOP)
+            self._urgent.set()
             thread.join(timeout)
 
     # -- consumer side (writer thread) --------------------------------------------------------
     def _run(self) -> None:
         stopping = False
         last_urgent = 0
+        get_nowait = self._queue.get_nowait
+        monotonic = time.monotonic
         while not stopping:
             first = self._next()
             if first is _STOP:
@@ -198,14 +204,19 @@ class BatchWriter(Generic[J]):
             # Urgent jobs linger only under load (the last batch had several): a lone caller
             # never waits. Other jobs wait up to their own linger, cut short by urgent ones.
             shared = self.linger if last_urgent > 1 else 0.0
-            monotonic = time.monotonic
             deadline = monotonic() + (shared if first.urgent else first.linger)
             while len(batch) < self.max_batch:
-                wait = deadline - monotonic()
                 try:
-                    item = self._queue.get(timeout=wait) if wait > 0 else self._queue.get_nowait()
+                    item = get_nowait()
                 except queue.Empty:
-                    break
+                    wait = deadline - monotonic()
+                    if wait <= 0:
+                        break
+                    # Sleep out the linger: jobs queued meanwhile do not wake the thread (one
+                    # wake-up per job costs more CPU than writing it); an urgent job does.
+                    if self._urgent.wait(wait):
+                        self._urgent.clear()
+                    continue
                 if item is _STOP:
                     stopping = True
                     break
