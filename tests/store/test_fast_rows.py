@@ -260,21 +260,29 @@ def test_large_batches_in_multi_row_statements_equal_core_rows(
     engine: Engine, keyring: Keyring, size: int
 ) -> None:
     """Batches past the multi-row statement sizes (SQLite: 64, 16, 4, then single rows), with
-    repeats inside the batch and rows already stored, store what the Core path stores."""
+    repeats inside the batch, rows already stored and final-metadata updates of stored rows,
+    store what the Core path stores."""
     org = make_org(engine)
     metas = [meta(org, decision(zdr=number % 2 == 0)) for number in range(size)]
     first = [_Job(m) for m in metas[: size // 3]]
     second = [_Job(m) for m in metas] + [_Job(m) for m in metas[::5]] + [
         _Job(m, classification=classification(m, flagged=False)) for m in metas]
+    finals = [_Job(dataclasses.replace(m, duration_ms=500 + number, status_code=499,
+                                       outcome="client_disconnected", output_tokens=None),
+                   final=True) for number, m in enumerate(metas)]
     core = SqlExchangeSink(engine, keyring, clock=lambda: CLOCK, driver_sql=False)
     fast = SqlExchangeSink(engine, keyring, clock=lambda: CLOCK, driver_sql=True)
-    write(core, core._commit, [first, second])
+    write(core, core._commit, [first, second, finals])
     by_core = stored_rows(engine)
     reset(engine)
     make_org_again(engine, org)
-    write(fast, fast._commit_driver, [first, second])
+    write(fast, fast._commit_driver, [first, second, finals])
     by_driver = stored_rows(engine)
     assert len(by_core["exchanges"]) == size and len(by_core["classifier_results"]) == size
+    with engine.connect() as conn:
+        durations = conn.exec_driver_sql(
+            "SELECT duration_ms FROM exchanges WHERE status_code = 499").scalars().all()
+    assert sorted(durations) == list(range(500, 500 + size))
     assert by_driver == by_core
     core.close()
     fast.close()

@@ -75,32 +75,22 @@ class DriverInsert:
             return (f"INSERT INTO {quote(table.name)} ({names}) VALUES {values} "  # noqa: S608
                     "ON CONFLICT DO NOTHING")
 
-        chunked = ({size: statement(size) for size in SQLITE_CHUNKS}
+        chunked = ({size: statement(size) for size in SQLITE_CHUNKS if size > 1}
                    if dialect.name == "sqlite" else None)
         return cls(table.name, tuple(columns), statement(1), chunked)
 
     def execute(self, conn: Connection, rows: Sequence[tuple[Any, ...]]) -> None:
-        if not rows:
-            return
-        if self.chunked is None:
-            conn.exec_driver_sql(self.sql, list(rows))
-            return
-        start = 0
-        for size in SQLITE_CHUNKS:
-            while len(rows) - start >= size:
-                if size == 1:
-                    conn.exec_driver_sql(self.sql, list(rows[start:]))
-                    return
-                flat = tuple(value for row in rows[start:start + size] for value in row)
-                conn.exec_driver_sql(self.chunked[size], flat)
-                start += size
+        _execute(conn, self.sql, self.chunked, rows)
 
 
 @dataclass(frozen=True, slots=True)
 class DriverUpdate:
-    """`UPDATE table SET columns… WHERE key = …` in the driver's SQL (rows: values…, key)."""
+    """`UPDATE table SET columns… WHERE key = …` in the driver's SQL (rows: values…, key; keys
+    unique within a call); on SQLite also several rows per statement (`UPDATE … FROM (VALUES …)`,
+    by size in `SQLITE_CHUNKS`)."""
 
     sql: str
+    chunked: dict[int, str] | None = None
 
     @classmethod
     def build(cls, dialect: Dialect, table: Table, columns: Sequence[str],
@@ -110,10 +100,40 @@ class DriverUpdate:
         for name in (*columns, key):
             if name not in table.c:
                 raise ValueError(f"{table.name} has no column {name}")
+        name = quote(table.name)
         sets = ", ".join(f"{quote(c)} = {placeholder}" for c in columns)
-        where = f"{quote(key)} = {placeholder}"
-        return cls(f"UPDATE {quote(table.name)} SET {sets} WHERE {where}")  # noqa: S608
+        single = f"UPDATE {name} SET {sets} WHERE {quote(key)} = {placeholder}"  # noqa: S608
+        if dialect.name != "sqlite":
+            return cls(single)
+        # A VALUES list's columns are named column1, column2, … by SQLite.
+        row = "(" + ", ".join([placeholder] * (len(columns) + 1)) + ")"
+        from_sets = ", ".join(f"{quote(c)} = v.column{n}" for n, c in enumerate(columns, 1))
+        where = f"{name}.{quote(key)} = v.column{len(columns) + 1}"
+
+        def statement(count: int) -> str:
+            values = ", ".join([row] * count)
+            return f"UPDATE {name} SET {from_sets} FROM (VALUES {values}) AS v WHERE {where}"  # noqa: S608
+
+        return cls(single, {size: statement(size) for size in SQLITE_CHUNKS if size > 1})
 
     def execute(self, conn: Connection, rows: Sequence[tuple[Any, ...]]) -> None:
-        if rows:
-            conn.exec_driver_sql(self.sql, list(rows))
+        _execute(conn, self.sql, self.chunked, rows)
+
+
+def _execute(conn: Connection, single: str, chunked: dict[int, str] | None,
+             rows: Sequence[tuple[Any, ...]]) -> None:
+    """All rows: in multi-row statements of the sizes `chunked` has (largest first), the rest
+    with one `executemany` of the single-row statement."""
+    if not rows:
+        return
+    start = 0
+    if chunked is not None:
+        for size in SQLITE_CHUNKS:
+            if size not in chunked:
+                continue
+            while len(rows) - start >= size:
+                flat = tuple(value for row in rows[start:start + size] for value in row)
+                conn.exec_driver_sql(chunked[size], flat)
+                start += size
+    if start < len(rows):
+        conn.exec_driver_sql(single, list(rows[start:]))
