@@ -1,6 +1,11 @@
 """CPU time per call of the default classifier and its parts, for one source tree, as JSON.
 
     .venv/bin/python bench/safety_costs.py [--src DIR] [--rounds 5]
+    .venv/bin/python bench/safety_costs.py --handoff [--src DIR] [--previous-src DIR]
+
+`--handoff` measures the gateway side of the pipeline instead: see `handoff_run`. With
+`--previous-src` it runs one child process per tree and round, alternating, and prints a markdown
+table with the ratios.
 
 bench/safety.py runs this once per tree it compares (this checkout's `src`, and with its
 `--previous-src` an older tree, e.g. one made by
@@ -18,6 +23,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import statistics
 import sys
 import time
 from collections.abc import Callable
@@ -168,14 +174,171 @@ def costs(rounds: int) -> dict[str, dict[str, float]]:
     return figures
 
 
+def _task_switches() -> int:
+    """Context switches (voluntary + involuntary) of all this process's threads so far."""
+    total = 0
+    for status in Path("/proc/self/task").glob("*/status"):
+        try:
+            text = status.read_text()
+        except OSError:             # a thread that just ended
+            continue
+        for line in text.splitlines():
+            if line.startswith(("voluntary_ctxt_switches", "nonvoluntary_ctxt_switches")):
+                total += int(line.split()[1])
+    return total
+
+
+def _children_cpu() -> float:
+    """CPU seconds (user + system) of this process's live child processes so far."""
+    import multiprocessing
+    import os
+
+    ticks = os.sysconf("SC_CLK_TCK")
+    total = 0.0
+    for child in multiprocessing.active_children():
+        try:
+            fields = Path(f"/proc/{child.pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        total += (int(fields[11]) + int(fields[12])) / ticks
+    return total
+
+
+HANDOFF_PACES = {
+    # name: (exchanges, exchanges per loop iteration, seconds between iterations)
+    "low rate: 1 exchange per 2 ms": (1500, 1, 0.002),
+    "high rate: 16 exchanges per 1 ms": (16_000, 16, 0.001),
+}
+
+
+async def handoff_run(exchanges: int, burst: int, pause: float, pipelined: bool
+                      ) -> dict[str, float]:
+    """`exchanges` submits on the loop, `burst` per iteration, `pause` seconds apart, through the
+    gateway's pipeline (`pipeline_from_settings`: the default classifier in one child process,
+    one worker thread, in-memory sink), until the last result is recorded. Without `pipelined`
+    the same loop runs with no pipeline (its own CPU, subtracted). Returns this process's CPU
+    (all threads, `time.process_time`), the loop thread's CPU, the child's CPU (/proc) and the
+    context switches of this process's threads, each per exchange (µs; switches as counts)."""
+    from safety_data import make_meta
+
+    from zdr.safety.pipeline import pipeline_from_settings
+    from zdr.safety.testing import InMemorySafetySink
+    from zdr.settings import Settings
+
+    done = asyncio.Event()
+
+    class CountingSink(InMemorySafetySink):
+        async def record_classification(self, meta: Any, result: Any, flagged: Any) -> None:
+            await super().record_classification(meta, result, flagged)
+            if len(self.results) >= exchanges:
+                done.set()
+
+    sink = CountingSink()
+    pipeline = None
+    if pipelined:
+        pipeline = pipeline_from_settings(Settings(classifier_workers=1, classifier_queue=20_000),
+                                          sink, logger=_Quiet(), processes=True)
+        await pipeline.start()
+        for _ in range(20):         # warm up the child and the threads
+            pipeline.submit(make_meta(zdr=True), SHORT_INPUT, SHORT_OUTPUT)
+        while len(sink.results) < 20:
+            await asyncio.sleep(0.01)
+        sink.results.clear()
+    metas = [make_meta(zdr=True) for _ in range(exchanges)]
+    await asyncio.sleep(0.05)
+    switches, child, loop_cpu = _task_switches(), _children_cpu(), time.thread_time()
+    started, wall = time.process_time(), time.perf_counter()
+    for first in range(0, exchanges, burst):
+        if pipeline is not None:
+            for meta in metas[first:first + burst]:
+                pipeline.submit(meta, SHORT_INPUT, SHORT_OUTPUT)
+        await asyncio.sleep(pause)
+    if pipeline is not None:
+        await asyncio.wait_for(done.wait(), 120)
+    cpu = time.process_time() - started
+    figures = {"cpu": cpu, "loop": time.thread_time() - loop_cpu,
+               "child": _children_cpu() - child, "switches": float(_task_switches() - switches),
+               "wall": time.perf_counter() - wall}
+    if pipeline is not None:
+        sampled = pipeline.metrics.value("zdr_classifier_sampled_out_total")
+        await pipeline.stop()
+        if sampled:
+            raise RuntimeError(f"{sampled} exchanges sampled out: lower the pace")
+    return {name: value / exchanges * (1 if name == "switches" else 1e6)
+            for name, value in figures.items()}
+
+
+def handoff_figures(rounds: int) -> dict[str, dict[str, float]]:
+    """Per pace: the best of `rounds` of the pipeline's run, minus the best idle loop run."""
+    figures = {}
+    for pace, (exchanges, burst, pause) in HANDOFF_PACES.items():
+        idle = [asyncio.run(handoff_run(exchanges, burst, pause, False)) for _ in range(rounds)]
+        runs = [asyncio.run(handoff_run(exchanges, burst, pause, True)) for _ in range(rounds)]
+        best = {name: min(run[name] for run in runs) for name in runs[0]}
+        floor = {name: min(run[name] for run in idle) for name in idle[0]}
+        figures[pace] = {"gateway_cpu": best["cpu"] - floor["cpu"],
+                         "loop_cpu": best["loop"] - floor["loop"], "child_cpu": best["child"],
+                         "switches": best["switches"] - floor["switches"],
+                         "wall": best["wall"]}
+    return figures
+
+
+def handoff_table(src: Path, previous: Path, rounds: int) -> str:
+    """Markdown: each tree measured in its own child process, alternating, `rounds` times; the
+    best per figure."""
+    import subprocess
+
+    results: dict[str, list[dict[str, dict[str, float]]]] = {"previous": [], "now": []}
+    for _ in range(rounds):
+        for name, tree in (("previous", previous), ("now", src)):
+            output = subprocess.run(
+                [sys.executable, __file__, "--handoff", "--src", str(tree), "--rounds", "1"],
+                check=True, capture_output=True, text=True).stdout
+            results[name].append(json.loads(output))
+    best = {name: {pace: {figure: min(run[pace][figure] for run in runs)
+                          for figure in runs[0][pace]} for pace in runs[0]}
+            for name, runs in results.items()}
+    median = {name: {pace: {figure: statistics.median(run[pace][figure] for run in runs)
+                            for figure in runs[0][pace]} for pace in runs[0]}
+              for name, runs in results.items()}
+    labels = {"gateway_cpu": "gateway process CPU per exchange, all threads (µs)",
+              "loop_cpu": "of which the event loop's thread (µs)",
+              "child_cpu": "classifier child process CPU per exchange (µs)",
+              "switches": "context switches of the gateway's threads per exchange"}
+    lines = [f"Best (lowest) of {rounds} rounds per tree, median in brackets; ratio of the "
+             "best (median).", "",
+             "| pace | figure | previous | now | previous / now |", "|---|---|---|---|---|"]
+
+    def ratio(old: float, new: float) -> str:
+        return f"{old / new:.2f}x" if new > 0 else "n/a"
+
+    for pace in HANDOFF_PACES:
+        for figure, label in labels.items():
+            old, new = best["previous"][pace][figure], best["now"][pace][figure]
+            old_m, new_m = median["previous"][pace][figure], median["now"][pace][figure]
+            lines.append(f"| {pace} | {label} | {old:.1f} ({old_m:.1f}) | {new:.1f} ({new_m:.1f}) "
+                         f"| {ratio(old, new)} ({ratio(old_m, new_m)}) |")
+    return "\n".join(lines)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--src", type=Path, default=ROOT / "src",
                         help="the source tree holding zdr/ to measure")
     parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--handoff", action="store_true",
+                        help="measure the gateway side of the pipeline (see handoff_run)")
+    parser.add_argument("--previous-src", type=Path,
+                        help="with --handoff: compare with this tree, print a markdown table")
     args = parser.parse_args()
+    if args.handoff and args.previous_src is not None:
+        print(handoff_table(args.src, args.previous_src, args.rounds))
+        return
     sys.path.insert(0, str(args.src.resolve()))
     sys.path.insert(0, str(ROOT / "tests" / "safety"))
+    if args.handoff:
+        print(json.dumps(handoff_figures(args.rounds)))
+        return
     print(json.dumps(costs(args.rounds)))
 
 

@@ -1,8 +1,8 @@
 """`SafetyPipeline`: classification off the response path, in a bounded pool, degrading by sampling.
 
     gateway (event loop)                     worker threads (Settings.classifier_workers)
-    submit(meta, input, output) ──put_nowait──► bounded queue (Settings.classifier_queue)
-        │ queue full: sampled out                   │ classify(input, output)
+    submit(meta, input, output) ──one list per──► queue (Settings.classifier_queue exchanges)
+        │ queue full: sampled out   loop iteration  │ classify(input, output)
         ▼                                            │ flagged + decision keeps flagged_content?
     backlog of text-free records                     │   → RetainedContent (bytes), else None
         │ writer task                                │ drop the text references
@@ -18,6 +18,11 @@ wait for the sink: they classify the next exchanges meanwhile. Each result takes
 before it is handed over, so at most `queue_size` writes are in flight. `stop` waits for them
 before it returns, so the sink can be closed right after.
 
+`submit` (on the loop) collects the exchanges of one loop iteration and hands them to the worker
+threads as one queue item (a `call_soon` flush), so a burst wakes a worker once, not once per
+exchange; from a thread without the pipeline's running loop it queues the exchange directly. The
+capacity (`queue_size`) counts exchanges, collected or queued, not queue items.
+
 `submit` never blocks and never raises: when the queue is full the exchange still gets a result,
 marked `sampled_out=True` with no scores, and `zdr_classifier_sampled_out_total` counts it.
 Log lines carry the exchange id (`request_id`) and error type names only. The text
@@ -31,10 +36,10 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
-import contextlib
 import queue
 import threading
 import time
+from asyncio import _get_running_loop
 from collections import deque
 from dataclasses import dataclass, field
 from typing import Any
@@ -44,7 +49,7 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 from zdr.ports import ClassificationRecord, ExchangeMetadata, RetainedContent, SafetySink
 from zdr.safety.classifier import ClassificationResult, Classifier, load_classifier
-from zdr.safety.processes import ProcessClassifier
+from zdr.safety.processes import ChildClassifierError, ProcessClassifier
 from zdr.settings import Settings
 
 
@@ -98,6 +103,14 @@ _Outcome = tuple[ExchangeMetadata, ClassificationRecord, RetainedContent | None]
 _UNFINISHED = object()
 
 
+def _error_type(error: BaseException) -> str:
+    """What a log line says of a classifier error: its type name (for an error raised in a child
+    process, the original type's name that came back)."""
+    if isinstance(error, ChildClassifierError):
+        return error.raised_type
+    return type(error).__name__
+
+
 def sampled_out_record(meta: ExchangeMetadata, classifier: Classifier) -> ClassificationRecord:
     """The result of an exchange the pipeline had no capacity for: no scores, `sampled_out`."""
     return ClassificationRecord(
@@ -132,7 +145,15 @@ class SafetyPipeline:
         self.classifier = classifier
         self._sink = sink
         self._workers = workers
-        self._jobs: queue.Queue[_Job | object] = queue.Queue(maxsize=queue_size)
+        self._capacity = queue_size
+        # batches of jobs (one per loop iteration's submits, or one direct submit) and stops
+        self._jobs: queue.SimpleQueue[list[_Job] | object] = queue.SimpleQueue()
+        self._collected: list[_Job] = []     # submitted on the loop since its last flush
+        # exchanges collected, queued or taken by a worker and not started: `_depth_lock`
+        self._queued = 0
+        self._depth_lock = threading.Lock()
+        # each worker's taken, not yet started jobs (`stop` reclaims them past its timeout)
+        self._held: list[deque[_Job]] = []
         self._write_timeout = write_timeout
         self._threads: list[threading.Thread] = []
         self._backlog: deque[ExchangeMetadata] = deque()
@@ -146,6 +167,8 @@ class SafetyPipeline:
         self._write_slots = threading.BoundedSemaphore(queue_size)
         self._writes: set[concurrent.futures.Future[bool]] = set()
         self.metrics = SafetyMetrics(registry)
+        # read when scraped: no gauge update per exchange
+        self.metrics.queue_depth.set_function(self._waiting)
         # the counter's two children, looked up once (a `labels()` call per exchange adds up)
         self._classified = {flagged: self.metrics.classified.labels(flagged=str(flagged).lower())
                             for flagged in (False, True)}
@@ -159,15 +182,50 @@ class SafetyPipeline:
             self.metrics.skipped.inc()
             return
         if self._accepting:
-            try:
-                self._jobs.put_nowait(_Job(meta, input_text, output_text))
-                self.metrics.queue_depth.inc()
+            loop = self._loop
+            if loop is not None and _get_running_loop() is loop:
+                collected = self._collected
+                if self._queued + len(collected) < self._capacity:
+                    collected.append(_Job(meta, input_text, output_text))
+                    if len(collected) == 1:
+                        loop.call_soon(self._flush)
+                    return
+            elif self._queue_now(_Job(meta, input_text, output_text)):
                 return
-            except queue.Full:
-                pass
         self.metrics.sampled_out.inc()
         self._backlog.append(meta)
         self._wake_writer()
+
+    def _flush(self) -> None:
+        """On the loop: hand what this iteration collected to the workers (one queue item per
+        `CLASSIFY_BATCH`, so one wake-up for a burst)."""
+        jobs = self._collected
+        if not jobs:
+            return
+        with self._depth_lock:
+            self._queued += len(jobs)
+        self._collected = []
+        if len(jobs) <= CLASSIFY_BATCH:
+            self._jobs.put(jobs)
+            return
+        for start in range(0, len(jobs), CLASSIFY_BATCH):
+            self._jobs.put(jobs[start:start + CLASSIFY_BATCH])
+        jobs.clear()
+
+    def _queue_now(self, job: _Job) -> bool:
+        """Queue one job at once (a caller off the pipeline's loop, or before `start`) if there is
+        room."""
+        with self._depth_lock:
+            if self._queued + len(self._collected) >= self._capacity:
+                return False
+            self._queued += 1
+        self._jobs.put([job])
+        return True
+
+    def _waiting(self) -> int:
+        """Exchanges waiting to be classified (collected on the loop, queued, or taken by a
+        worker and not started)."""
+        return self._queued + len(self._collected)
 
     # ---- lifecycle ----------------------------------------------------------------------------
 
@@ -189,9 +247,11 @@ class SafetyPipeline:
         """Stop taking work, classify what is queued within `timeout`, then record the rest as
         sampled out (their text dropped unread). Closes the classifier if it has `close()`."""
         self._accepting = False
+        self._flush()                   # what this loop iteration collected goes first
         deadline = time.monotonic() + timeout
         threads = list(self._threads)
-        await asyncio.to_thread(self._send_stops, deadline)
+        for _ in threads:
+            self._jobs.put(_STOP)
         for thread in threads:
             await asyncio.to_thread(thread.join, max(0.0, deadline - time.monotonic()))
         for job in self._drain_jobs():
@@ -199,8 +259,7 @@ class SafetyPipeline:
             self._backlog.append(job.meta)
         for thread in threads:
             if thread.is_alive():       # still busy past the deadline: let it exit when done
-                with contextlib.suppress(queue.Full):
-                    self._jobs.put_nowait(_STOP)
+                self._jobs.put(_STOP)
         with self._count_lock:
             writes = [asyncio.wrap_future(future) for future in self._writes]
         if writes:
@@ -226,61 +285,82 @@ class SafetyPipeline:
 
     @property
     def pending(self) -> int:
-        return self._jobs.qsize() + len(self._backlog)
+        return self._waiting() + len(self._backlog)
 
     # ---- workers (threads) --------------------------------------------------------------------
 
     def _work(self) -> None:
         many = getattr(self.classifier, "classify_many", None)
+        jobs: deque[_Job] = deque()     # taken from the queue, not classified yet
+        with self._depth_lock:
+            self._held.append(jobs)
         while True:
-            item = self._jobs.get()
-            if item is _STOP:
-                return
-            assert isinstance(item, _Job)
-            self.metrics.queue_depth.dec()
+            if not jobs:
+                item = self._jobs.get()
+                if item is _STOP:
+                    return
+                self._take(item, jobs)
+                del item
             if callable(many):
-                outcomes = self._classify_batch(item, many)
+                outcomes = self._classify_batch(jobs, many)
             else:
-                outcomes = self._classify_queued(item)
-            del item            # the job held the only queued reference to the text
+                outcomes = self._classify_queued(jobs)
             self._write_all(outcomes)
 
-    def _next_queued(self) -> _Job | None:
-        """The next queued job if there is one now (a stop is left for the next `get`)."""
-        try:
-            item = self._jobs.get_nowait()
-        except queue.Empty:
-            return None
-        if item is _STOP:
-            self._jobs.put(_STOP)       # handled by the next get
-            return None
-        assert isinstance(item, _Job)
-        self.metrics.queue_depth.dec()
-        return item
+    def _take(self, item: object, jobs: deque[_Job]) -> None:
+        """Move a queued batch into the worker's `jobs` (still waiting: counted until started)."""
+        assert isinstance(item, list)
+        jobs.extend(item)
+        item.clear()            # the batch held the only queued references to the text
 
-    def _classify_queued(self, first: _Job) -> list[_Outcome]:
-        """Classify `first`, then what else is queued, one by one, until `CLASSIFY_BATCH` results
-        or `HANDOFF_SECONDS` (a slow classifier's results are not held back)."""
+    def _started(self, count: int) -> None:
+        with self._depth_lock:
+            self._queued -= count
+
+    def _take_more(self, jobs: deque[_Job], wanted: int) -> None:
+        """Add what is queued now to `jobs`, until it holds `wanted` (a stop is left for the
+        next `get`)."""
+        while len(jobs) < wanted:
+            try:
+                item = self._jobs.get_nowait()
+            except queue.Empty:
+                return
+            if item is _STOP:
+                self._jobs.put(_STOP)       # handled by the next get
+                return
+            self._take(item, jobs)
+
+    def _classify_queued(self, jobs: deque[_Job]) -> list[_Outcome]:
+        """Classify the taken jobs and what else is queued, one by one, until `CLASSIFY_BATCH`
+        results or `HANDOFF_SECONDS` (a slow classifier's results are not held back)."""
         outcomes: list[_Outcome] = []
         started = time.monotonic()
-        job: _Job | None = first
-        del first
-        while job is not None:
+        while True:
+            if not jobs:
+                self._take_more(jobs, 1)
+            try:
+                job = jobs.popleft()        # `stop` may have reclaimed it meanwhile
+            except IndexError:
+                break
+            self._started(1)
             outcomes.append((job.meta, *self._classify(job)))
+            del job             # the job held the only queued reference to the text
             if len(outcomes) >= CLASSIFY_BATCH or time.monotonic() - started >= HANDOFF_SECONDS:
                 break
-            job = self._next_queued()
         return outcomes
 
-    def _classify_batch(self, first: _Job, many: Any) -> list[_Outcome]:
-        """Classify `first` and what else is queued (up to `CLASSIFY_BATCH`) in one call."""
-        jobs = [first]
-        del first
+    def _classify_batch(self, queued: deque[_Job], many: Any) -> list[_Outcome]:
+        """Classify up to `CLASSIFY_BATCH` of the taken and queued jobs in one call."""
+        self._take_more(queued, CLASSIFY_BATCH)
+        jobs: list[_Job] = []
         while len(jobs) < CLASSIFY_BATCH:
-            item = self._next_queued()
-            if item is None:
+            try:
+                jobs.append(queued.popleft())   # `stop` may have reclaimed them meanwhile
+            except IndexError:
                 break
-            jobs.append(item)
+        if not jobs:
+            return []
+        self._started(len(jobs))
         started = time.perf_counter()
         try:
             results: list[ClassificationResult] = list(
@@ -291,7 +371,7 @@ class SafetyPipeline:
             self.metrics.errors.labels(stage="classify").inc(len(jobs))
             for job in jobs:
                 self._log.warning("classifier_failed", request_id=job.meta.exchange_id,
-                                  error_type=type(error).__name__)
+                                  error_type=_error_type(error))
             results = [ClassificationResult(self.classifier.name, self.classifier.version, {}, {})
                        for _ in jobs]
         each = (time.perf_counter() - started) / len(jobs)
@@ -299,6 +379,7 @@ class SafetyPipeline:
         for job, result in zip(jobs, results, strict=True):
             self.metrics.seconds.observe(each)
             outcomes.append((job.meta, *self._outcome(job, result)))
+        del job
         jobs.clear()            # the jobs held the only queued references to the text
         return outcomes
 
@@ -309,7 +390,7 @@ class SafetyPipeline:
         except Exception as error:  # noqa: BLE001 - a classifier failure must not kill the worker
             self.metrics.errors.labels(stage="classify").inc()
             self._log.warning("classifier_failed", request_id=job.meta.exchange_id,
-                        error_type=type(error).__name__)
+                              error_type=_error_type(error))
             result = ClassificationResult(self.classifier.name, self.classifier.version, {}, {})
         self.metrics.seconds.observe(time.perf_counter() - started)
         return self._outcome(job, result)
@@ -422,23 +503,26 @@ class SafetyPipeline:
         with self._count_lock:
             self._completed += 1
 
-    def _send_stops(self, deadline: float) -> None:
-        for _ in self._threads:
-            try:
-                self._jobs.put(_STOP, timeout=max(0.01, deadline - time.monotonic()))
-            except queue.Full:
-                return
-
     def _drain_jobs(self) -> list[_Job]:
         jobs: list[_Job] = []
         while True:
             try:
                 item = self._jobs.get_nowait()
             except queue.Empty:
-                return jobs
-            if isinstance(item, _Job):
-                self.metrics.queue_depth.dec()
-                jobs.append(_Job(item.meta, "", ""))     # keep the metadata, drop the text
+                break
+            if isinstance(item, list):
+                self._started(len(item))
+                jobs.extend(_Job(job.meta, "", "") for job in item)  # the metadata, not the text
+                item.clear()
+        for held in self._held:         # taken by a (stuck) worker, not started
+            while True:
+                try:
+                    job = held.popleft()
+                except IndexError:
+                    break
+                self._started(1)
+                jobs.append(_Job(job.meta, "", ""))
+        return jobs
 
     # ---- the text-free backlog (sampled-out results), written on the loop ---------------------
 

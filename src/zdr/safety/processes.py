@@ -5,9 +5,16 @@ lock from the event loop for milliseconds at a time, which would delay first byt
 `ProcessClassifier`, the pipeline's worker threads only hand the text to a child process through
 a pipe (kernel memory: no file, no log) and wait, without holding the lock.
 
-The children are started with `spawn` (never `fork` from a process with an event loop and
-threads), each loading the classifier from the same configuration spec. Errors in a child come
-back as their type only.
+Each child is a spawned process (never `fork` from a process with an event loop and threads)
+with its own `multiprocessing.Pipe`; it loads the classifier from the configuration spec and
+answers one batch per message. A calling thread takes an idle child, sends the batch, and blocks
+in the pipe until the answer arrives: one wake-up per batch, no executor threads in between (a
+`ProcessPoolExecutor` adds a manager thread, a feeder thread and a future per call). With as many
+children as pipeline workers, a worker never waits for a child.
+
+Errors in a child come back as their type name only (`ChildClassifierError.raised_type`). A child
+that exits, or does not answer within `timeout`, is killed and reported (`ClassifierChildExited`,
+`TimeoutError`), and a fresh child takes its place at the next call.
 
 The default classifier scores only the last `max_chars` characters of the input and the first
 `max_chars` of the output; the child reports that limit when it starts, and the parent trims both
@@ -18,10 +25,15 @@ for what it retains when an exchange is flagged.
 
 from __future__ import annotations
 
+import contextlib
 import multiprocessing
+import pickle
+import queue
+import signal
+import threading
 from collections.abc import Mapping
-from concurrent.futures import ProcessPoolExecutor
-from concurrent.futures.process import BrokenProcessPool
+from multiprocessing.connection import Connection
+from multiprocessing.process import BaseProcess
 
 from zdr.safety.classifier import (
     ClassificationResult,
@@ -30,42 +42,127 @@ from zdr.safety.classifier import (
     load_classifier,
 )
 
-_child_classifier: Classifier | None = None
-_child_error: str | None = None
+# What a child sends back for a batch: results as plain tuples (cheaper to pickle than the
+# dataclass), or the type name of the error its classifier raised.
+_Answer = tuple[bool, list[tuple[str, str, dict[str, float], dict[str, bool]]] | str]
+_STOP_CHILD = b""
+_PROTOCOL = pickle.HIGHEST_PROTOCOL
 
 
-def _start_child(spec: str, thresholds: dict[str, float]) -> None:
-    global _child_classifier, _child_error
-    try:
-        _child_classifier = load_classifier(spec, thresholds)
-    except ClassifierUnavailable as error:
-        _child_error = error.message
+class ChildClassifierError(ClassifierUnavailable):
+    """The classifier raised in its child process; only the error's type name crosses over."""
+
+    def __init__(self, raised_type: str) -> None:
+        super().__init__(f"the classifier raised {raised_type} in its child process")
+        self.raised_type = raised_type
 
 
-def _identity() -> tuple[str, str, int | None] | str:
+class ClassifierChildExited(ClassifierUnavailable):
+    """A child process exited (or its pipe broke) during a call; it is replaced at the next."""
+
+
+# ---- the child's side ----------------------------------------------------------------------------
+
+def _child_identity(classifier: Classifier) -> tuple[str, str, int | None]:
     """Name, version and the input/output character limit (None: the texts are sent whole)."""
-    if _child_classifier is None:
-        return _child_error or "classifier did not start in the child process"
     from zdr.safety.default import DefaultClassifier
 
     limit = None
-    if isinstance(_child_classifier, DefaultClassifier) and _child_classifier.max_chars > 0:
-        limit = _child_classifier.max_chars
-    return _child_classifier.name, _child_classifier.version, limit
+    if isinstance(classifier, DefaultClassifier) and classifier.max_chars > 0:
+        limit = classifier.max_chars
+    return classifier.name, classifier.version, limit
 
 
-def _classify(input_text: str, output_text: str) -> ClassificationResult:
-    if _child_classifier is None:
-        raise ClassifierUnavailable(_child_error or "no classifier in the child process")
-    return _child_classifier.classify(input_text, output_text)
+def _child_main(connection: Connection, spec: str, thresholds: dict[str, float]) -> None:
+    """The child process: load the classifier, report its identity, then answer batches until
+    the stop message or the pipe closes. Ctrl-C in a terminal reaches the whole process group:
+    the child leaves its lifetime to the parent (which stops it, or whose exit closes the pipe)."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        classifier = load_classifier(spec, thresholds)
+    except ClassifierUnavailable as error:
+        connection.send_bytes(pickle.dumps(error.message, _PROTOCOL))
+        return
+    connection.send_bytes(pickle.dumps(_child_identity(classifier), _PROTOCOL))
+    classify = classifier.classify
+    while True:
+        try:
+            message = connection.recv_bytes()
+        except (EOFError, OSError):
+            return
+        if message == _STOP_CHILD:
+            return
+        pairs: list[tuple[str, str]] = pickle.loads(message)  # noqa: S301 - our own pipe
+        del message
+        answer: _Answer
+        try:
+            results = [classify(input_text, output_text) for input_text, output_text in pairs]
+            answer = (True, [(r.classifier, r.version, r.scores, r.labels) for r in results])
+        except Exception as error:  # noqa: BLE001 - its type goes back, never its message
+            answer = (False, type(error).__name__)
+        del pairs
+        connection.send_bytes(pickle.dumps(answer, _PROTOCOL))
 
 
-def _classify_many(pairs: list[tuple[str, str]]) -> list[ClassificationResult]:
-    return [_classify(input_text, output_text) for input_text, output_text in pairs]
+# ---- the parent's side ---------------------------------------------------------------------------
+
+class _Child:
+    """One spawned child process and the parent's end of its pipe."""
+
+    def __init__(self, spec: str, thresholds: dict[str, float]) -> None:
+        context = multiprocessing.get_context("spawn")
+        self.connection, child_end = context.Pipe(duplex=True)
+        self.process: BaseProcess = context.Process(
+            target=_child_main, args=(child_end, spec, thresholds), name="zdr-classifier-child",
+            daemon=True)
+        self.process.start()
+        child_end.close()
+        self._killed = False
+        self._kill_lock = threading.Lock()     # close() and a failing call may both kill
+
+    def identity(self, timeout: float) -> tuple[str, str, int | None] | str:
+        """The child's (name, version, limit), or its load error; raises on timeout or exit."""
+        if not self.connection.poll(timeout):
+            raise TimeoutError
+        answer: tuple[str, str, int | None] | str = pickle.loads(  # noqa: S301 - own pipe
+            self.connection.recv_bytes())
+        return answer
+
+    def call(self, pairs: list[tuple[str, str]], timeout: float) -> list[ClassificationResult]:
+        connection = self.connection
+        connection.send_bytes(pickle.dumps(pairs, _PROTOCOL))
+        if not connection.poll(timeout):
+            raise TimeoutError
+        ok, payload = pickle.loads(connection.recv_bytes())  # noqa: S301 - our child's pipe
+        if not ok:
+            raise ChildClassifierError(str(payload))
+        return [ClassificationResult(*fields) for fields in payload]
+
+    def stop(self, timeout: float = 5.0) -> None:
+        """Ask the child to exit, then make sure it has."""
+        with contextlib.suppress(OSError, ValueError):
+            self.connection.send_bytes(_STOP_CHILD)
+        with contextlib.suppress(ValueError):   # killed meanwhile by a failing call
+            self.process.join(timeout)
+        self.kill()
+
+    def kill(self) -> None:
+        """End the process if it still runs and close the pipe (idempotent)."""
+        with self._kill_lock:
+            if self._killed:
+                return
+            self._killed = True
+            if self.process.is_alive():
+                self.process.kill()
+                self.process.join(5.0)
+            self.connection.close()
+            with contextlib.suppress(ValueError):
+                self.process.close()
 
 
 class ProcessClassifier:
-    """The classifier `spec` names, run in `processes` spawned child processes."""
+    """The classifier `spec` names, run in `processes` spawned child processes, one call at a
+    time each (the pipeline's worker threads take an idle one per batch)."""
 
     def __init__(
         self,
@@ -76,31 +173,107 @@ class ProcessClassifier:
         timeout: float = 30.0,
         start_timeout: float = 120.0,
     ) -> None:
+        if processes < 1:
+            raise ValueError("processes must be at least 1")
+        self._spec = spec
+        self._thresholds = dict(thresholds or {})
         self._timeout = timeout
-        self._pool = ProcessPoolExecutor(
-            max_workers=processes, mp_context=multiprocessing.get_context("spawn"),
-            initializer=_start_child, initargs=(spec, dict(thresholds or {})))
+        self._start_timeout = start_timeout
+        self._lock = threading.Lock()
+        self._closed = False
+        self._children: list[_Child] = []       # all started and not yet stopped
+        # idle children; None is a free place whose child died (a new one starts at next use)
+        self._idle: queue.SimpleQueue[_Child | None] = queue.SimpleQueue()
+        started = [self._spawn() for _ in range(processes)]      # they load in parallel
+        identities = [self._identity_of(child) for child in started]
+        for identity in identities:
+            if isinstance(identity, str):
+                self.close()
+                raise ClassifierUnavailable(identity)
+        first = identities[0]
+        assert not isinstance(first, str)
+        self.name, self.version, self.max_chars = first
+        for child in started:
+            self._idle.put(child)
+
+    def _spawn(self) -> _Child:
+        child = _Child(self._spec, self._thresholds)
+        with self._lock:
+            self._children.append(child)
+        return child
+
+    def _identity_of(self, child: _Child) -> tuple[str, str, int | None] | str:
         try:
-            identity = self._pool.submit(_identity).result(timeout=start_timeout)
-        except (BrokenProcessPool, TimeoutError) as error:
+            return child.identity(self._start_timeout)
+        except (TimeoutError, EOFError, OSError) as error:
             self.close()
             raise ClassifierUnavailable(
-                f"classifier {spec!r} failed to start in a child process "
+                f"classifier {self._spec!r} failed to start in a child process "
                 f"({type(error).__name__})") from None
-        if isinstance(identity, str):
-            self.close()
-            raise ClassifierUnavailable(identity)
-        self.name, self.version, self.max_chars = identity
 
     def classify(self, input_text: str, output_text: str) -> ClassificationResult:
-        input_text, output_text = self._trimmed(input_text, output_text)
-        return self._pool.submit(_classify, input_text, output_text).result(self._timeout)
+        [result] = self.classify_many([(input_text, output_text)])
+        return result
 
     def classify_many(self, pairs: list[tuple[str, str]]) -> list[ClassificationResult]:
-        """Several exchanges in one round trip to a child (the pipeline batches what is queued:
-        one hand-off instead of one per exchange, which a busy event loop makes slow)."""
+        """Several exchanges in one round trip to a child (the pipeline batches what is queued).
+        Raises `ChildClassifierError`, `ClassifierChildExited` or `TimeoutError` (the child is
+        then replaced), or `RuntimeError` once closed."""
         pairs = [self._trimmed(input_text, output_text) for input_text, output_text in pairs]
-        return self._pool.submit(_classify_many, pairs).result(self._timeout)
+        child = self._take()
+        try:
+            results = child.call(pairs, self._timeout)
+        except ChildClassifierError:
+            self._idle.put(child)
+            raise
+        except (TimeoutError, EOFError, OSError, ValueError) as error:
+            self._discard(child)
+            if isinstance(error, TimeoutError):
+                raise TimeoutError("the classifier's child process did not answer in time; "
+                                   "it is replaced") from None
+            raise ClassifierChildExited(
+                f"the classifier's child process exited ({type(error).__name__}); "
+                "it is replaced") from None
+        except BaseException:
+            self._discard(child)        # e.g. an unpicklable text: the pipe's state is unknown
+            raise
+        self._idle.put(child)
+        return results
+
+    def _take(self) -> _Child:
+        """An idle child (waiting up to `timeout` when all are busy), started anew if the
+        place's last one died."""
+        if self._closed:
+            raise RuntimeError("the classifier's child processes are stopped")
+        try:
+            child = self._idle.get(timeout=self._timeout)
+        except queue.Empty:
+            raise TimeoutError("no classifier child process was free in time") from None
+        if child is not None:
+            return child
+        try:
+            child = self._spawn()
+            identity = child.identity(self._start_timeout)
+        except Exception as error:  # noqa: BLE001 - any start failure: the place stays free
+            self._idle.put(None)
+            raise ClassifierChildExited(
+                f"a new classifier child process failed to start ({type(error).__name__})"
+            ) from None
+        if isinstance(identity, str):       # the classifier no longer loads: report the path
+            self._discard(child)
+            raise ClassifierUnavailable(identity)
+        if self._closed:
+            self._discard(child)
+            raise RuntimeError("the classifier's child processes are stopped")
+        return child
+
+    def _discard(self, child: _Child) -> None:
+        """Kill `child` and free its place for a replacement."""
+        with self._lock:
+            if child in self._children:
+                self._children.remove(child)
+        child.kill()
+        self._idle.put(None)
 
     def _trimmed(self, input_text: str, output_text: str) -> tuple[str, str]:
         """What the child's classifier would score anyway: the input's end, the output's start."""
@@ -109,5 +282,17 @@ class ProcessClassifier:
             return input_text, output_text
         return input_text[-limit:], output_text[:limit]
 
+    @property
+    def pids(self) -> list[int | None]:
+        """The child processes' ids (for tests and CPU accounting)."""
+        with self._lock:
+            return [child.process.pid for child in self._children]
+
     def close(self) -> None:
-        self._pool.shutdown(wait=True, cancel_futures=True)
+        """Stop every child process (a call in progress then fails with `ClassifierChildExited`);
+        later calls raise `RuntimeError`."""
+        with self._lock:
+            self._closed = True
+            children, self._children = self._children, []
+        for child in children:
+            child.stop()
