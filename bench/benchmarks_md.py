@@ -17,15 +17,18 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "bench" / "results"
 DETAILS = "## Details, per area"
-PARTS = (
-    "compare.md",           # issue 9: the side-by-side run
-    "policy.md",            # issue 2
-    "gateway.md",           # issue 3
-    "store.md",             # issue 4 (+ the writer work of issue 9)
-    "safety.md",            # issue 5 (+ the classifier work of issue 9)
-    "control.md",           # issue 6
-    "console.md",           # issue 7
-    "compare-late.md",      # issue 9: the run before session 2's optimisations
+# (report, its title here when it should differ from the report's own first heading)
+PARTS: tuple[tuple[str, str | None], ...] = (
+    ("compare.md", None),           # issue 9: the side-by-side run
+    ("policy.md", None),            # issue 2
+    ("gateway.md", None),           # issue 3
+    ("store.md", None),             # issue 4 (+ the writer work of issue 9)
+    ("safety.md", None),            # issue 5 (+ the classifier work of issue 9)
+    ("control.md", None),           # issue 6
+    ("console.md", None),           # issue 7
+    ("compare-late.md",             # issue 9: the run before session 2's optimisations
+     "Session 1's last run, before session 2's optimisations: zdr-gateway vs. LiteLLM vs. the "
+     "wire"),
 )
 _HEADING = re.compile(r"^(#{1,4}) ", re.MULTILINE)
 
@@ -42,18 +45,21 @@ def demoted(text: str) -> str:
     return "\n".join(out)
 
 
-def rebuild(benchmarks: Path, parts: tuple[str, ...] = PARTS) -> str:
+def rebuild(benchmarks: Path, parts: tuple[tuple[str, str | None], ...] = PARTS) -> str:
     text = benchmarks.read_text()
     start = text.index(DETAILS)
     intro_end = text.index("\n---\n", start)
     kept = text[:intro_end].rstrip() + "\n"
     sections = []
-    for name in parts:
+    for name, title in parts:
         path = RESULTS / name
         if not path.exists():
             raise SystemExit(f"bench/results/{name} is missing: run the benchmark that writes it "
                              "(its command is in bench/README.md)")
-        sections.append(demoted(path.read_text().strip()))
+        text = path.read_text().strip()
+        if title is not None and text.startswith("# "):
+            text = "# " + title + text[text.index("\n"):]
+        sections.append(demoted(text))
     return kept + "\n---\n\n" + "\n\n---\n\n".join(sections) + "\n"
 
 
