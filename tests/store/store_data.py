@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -121,3 +122,16 @@ def put_record(engine: Engine, table: Any, *, org_id: str, exchange_id: str,
     with engine.begin() as conn:
         result = conn.execute(table.insert().values(**base))
         return exchange_id if name == "exchanges" else result.inserted_primary_key[0]
+
+
+def gate_commits(sink: Any) -> threading.Event:
+    """Hold each commit of the sink's writer until the returned event is set (10 s at most)."""
+    gate = threading.Event()
+    real = sink.writer._commit
+
+    def gated(jobs: Any) -> None:
+        gate.wait(10)
+        real(jobs)
+
+    sink.writer._commit = gated
+    return gate

@@ -3,15 +3,14 @@
 from __future__ import annotations
 
 import asyncio
-import threading
 import time
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator
 from datetime import timedelta
 from typing import Any
 
 import pytest
 from sqlalchemy import Engine, func, select
-from store_data import NOW, classification, content, decision, make_org, meta
+from store_data import NOW, classification, content, decision, gate_commits, make_org, meta
 
 from zdr.errors import StoreUnavailable
 from zdr.store.crypto import Keyring
@@ -164,14 +163,7 @@ async def test_record_metadata_returns_before_commit_and_retained_waits(
     engine: Engine, sink: SqlExchangeSink
 ) -> None:
     """Metadata is fire-and-forget; record_retained returns only after its batch committed."""
-    gate = threading.Event()
-    real = sink.writer._commit
-
-    def slow(jobs: Sequence[Any]) -> None:
-        gate.wait(10)
-        real(jobs)
-
-    sink.writer._commit = slow
+    gate = gate_commits(sink)
     org = make_org(engine)
     started = time.monotonic()
     await sink.record_metadata(meta(org, decision()))
@@ -188,14 +180,7 @@ async def test_full_queue_pushes_back_then_fails_closed(engine: Engine, keyring:
     """A bounded queue: a caller waits while it is full, and gets StoreUnavailable if it stays
     full past put_timeout; once the writer drains, callers get through again."""
     sink = SqlExchangeSink(engine, keyring, capacity=2, max_batch=1, put_timeout=0.3)
-    gate = threading.Event()
-    real = sink.writer._commit
-
-    def slow(jobs: Sequence[Any]) -> None:
-        gate.wait(10)
-        real(jobs)
-
-    sink.writer._commit = slow
+    gate = gate_commits(sink)
     org = make_org(engine)
     try:
         for _ in range(3):       # one taken by the (blocked) writer, two fill the queue

@@ -5,14 +5,13 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-import threading
 import time
 from collections.abc import AsyncIterator, Sequence
 from typing import Any
 
 import pytest
 from sqlalchemy import Engine, func, select
-from store_data import NOW, classification, content, decision, make_org, meta
+from store_data import NOW, classification, content, decision, gate_commits, make_org, meta
 
 from zdr.store.crypto import Keyring
 from zdr.store.exchanges import SqlExchangeSink
@@ -154,14 +153,7 @@ async def test_a_lone_client_write_is_not_held_after_content_and_results_shared_
     org = make_org(engine)
     sink.writer.linger = 5.0                 # what an urgent job would wait under load
     sizes = count_commits(sink)
-    gate = threading.Event()
-    counting = sink.writer._commit
-
-    def gated(jobs: Sequence[Any]) -> None:
-        gate.wait(10)
-        counting(jobs)
-
-    sink.writer._commit = gated
+    gate = gate_commits(sink)
     blocker = asyncio.ensure_future(sink.record_retained(meta(org, decision()), content()))
     await asyncio.sleep(0.05)               # the writer is inside the blocker's commit
     previous = meta(org, decision())
