@@ -28,7 +28,6 @@ import platform
 import shlex
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -48,6 +47,8 @@ import zdr_target
 from loadgen import LoadSpec, run_load
 from proc_tree import TreeMonitor, load_average
 from wrk_load import run_wrk, wrk_path
+
+from zdr.testing.servers import free_port
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "bench" / "results"
@@ -119,10 +120,6 @@ def scenarios(only: set[str] | None) -> list[Scenario]:
 # ---------------------------------------------------------------- servers
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 @dataclass

@@ -21,11 +21,9 @@ from __future__ import annotations
 
 import argparse
 import os
-import socket
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 from typing import Any
 
@@ -37,25 +35,15 @@ sys.path.insert(0, str(BENCH))
 from loadgen import LoadResult, LoadSpec, percentile_ms, run_load  # noqa: E402
 from zdr_target import prepare_home, serve_command  # noqa: E402
 
+from zdr.testing.servers import free_port, wait_port  # noqa: E402
+
 PY = sys.executable
 REPLY = ("Here is a short answer. " * 9)[:200]
 KEY = "sk-zdr-bench0000-" + "b" * 43
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
-def wait_port(port: int, timeout: float = 30.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        with socket.socket() as sock:
-            if sock.connect_ex(("127.0.0.1", port)) == 0:
-                return
-        time.sleep(0.05)
-    raise RuntimeError(f"nothing listens on port {port}")
 
 
 def serve_gateway(port: int, upstream: str, log_dir: str) -> None:

@@ -38,28 +38,13 @@ from loadgen import LoadSpec, run_load  # noqa: E402
 from zdr_target import prepare_home, stub_command  # noqa: E402
 
 from safety import gateway_on_off_ratio  # noqa: E402
-from zdr.testing.servers import UvicornThread, bound_socket  # noqa: E402
+from zdr.testing.servers import UvicornThread, free_port, wait_port  # noqa: E402
 
 SECTION = "## Gateway throughput with classification on vs. off"
 
 
-def free_port() -> int:
-    sock = bound_socket()
-    port: int = sock.getsockname()[1]
-    sock.close()
-    return port
 
 
-def wait_port(port: int, timeout: float = 30.0) -> None:
-    import socket
-
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        with socket.socket() as sock:
-            if sock.connect_ex(("127.0.0.1", port)) == 0:
-                return
-        time.sleep(0.05)
-    raise RuntimeError(f"nothing listens on port {port}")
 
 
 def cpu_seconds(pid: int) -> float:

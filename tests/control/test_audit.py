@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import threading
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import pytest
 from control_world import World, fast_engine
@@ -101,27 +101,36 @@ def test_deleting_the_newest_entries_needs_the_remembered_head(world: World) -> 
     assert check(world, expect_head=check(world).head).ok
 
 
-def hammer(engine: Engine, appenders: int = THREADS, each: int = PER_THREAD) -> None:
-    """Several threads append at once, each through its own serialized transactions."""
+def run_in_threads(work: Callable[[int], None], count: int) -> None:
+    """`work(n)` in `count` threads at once; fails with what any of them raised."""
     errors: list[BaseException] = []
-    start = threading.Barrier(appenders)
 
     def run(n: int) -> None:
         try:
-            start.wait(timeout=30)
-            for i in range(each):
-                with audit.serialized(engine) as conn:
-                    audit.append(conn, actor=f"thread-{n}", role="provider_admin", org_id=None,
-                                 action="test.append", target=str(i))
+            work(n)
         except BaseException as error:
             errors.append(error)
 
-    threads = [threading.Thread(target=run, args=(n,)) for n in range(appenders)]
+    threads = [threading.Thread(target=run, args=(n,)) for n in range(count)]
     for thread in threads:
         thread.start()
     for thread in threads:
         thread.join(timeout=120)
     assert not errors, errors
+
+
+def hammer(engine: Engine, appenders: int = THREADS, each: int = PER_THREAD) -> None:
+    """Several threads append at once, each through its own serialized transactions."""
+    start = threading.Barrier(appenders)
+
+    def append(n: int) -> None:
+        start.wait(timeout=30)
+        for i in range(each):
+            with audit.serialized(engine) as conn:
+                audit.append(conn, actor=f"thread-{n}", role="provider_admin", org_id=None,
+                             action="test.append", target=str(i))
+
+    run_in_threads(append, appenders)
 
 
 def test_concurrent_appenders_on_sqlite_keep_one_chain(world: World) -> None:
@@ -136,9 +145,8 @@ def test_concurrent_services_on_sqlite_keep_one_chain(world: World) -> None:
     """Whole actions from several threads (each with its own engine, like worker processes)."""
     before = check(world).entries
     url = str(world.engine.url)
-    errors: list[BaseException] = []
 
-    def run(n: int) -> None:
+    def create(n: int) -> None:
         from control_world import make_plane
 
         engine = fast_engine(url.removeprefix("sqlite:///"))
@@ -146,17 +154,10 @@ def test_concurrent_services_on_sqlite_keep_one_chain(world: World) -> None:
         try:
             for i in range(5):
                 plane.workspaces.create(system_actor(), "acme", f"t{n}-{i}")
-        except BaseException as error:
-            errors.append(error)
         finally:
             engine.dispose()
 
-    threads = [threading.Thread(target=run, args=(n,)) for n in range(THREADS)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=120)
-    assert not errors, errors
+    run_in_threads(create, THREADS)
     report = check(world)
     assert report.ok and report.entries == before + THREADS * 5
 
@@ -200,21 +201,12 @@ def test_control_services_on_postgres(pg_engine: Engine) -> None:
     assert approved.zdr_in_force
     plane.arrangements.accept_baa(op, "pg-acme", "2026-01")
     plane.keys.create(op, "pg-acme")
-    errors: list[BaseException] = []
 
-    def run(n: int) -> None:
-        try:
-            for i in range(5):
-                plane.workspaces.create(op, "pg-acme", f"pg-{n}-{i}")
-        except BaseException as error:
-            errors.append(error)
+    def create(n: int) -> None:
+        for i in range(5):
+            plane.workspaces.create(op, "pg-acme", f"pg-{n}-{i}")
 
-    threads = [threading.Thread(target=run, args=(n,)) for n in range(THREADS)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=120)
-    assert not errors, errors
+    run_in_threads(create, THREADS)
     report = plane.audit.verify(op)
     assert report.ok, report.message
     assert [e.action for e in plane.audit.list(op, "pg-acme", limit=3)] == [

@@ -4,7 +4,6 @@ the gateway with the SDK; the stand-in upstream is started by `serve` itself and
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -13,22 +12,13 @@ import anthropic
 import httpx
 import pytest
 
-from zdr.testing.servers import bound_socket
+from zdr.testing.servers import free_port, port_open
 
 ZDR = [sys.executable, "-c", "from zdr.cli import main; main()"]
 
 
-def free_port():
-    sock = bound_socket()
-    port = sock.getsockname()[1]
-    sock.close()
-    return port
 
 
-def port_open(port):
-    with socket.socket() as sock:
-        sock.settimeout(0.2)
-        return sock.connect_ex(("127.0.0.1", port)) == 0
 
 
 def wait_for(predicate, timeout=20.0):
