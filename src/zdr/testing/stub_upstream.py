@@ -34,6 +34,7 @@ from typing import Any
 
 import orjson
 from aiohttp import web
+from aiohttp.typedefs import Handler
 
 from zdr.testing.stub_replies import (
     DEFAULT_TOOL_INPUT,
@@ -175,6 +176,24 @@ def error_body(status: int, message: str, request_id: str) -> bytes:
         "message": message}, "request_id": request_id})
 
 
+@web.middleware
+async def api_errors(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Unknown routes, wrong methods and unparseable bodies answered as the API answers them
+    (`{"type": "error", ...}` with its `request-id`), not as aiohttp's plain-text pages."""
+    try:
+        return await handler(request)
+    except web.HTTPException as error:
+        if error.status < 400:
+            raise
+        status, message = error.status, {404: "Not found", 405: "Method not allowed"}.get(
+            error.status, error.reason)
+    except (orjson.JSONDecodeError, UnicodeDecodeError):
+        status, message = 400, "There was an error parsing the body of your request."
+    request_id = _id("req")
+    return web.Response(status=status, body=error_body(status, message, request_id),
+                        content_type="application/json", headers={"request-id": request_id})
+
+
 class StubUpstream:
     def __init__(self, config: StubConfig | None = None) -> None:
         self.config = config or StubConfig()
@@ -183,7 +202,7 @@ class StubUpstream:
         self.created: dict[str, dict[str, dict[str, Any]]] = {"file": {}, "batch": {}}
 
     def app(self) -> web.Application:
-        app = web.Application(client_max_size=64 * 1024 * 1024)
+        app = web.Application(client_max_size=64 * 1024 * 1024, middlewares=[api_errors])
         app.router.add_post("/v1/messages", self.messages)
         app.router.add_post("/v1/messages/count_tokens", self.count_tokens)
         app.router.add_get("/v1/models", self.models)
