@@ -34,6 +34,11 @@ COVERED_MODEL = "claude-mythos-5"
 COVERED_MODEL_REFUSAL = ("In order to access this model, your organization or workspace must "
                          "have data retention enabled.")
 CLI_TIMEOUT = 120
+# What the pinned CLI sends in `anthropic-beta` with its default model (captured on the wire).
+CLI_BETAS = frozenset({
+    "claude-code-20250219", "interleaved-thinking-2025-05-14", "context-management-2025-06-27",
+    "per-turn-control-2026-07-01", "mid-conversation-tool-changes-2026-07-01",
+    "thinking-token-count-2026-05-13", "advanced-tool-use-2025-11-20", "effort-2025-11-24"})
 
 
 @pytest.fixture(scope="module")
@@ -110,6 +115,10 @@ def last_upstream(stub) -> tuple[str, dict[str, str]]:
     return stub.stub.stats.seen_paths[-1], stub.stub.stats.seen_headers[-1]
 
 
+def betas(headers: dict[str, str]) -> set[str]:
+    return {b.strip() for b in headers.get("anthropic-beta", "").split(",") if b.strip()}
+
+
 def test_a_standard_org_works_and_keeps_its_content_30_days(clients, gateway, orgs, stub,
                                                            module_seeder, tmp_path):
     key, org_id = orgs["standard"]
@@ -119,8 +128,7 @@ def test_a_standard_org_works_and_keeps_its_content_30_days(clients, gateway, or
     assert done.stdout.strip() == f"You said: {prompt}"
     path, headers = last_upstream(stub)
     assert path == "/v1/messages?beta=true"
-    assert "claude-code-20250219" in headers["anthropic-beta"]
-    assert "context-management-2025-06-27" in headers["anthropic-beta"]   # unchanged
+    assert betas(headers) == CLI_BETAS        # a standard org's betas pass unchanged
     rows, kept = stored(module_seeder, org_id, 1)
     assert [(r.surface, r.status_code, r.outcome, r.retention) for r in rows] == [
         ("claude_code_api", 200, "ok", "30d")]
@@ -139,6 +147,10 @@ def test_a_zdr_org_works_and_nothing_of_its_content_is_kept(org, clients, gatewa
     done = claude(clients, gateway, key, prompt, home=tmp_path / "user")
     assert done.returncode == 0, done.stdout + done.stderr
     assert done.stdout.strip() == f"You said: {prompt}"
+    path, headers = last_upstream(stub)
+    assert path == "/v1/messages?beta=true"
+    relayed = betas(headers)
+    assert relayed <= CLI_BETAS
     # A tool-use turn: the CLI runs Bash and sends its output back through the gateway.
     tool_output = new_canary("tool")
     call = json.dumps({"command": f"echo {tool_output}", "description": "Echo a marker"})
@@ -150,6 +162,9 @@ def test_a_zdr_org_works_and_nothing_of_its_content_is_kept(org, clients, gatewa
     assert [(r.surface, r.status_code, r.outcome, r.zdr_state, r.retention)
             for r in rows[before:]] == [("claude_code_api", 200, "ok", "applied", "zero")] * 3
     assert kept == []
+    # Any beta held back from the upstream is named in the decision's reasons.
+    reasons = " ".join(rows[before].decision["reasons"])
+    assert [b for b in sorted(CLI_BETAS - relayed) if b not in reasons] == []
     home = module_seeder.settings.home
     assert occurrences([prompt.split()[-1], tool_output], files_under(home)) == []
 
@@ -171,14 +186,14 @@ def test_a_hipaa_org_without_zdr_is_refused_claude_code(clients, gateway, orgs, 
 def test_a_zdr_org_is_refused_a_covered_model_with_the_providers_words(
         clients, gateway, orgs, stub, module_seeder, tmp_path):
     key, org_id = orgs["zdr"]
-    before = upstream_requests(stub)
+    before, relayed = len(stored(module_seeder, org_id, 0)[0]), upstream_requests(stub)
     done = claude(clients, gateway, key, "say hi", "--model", COVERED_MODEL,
                   home=tmp_path / "user")
     assert done.returncode != 0
     shown = done.stdout + done.stderr
     assert f"API Error: 400 {COVERED_MODEL_REFUSAL}" in shown, shown
-    assert upstream_requests(stub) == before
-    rows, _ = stored(module_seeder, org_id, 1)
+    assert upstream_requests(stub) == relayed
+    rows, _ = stored(module_seeder, org_id, before + 1)
     refused = [r for r in rows if r.model == COVERED_MODEL]
     assert refused and {(r.status_code, r.outcome) for r in refused} == {(400, "rejected")}
 
