@@ -45,14 +45,17 @@ def user(*texts):
 SYSTEM_TURN = {"role": "system", "content": [{"type": "text", "text": "# Environment"}]}
 
 
-@pytest.mark.parametrize(("headers", "expected"), [
-    ({"anthropic-beta": CLAUDE_CODE_BETAS}, True),
-    ({"anthropic-beta": " claude-code-20250219"}, True),              # spaces around values
-    ({"anthropic-beta": "context-management-2025-06-27"}, False),     # an SDK with one beta
-    ({}, False),
+@pytest.mark.parametrize(("headers", "body", "expected"), [
+    ({"anthropic-beta": CLAUDE_CODE_BETAS}, {}, True),
+    ({"anthropic-beta": " claude-code-20250219"}, {}, True),            # spaces around values
+    ({}, claude_code_body(), True),                 # its beta held back: the billing block
+    ({"anthropic-beta": "context-management-2025-06-27"}, {}, False),   # an SDK with one beta
+    ({}, {"system": "x-anthropic-billing-header is a phrase"}, False),
+    ({}, {"system": [{"type": "image"}]}, False),
+    ({}, {}, False),
 ])
-def test_claude_code_is_told_by_its_beta(headers, expected):
-    assert is_claude_code(headers) is expected
+def test_claude_code_is_told_by_its_beta_or_its_billing_block(headers, body, expected):
+    assert is_claude_code(headers, body) is expected
 
 
 @pytest.mark.parametrize(("turns", "expected"), [

@@ -19,6 +19,7 @@ from typing import Any
 import orjson
 
 CLAUDE_CODE_BETA_PREFIX = "claude-code-"
+CLAUDE_CODE_SYSTEM_PREFIX = "x-anthropic-billing-header:"    # its first system block
 SYSTEM_REMINDER = "<system-reminder>"
 DEFAULT_TOOL_INPUT: dict[str, Any] = {"query": "stand-in"}
 
@@ -29,10 +30,15 @@ class ToolCall:
     input: dict[str, Any] = field(default_factory=dict)
 
 
-def is_claude_code(headers: Mapping[str, str]) -> bool:
-    """A request from Claude Code: it names a `claude-code-*` beta (the gateway relays betas)."""
+def is_claude_code(headers: Mapping[str, str], body: Mapping[str, Any]) -> bool:
+    """A request from Claude Code: it names a `claude-code-*` beta, or (when a gateway held the
+    beta back) its system prompt opens with the CLI's billing block."""
     betas = headers.get("anthropic-beta", "")
-    return any(b.strip().startswith(CLAUDE_CODE_BETA_PREFIX) for b in betas.split(","))
+    if any(b.strip().startswith(CLAUDE_CODE_BETA_PREFIX) for b in betas.split(",")):
+        return True
+    system = _blocks(body.get("system"))
+    first = system[0].get("text") if system else None
+    return isinstance(first, str) and first.startswith(CLAUDE_CODE_SYSTEM_PREFIX)
 
 
 def _blocks(content: Any) -> list[dict[str, Any]]:

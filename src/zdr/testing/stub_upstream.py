@@ -139,7 +139,7 @@ def plan_turn(headers: Mapping[str, str], body: dict[str, Any],
               override: str | None) -> tuple[str, ToolCall | None]:
     """This turn's reply text and tool call: Claude Code's way, or the plain client's."""
     requested = requested_tool_call(headers, body)
-    if is_claude_code(headers):
+    if is_claude_code(headers, body):
         return (override if override is not None else claude_code_reply(body)), requested
     tool = wants_tool(body)
     default = ToolCall(str(tool.get("name")), dict(DEFAULT_TOOL_INPUT)) if tool else None
