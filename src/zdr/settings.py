@@ -39,7 +39,7 @@ class Settings(BaseModel):
     classifier_workers: int = 1
     classifier_queue: int = 1000
     flag_thresholds: dict[str, float] = Field(default_factory=dict)
-    purge_interval_seconds: float = 60.0
+    purge_interval_seconds: float = 60.0   # 0: the gateway does not sweep (a zdr purge timer)
     write_queue: int = 10000
     session_secret: str | None = Field(default=None, repr=False)
     console_secure_cookies: bool = False

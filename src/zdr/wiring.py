@@ -97,8 +97,13 @@ def sql_ports(settings: Settings) -> StorePorts:
 
 def _add_sweeper(ports: StorePorts, engine: Any, keyring: Any, settings: Settings) -> None:
     """The store's purge sweeper runs in the background while the gateway serves (on SQLite only
-    one worker process sweeps: the home's purge.lock, zdr.store.sweep_lock)."""
+    one worker process sweeps: the home's purge.lock, zdr.store.sweep_lock; on PostgreSQL one
+    purge at a time of all instances: an advisory lock). `purge_interval_seconds` 0: none here
+    (a separate `zdr purge` timer sweeps, deploy/systemd/zdr-sweeper.timer)."""
     from zdr.store.sweeper import PurgeSweeper
+
+    if settings.purge_interval_seconds <= 0:
+        return
 
     catalog = load_catalog(settings.catalog_path) if settings.catalog_path else default_catalog()
     sweeper = PurgeSweeper.from_settings(engine, keyring, settings, catalog)
