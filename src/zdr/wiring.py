@@ -52,6 +52,7 @@ class StorePorts:
     on_shutdown: list[Hook] = field(default_factory=list)
     description: str = "in-memory (no SQL store)"
     write_queue_depth: Callable[[], int] | None = None
+    changes: Any = None         # zdr.store.changes.ChangeListener (PostgreSQL)
 
 
 def sql_ports(settings: Settings) -> StorePorts:
@@ -92,6 +93,11 @@ def sql_ports(settings: Settings) -> StorePorts:
         return ports
     ports.directory = directory_module.SqlDirectory(engine)
     ports.control = control_plane_app(settings, engine)
+    if engine.dialect.name == "postgresql":     # arrangement changes from any process, at once
+        ports.changes = importlib.import_module("zdr.store.changes").ChangeListener(
+            settings.database_url)
+        ports.on_startup.append(ports.changes.start)
+        ports.on_shutdown.append(ports.changes.stop)
     return ports
 
 
@@ -212,7 +218,7 @@ def build_app(
     if server_process:
         on_startup.append(heap.settle_after_startup)    # last: after everything long-lived
     safety = safety or store.safety or NullSafetyQueue()
-    return GatewayApp(
+    app = GatewayApp(
         catalog=catalog,
         directory=directory or store.directory or InMemoryDirectory(),
         sink=sink or store.sink or InMemorySink(),
@@ -230,6 +236,10 @@ def build_app(
         on_startup=on_startup,
         on_shutdown=on_shutdown,
     )
+    if store.changes is not None and directory is None:
+        store.changes.on_change = app.principals.forget
+        store.changes.logger = logger
+    return app
 
 
 class SafetyPort:

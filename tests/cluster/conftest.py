@@ -9,7 +9,7 @@ import os
 from collections.abc import Iterator
 
 import pytest
-from cluster_world import ClusterWorld, make_world
+from cluster_world import CACHE_TTL, ClusterWorld, make_world
 
 from zdr.cluster.local import LocalCluster
 
@@ -17,7 +17,9 @@ from zdr.cluster.local import LocalCluster
 @pytest.fixture(scope="package")
 def cluster_world() -> Iterator[ClusterWorld]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("ZDR_")}
-    cluster = LocalCluster(instances_at_start=2, workers=2, env=env)
+    # A long key-cache TTL: what reaches another instance quickly was carried by a notice.
+    cluster = LocalCluster(instances_at_start=2, workers=2, env=env,
+                           settings={"ZDR_KEY_CACHE_TTL_SECONDS": str(CACHE_TTL)})
     try:
         cluster.start()
     except Exception as error:

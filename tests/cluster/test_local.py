@@ -4,28 +4,11 @@ the schema the first ones migrated."""
 
 from __future__ import annotations
 
-import json
 import time
-import urllib.error
-import urllib.request
 from typing import Any
 
-from cluster_world import ClusterWorld
+from cluster_world import ClusterWorld, ask
 from sqlalchemy import create_engine, text
-
-BODY = json.dumps({"model": "claude-sonnet-4-5", "max_tokens": 16,
-                   "messages": [{"role": "user", "content": "hello"}]}).encode()
-
-
-def ask(url: str, key: str, body: bytes = BODY, timeout: float = 20
-        ) -> tuple[int, dict[str, str], bytes]:
-    request = urllib.request.Request(f"{url}/v1/messages", data=body, method="POST", headers={
-        "x-api-key": key, "anthropic-version": "2023-06-01", "content-type": "application/json"})
-    try:
-        with urllib.request.urlopen(request, timeout=timeout) as answer:
-            return answer.status, {k.lower(): v for k, v in answer.headers.items()}, answer.read()
-    except urllib.error.HTTPError as error:
-        return error.code, {k.lower(): v for k, v in error.headers.items()}, error.read()
 
 
 def upstreams_in_access_log(world: ClusterWorld, since: int) -> list[str]:

@@ -80,3 +80,21 @@ async def test_cache_stays_bounded():
     for n in range(50):
         await cache.principal(f"sk-{n}")
     assert len(cache._entries) <= 10
+
+
+async def test_forget_drops_one_org_and_every_miss():
+    """A change notice for one org drops its keys and the cached misses, not other orgs' keys."""
+    directory = InMemoryDirectory()
+    changed, _ = directory.create_key("org-changed")
+    other, _ = directory.create_key("org-other")
+    cache = PrincipalCache(directory, ttl=60.0)
+    for key in (changed, other, "sk-unknown"):
+        await cache.principal(key)
+    assert directory.lookups == 3
+    cache.forget((await cache.principal(changed)).org_id)
+    for key in (changed, other, "sk-unknown"):
+        await cache.principal(key)
+    assert directory.lookups == 5          # the changed org's key and the miss, looked up again
+    cache.forget(None)
+    await cache.principal(other)
+    assert directory.lookups == 6

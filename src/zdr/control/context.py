@@ -20,6 +20,7 @@ from zdr.catalog.schema import Catalog
 from zdr.control import audit
 from zdr.control.roles import SYSTEM_ACTOR_ID, Actor, authorize
 from zdr.errors import NotFound, PermissionDenied
+from zdr.store.changes import publish_change
 from zdr.store.db import read_only
 from zdr.store.tables import organizations
 
@@ -67,7 +68,9 @@ class ControlContext:
         )
 
     def changed(self, org_id: str) -> None:
-        """Tell the gateway (if wired in this process) that an org's arrangements changed."""
+        """After a committed change of an org's arrangements: tell every gateway worker (a
+        PostgreSQL notice, zdr.store.changes) and this process's own hook, if one is wired."""
+        publish_change(self.engine, org_id)
         if self.on_change is not None:
             self.on_change(org_id)
 

@@ -2,7 +2,8 @@
 
 Keys arrive as `x-api-key` or `Authorization: Bearer`. Only the SHA-256 hash is looked up or kept;
 the cache holds answers for `ttl` seconds (misses for less), so a revoked key or a changed
-arrangement takes effect within seconds on every worker.
+arrangement takes effect within seconds on every worker. On PostgreSQL a change notice
+(`zdr.store.changes`) makes it `forget` an organization's answers at once; the TTL is the fallback.
 """
 
 from __future__ import annotations
@@ -66,6 +67,17 @@ class PrincipalCache:
 
     def invalidate(self) -> None:
         self._entries.clear()
+
+    def forget(self, org_id: str | None) -> None:
+        """Drop what is cached for `org_id` (None: everything), and every miss: a key that was
+        unknown may have just been made."""
+        if org_id is None:
+            self._entries.clear()
+            return
+        stale = [digest for digest, (_, principal) in self._entries.items()
+                 if principal is None or principal.org_id == org_id]
+        for digest in stale:
+            del self._entries[digest]
 
     def _evict(self, now: float) -> None:
         expired = [digest for digest, (until, _) in self._entries.items() if until <= now]
