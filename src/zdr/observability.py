@@ -5,7 +5,11 @@ before rendering drops every key that is not in `ALLOWED_LOG_KEYS` and every val
 short scalar, so message text cannot be logged even by a careless call.
 
 Metrics: Prometheus, labelled only from closed sets (surface, outcome, retention label, status
-class) — never a model name, a key, or anything read from a request.
+class) — never a model name, a key, or anything read from a request. With several worker
+processes (`zdr serve --workers N`) counters and histograms are kept in prometheus-client's
+multiprocess files (`PROMETHEUS_MULTIPROC_DIR`, a private folder `zdr serve` makes afresh), so
+whichever worker answers `/metrics` reports the whole instance; gauges (requests in flight,
+queues, the garbage collector) are those of the worker that answers.
 """
 
 from __future__ import annotations
@@ -15,7 +19,7 @@ import io
 import sys
 import threading
 import time
-from collections.abc import Callable, MutableMapping
+from collections.abc import Callable, Iterable, Iterator, MutableMapping
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -29,6 +33,8 @@ from prometheus_client import (
     Histogram,
     generate_latest,
 )
+from prometheus_client.multiprocess import MultiProcessCollector
+from prometheus_client.registry import Collector
 
 ALLOWED_LOG_KEYS = frozenset({
     "event", "timestamp", "level", "request_id", "org_id", "workspace_id", "key_prefix",
@@ -187,11 +193,26 @@ def file_and_stderr_writer(log_file: Path, *, stderr: bool = True) -> LineWriter
     return LineWriter(streams)
 
 
-class GatewayMetrics:
-    """The gateway's Prometheus metrics, in a registry of its own (one per app)."""
+class _Families(Collector):
+    """Metric families already collected, for `generate_latest`."""
 
-    def __init__(self, registry: CollectorRegistry | None = None) -> None:
+    def __init__(self, families: Iterable[Any]) -> None:
+        self._families = list(families)
+
+    def collect(self) -> Iterator[Any]:
+        return iter(self._families)
+
+
+class GatewayMetrics:
+    """The gateway's Prometheus metrics, in a registry of its own (one per app). With
+    `multiprocess_dir` (set when prometheus-client runs in multiprocess mode: the
+    `PROMETHEUS_MULTIPROC_DIR` of `zdr serve --workers N`), `render` sums every worker's counters
+    and histograms, the killed ones' included (a counter never goes back)."""
+
+    def __init__(self, registry: CollectorRegistry | None = None,
+                 multiprocess_dir: Path | None = None) -> None:
         self.registry = registry or CollectorRegistry()
+        self.multiprocess_dir = multiprocess_dir
         self.requests = Counter(
             "zdr_gateway_requests", "Requests answered by surface, outcome, retention, status.",
             ("surface", "outcome", "retention", "status_class"), registry=self.registry,
@@ -241,4 +262,13 @@ class GatewayMetrics:
             children[2].observe(ttfb)
 
     def render(self) -> bytes:
-        return generate_latest(self.registry)
+        if self.multiprocess_dir is None:
+            return generate_latest(self.registry)
+        # Every worker's counters and histograms from the shared files; this worker's gauges
+        # (a gauge's file keeps the last value of a worker long dead) and its own collectors.
+        files = MultiProcessCollector(None, path=str(self.multiprocess_dir))  # type: ignore[no-untyped-call]
+        shared = [family for family in files.collect()  # type: ignore[no-untyped-call]
+                  if family.type != "gauge"]
+        names = {family.name for family in shared}
+        own = [family for family in self.registry.collect() if family.name not in names]
+        return generate_latest(_Families(shared + own))

@@ -43,6 +43,9 @@ class Settings(BaseModel):
     write_queue: int = 10000
     session_secret: str | None = Field(default=None, repr=False)
     console_secure_cookies: bool = False
+    # prometheus-client's multiprocess folder (PROMETHEUS_MULTIPROC_DIR), set by `zdr serve
+    # --workers N` for its workers: /metrics then sums them all (zdr.observability).
+    metrics_multiprocess_dir: Path | None = None
 
     @property
     def sqlite_path(self) -> Path:
@@ -78,6 +81,7 @@ class Settings(BaseModel):
 
 
 ENV_FIELDS = {name: f"ZDR_{name.upper()}" for name in Settings.model_fields}
+MULTIPROCESS_VARIABLE = "PROMETHEUS_MULTIPROC_DIR"     # prometheus-client's own name
 
 
 def load_settings(
@@ -93,6 +97,8 @@ def load_settings(
     for name, variable in ENV_FIELDS.items():
         if variable in env and name != "home":
             values[name] = env[variable]
+    if env.get(MULTIPROCESS_VARIABLE):
+        values["metrics_multiprocess_dir"] = env[MULTIPROCESS_VARIABLE]
     values.update({k: v for k, v in overrides.items() if v is not None})
     values["home"] = home_path
     return Settings.model_validate(values)

@@ -195,7 +195,7 @@ def build_app(
         read_timeout=settings.upstream_timeout_seconds,
         forward_knobs=settings.provider_api_key is None,
     )
-    metrics = GatewayMetrics()
+    metrics = GatewayMetrics(multiprocess_dir=settings.metrics_multiprocess_dir)
     if store.write_queue_depth is not None:
         metrics.track_write_queue(store.write_queue_depth)
     on_startup = list(store.on_startup)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import socket
 import subprocess
 import sys
@@ -68,6 +69,21 @@ def prepare_store(settings: Settings) -> None:
         engine.dispose()
 
 
+def multiprocess_metrics(settings: Settings) -> Path | None:
+    """With several workers, a fresh private folder for prometheus-client's multiprocess files
+    (PROMETHEUS_MULTIPROC_DIR, inherited by every worker), so /metrics counts them all. Emptied
+    now (counts of an earlier run must not add up) and removed when the gateway stops."""
+    if settings.workers < 2:
+        return None
+    from zdr.settings import MULTIPROCESS_VARIABLE
+
+    folder = settings.tmp_dir / f"metrics-{settings.port}"
+    shutil.rmtree(folder, ignore_errors=True)
+    folder.mkdir(mode=0o700, parents=True)
+    os.environ[MULTIPROCESS_VARIABLE] = str(folder)
+    return folder
+
+
 def serve(
     host: Annotated[str | None, typer.Option(help="Address to listen on (default 127.0.0.1).")]
     = None,
@@ -94,6 +110,7 @@ def serve(
     if db:
         os.environ["ZDR_DB_URL"] = db
     prepare_store(settings)
+    metrics_dir = multiprocess_metrics(settings)
     stub = None
     if settings.uses_stub_upstream:
         stub = start_stub(settings.stub_port)
@@ -113,6 +130,8 @@ def serve(
         if stub is not None:
             stub.terminate()
             stub.wait(timeout=10)
+        if metrics_dir is not None:
+            shutil.rmtree(metrics_dir, ignore_errors=True)
 
 
 def stub_upstream(
