@@ -46,6 +46,9 @@ class Settings(BaseModel):
     # prometheus-client's multiprocess folder (PROMETHEUS_MULTIPROC_DIR), set by `zdr serve
     # --workers N` for its workers: /metrics then sums them all (zdr.observability).
     metrics_multiprocess_dir: Path | None = None
+    # OpenTelemetry: an OTLP/HTTP traces endpoint (e.g. http://collector:4318/v1/traces) turns
+    # on one span per exchange, never with content (zdr.tracing). Empty: no traces.
+    otlp_traces_endpoint: str | None = None
 
     @property
     def sqlite_path(self) -> Path:

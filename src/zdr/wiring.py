@@ -35,6 +35,7 @@ from zdr.testing.memory import (
     NullSafetyQueue,
     SystemClock,
 )
+from zdr.tracing import tracer_from_settings
 
 STUB_PROVIDER_KEY = "stand-in-upstream-key"
 CONTROL_PREFIXES = ("/admin/", "/console/")
@@ -176,6 +177,7 @@ def build_app(
     use_store: bool | None = None,
     resources: ResourceOwners | None = None,
     server_process: bool = False,
+    span_exporter: Any = None,
 ) -> GatewayApp:
     """The gateway app. Ports not given come from the SQL store (when `use_store` is not False
     and the store is available), else from the in-memory twins. `server_process`: the app owns
@@ -212,6 +214,9 @@ def build_app(
                     catalog_version=catalog.version)
 
     on_startup.append(announce)
+    tracer = tracer_from_settings(settings, span_exporter)     # None: traces are off
+    if tracer is not None:
+        on_shutdown.append(tracer.stop)
     flusher = LogFlusher(writer)
     on_startup.append(flusher.start)
     on_shutdown.append(flusher.stop)
@@ -235,6 +240,7 @@ def build_app(
         fallback=fallback or store.control,
         on_startup=on_startup,
         on_shutdown=on_shutdown,
+        tracer=tracer,
     )
     if store.changes is not None and directory is None:
         store.changes.on_change = app.principals.forget

@@ -63,6 +63,7 @@ class GatewayApp:
         classify: bool = True,
         on_startup: Sequence[Hook] = (),
         on_shutdown: Sequence[Hook] = (),
+        tracer: Any = None,
     ) -> None:
         self.catalog = catalog
         self.router = Router(catalog)
@@ -80,6 +81,7 @@ class GatewayApp:
         self._on_startup = tuple(on_startup)
         self._on_shutdown = tuple(on_shutdown)
         self.access = AccessLog(log_writer) if log_writer is not None else logger
+        self.tracer = tracer        # zdr.tracing.ExchangeTracer, or None: traces are off
         self.ready = False
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -237,6 +239,8 @@ class GatewayApp:
         seconds = ex.elapsed()
         self.metrics.observe(decision.surface, ex.outcome, decision.retention_label, ex.status,
                              seconds, ex.ttfb)
+        if self.tracer is not None:
+            self.tracer.record(ex, meta)
         self.access.info(
             "exchange", request_id=meta.exchange_id, org_id=meta.org_id,
             workspace_id=meta.workspace_id, key_prefix=ex.principal.key_prefix,
