@@ -25,10 +25,6 @@ ZDR = [sys.executable, "-c", "from zdr.cli import main; main()"]
 START_SECONDS = 20.0
 
 
-
-
-
-
 @dataclass
 class Org:
     name: str
@@ -39,6 +35,32 @@ class Org:
     @property
     def retains(self) -> bool:
         return self.kind != "zdr"
+
+
+def populate(home: Path, orgs: list[Org]) -> None:
+    """People, orgs, arrangements and keys through the control plane's services in this process
+    (what `zdr orgs …` / `zdr keys …` call; much faster than one interpreter per command)."""
+    from zdr.control.plane import build_control_plane
+    from zdr.control.roles import system_actor
+    from zdr.settings import load_settings
+
+    plane = build_control_plane(load_settings(env={}, home=home))
+    operator = system_actor()
+    plane.accounts.create_user(operator, "reviewer@example.com", provider_roles=["reviewer"])
+    plane.accounts.create_user(operator, "legal@example.com", provider_roles=["legal"])
+    reviewer = plane.accounts.actor_for_email("reviewer@example.com")
+    for org in orgs:
+        plan = "enterprise" if org.kind == "enterprise" else "api"
+        org.org_id = plane.orgs.create(operator, org.name, plan).id
+        if org.kind == "zdr":
+            plane.arrangements.request_zdr(operator, org.name, "reliability suite")
+            plane.arrangements.approve_zdr(reviewer, org.name, None, None)
+        elif org.kind == "hipaa":
+            plane.arrangements.accept_baa(operator, org.name, "2026-01")
+        elif org.kind == "enterprise":
+            plane.arrangements.set_retention(operator, org.name, 90)
+        org.key = plane.keys.create(operator, org.name, None, "api", None).secret
+    plane.ctx.engine.dispose()
 
 
 @dataclass
@@ -70,33 +92,10 @@ class Deployment:
         return json.loads(self.zdr(*args, "--json").stdout)
 
     def initialise(self, orgs: list[Org]) -> None:
-        """`zdr init` on the command line, then people, orgs, arrangements and keys through the
-        control plane's services in this process (what `zdr orgs …` / `zdr keys …` call; much
-        faster than one interpreter per command)."""
-        from zdr.control.plane import build_control_plane
-        from zdr.control.roles import system_actor
-        from zdr.settings import load_settings
-
+        """`zdr init` on the command line, then people, orgs, arrangements and keys (populate)."""
         self.zdr("init")
-        plane = build_control_plane(load_settings(env={}, home=self.home))
-        operator = system_actor()
-        plane.accounts.create_user(operator, "reviewer@example.com",
-                                   provider_roles=["reviewer"])
-        plane.accounts.create_user(operator, "legal@example.com", provider_roles=["legal"])
-        reviewer = plane.accounts.actor_for_email("reviewer@example.com")
-        for org in orgs:
-            plan = "enterprise" if org.kind == "enterprise" else "api"
-            org.org_id = plane.orgs.create(operator, org.name, plan).id
-            if org.kind == "zdr":
-                plane.arrangements.request_zdr(operator, org.name, "reliability suite")
-                plane.arrangements.approve_zdr(reviewer, org.name, None, None)
-            elif org.kind == "hipaa":
-                plane.arrangements.accept_baa(operator, org.name, "2026-01")
-            elif org.kind == "enterprise":
-                plane.arrangements.set_retention(operator, org.name, 90)
-            org.key = plane.keys.create(operator, org.name, None, "api", None).secret
-            self.orgs[org.name] = org
-        plane.ctx.engine.dispose()
+        populate(self.home, orgs)
+        self.orgs.update({org.name: org for org in orgs})
 
     # -- processes ----------------------------------------------------------------------------
     def _spawn(self, args: list[str], name: str, env: dict[str, str] | None = None

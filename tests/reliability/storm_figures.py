@@ -20,8 +20,8 @@ def report(figures: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-def publish(figures: dict[str, Any]) -> None:
+def publish(figures: dict[str, Any], name: str = "reliability-figures.json") -> None:
     print(report(figures))
     ARTIFACTS.mkdir(exist_ok=True)
-    (ARTIFACTS / "reliability-figures.json").write_text(
+    (ARTIFACTS / name).write_text(
         json.dumps(figures, indent=2, default=str) + "\n", encoding="utf-8")

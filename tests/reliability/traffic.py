@@ -47,6 +47,7 @@ class Result:
     error: str = ""
     store_failed: bool = False
     at: float = 0.0                  # monotonic time the answer ended
+    retention: str = ""              # the answer's zdr-retention header, when there was one
 
 
 @dataclass
@@ -109,16 +110,19 @@ def one_request(client: anthropic.Anthropic, org: Org, fault: str, stream: bool)
                     return result
                 final = events.get_final_message()
                 result.request_id = events.response.headers.get("request-id")
+                result.retention = events.response.headers.get("zdr-retention", "")
         else:
             raw = client.messages.with_raw_response.create(**params)
             final = raw.parse()
             result.request_id = raw.headers.get("request-id")
+            result.retention = raw.headers.get("zdr-retention", "")
         text = "".join(getattr(block, "text", "") for block in final.content)
         result.ok = canary_out in text and final.stop_reason is not None
         if not result.ok:
             result.error = "answer without the stand-in's output"
     except anthropic.APIStatusError as error:
         result.error = f"status {error.status_code}"
+        result.retention = error.response.headers.get("zdr-retention", "")
         result.store_failed = STORE_FAILED_TEXT in str(error.message)
     except Exception as error:       # connection reset, refused (gateway killed), timeouts
         result.error = type(error).__name__

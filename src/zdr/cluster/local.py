@@ -150,7 +150,9 @@ class LocalCluster:
 
     # ------------------------------------------------------------------ the parts
     def _start_database(self) -> None:
-        self.postgres = PostgresServer.start(parent=self.root)
+        # Durable: a commit is on disk before it returns, so a crash of the server (the storm's
+        # restart) loses nothing that was answered as stored.
+        self.postgres = PostgresServer.start(parent=self.root, durable=True)
         self.database_url = self.postgres.create_database(DATABASE)
 
     def _init_home(self) -> None:
@@ -252,6 +254,10 @@ class LocalCluster:
             os.killpg(instance.process.pid, signal.SIGKILL)
         instance.process.wait(timeout=10)
         instance.process = None
+
+    def stop_instance(self, number: int) -> None:
+        """A graceful stop (SIGTERM): the instance finishes its requests and flushes its writes."""
+        self._stop_instance(self.instances[number - 1])
 
     def restart_instance(self, number: int) -> None:
         instance = self.instances[number - 1]
