@@ -112,3 +112,4 @@ async def test_a_notice_that_cannot_be_sent_does_not_fail_the_change(pg_url: str
         publish_change(dead, "org")
     finally:
         dead.dispose()
+

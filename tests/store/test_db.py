@@ -7,7 +7,14 @@ from pathlib import Path
 import pytest
 from sqlalchemy import Engine, inspect, text
 
-from zdr.store.db import SchemaTooNew, check_current, engine_for, head_revision, migrate
+from zdr.store.db import (
+    SchemaTooNew,
+    check_current,
+    durability_warning,
+    engine_for,
+    head_revision,
+    migrate,
+)
 from zdr.store.tables import metadata
 
 
@@ -82,3 +89,13 @@ def test_content_tables_are_partitioned_on_postgres(engine: Engine) -> None:
             "('contents', 'flagged_contents', 'exchanges')"
         )).all())
     assert kinds == {"contents": "p", "flagged_contents": "p", "exchanges": "r"}
+
+
+def test_a_database_that_may_lose_commits_is_named(engine: Engine) -> None:
+    """The suite's PostgreSQL runs without synchronous_commit (it is thrown away): `zdr serve`
+    warns of such a server, where a crash loses commits already answered as stored."""
+    warning = durability_warning(engine)
+    if engine.dialect.name == "postgresql":
+        assert warning is not None and "synchronous_commit" in warning
+    else:
+        assert warning is None

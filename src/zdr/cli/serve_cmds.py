@@ -50,7 +50,7 @@ def prepare_store(settings: Settings) -> None:
     from sqlalchemy.engine import make_url
 
     from zdr.store.crypto import MasterKeyError, load_master_key
-    from zdr.store.db import SchemaTooNew, engine_for, migrate
+    from zdr.store.db import SchemaTooNew, durability_warning, engine_for, migrate
 
     if settings.master_key or settings.key_file.exists():
         try:
@@ -63,6 +63,9 @@ def prepare_store(settings: Settings) -> None:
     engine = engine_for(settings.database_url)
     try:
         migrate(engine)
+        warning = durability_warning(engine)
+        if warning:
+            typer.echo(f"zdr: warning: {warning}", err=True)
     except SchemaTooNew as error:
         fail(str(error))
     finally:

@@ -159,6 +159,20 @@ def check_current(engine: Engine) -> SchemaStatus:
         return _status(read_only(conn))
 
 
+def durability_warning(engine: Engine) -> str | None:
+    """A warning when PostgreSQL may acknowledge a commit before it is on disk
+    (`synchronous_commit` or `fsync` off): a crash would lose answers reported as stored."""
+    if engine.dialect.name != "postgresql":
+        return None
+    with engine.connect() as conn:
+        unsafe = [name for name in ("synchronous_commit", "fsync")
+                  if conn.exec_driver_sql(f"SHOW {name}").scalar() == "off"]
+    if not unsafe:
+        return None
+    return (f"PostgreSQL runs with {' and '.join(unsafe)} off: a crash of the database can lose "
+            "retained content already answered as stored; turn it on for anything but tests")
+
+
 def migrate(engine: Engine) -> SchemaStatus:
     """Upgrade a new or older database to head (idempotent). Refuses a newer database."""
     with engine.begin() as conn:
