@@ -25,7 +25,7 @@ FEATURE_PARAMS = frozenset({
     "output_config", "inference_geo", "cache_control",
 })
 SURFACE_FEATURES = {"count_tokens": "token_counting", "batches": "batches", "files": "files",
-                    "skills": "agent_skills"}
+                    "skills": "custom_skills"}
 STORAGE_FEATURES = ("claude_code_feedback", "claude_code_remote_session")
 MESSAGE_ROUTES = frozenset({"messages", "count_tokens", "batches"})
 
