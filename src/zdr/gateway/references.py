@@ -8,7 +8,8 @@ org A's files and skills in it.
         {"type": "custom", "skill_id": "skill_01…", "version": "latest"},
         {"type": "anthropic", "skill_id": "pptx"}]}                 public: not an org's id
 
-A skill of any type but `anthropic` is treated as custom (an unknown type cannot widen access).
+A skill of any type but `anthropic` is treated as custom (an unknown type cannot widen access),
+and an id that is not a string as an id nobody owns (refused).
 A new batch's requests are read the same way, each `params` as one Messages body.
 """
 
@@ -45,10 +46,10 @@ def container_references(body: dict[str, Any] | None) -> ContainerReferences:
 
 
 def _container(value: Any, found: ContainerReferences) -> None:
-    if isinstance(value, str):
-        found.containers.add(value)
+    if value is None:
         return
     if not isinstance(value, dict):
+        found.containers.add(_id(value))
         return
     if value.get("id") is not None:
         found.containers.add(_id(value["id"]))
