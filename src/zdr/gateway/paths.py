@@ -24,6 +24,7 @@ look up its owner (`resource_id`), exactly as the upstream decodes it.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from urllib.parse import quote, unquote_to_bytes
 
@@ -33,8 +34,9 @@ HEX = frozenset(b"0123456789abcdefABCDEF")
 # Decoded bytes that would change a path's structure, or that no API path carries.
 ENCODED_REFUSED = frozenset(b"/\\.") | frozenset(range(0x20)) | {0x7F}
 # Raw bytes a canonical path never carries: controls, space, backslash, anything past ASCII.
-RAW_REFUSED = frozenset(range(0x21)) | frozenset(b"\\") | frozenset(range(0x7F, 0x100))
-QUERY_REFUSED = frozenset(range(0x21)) | frozenset(b"#") | frozenset(range(0x7F, 0x100))
+RAW_REFUSED = re.compile(rb"[^\x21-\x5b\x5d-\x7e]")
+# In a query: the same, but a backslash is data and a "#" would start a fragment.
+QUERY_REFUSED = re.compile(rb"[^\x21\x22\x24-\x7e]")
 # Used only when a server gives no raw path: the decoded path, re-encoded (no "/" can hide).
 PCHAR_SAFE = "/!$&'()*+,;=:@-._~"
 
@@ -84,7 +86,7 @@ def request_target(scope: Scope) -> RequestTarget | PathRefused:
     if problem is not None:
         return problem
     query: bytes = scope.get("query_string", b"") or b""
-    if not QUERY_REFUSED.isdisjoint(query):
+    if query and QUERY_REFUSED.search(query):
         return BAD_QUERY
     return RequestTarget(raw.decode("ascii"), query.decode("ascii"))
 
@@ -93,15 +95,16 @@ def path_problem(raw: bytes) -> PathRefused | None:
     """None when `raw` is a canonical path; else what is wrong with it."""
     if not raw.startswith(b"/"):
         return NOT_ABSOLUTE
-    if not RAW_REFUSED.isdisjoint(raw):
+    if RAW_REFUSED.search(raw):
         return BAD_BYTE
     if b"%" in raw:
         problem = _escapes_problem(raw)
         if problem is not None:
             return problem
-    for segment in raw[1:].split(b"/"):
-        if segment in (b".", b".."):
-            return DOT_SEGMENT
+    if b"/." in raw:
+        for segment in raw[1:].split(b"/"):
+            if segment in (b".", b".."):
+                return DOT_SEGMENT
     if b"//" in raw:
         return EMPTY_SEGMENT
     return None
