@@ -88,13 +88,11 @@ class GatewayApp:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         kind = scope["type"]
         if kind == "http":
-            # -- one canonical path (zdr.gateway.paths), checked before routing and fallback
-            target = request_target(scope)
+            target = request_target(scope)    # one canonical path, before routing and fallback
             if isinstance(target, PathRefused):
                 await self._unrouted(send, 400, "invalid_request_error", target.message,
                                      outcome="bad_request")
                 return
-            # --
             matched = self.router.match(target.path)
             if matched is not None:
                 metrics = self.metrics
@@ -161,10 +159,8 @@ class GatewayApp:
                              decision.retention_label)
             await self._finish(ex, MetadataRecorder(self.sink.record_metadata), None, None)
             return
-        if route.body_ids and not route.owned and ("files" in decision.features or (
-                parsed is not None and parsed.get("container") is not None)) \
-                and await self.ownership.refuse_foreign_references(
-                    ex, parsed, send, files="files" in decision.features):
+        if route.body_ids and not route.owned and await self.ownership.refuse_foreign_references(
+                ex, parsed, send, files="files" in decision.features):
             await self._finish(ex, MetadataRecorder(self.sink.record_metadata), None, None)
             return      # a file, container or skill of another org: zdr.gateway.ownership
         recorder = recorder_for(decision, self.sink)

@@ -178,6 +178,8 @@ class OwnershipGuard:
         """Answer 404 (and return True) when `body` references a file, container or custom
         skill the caller's org does not own; False when every one is its own (or none is
         referenced). `files=False`: the policy found no file reference, so none is looked for."""
+        if not files and (body is None or body.get("container") is None):
+            return False                # the hot path: nothing to look up
         wanted = {"file": file_references(body) if files else set()}
         named = container_references(body)
         wanted["container"], wanted["skill"] = named.containers, named.skills
@@ -227,8 +229,9 @@ class OwnershipGuard:
                     and 200 <= ex.status < 300:
                 await self.owners.forget(kind.name, resource_id)
             return
-        if method not in ("POST", "GET"):     # no such route today; nothing to attribute
-            await self.relay.run(ex, method, target_url, headers, body, send, recorder, None)
+        if method not in ("POST", "GET"):     # a collection only lists and creates
+            await self._refuse(ex, send, 405, "invalid_request_error",
+                               "This method is not allowed on this route.", "not_found")
             return
         if method == "POST" and route.body_ids \
                 and await self.refuse_foreign_references(ex, parsed, send):
