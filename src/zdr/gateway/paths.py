@@ -13,13 +13,14 @@ Refused, with `400 invalid_request_error` (the message says what to fix, and quo
 - an encoded `/`, `\\` or `.` (`%2F`, `%5C`, `%2E`, any case): percent-decoding must not change
   where segments begin or end, or make a dot segment;
 - a backslash, a NUL or any other control byte, raw or encoded (`%00`);
+- a percent-encoded letter, digit, `-`, `_` or `~` (`%41`): each path has one spelling;
 - a raw byte outside ASCII (clients percent-encode them), a `%` not followed by two hex digits,
   or percent-encoded bytes that are not UTF-8;
 - in the query string: a control, space or non-ASCII byte, or a `#`.
 
-What is accepted is left as sent (percent-escapes included): a route literal matches only its
-own spelling (`/v1/%66iles` is no route, so a 404), and an id segment is percent-decoded only to
-look up its owner (`resource_id`), exactly as the upstream decodes it.
+What is accepted is left as sent (the percent-escapes that remain stand for characters that must
+be encoded: `%20`, `%C3%A9`, `%3F`…): the router matches route literals as sent, and an id segment
+is percent-decoded only to look up its owner (`resource_id`), exactly as the upstream decodes it.
 """
 
 from __future__ import annotations
@@ -33,6 +34,9 @@ from zdr.gateway.asgi import Scope
 HEX = frozenset(b"0123456789abcdefABCDEF")
 # Decoded bytes that would change a path's structure, or that no API path carries.
 ENCODED_REFUSED = frozenset(b"/\\.") | frozenset(range(0x20)) | {0x7F}
+# Characters that are never percent-encoded in a canonical path (RFC 3986 "unreserved"): one
+# spelling per path, so `/v1/%6Dodels/claude%2Dx` cannot read differently here and upstream.
+UNRESERVED = frozenset(b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_~")
 # Raw bytes a canonical path never carries: controls, space, backslash, anything past ASCII.
 RAW_REFUSED = re.compile(rb"[^\x21-\x5b\x5d-\x7e]")
 # In a query: the same, but a backslash is data and a "#" would start a fragment.
@@ -69,6 +73,8 @@ ENCODED_SEPARATOR = PathRefused("The request path contains an encoded '/', '\\' 
                                 "%5C or %2E); send these characters unencoded, or not at all.")
 BAD_BYTE = PathRefused("The request path contains a backslash, a control character, a NUL or a "
                        "byte outside ASCII; percent-encode UTF-8 text and remove the rest.")
+ENCODED_UNRESERVED = PathRefused("The request path percent-encodes a letter, a digit, '-', '_' "
+                                 "or '~'; send these characters unencoded.")
 BAD_ESCAPE = PathRefused("The request path contains a '%' that is not followed by two "
                          "hexadecimal digits; encode a literal '%' as %25.")
 NOT_UTF8 = PathRefused("The request path's percent-encoded bytes are not valid UTF-8.")
@@ -119,6 +125,8 @@ def _escapes_problem(raw: bytes) -> PathRefused | None:
         value = int(digits, 16)
         if value in ENCODED_REFUSED:
             return ENCODED_SEPARATOR if value in b"/\\." else BAD_BYTE
+        if value in UNRESERVED:
+            return ENCODED_UNRESERVED
         index = raw.find(b"%", index + 3)
     try:
         unquote_to_bytes(raw).decode("utf-8")
