@@ -35,7 +35,6 @@ from zdr.testing.memory import (
     NullSafetyQueue,
     SystemClock,
 )
-from zdr.tracing import tracer_from_settings
 
 STUB_PROVIDER_KEY = "stand-in-upstream-key"
 CONTROL_PREFIXES = ("/admin/", "/console/")
@@ -214,9 +213,13 @@ def build_app(
                     catalog_version=catalog.version)
 
     on_startup.append(announce)
-    tracer = tracer_from_settings(settings, span_exporter)     # None: traces are off
-    if tracer is not None:
-        on_shutdown.append(tracer.stop)
+    tracer = None       # traces are off unless asked for: OpenTelemetry is not even imported
+    if settings.otlp_traces_endpoint or span_exporter is not None:
+        from zdr.tracing import tracer_from_settings
+
+        tracer = tracer_from_settings(settings, span_exporter)
+        if tracer is not None:
+            on_shutdown.append(tracer.stop)
     flusher = LogFlusher(writer)
     on_startup.append(flusher.start)
     on_shutdown.append(flusher.stop)

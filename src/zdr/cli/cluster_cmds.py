@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import signal
 import threading
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from zdr.cli.common import fail
+
+if TYPE_CHECKING:
+    from zdr.cluster.local import LocalCluster
 
 cluster = typer.Typer(help="A local multi-instance deployment: nginx, instances, PostgreSQL.",
                       no_args_is_help=True)
@@ -49,10 +52,8 @@ def up(
         local.stop()
 
 
-def summary(local: object) -> list[str]:
-    from zdr.cluster.local import LocalCluster
-
-    assert isinstance(local, LocalCluster)
+def summary(local: LocalCluster) -> list[str]:
+    """What a user needs to try the cluster: where it answers, and how to reach its store."""
     lines = [f"zdr: cluster ready at {local.url} (nginx)"]
     for instance in local.instances:
         lines.append(f"zdr:   instance {instance.number}: {instance.url} "
