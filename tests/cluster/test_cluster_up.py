@@ -67,7 +67,7 @@ def test_cluster_up_serves_then_cleans_up_on_ctrl_c() -> None:
         assert len(started) >= 4
     finally:
         up.send_signal(signal.SIGINT)
-        up.wait(timeout=120)
+        up.communicate(timeout=120)
     assert up.returncode == 0
     assert not Path(root.group(1)).exists(), "the cluster's folder outlived it"
     assert not port_open(int(url.group(1).rsplit(":", 1)[1]))
