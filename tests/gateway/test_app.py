@@ -65,7 +65,12 @@ def test_bearer_key_is_accepted(gateway):
     (b'["SECRETBODY"]', 400, "invalid_request_error"),             # not an object
     (b'{"model": "\xff\xfeSECRETBODY"}', 400, "invalid_request_error"),  # bad UTF-8
     (b"", 400, "invalid_request_error"),                            # empty
-], ids=["malformed", "array", "bad-utf8", "empty"])
+    (b'{"model": "\\ud800SECRETBODY"}', 400, "invalid_request_error"),  # lone surrogate
+    (b'{"SECRETBODY": 1, "SECRETBODY": 2}', 400, "invalid_request_error"),  # repeated key
+    (b'{"model": "claude-sonnet-5", "max_tokens": 8, "messages": [], '
+     b'"model": "SECRETBODY"}', 400, "invalid_request_error"),      # repeated model
+], ids=["malformed", "array", "bad-utf8", "empty", "lone-surrogate", "repeated-key",
+        "repeated-model"])
 def test_bad_bodies_are_refused_without_quoting_them(gateway, body, status, error_type):
     secret, _ = gateway.directory.create_key("bad-body-org", zdr=True)
     response = post(gateway, secret, body)

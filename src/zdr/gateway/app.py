@@ -17,6 +17,7 @@ import orjson
 from zdr.catalog.schema import Catalog
 from zdr.gateway.asgi import ASGIApp, Receive, Scope, Send
 from zdr.gateway.auth import PrincipalCache, presented_key
+from zdr.gateway.body import UnreadableBody, read_json_object
 from zdr.gateway.client import ClientChannel
 from zdr.gateway.exchange import Exchange
 from zdr.gateway.observe import MessageObserver
@@ -297,10 +298,6 @@ def _parse(body: bytes, route: Route, method: str) -> dict[str, Any] | None:
             raise BadBody(400, "invalid_request_error", "The request body is empty.")
         return None
     try:
-        value = orjson.loads(body)
-    except orjson.JSONDecodeError:
-        raise BadBody(400, "invalid_request_error",
-                      "The request body is not valid JSON (or not valid UTF-8).") from None
-    if not isinstance(value, dict):
-        raise BadBody(400, "invalid_request_error", "The request body must be a JSON object.")
-    return value
+        return read_json_object(body)     # one reading: duplicate keys refused (gateway.body)
+    except UnreadableBody as error:
+        raise BadBody(400, "invalid_request_error", error.message) from None
