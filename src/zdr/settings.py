@@ -35,6 +35,8 @@ class Settings(BaseModel):
     key_cache_ttl_seconds: float = 2.0
     upstream_timeout_seconds: float = 600.0
     max_body_bytes: int = 32 * 1024 * 1024
+    max_header_bytes: int = Field(default=32 * 1024, ge=1024)   # names + values + 4 per header
+    max_header_count: int = Field(default=100, ge=8)
     classifier: str = "zdr.safety.default:DefaultClassifier"
     classifier_workers: int = 1
     classifier_queue: int = 1000

@@ -20,9 +20,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from zdr.catalog import default_catalog, load_catalog
-from zdr.gateway import heap
+from zdr.gateway import heap, server_protocol
 from zdr.gateway.app import GatewayApp
 from zdr.gateway.asgi import ASGIApp
+from zdr.gateway.header_limits import HeaderLimits
 from zdr.gateway.relay import Relay
 from zdr.gateway.responses import new_request_id, send_error
 from zdr.observability import GatewayMetrics, file_and_stderr_writer, make_logger
@@ -204,7 +205,9 @@ def build_app(
     flusher = LogFlusher(writer)
     on_startup.append(flusher.start)
     on_shutdown.append(flusher.stop)
+    limits = HeaderLimits(settings.max_header_bytes, settings.max_header_count)
     if server_process:
+        server_protocol.configure(limits)               # this worker's bound on request heads
         on_startup.append(heap.settle_after_startup)    # last: after everything long-lived
     safety = safety or store.safety or NullSafetyQueue()
     return GatewayApp(
@@ -221,6 +224,7 @@ def build_app(
         log_writer=writer,
         key_cache_ttl=settings.key_cache_ttl_seconds,
         max_body_bytes=settings.max_body_bytes,
+        header_limits=limits,
         fallback=fallback or store.control,
         on_startup=on_startup,
         on_shutdown=on_shutdown,

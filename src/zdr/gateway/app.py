@@ -20,6 +20,7 @@ from zdr.gateway.auth import PrincipalCache, presented_key
 from zdr.gateway.body import UnreadableBody, read_json_object
 from zdr.gateway.client import ClientChannel
 from zdr.gateway.exchange import Exchange
+from zdr.gateway.header_limits import TOO_LARGE_STATUS, TOO_LARGE_TYPE, HeaderLimits
 from zdr.gateway.observe import MessageObserver
 from zdr.gateway.ownership import OwnershipGuard
 from zdr.gateway.recorders import MetadataRecorder, RetainingRecorder, recorder_for
@@ -60,6 +61,7 @@ class GatewayApp:
         key_cache_ttl: float,
         log_writer: Any = None,
         max_body_bytes: int,
+        header_limits: HeaderLimits,
         fallback: ASGIApp | None = None,
         classify: bool = True,
         on_startup: Sequence[Hook] = (),
@@ -76,6 +78,7 @@ class GatewayApp:
         self.metrics = metrics
         self.log = logger
         self.max_body_bytes = max_body_bytes
+        self.header_limits = header_limits
         self.fallback = fallback
         self.classify = classify   # False: no classifier is wired, so no text is collected for it
         self._on_startup = tuple(on_startup)
@@ -86,6 +89,10 @@ class GatewayApp:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         kind = scope["type"]
         if kind == "http":
+            if self.header_limits.exceeded(scope["headers"]):   # before routing and auth
+                await self._unrouted(send, TOO_LARGE_STATUS, TOO_LARGE_TYPE,
+                                     self.header_limits.message, outcome="bad_request")
+                return
             route = self.router.match(scope["path"])
             if route is not None:
                 metrics = self.metrics
