@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import importlib
+import secrets
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -24,6 +25,7 @@ from zdr.gateway import heap, server_protocol
 from zdr.gateway.app import GatewayApp
 from zdr.gateway.asgi import ASGIApp
 from zdr.gateway.header_limits import HeaderLimits
+from zdr.gateway.pseudonyms import Pseudonyms
 from zdr.gateway.relay import Relay
 from zdr.gateway.responses import new_request_id, send_error
 from zdr.observability import GatewayMetrics, file_and_stderr_writer, make_logger
@@ -53,6 +55,7 @@ class StorePorts:
     on_shutdown: list[Hook] = field(default_factory=list)
     description: str = "in-memory (no SQL store)"
     write_queue_depth: Callable[[], int] | None = None
+    identifier_key: bytes | None = None     # pseudonyms of client-chosen names (master key)
 
 
 def sql_ports(settings: Settings) -> StorePorts:
@@ -70,6 +73,7 @@ def sql_ports(settings: Settings) -> StorePorts:
     except Exception:  # noqa: BLE001 - no home initialised yet: run without the store
         return StorePorts(description="in-memory (no master key: run `zdr init`)")
     keyring = crypto.Keyring(engine, master_key)
+    ports.identifier_key = crypto.identifier_key(master_key)
     sink = exchanges.SqlExchangeSink(engine, keyring, capacity=settings.write_queue)
 
     async def start_sink() -> None:
@@ -225,6 +229,8 @@ def build_app(
         key_cache_ttl=settings.key_cache_ttl_seconds,
         max_body_bytes=settings.max_body_bytes,
         header_limits=limits,
+        # Without the store nothing is kept across restarts: a key of this process will do.
+        pseudonyms=Pseudonyms(store.identifier_key or secrets.token_bytes(32), catalog),
         fallback=fallback or store.control,
         on_startup=on_startup,
         on_shutdown=on_shutdown,

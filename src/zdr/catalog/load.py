@@ -237,14 +237,14 @@ def _models(r: _Reader, data: dict[str, Any]) -> tuple[ModelPattern, ...]:
         model_class = r.get(t, "models", "class", str)
         if model_class not in ("standard", "covered"):
             raise r.fail("models.class", f"must be 'standard' or 'covered', not {model_class!r}")
-        pattern = r.get(t, "models", "pattern", str)
-        if not pattern.strip():
+        # `pattern = "..."`, or `patterns = [...]` for several with one class and source
+        listed = r.strings(t, "models", "patterns") if "patterns" in t else (
+            r.get(t, "models", "pattern", str),)
+        if not listed or not all(pattern.strip() for pattern in listed):
             raise r.fail("models.pattern", f"entry {index} must not be empty")
-        patterns.append(ModelPattern(
-            pattern=pattern,
-            model_class=model_class,
-            source=_source(r, t, key),
-        ))
+        source = _source(r, t, key)
+        patterns.extend(ModelPattern(pattern=pattern, model_class=model_class, source=source)
+                        for pattern in listed)
     return tuple(patterns)
 
 

@@ -23,6 +23,7 @@ from zdr.gateway.exchange import Exchange
 from zdr.gateway.header_limits import TOO_LARGE_STATUS, TOO_LARGE_TYPE, HeaderLimits
 from zdr.gateway.observe import MessageObserver
 from zdr.gateway.ownership import OwnershipGuard
+from zdr.gateway.pseudonyms import Pseudonyms
 from zdr.gateway.recorders import MetadataRecorder, RetainingRecorder, recorder_for
 from zdr.gateway.relay import Relay
 from zdr.gateway.responses import new_request_id, send_body, send_error
@@ -62,6 +63,7 @@ class GatewayApp:
         log_writer: Any = None,
         max_body_bytes: int,
         header_limits: HeaderLimits,
+        pseudonyms: Pseudonyms,
         fallback: ASGIApp | None = None,
         classify: bool = True,
         on_startup: Sequence[Hook] = (),
@@ -79,6 +81,7 @@ class GatewayApp:
         self.log = logger
         self.max_body_bytes = max_body_bytes
         self.header_limits = header_limits
+        self.pseudonyms = pseudonyms      # client-chosen names in a ZDR org's record
         self.fallback = fallback
         self.classify = classify   # False: no classifier is wired, so no text is collected for it
         self._on_startup = tuple(on_startup)
@@ -139,7 +142,8 @@ class GatewayApp:
                               self.catalog)
         now = self.clock.now()
         decision = decide(facts, principal.arrangements, self.catalog, now)
-        ex = Exchange("", principal, decision, now)
+        ex = Exchange("", principal, decision, now, recorded=self.pseudonyms.recorded(
+            decision, principal.arrangements, now))
         if problem is not None or decision.error is not None:
             if problem is not None:
                 ex.status, ex.outcome = problem.status, "bad_request"
