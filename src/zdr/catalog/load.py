@@ -229,7 +229,7 @@ def _features(r: _Reader, data: dict[str, Any]) -> dict[str, FeatureSpec]:
 
 def _models(r: _Reader, data: dict[str, Any]) -> tuple[ModelPattern, ...]:
     entries = r.get(data, "", "models", list, [])
-    patterns = []
+    patterns: list[ModelPattern] = []
     for index, t in enumerate(entries):
         key = f"models[{index}]"
         if not isinstance(t, dict):
