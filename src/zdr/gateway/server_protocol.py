@@ -4,7 +4,10 @@ request's head (request line and headers) while it arrives.
 llhttp (httptools) sets no limit of its own: a client could make a worker buffer a 20 MB header
 before the app is called. This protocol counts the bytes of a request's head as they come and,
 past `max_head_bytes`, answers the gateway's own 431 (`request_too_large`, in the API's error
-format, `zdr.gateway.header_limits`) and closes the connection, keeping nothing of it.
+format, `zdr.gateway.header_limits`) and closes the connection, keeping nothing of it. The close
+lingers (`LINGER_SECONDS`): the server stops sending, then drops whatever the client still sends
+until it stops or the time is up, so the client reads the answer instead of a connection reset
+(closing a socket with unread input resets it, and the reset discards the answer).
 
 `max_head_bytes` is the configured header size plus `REQUEST_LINE_BYTES` for the request line,
 so a request within the configured limits always reaches the app, which checks them exactly.
@@ -25,6 +28,7 @@ from zdr.gateway.responses import error_payload, new_request_id
 
 PROTOCOL = "zdr.gateway.server_protocol:BoundedHeadProtocol"
 REQUEST_LINE_BYTES = 16 * 1024
+LINGER_SECONDS = 2.0
 
 
 class BoundedHeadProtocol(HttpToolsProtocol):
@@ -38,6 +42,7 @@ class BoundedHeadProtocol(HttpToolsProtocol):
     limits: ClassVar[HeaderLimits] = HeaderLimits(32 * 1024, 100)
     max_head_bytes: ClassVar[int] = limits.max_bytes + REQUEST_LINE_BYTES
     _head_left: int | None
+    _refused = False
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         self._head_left = self.max_head_bytes
@@ -53,6 +58,8 @@ class BoundedHeadProtocol(HttpToolsProtocol):
         super().on_headers_complete()
 
     def data_received(self, data: bytes) -> None:
+        if self._refused:
+            return                              # lingering after a 431: dropped unread
         left = self._head_left
         if left is None or len(data) <= left:
             if left is not None:
@@ -75,8 +82,14 @@ class BoundedHeadProtocol(HttpToolsProtocol):
                 f"content-type: application/json\r\ncontent-length: {len(body)}\r\n"
                 f"request-id: {request_id}\r\nzdr-retention: none\r\n"
                 "connection: close\r\n\r\n").encode("ascii")
-        self.transport.write(head + body)
-        self.transport.close()
+        self._refused = True
+        transport = self.transport
+        transport.write(head + body)
+        if transport.can_write_eof():
+            transport.write_eof()
+            self.loop.call_later(LINGER_SECONDS, transport.close)
+        else:
+            transport.close()
 
 
 def configure(limits: HeaderLimits) -> None:
