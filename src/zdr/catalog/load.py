@@ -44,6 +44,7 @@ FEATURE_KEYS = frozenset({
     "label", "zdr", "hipaa_eligible", "artifact", "artifact_days", "artifact_until_deleted",
     "tool_type_prefixes", "source",
 })
+MODEL_KEYS = frozenset({"pattern", "patterns", "class", "source"})
 TOP_LEVEL_KEYS = frozenset({
     "version", "plans", "consumer_plans", "key_kinds", "zdr_key_kinds", "retention", "surfaces",
     "features", "models", "claude_code", "messages", "request",
@@ -234,6 +235,7 @@ def _models(r: _Reader, data: dict[str, Any]) -> tuple[ModelPattern, ...]:
         key = f"models[{index}]"
         if not isinstance(t, dict):
             raise r.fail("models", f"entry {index} must be a table")
+        r.only(t, "models", MODEL_KEYS)
         model_class = r.get(t, "models", "class", str)
         if model_class not in ("standard", "covered"):
             raise r.fail("models.class", f"must be 'standard' or 'covered', not {model_class!r}")
