@@ -26,12 +26,14 @@ import zdr.console.flagged_views as flagged_views
 import zdr.console.hold_views as hold_views
 import zdr.console.org_views as org_views
 import zdr.console.review_views as review_views
+from zdr.console.client_address import TrustedProxies
 from zdr.console.headers import SecurityHeaders
 from zdr.console.ratelimit import LoginRateLimiter
 from zdr.console.rendering import Renderer
 from zdr.console.sessions import SessionCodec
 from zdr.console.web import Console, Handler, page_view
 from zdr.control.plane import ControlPlane
+from zdr.control.sessions import ConsoleSessions
 from zdr.settings import Settings
 
 STATIC = Path(__file__).with_name("static")
@@ -103,13 +105,18 @@ def build_console_app(
     limiter: LoginRateLimiter | None = None,
     wall_clock: Callable[[], float] | None = None,
 ) -> Starlette:
-    """The console for one control plane. Mount it at /console."""
+    """The console for one control plane. Mount it at /console.
+
+    Sessions and the sign-in rate limit live in the control plane's database, so any number of
+    workers or instances on one database agree on both."""
     console = Console(
         plane=plane,
         codec=SessionCodec(session_secret(settings)),
         renderer=Renderer(plane.ctx.catalog.version),
-        limiter=limiter or LoginRateLimiter(),
+        limiter=limiter or LoginRateLimiter(plane.ctx.engine, clock=plane.ctx.now),
+        sessions=ConsoleSessions(plane.ctx),
         secure_cookies=settings.console_secure_cookies,
+        proxies=TrustedProxies.of(settings.forwarded_allow_ips),
     )
     if wall_clock is not None:
         console.wall_clock = wall_clock
