@@ -148,7 +148,8 @@ def test_every_post_needs_the_sessions_csrf_token(client, world, path, fields, t
 
 
 def test_rate_limit_stops_guessing_for_one_email_and_address(world):
-    limiter = LoginRateLimiter(per_account=Limit(3, 900), per_address=Limit(100, 900))
+    limiter = LoginRateLimiter(world.plane.ctx.engine, per_account_address=Limit(3, 900),
+                               per_address=Limit(100, 900))
     app = Starlette(routes=[Mount("/console", build_console_app(world.plane, world.settings,
                                                                 limiter=limiter))])
     with TestClient(app, follow_redirects=False) as client:
@@ -169,7 +170,8 @@ def test_rate_limit_stops_guessing_for_one_email_and_address(world):
 
 
 def test_rate_limit_per_address_slows_spraying_across_emails(world):
-    limiter = LoginRateLimiter(per_account=Limit(100, 900), per_address=Limit(4, 900))
+    limiter = LoginRateLimiter(world.plane.ctx.engine, per_account_address=Limit(100, 900),
+                               per_address=Limit(4, 900))
     app = Starlette(routes=[Mount("/console", build_console_app(world.plane, world.settings,
                                                                 limiter=limiter))])
     with TestClient(app, follow_redirects=False) as client:
