@@ -131,6 +131,11 @@ def test_sign_in_rotates_the_session_and_its_csrf_token(client):
     ("/console/holds", {"org": "{acme}", "scope": "org", "reason": "r"}),
     ("/console/holds/some-hold/release", {}),
     ("/console/flagged/1", {}),
+    ("/console/orgs", {"name": "Initech", "plan": "api"}),
+    ("/console/orgs/{acme}/members", {"email": "x@acme.test", "role": "org_member"}),
+    ("/console/account/password", {"current_password": "correct horse battery staple",
+                                   "new_password": "0123456789abc",
+                                   "confirm_password": "0123456789abc"}),
 ])
 @pytest.mark.parametrize("token", ["", "forged-token"])
 def test_every_post_needs_the_sessions_csrf_token(client, world, path, fields, token):

@@ -19,11 +19,13 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
 
+import zdr.console.account_views as account_views
 import zdr.console.audit_views as audit_views
 import zdr.console.auth_views as auth_views
 import zdr.console.exchange_views as exchange_views
 import zdr.console.flagged_views as flagged_views
 import zdr.console.hold_views as hold_views
+import zdr.console.member_views as member_views
 import zdr.console.org_views as org_views
 import zdr.console.review_views as review_views
 from zdr.console.client_address import TrustedProxies
@@ -55,6 +57,11 @@ def routes() -> list[BaseRoute]:
         _post("/login", auth_views.login, sign_in=False),
         _post("/logout", auth_views.logout, sign_in=False),
         _get("/orgs", org_views.overview),
+        _post("/orgs", org_views.create_org),
+        _get("/orgs/{org_id}/members", member_views.members_page),
+        _post("/orgs/{org_id}/members", member_views.add_member),
+        _get("/account", account_views.account_page),
+        _post("/account/password", account_views.change_password),
         _get("/orgs/{org_id}/privacy", org_views.privacy_page),
         _post("/orgs/{org_id}/zdr-request", org_views.request_zdr),
         _get("/orgs/{org_id}/exchanges", exchange_views.org_exchanges),

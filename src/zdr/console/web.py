@@ -25,6 +25,7 @@ from zdr.console.ratelimit import LoginRateLimiter
 from zdr.console.rendering import NavItem, Renderer
 from zdr.console.sessions import COOKIE_NAME, Session, SessionCodec, new_session
 from zdr.control.context import ControlContext
+from zdr.control.org_names import OrgId
 from zdr.control.plane import ControlPlane
 from zdr.control.roles import ORG_ROLES, Actor, authorize
 from zdr.control.sessions import ConsoleSessions
@@ -125,6 +126,9 @@ FLASHES = {
     "hold-placed": ("good", "Hold placed: nothing under it will be deleted until it is released."),
     "hold-released": ("good", "Hold released: purge may now take what has expired."),
     "signed-out": ("good", "You are signed out."),
+    "password-changed": ("good", "Password changed. You are signed out everywhere else."),
+    "member-added": ("good", "Added. They see this organization when they next sign in."),
+    "org-created": ("good", "Organization created."),
 }
 
 
@@ -143,6 +147,8 @@ def navigation(viewer: Viewer | None, current: str) -> tuple[NavItem, ...]:
             items.append((f"/orgs/{org_id}/privacy", label))
             if viewer.may("audit.read", org_id) and not viewer.actor.is_provider:
                 items.append((f"/orgs/{org_id}/audit", "Audit log"))
+            if viewer.may("member.read", org_id) and not viewer.actor.is_provider:
+                items.append((f"/orgs/{org_id}/members", "Members"))
     provider_pages = (
         ("zdr.approve", "/reviews", "Reviews"),
         ("org.read", "/orgs", "Organizations"),
@@ -159,6 +165,11 @@ def navigation(viewer: Viewer | None, current: str) -> tuple[NavItem, ...]:
 
 Handler = Callable[[Request, Page], Awaitable[Response]]
 MAX_FORM_BYTES = 64 * 1024      # every console form is far smaller; bigger bodies are refused
+
+
+def org_id_param(request: Request) -> OrgId:
+    """The organization in a console path: always its id, never looked up as a name."""
+    return OrgId(request.path_params["org_id"])
 
 
 def _peer(request: Request) -> str | None:
