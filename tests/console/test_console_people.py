@@ -68,11 +68,11 @@ def test_an_owner_sees_the_same_answer_for_any_email(client, world):
         assert added.headers["location"].endswith("?done=member-added")
         pages.append(client.get(added.headers["location"]).text)
     listed = pages[-1]
-    assert "owner@globex.test" in listed and "nobody@nowhere.test" in listed
-    assert "reviewer@provider.test" not in listed             # staff are never pulled in
-    assert "Globex" not in listed and "org_owner of Globex" not in listed
+    for email in ("owner@globex.test", "reviewer@provider.test", "nobody@nowhere.test"):
+        assert email in listed                                 # listed as added, alike
+    assert "Globex" not in listed and "reviewer</td>" not in listed
     reviewer = world.plane.accounts.actor_for_email("reviewer@provider.test")
-    assert reviewer.org_roles == {}
+    assert reviewer.org_roles == {}                            # staff are never pulled in
 
 
 def test_a_bad_email_or_role_is_shown_next_to_the_field(client, world):

@@ -134,25 +134,22 @@ class Accounts:
     def add_member(self, actor: Actor, org: str, email: str, role: str) -> MemberView:
         """Give the person with `email` a role in `org` (its owner, or a provider admin).
 
-        The answer is the same whether or not an account with that email exists, and whatever
-        it holds elsewhere: a new account (without a password, until a provider admin sets one)
-        is made when there is none. Provider staff cannot be added: for an org owner the answer
-        still reads the same (the refusal is audited for the provider only); a provider admin,
-        who may see every account anyway, is told.
+        The answer, the org's member list and the org's audit log read the same whether or not
+        an account with that email exists, and whatever it holds elsewhere: a new account
+        (without a password, until a provider admin sets one) is made when there is none.
+        Provider staff are never pulled in: a provider admin, who may see every account anyway,
+        is told; for an org owner the membership is recorded like any other, but grants nothing
+        — a staff account holds no org role (`actor_for_user`).
         """
         if role not in ORG_ROLES:
             raise InvalidRequest(f"unknown org role {role!r}; one of {', '.join(ORG_ROLES)}")
         email = _email(email)
         with self.ctx.write() as conn:
             org_id = guarded_org(self.ctx, conn, actor, "membership.grant", org).id
-            answer = MemberView(email=email, org_id=org_id, roles=(role,))
             row = conn.execute(select(users.c.id).where(users.c.email == email)).first()
-            if row is not None and _is_staff(conn, row.id):
-                if authorize(actor, "user.read", None).allowed:
-                    raise Conflict(STAFF_IN_ORG)
-                self.ctx.record(conn, actor, "membership.refuse", None, email, None,
-                                {"org_id": org_id, "role": role, "reason": "provider staff"})
-                return answer
+            if row is not None and authorize(actor, "user.read", None).allowed \
+                    and _is_staff(conn, row.id):
+                raise Conflict(STAFF_IN_ORG)
             if row is None:
                 user_id = str(uuid.uuid4())
                 conn.execute(users.insert().values(id=user_id, email=email,
@@ -175,15 +172,15 @@ class Accounts:
         return self.add_member(actor, org, email, role)
 
     def members(self, actor: Actor, org: str) -> list[MemberView]:
-        """The people of one organization and their roles there (its owners and admins)."""
+        """The memberships of one organization, as added (its owners and admins see them). The
+        list says nothing an owner did not already know: it holds every email added, whatever
+        its account (a disabled account, or a staff account whose membership grants nothing)."""
         with self.ctx.read() as conn:
             org_id = guarded_org(self.ctx, conn, actor, "member.read", org).id
             rows = conn.execute(
                 select(users.c.email, memberships.c.role)
                 .join(memberships, memberships.c.user_id == users.c.id)
-                .where(memberships.c.org_id == org_id, users.c.disabled_at.is_(None))
-                .where(~users.c.id.in_(select(memberships.c.user_id)
-                                       .where(memberships.c.org_id.is_(None))))
+                .where(memberships.c.org_id == org_id)
                 .order_by(users.c.email, memberships.c.role)).all()
         roles: dict[str, list[str]] = {}
         for row in rows:
