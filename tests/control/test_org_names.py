@@ -134,6 +134,11 @@ def test_an_org_named_like_another_orgs_id_never_answers_for_it(
         assert find_org(conn, victim_id).name == "Victim"
         assert find_org(conn, OrgId(victim_id)).name == "Victim"
     assert plane.orgs.show(OPERATOR, victim_id).name == "Victim"
+    plane.orgs.delete(OPERATOR, victim_id)
+    with pytest.raises(NotFound):      # the deleted org, not the one named like its id
+        plane.workspaces.create(OPERATOR, victim_id, "planted")
+    with pytest.raises(NotFound):
+        plane.keys.create(OPERATOR, victim_id)
 
 
 # ---------------------------------------------------------------- through the admin API
