@@ -20,7 +20,7 @@ from sqlalchemy.exc import IntegrityError
 from zdr.control.context import ControlContext, find_org, guarded_org
 from zdr.control.roles import ORG_ROLES, PROVIDER_ROLES, Actor, authorize
 from zdr.control.views import MemberView, NewSecretView, UserView
-from zdr.errors import AuthenticationFailed, Conflict, InvalidRequest, NotFound
+from zdr.errors import AuthenticationFailed, Conflict, InvalidRequest, NotFound, PermissionDenied
 from zdr.keys import hash_secret, new_admin_token
 from zdr.store.db import utc
 from zdr.store.tables import admin_tokens, console_sessions, memberships, users
@@ -101,6 +101,9 @@ class Accounts:
         org roles — never both: provider staff do not join organizations. `org_roles` maps an
         org reference (`zdr.control.org_names`) to roles. Org owners add people with
         `add_member`, which tells them nothing about accounts outside their org."""
+        if not actor.is_provider:
+            raise PermissionDenied("permission denied: accounts are made by provider admins; "
+                                   "add people to your organization as members (add-member)")
         self.ctx.guard(actor, "user.create", None)
         email = _email(email)
         password_hash = None if password is None else _password_hash(password)
