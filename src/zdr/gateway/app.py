@@ -289,10 +289,11 @@ class GatewayApp:
     async def _unrouted(self, send: Send, status: int, error_type: str, message: str, *,
                         surface: str = "unknown", outcome: str = "not_found") -> None:
         request_id = new_request_id()
-        await send_error(send, status, error_type, message, request_id, NO_RETENTION)
+        # counted and logged before answering: once the client has its answer, both exist
         self.metrics.observe(surface, outcome, NO_RETENTION, status, 0.0, None)
         self.log.info("refused", request_id=request_id, surface=surface, status=status,
                       outcome=outcome)
+        await send_error(send, status, error_type, message, request_id, NO_RETENTION)
 
     async def _ops(self, path: str, send: Send) -> None:
         if path == "/metrics":
