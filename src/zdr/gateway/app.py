@@ -17,6 +17,7 @@ import orjson
 from zdr.catalog.schema import Catalog
 from zdr.gateway.asgi import ASGIApp, Receive, Scope, Send
 from zdr.gateway.auth import PrincipalCache, presented_key
+from zdr.gateway.classify import View, view_for
 from zdr.gateway.client import ClientChannel
 from zdr.gateway.exchange import Exchange
 from zdr.gateway.observe import MessageObserver
@@ -25,7 +26,6 @@ from zdr.gateway.recorders import MetadataRecorder, RetainingRecorder, recorder_
 from zdr.gateway.relay import Relay
 from zdr.gateway.responses import new_request_id, send_body, send_error
 from zdr.gateway.routes import Route, Router
-from zdr.gateway.texts import request_text
 from zdr.observability import AccessLog, GatewayMetrics
 from zdr.policy import decide, extract_facts
 from zdr.ports import Clock, Directory, ExchangeSink, ResourceOwners, SafetyQueue
@@ -132,6 +132,8 @@ class GatewayApp:
         now = self.clock.now()
         decision = decide(facts, principal.arrangements, self.catalog, now)
         ex = Exchange("", principal, decision, now)
+        view = view_for(decision, route.name, method, path, headers, body, parsed,
+                        readable=problem is None) if self.classify else None
         if problem is not None or decision.error is not None:
             if problem is not None:
                 ex.status, ex.outcome = problem.status, "bad_request"
@@ -144,11 +146,11 @@ class GatewayApp:
             ex.mark_first_byte()
             await send_error(send, ex.status, error_type, message, ex.request_id,
                              decision.retention_label)
-            await self._finish(ex, MetadataRecorder(self.sink.record_metadata), None, None)
+            await self._finish(ex, MetadataRecorder(self.sink.record_metadata), None, view)
             return
         if "files" in decision.features and not route.owned \
                 and await self.ownership.refuse_foreign_files(ex, parsed, send):
-            await self._finish(ex, MetadataRecorder(self.sink.record_metadata), None, None)
+            await self._finish(ex, MetadataRecorder(self.sink.record_metadata), None, view)
             return      # a file of another org (or none at all): zdr.gateway.ownership
         recorder = recorder_for(decision, self.sink)
         observer = None
@@ -161,12 +163,13 @@ class GatewayApp:
         target = path + ("?" + query.decode("latin-1") if query else "")
         channel = ClientChannel(receive, send)
         channel.watch()
+        relay_send = view.tap(channel.send) if view is not None else channel.send
         try:
             if route.owned:     # files and batches: one org's ids (zdr.gateway.ownership)
                 await self.ownership.run(ex, route.name, method, path, target, headers, body,
-                                         channel.send, recorder, parsed)
+                                         relay_send, recorder, parsed)
             else:
-                await self.relay.run(ex, method, target, headers, body, channel.send, recorder,
+                await self.relay.run(ex, method, target, headers, body, relay_send, recorder,
                                      observer)
         except asyncio.CancelledError:
             if not channel.consume_cancel():
@@ -186,7 +189,7 @@ class GatewayApp:
                 await channel.send({"type": "http.response.body", "body": b"", "more_body": False})
         finally:
             channel.stop()
-        await self._finish(ex, recorder, observer, parsed)
+        await self._finish(ex, recorder, observer, view)
 
     async def _read_body(self, headers: dict[str, str], receive: Receive) -> bytes:
         limit = self.max_body_bytes
@@ -216,7 +219,7 @@ class GatewayApp:
         ex: Exchange,
         recorder: MetadataRecorder,
         observer: MessageObserver | None,
-        parsed: dict[str, Any] | None,
+        view: View | None,
     ) -> None:
         if not ex.request_id:   # the client left before the upstream answered
             ex.request_id = new_request_id()
@@ -227,10 +230,9 @@ class GatewayApp:
         except Exception:  # noqa: BLE001 - a store failure must not crash the served request
             self.log.error("metadata_write_failed", request_id=meta.exchange_id,
                            org_id=meta.org_id, surface=decision.surface)
-        if (observer is not None and self.classify and ex.outcome == "ok"
-                and decision.keep["classifier_result"].kept):
+        if view is not None:    # whatever the outcome: what was seen (zdr.gateway.classify)
             try:
-                self.safety.submit(meta, request_text(parsed), observer.output_text)
+                await view.submit(self.safety, meta, observer)
             except Exception:  # noqa: BLE001 - the classifier is off the response path
                 self.log.error("safety_submit_failed", request_id=meta.exchange_id,
                                org_id=meta.org_id, surface=decision.surface)

@@ -31,7 +31,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import orjson
-from aiohttp import web
+from aiohttp import BodyPartReader, web
 
 MODELS = (
     ("claude-sonnet-5", "Claude Sonnet 5", "2026-05-01T00:00:00Z"),
@@ -152,12 +152,54 @@ def error_body(status: int, message: str, request_id: str) -> bytes:
         "message": message}, "request_id": request_id})
 
 
+def _batch_results(raw: bytes, override: str | None) -> list[dict[str, Any]]:
+    """A succeeded result per request of a new batch: the reply its params would get."""
+    try:
+        body = orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        return []
+    requests = body.get("requests") if isinstance(body, dict) else None
+    results = []
+    for request in requests if isinstance(requests, list) else ():
+        if not isinstance(request, dict):
+            continue
+        params: dict[str, Any] = request["params"] if isinstance(request.get("params"),
+                                                                 dict) else {}
+        text = reply_text(params, override)
+        results.append({"custom_id": request.get("custom_id"), "result": {
+            "type": "succeeded", "message": {
+                "id": _id("msg"), "type": "message", "role": "assistant",
+                "model": params.get("model", "claude-sonnet-5"),
+                "content": [{"type": "text", "text": text}], "stop_reason": "end_turn",
+                "stop_sequence": None,
+                "usage": {"input_tokens": count_tokens(params),
+                          "output_tokens": max(1, len(text) // 4)}}}})
+    return results
+
+
+async def _uploaded(request: web.Request) -> tuple[str, bytes] | None:
+    """The (media type, bytes) of a multipart upload's `file` part, if there is one."""
+    if not request.content_type.startswith("multipart/"):
+        return None
+    try:
+        reader = await request.multipart()
+        async for part in reader:
+            if isinstance(part, BodyPartReader) and part.name == "file":
+                media_type = part.headers.get("content-type", "application/octet-stream")
+                return media_type, bytes(await part.read())
+    except (ValueError, AssertionError):
+        return None
+    return None
+
+
 class StubUpstream:
     def __init__(self, config: StubConfig | None = None) -> None:
         self.config = config or StubConfig()
         self.stats = StubStats()
         # Files and batches it created, by id (one provider account: it cannot tell orgs apart).
         self.created: dict[str, dict[str, dict[str, Any]]] = {"file": {}, "batch": {}}
+        self.file_bytes: dict[str, bytes] = {}          # what each file was uploaded with
+        self.batch_results: dict[str, list[dict[str, Any]]] = {}   # each batch's results
 
     def app(self) -> web.Application:
         app = web.Application(client_max_size=64 * 1024 * 1024)
@@ -324,7 +366,7 @@ class StubUpstream:
         failed = await self._prelude(request)
         if failed is not None:
             return failed
-        await request.read()
+        raw = await request.read()
         tail = request.match_info["tail"].strip("/")
         batch_id, _, action = tail.partition("/")
         store = self.created["batch"]
@@ -339,6 +381,8 @@ class StubUpstream:
                     "ended_at": None, "archived_at": None, "cancel_initiated_at": None,
                     "results_url": None}
                 store[created["id"]] = created
+                self.batch_results[created["id"]] = _batch_results(
+                    raw, request.headers.get("x-stub-output", self.config.output))
                 return self._json(request, created)
             return self._json(request, _page(store))
         found = store.get(batch_id)
@@ -352,8 +396,8 @@ class StubUpstream:
             store[batch_id] = found
         elif action == "results":
             self.stats.completed += 1
-            line = {"custom_id": "stub", "result": {"type": "succeeded"}}
-            return web.Response(body=orjson.dumps(line) + b"\n",
+            lines = self.batch_results.get(batch_id, [])
+            return web.Response(body=b"".join(orjson.dumps(line) + b"\n" for line in lines),
                                 content_type="application/x-jsonl",
                                 headers=self._headers(request))
         return self._json(request, found)
@@ -362,17 +406,20 @@ class StubUpstream:
         failed = await self._prelude(request)
         if failed is not None:
             return failed
+        upload = await _uploaded(request) if request.method == "POST" else None
         await request.read()
         tail = request.match_info["tail"].strip("/")
         file_id, _, action = tail.partition("/")
         store = self.created["file"]
         if not file_id:
             if request.method == "POST":
+                mime_type, data = upload or ("application/octet-stream", b"")
                 created: dict[str, Any] = {
                     "id": _id("file"), "type": "file", "filename": "upload",
-                    "mime_type": "application/octet-stream", "size_bytes": 0,
-                    "created_at": "2026-01-01T00:00:00Z", "downloadable": False}
+                    "mime_type": mime_type, "size_bytes": len(data),
+                    "created_at": "2026-01-01T00:00:00Z", "downloadable": True}
                 store[created["id"]] = created
+                self.file_bytes[created["id"]] = data
                 return self._json(request, created)
             return self._json(request, _page(store))
         found = store.get(file_id)
@@ -383,8 +430,8 @@ class StubUpstream:
             return self._json(request, {"id": file_id, "type": "file_deleted"})
         if action == "content":
             self.stats.completed += 1
-            return web.Response(body=b"stand-in file content",
-                                content_type="application/octet-stream",
+            return web.Response(body=self.file_bytes.get(file_id) or b"stand-in file content",
+                                content_type=found["mime_type"],
                                 headers=self._headers(request))
         return self._json(request, found)
 
