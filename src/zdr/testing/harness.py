@@ -13,7 +13,7 @@ from types import TracebackType
 from typing import Any, Self
 
 from zdr.gateway.app import GatewayApp
-from zdr.observability import LineWriter
+from zdr.observability import LineWriter, make_logger
 from zdr.ports import ExchangeSink, SafetySink
 from zdr.safety.classifier import Classifier
 from zdr.safety.pipeline import SafetyPipeline
@@ -55,16 +55,17 @@ class GatewayHarness:
         self.sink: Any = sink if sink is not None or use_store else InMemorySink()
         self.safety: Any = RecordingSafetyQueue()
         self.safety_sink: Any = None
-        starts: list[Any] = []
-        stops: list[Any] = []
-        if classifier is not None:
-            self.safety_sink = safety_sink if safety_sink is not None else InMemorySafetySink()
-            self.safety = SafetyPipeline(classifier, self.safety_sink)
-            starts, stops = [self.safety.start], [self.safety.stop]
         self.logs = CapturedLines()
         log_file = self.settings.log_file
         log_file.parent.mkdir(parents=True, exist_ok=True)
         self._file = LineWriter([log_file.open("a", encoding="utf-8")])
+        starts: list[Any] = []
+        stops: list[Any] = []
+        if classifier is not None:
+            self.safety_sink = safety_sink if safety_sink is not None else InMemorySafetySink()
+            self.safety = SafetyPipeline(classifier, self.safety_sink,
+                                         logger=make_logger(_Tee(self.logs, self._file)))
+            starts, stops = [self.safety.start], [self.safety.stop]
         self.app: GatewayApp = build_app(
             self.settings, directory=self.directory, sink=self.sink, safety=self.safety,
             log_writer=_Tee(self.logs, self._file), use_store=use_store,

@@ -4,7 +4,9 @@ Faithful to the wire format: message objects, the full SSE event sequence (`mess
 `content_block_start`, `ping`, `content_block_delta`, `content_block_stop`, `message_delta`,
 `message_stop`), usage, `tool_use` blocks when tools are given, token counting, models, and
 minimal batches and files (remembered by id: created, listed, read, cancelled, deleted; each
-created with a distinct id; an unknown id gets a 404). Knobs (per request, as headers, or as
+created with a distinct id; an unknown id gets a 404; a batch's results answer each request as
+`/v1/messages` would, a file's content is what was uploaded), and Claude Code's feedback and
+remote-session routes (an id, an empty list). Knobs (per request, as headers, or as
 defaults from the command line):
 
     x-stub-latency-ms: N          wait before answering
@@ -209,6 +211,8 @@ class StubUpstream:
         app.router.add_get("/v1/models/{model_id}", self.model)
         app.router.add_route("*", "/v1/messages/batches{tail:.*}", self.batches)
         app.router.add_route("*", "/v1/files{tail:.*}", self.files)
+        app.router.add_post("/api/claude_cli_feedback", self.feedback)
+        app.router.add_route("*", "/v1/sessions{tail:.*}", self.sessions)
         app.router.add_get("/stub/stats", self.stats_view)
         return app
 
@@ -434,6 +438,24 @@ class StubUpstream:
                                 content_type=found["mime_type"],
                                 headers=self._headers(request))
         return self._json(request, found)
+
+    async def feedback(self, request: web.Request) -> web.Response:
+        """Claude Code's feedback submission: takes any JSON, answers an id."""
+        failed = await self._prelude(request)
+        if failed is not None:
+            return failed
+        await request.read()
+        return self._json(request, {"feedback_id": _id("fb")})
+
+    async def sessions(self, request: web.Request) -> web.Response:
+        """Claude Code's remote sessions: a new session's id, or an empty page."""
+        failed = await self._prelude(request)
+        if failed is not None:
+            return failed
+        await request.read()
+        if request.method == "POST":
+            return self._json(request, {"id": _id("session"), "type": "session"})
+        return self._json(request, {"data": [], "has_more": False})
 
     def _json(self, request: web.Request, value: dict[str, Any]) -> web.Response:
         self.stats.completed += 1
