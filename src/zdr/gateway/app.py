@@ -227,9 +227,11 @@ class GatewayApp:
         decision = ex.decision
         try:
             await recorder.finish(meta)
-        except Exception:  # noqa: BLE001 - a store failure must not crash the served request
-            self.log.error("metadata_write_failed", request_id=meta.exchange_id,
-                           org_id=meta.org_id, surface=decision.surface)
+        except Exception as error:  # noqa: BLE001 - a store failure must not crash the request
+            # metadata, or the part of an abandoned stream a retaining org keeps
+            self.log.error("exchange_write_failed", request_id=meta.exchange_id,
+                           org_id=meta.org_id, surface=decision.surface,
+                           error_type=type(error).__name__)
         if view is not None:    # whatever the outcome: what was seen (zdr.gateway.classify)
             try:
                 await view.submit(self.safety, meta, observer)

@@ -23,6 +23,11 @@ threads as one queue item (a `call_soon` flush), so a burst wakes a worker once,
 exchange; from a thread without the pipeline's running loop it queues the exchange directly. The
 capacity (`queue_size`) counts exchanges, collected or queued, not queue items.
 
+`submit_parts` takes an exchange of several texts (a batch's requests, its results, the pieces of
+a file): one job, whose parts are classified one by one (or through `classify_many` in calls of
+at most `CLASSIFY_BATCH` texts) and combined into one result (`zdr.safety.parts`); with no parts
+it writes a text-free result that says why (`not_scored`) through the backlog.
+
 `submit` never blocks and never raises: when the queue is full the exchange still gets a result,
 marked `sampled_out=True` with no scores, and `zdr_classifier_sampled_out_total` counts it.
 Log lines carry the exchange id (`request_id`) and error type names only. The text
