@@ -100,7 +100,7 @@ class ClassificationRecord:
 NOT_SCORED = (
     "media_type",    # a file whose media type is not text (PDF, image, archive, ...)
     "no_content",    # the exchange carried no text (a list, a metadata read, a delete, an error)
-    "bad_request",   # the gateway refused the request body before reading it
+    "refused",       # answered 4xx (by the gateway or the upstream): bad input, no model read it
     "size_limit",    # text past the per-exchange limit (the rest was scored)
 )
 

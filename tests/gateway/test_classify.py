@@ -235,13 +235,33 @@ def test_requests_without_content_get_a_no_content_result(gw, method, path):
     assert result.not_scored == ("no_content",) and not result.flagged
 
 
-def test_a_body_the_gateway_refused_gets_a_bad_request_result(gw):
+def test_a_body_the_gateway_refused_is_not_scored(gw):
     secret = key(gw, "bad-body", zdr=False)
     response = httpx.post(gw.url + "/v1/messages", content=b"{not json " + VIOLATING.encode(),
                           headers={"x-api-key": secret}, timeout=10)
     assert response.status_code == 400
     result = result_of(gw, response.headers["request-id"])
-    assert result.not_scored == ("bad_request",) and not result.flagged
+    assert result.not_scored == ("refused",) and not result.flagged
+    assert gw.safety_sink.flagged == {}
+
+
+@pytest.mark.parametrize(("status", "scored"), [
+    ("400", False),     # invalid request: bad input, no model read it, nothing but metadata
+    ("429", False),
+    ("500", True),      # the upstream failed: what it was sent is scored
+    ("529", True),
+])
+def test_an_upstream_error_answer(gw, status, scored):
+    secret = key(gw, f"upstream-{status}", zdr=True)
+    response = httpx.post(gw.url + "/v1/messages", timeout=10, json={
+        "model": MODEL, "max_tokens": 8, "messages": [{"role": "user", "content": VIOLATING}]},
+        headers={"x-api-key": secret, "x-stub-fail-status": status})
+    assert response.status_code == int(status)
+    exchange_id = response.headers["request-id"]
+    result = result_of(gw, exchange_id)
+    assert result.flagged is scored
+    assert result.not_scored == (() if scored else ("refused",))
+    assert (exchange_id in gw.safety_sink.flagged) is scored
 
 
 # ---------------------------------------------------------------- documents, Claude Code

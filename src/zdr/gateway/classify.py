@@ -3,7 +3,10 @@
 Every exchange whose decision keeps a classifier result gets one, whatever its outcome: it is
 scored on what the gateway saw — the request's text, and the response's text as far as it was
 relayed. A stream the client abandoned, or that the upstream failed or cut, is scored on its
-input and the partial output; a request the upstream refused, on its input.
+input and the partial output; a request the upstream failed to answer (5xx, timeout, the client
+gone first), on its input. A request refused with a 4xx — by the gateway (a body it cannot read,
+another org's id) or by the upstream (an invalid request) — reached no model and is bad input,
+of which nothing but metadata is kept: its result says `not_scored:refused`.
 
 - messages and count_tokens (Claude Code's too): the system prompt and messages
   (`texts.request_text`), and the answer's text as relayed (`MessageObserver`);
@@ -14,7 +17,6 @@ input and the partial output; a request the upstream refused, on its input.
 - other files and batches requests (list, read, cancel, delete): `not_scored:no_content`;
 - any other route (Claude Code's server-side storage): the string values of the request's and
   the answer's JSON (or their text), in pieces;
-- a request body the gateway refused to read: `not_scored:bad_request`.
 
 `view_for` picks an exchange's `View` once its request is read (None when the decision keeps no
 classifier result); the app passes the client's `send` through `view.tap` and calls
@@ -60,7 +62,20 @@ class View:
 
     async def submit(self, safety: SafetyQueue, meta: ExchangeMetadata,
                      observer: MessageObserver | None) -> None:
+        """Hand what was seen to the classifier, once the exchange is over."""
+        if refused(meta):
+            safety.submit_parts(meta, (), ("refused",))
+        else:
+            await self._submit(safety, meta, observer)
+
+    async def _submit(self, safety: SafetyQueue, meta: ExchangeMetadata,
+                      observer: MessageObserver | None) -> None:
         raise NotImplementedError
+
+
+def refused(meta: ExchangeMetadata) -> bool:
+    """Answered 4xx (by the gateway or the upstream) while the client was still there."""
+    return 400 <= meta.status_code < 500 and meta.outcome != "client_disconnected"
 
 
 class ConversationView(View):
@@ -71,8 +86,8 @@ class ConversationView(View):
     def __init__(self, body: Mapping[str, Any] | None) -> None:
         self._body = body
 
-    async def submit(self, safety: SafetyQueue, meta: ExchangeMetadata,
-                     observer: MessageObserver | None) -> None:
+    async def _submit(self, safety: SafetyQueue, meta: ExchangeMetadata,
+                      observer: MessageObserver | None) -> None:
         safety.submit(meta, request_text(self._body),
                       observer.output_text if observer is not None else "")
 
@@ -85,8 +100,8 @@ class NotScoredView(View):
     def __init__(self, reason: str) -> None:
         self._reason = reason
 
-    async def submit(self, safety: SafetyQueue, meta: ExchangeMetadata,
-                     observer: MessageObserver | None) -> None:
+    async def _submit(self, safety: SafetyQueue, meta: ExchangeMetadata,
+                      observer: MessageObserver | None) -> None:
         safety.submit_parts(meta, (), (self._reason,))
 
 
@@ -98,8 +113,8 @@ class BatchView(View):
     def __init__(self, body: Mapping[str, Any] | None, size: int) -> None:
         self._body, self._size = body, size
 
-    async def submit(self, safety: SafetyQueue, meta: ExchangeMetadata,
-                     observer: MessageObserver | None) -> None:
+    async def _submit(self, safety: SafetyQueue, meta: ExchangeMetadata,
+                      observer: MessageObserver | None) -> None:
         if self._size > THREAD_BYTES:
             parts, not_scored = await asyncio.to_thread(batch_parts, self._body)
         else:
@@ -116,8 +131,8 @@ class UploadView(View):
     def __init__(self, content_type: str | None, body: bytes) -> None:
         self._content_type, self._body = content_type, body
 
-    async def submit(self, safety: SafetyQueue, meta: ExchangeMetadata,
-                     observer: MessageObserver | None) -> None:
+    async def _submit(self, safety: SafetyQueue, meta: ExchangeMetadata,
+                      observer: MessageObserver | None) -> None:
         if len(self._body) > THREAD_BYTES:
             parts, not_scored = await asyncio.to_thread(upload_parts, self._content_type,
                                                         self._body)
@@ -140,8 +155,8 @@ class RelayedView(View):
     def tap(self, send: Send) -> Send:
         return ResponseTap(send, self._reader)
 
-    async def submit(self, safety: SafetyQueue, meta: ExchangeMetadata,
-                     observer: MessageObserver | None) -> None:
+    async def _submit(self, safety: SafetyQueue, meta: ExchangeMetadata,
+                      observer: MessageObserver | None) -> None:
         reader = self._reader
         reader.close()
         if len(self._body) > THREAD_BYTES:
@@ -170,7 +185,7 @@ def view_for(
     if not decision.allowed or not decision.keep["classifier_result"].kept:
         return None
     if not readable:
-        return NotScoredView("bad_request")
+        return NotScoredView("refused")
     if route_name in CONVERSATION_ROUTES:
         return ConversationView(parsed)
     path = path.rstrip("/")
