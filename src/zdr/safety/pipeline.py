@@ -209,18 +209,7 @@ class SafetyPipeline:
         if not meta.decision.keep["classifier_result"].kept:
             self.metrics.skipped.inc()
             return
-        if self._accepting:
-            loop = self._loop
-            if loop is not None and _get_running_loop() is loop:
-                collected = self._collected
-                if self._queued + len(collected) < self._capacity:
-                    collected.append(_Job(meta, input_text, output_text))
-                    if len(collected) == 1:
-                        loop.call_soon(self._flush)
-                    return
-            elif self._queue_now(_Job(meta, input_text, output_text)):
-                return
-        self._sampled_out(meta)
+        self._enqueue(_Job(meta, input_text, output_text))
 
     def submit_parts(self, meta: ExchangeMetadata, parts: Sequence[Pair],
                      not_scored: tuple[str, ...] = ()) -> None:
@@ -235,7 +224,11 @@ class SafetyPipeline:
             self._backlog.append((meta, not_scored_record(meta, self.classifier, not_scored)))
             self._wake_writer()
             return
-        job = _Job(meta, "", "", tuple(parts), not_scored)
+        self._enqueue(_Job(meta, "", "", tuple(parts), not_scored))
+
+    def _enqueue(self, job: _Job) -> None:
+        """Collect the job on the loop (or queue it from elsewhere) if there is room, else
+        record the exchange as sampled out."""
         if self._accepting:
             loop = self._loop
             if loop is not None and _get_running_loop() is loop:
@@ -247,7 +240,7 @@ class SafetyPipeline:
                     return
             elif self._queue_now(job):
                 return
-        self._sampled_out(meta)
+        self._sampled_out(job.meta)
 
     def _sampled_out(self, meta: ExchangeMetadata) -> None:
         self.metrics.sampled_out.inc()
