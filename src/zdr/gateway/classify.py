@@ -16,7 +16,7 @@ of which nothing but metadata is kept: its result says `not_scored:refused`.
 - `GET /v1/files/{id}/content`: the downloaded file's text, likewise;
 - other files and batches requests (list, read, cancel, delete): `not_scored:no_content`;
 - any other route (Claude Code's server-side storage): the string values of the request's and
-  the answer's JSON (or their text), in pieces;
+  the answer's JSON (or their text), in pieces.
 
 `view_for` picks an exchange's `View` once its request is read (None when the decision keeps no
 classifier result); the app passes the client's `send` through `view.tap` and calls
