@@ -8,6 +8,7 @@ import httpx
 import orjson
 import pytest
 
+from zdr.catalog import default_catalog
 from zdr.gateway.classify import (
     BatchView,
     ConversationView,
@@ -16,6 +17,7 @@ from zdr.gateway.classify import (
     UploadView,
     view_for,
 )
+from zdr.gateway.routes import Router
 from zdr.testing.harness import GatewayHarness
 from zdr.testing.stub_upstream import split
 
@@ -226,8 +228,23 @@ def test_a_text_download_is_classified(gw):
     assert gw.safety_sink.flagged[response.headers["request-id"]].response == VIOLATING.encode()
 
 
+def test_a_skill_upload_is_classified_file_by_file(gw):
+    secret = key(gw, "skill-author", zdr=False)
+    response = httpx.post(gw.url + "/v1/skills", headers={"x-api-key": secret}, timeout=10,
+                          data={"display_title": "helper"}, files=[
+                              ("files[]", ("helper/SKILL.md", b"# Helper\nBe kind.",
+                                           "text/markdown")),
+                              ("files[]", ("helper/notes.txt", VIOLATING.encode(), "text/plain")),
+                              ("files[]", ("helper/logo.png", b"\x89PNG\r\n", "image/png"))])
+    assert response.status_code == 200
+    exchange_id = response.headers["request-id"]
+    result = result_of(gw, exchange_id)
+    assert result.flagged and result.not_scored == ("media_type",)
+    assert gw.safety_sink.flagged[exchange_id].request == VIOLATING.encode()
+
+
 @pytest.mark.parametrize(("method", "path"), [
-    ("GET", "/v1/files"), ("GET", "/v1/messages/batches")])
+    ("GET", "/v1/files"), ("GET", "/v1/messages/batches"), ("GET", "/v1/skills")])
 def test_requests_without_content_get_a_no_content_result(gw, method, path):
     secret = key(gw, "lister", zdr=True)
     response = httpx.request(method, gw.url + path, headers={"x-api-key": secret}, timeout=10)
@@ -308,37 +325,45 @@ def decision(zdr=False, path="/v1/messages", method="POST", body=None, headers=N
     return decide(facts, principal.arrangements, catalog, datetime.now(UTC))
 
 
+ROUTER = Router(default_catalog())
 BATCH = {"requests": [{"custom_id": "a", "params": {"model": MODEL, "max_tokens": 1,
                                                     "messages": []}}]}
 
 
-@pytest.mark.parametrize(("route", "method", "path", "body", "kind"), [
-    ("messages", "POST", "/v1/messages", {"model": MODEL, "max_tokens": 1, "messages": []},
+@pytest.mark.parametrize(("method", "path", "body", "kind"), [
+    ("POST", "/v1/messages", {"model": MODEL, "max_tokens": 1, "messages": []},
      ConversationView),
-    ("count_tokens", "POST", "/v1/messages/count_tokens", {"model": MODEL, "messages": []},
-     ConversationView),
-    ("batches", "POST", "/v1/messages/batches", BATCH, BatchView),
-    ("batches", "GET", "/v1/messages/batches/msgbatch_1/results", None, RelayedView),
-    ("batches", "GET", "/v1/messages/batches/msgbatch_1", None, NotScoredView),
-    ("batches", "POST", "/v1/messages/batches/msgbatch_1/cancel", None, NotScoredView),
-    ("batches", "DELETE", "/v1/messages/batches/msgbatch_1", None, NotScoredView),
-    ("files", "POST", "/v1/files", None, UploadView),
-    ("files", "GET", "/v1/files/file_1/content", None, RelayedView),
-    ("files", "GET", "/v1/files", None, NotScoredView),
-    ("files", "DELETE", "/v1/files/file_1", None, NotScoredView),
-    ("claude_code_storage", "POST", "/api/claude_cli_feedback", None, RelayedView),
-    ("claude_code_storage", "GET", "/v1/sessions", None, RelayedView),
+    ("POST", "/v1/messages/count_tokens", {"model": MODEL, "messages": []}, ConversationView),
+    ("POST", "/v1/messages/batches", BATCH, BatchView),
+    ("GET", "/v1/messages/batches/msgbatch_1/results", None, RelayedView),
+    ("GET", "/v1/messages/batches", None, NotScoredView),
+    ("GET", "/v1/messages/batches/msgbatch_1", None, NotScoredView),
+    ("POST", "/v1/messages/batches/msgbatch_1/cancel", None, NotScoredView),
+    ("DELETE", "/v1/messages/batches/msgbatch_1", None, NotScoredView),
+    ("POST", "/v1/files", None, UploadView),
+    ("GET", "/v1/files/file_1/content", None, RelayedView),
+    ("GET", "/v1/files", None, NotScoredView),
+    ("DELETE", "/v1/files/file_1", None, NotScoredView),
+    ("POST", "/v1/skills", None, UploadView),
+    ("POST", "/v1/skills/skill_1/versions", None, UploadView),
+    ("GET", "/v1/skills", None, NotScoredView),
+    ("POST", "/api/claude_cli_feedback", None, RelayedView),
+    ("GET", "/v1/sessions", None, RelayedView),
+    ("POST", "/v1/sessions/sesn_1/events", None, RelayedView),
+    ("GET", "/v1/code/sessions/cse_1", None, RelayedView),
 ])
-def test_each_route_gets_its_view(route, method, path, body, kind):
-    made = view_for(decision(path=path, method=method, body=body), route, method, path, {},
-                    b"", body)
+def test_each_route_gets_its_view(method, path, body, kind):
+    route = ROUTER.match(path).route
+    made = view_for(decision(path=path, method=method, body=body), route, method, {}, b"", body)
     assert type(made) is kind
 
 
 def test_no_view_when_the_decision_keeps_no_classifier_result():
-    assert view_for(decision(path="/v1/models", method="GET"), "models", "GET", "/v1/models",
-                    {}, b"", None) is None
+    models = ROUTER.match("/v1/models").route
+    assert view_for(decision(path="/v1/models", method="GET"), models, "GET", {}, b"",
+                    None) is None
     refused = decision(zdr=True, body={"model": "claude-mythos-5", "max_tokens": 1,
                                        "messages": []})
     assert not refused.allowed
-    assert view_for(refused, "messages", "POST", "/v1/messages", {}, b"", None) is None
+    messages = ROUTER.match("/v1/messages").route
+    assert view_for(refused, messages, "POST", {}, b"", None) is None

@@ -3,7 +3,7 @@
 import pytest
 
 from zdr.gateway.media import looks_like_text, parse_media_type
-from zdr.gateway.uploads import UploadedFile, file_text, uploaded_file
+from zdr.gateway.uploads import UploadedFile, file_text, uploaded_files
 
 BOUNDARY = "zdr-test-boundary"
 FORM = f"multipart/form-data; boundary={BOUNDARY}"
@@ -27,13 +27,17 @@ def form(*parts):
 def test_the_file_part_is_found_among_others():
     body = form(("purpose", None, None, b"ignored"),
                 ("file", "notes.md", "text/markdown; charset=utf-8", b"# Notes\nhello"))
-    upload = uploaded_file(FORM, body)
-    assert upload == UploadedFile("text/markdown", "utf-8", b"# Notes\nhello")
+    assert uploaded_files(FORM, body) == [
+        UploadedFile("text/markdown", "utf-8", b"# Notes\nhello")]
 
 
-def test_a_part_with_a_filename_is_taken_when_none_is_named_file():
-    upload = uploaded_file(FORM, form(("document", "a.txt", "text/plain", b"text")))
-    assert upload is not None and upload.data == b"text"
+def test_every_part_with_a_filename_is_a_file():
+    # An Agent Skill's upload: several files, one of them not text.
+    body = form(("files[]", "skill/SKILL.md", "text/markdown", b"# Skill"),
+                ("display_title", None, None, b"title"),
+                ("files[]", "skill/run.py", "text/x-python", b"print(1)"),
+                ("files[]", "skill/logo.png", "image/png", b"\x89PNG"))
+    assert [f.data for f in uploaded_files(FORM, body)] == [b"# Skill", b"print(1)", b"\x89PNG"]
 
 
 @pytest.mark.parametrize(("content_type", "body"), [
@@ -42,12 +46,12 @@ def test_a_part_with_a_filename_is_taken_when_none_is_named_file():
     (FORM, b""),                                          # empty
 ], ids=["no-file", "no-boundary", "empty"])
 def test_forms_without_a_file(content_type, body):
-    assert uploaded_file(content_type, body) is None
+    assert uploaded_files(content_type, body) == []
 
 
 def test_a_body_that_is_not_a_form_is_the_file_itself():
-    upload = uploaded_file("text/plain", b"raw text")
-    assert upload == UploadedFile("text/plain", None, b"raw text")
+    assert uploaded_files("text/plain", b"raw text") == [
+        UploadedFile("text/plain", None, b"raw text")]
 
 
 @pytest.mark.parametrize(("media_type", "charset", "data", "expected"), [

@@ -12,11 +12,13 @@ of which nothing but metadata is kept: its result says `not_scored:refused`.
   (`texts.request_text`), and the answer's text as relayed (`MessageObserver`);
 - `POST /v1/messages/batches`: each request's params, one part each;
 - `GET /v1/messages/batches/{id}/results`: each result's message, one part each;
-- `POST /v1/files`: the uploaded file's text, in pieces (`not_scored:media_type` if not text);
+- `POST /v1/files`, `POST /v1/skills` and a skill's new version: each uploaded file's text, in
+  pieces (`not_scored:media_type` for a file that is not text: a PDF, an image, an archive);
 - `GET /v1/files/{id}/content`: the downloaded file's text, likewise;
-- other files and batches requests (list, read, cancel, delete): `not_scored:no_content`;
-- any other route (Claude Code's server-side storage): the string values of the request's and
-  the answer's JSON (or their text), in pieces.
+- other files, batches and skills requests (list, read, cancel, delete):
+  `not_scored:no_content`;
+- any other route (Claude Code's server-side storage: sessions, their events, feedback): the
+  string values of the request's and the answer's JSON (or their text), in pieces.
 
 `view_for` picks an exchange's `View` once its request is read (None when the decision keeps no
 classifier result); the app passes the client's `send` through `view.tap` and calls
@@ -35,16 +37,21 @@ import orjson
 from zdr.gateway.asgi import Send
 from zdr.gateway.media import is_generic_type, is_text_type, looks_like_text, parse_media_type
 from zdr.gateway.observe import MessageObserver
+from zdr.gateway.routes import Route
 from zdr.gateway.taps import JsonReader, Reader, ResponseTap, ResultsReader, TextReader
-from zdr.gateway.textbudget import MAX_SCORED_CHARS, TextBudget, pieces
+from zdr.gateway.textbudget import TextBudget, pieces
 from zdr.gateway.texts import batch_request_texts, json_text, request_text
-from zdr.gateway.uploads import file_text, uploaded_file
+from zdr.gateway.uploads import file_text, uploaded_files
 from zdr.policy.decision import Decision
 from zdr.ports import ExchangeMetadata, SafetyQueue
 
 CONVERSATION_ROUTES = frozenset({"messages", "count_tokens"})
-BATCHES_ROOT = "/v1/messages/batches"
-FILES_ROOT = "/v1/files"
+NEW_BATCH = "/v1/messages/batches"
+BATCH_RESULTS = "/v1/messages/batches/{id}/results"
+UPLOADS = frozenset({"/v1/files", "/v1/skills", "/v1/skills/{id}/versions"})
+DOWNLOAD = "/v1/files/{id}/content"
+# Routes whose other requests carry ids and metadata only (lists, reads, cancels, deletes).
+METADATA_ROUTES = frozenset({"batches", "files", "skills"})
 # A request body this large is read in a worker thread, not on the event loop (a 32 MB upload
 # takes ~50 ms to parse, a 32 MB batch longer).
 THREAD_BYTES = 1024 * 1024
@@ -124,7 +131,8 @@ class BatchView(View):
 
 
 class UploadView(View):
-    """A Files API upload: the file's text, in pieces, or `not_scored:media_type`."""
+    """An upload (Files API, Agent Skills): each file's text, in pieces, or
+    `not_scored:media_type` for a file that is not text."""
 
     __slots__ = ("_body", "_content_type")
 
@@ -171,51 +179,54 @@ class RelayedView(View):
 
 def view_for(
     decision: Decision,
-    route_name: str,
+    route: Route,
     method: str,
-    path: str,
     headers: Mapping[str, str],
     body: bytes,
     parsed: Mapping[str, Any] | None,
     *,
     readable: bool = True,
 ) -> View | None:
-    """The view of an exchange; None when its decision keeps no classifier result. `readable`:
-    False when the gateway refused the request body (too large, not JSON)."""
+    """The view of an exchange on `route` (`zdr.gateway.routes`); None when its decision keeps
+    no classifier result. `readable`: False when the gateway refused the request body (too
+    large, not JSON)."""
     if not decision.allowed or not decision.keep["classifier_result"].kept:
         return None
     if not readable:
         return NotScoredView("refused")
-    if route_name in CONVERSATION_ROUTES:
+    if route.name in CONVERSATION_ROUTES:
         return ConversationView(parsed)
-    path = path.rstrip("/")
-    budget = TextBudget()
-    if route_name == "batches":
-        if method == "POST" and path == BATCHES_ROOT:
-            return BatchView(parsed, len(body))
-        if method == "GET" and path.endswith("/results"):
-            return RelayedView(ResultsReader(budget), budget)
-        return NotScoredView("no_content")
-    if route_name == "files":
-        if method == "POST" and path == FILES_ROOT:
-            return UploadView(headers.get("content-type"), body)
-        if method == "GET" and path.endswith("/content"):
-            return RelayedView(TextReader(budget), budget)
+    pattern, budget = route.pattern, TextBudget()
+    if method == "POST" and pattern == NEW_BATCH:
+        return BatchView(parsed, len(body))
+    if method == "POST" and pattern in UPLOADS:
+        return UploadView(headers.get("content-type"), body)
+    if method == "GET" and pattern == BATCH_RESULTS:
+        return RelayedView(ResultsReader(budget), budget)
+    if method == "GET" and pattern == DOWNLOAD:
+        return RelayedView(TextReader(budget), budget)
+    if route.name in METADATA_ROUTES:
         return NotScoredView("no_content")
     return RelayedView(JsonReader(budget), budget, headers.get("content-type"), body)
 
 
 def upload_parts(content_type: str | None, body: bytes) -> tuple[list[Pair], set[str]]:
-    """The parts of an uploaded file (its text in pieces, as input) and what was not scored."""
-    upload = uploaded_file(content_type, body)
-    if upload is None:
+    """The parts of an upload (each text file in pieces, as input) and what was not scored."""
+    files = uploaded_files(content_type, body)
+    if not files:
         return [], {"no_content"}
-    text = file_text(upload, MAX_SCORED_CHARS + 1)
-    if text is None:
-        return [], {"media_type"}
     budget = TextBudget()
-    parts = [(piece, "") for piece in pieces(text, budget)]
-    return parts, {"size_limit"} if budget.exceeded else set()
+    parts: list[Pair] = []
+    not_scored: set[str] = set()
+    for upload in files:
+        text = file_text(upload, budget.left + 1)
+        if text is None:
+            not_scored.add("media_type")
+        else:
+            parts.extend((piece, "") for piece in pieces(text, budget))
+    if budget.exceeded:
+        not_scored.add("size_limit")
+    return parts, not_scored
 
 
 def body_texts(content_type: str | None, body: bytes,

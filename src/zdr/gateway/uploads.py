@@ -1,9 +1,10 @@
-"""The file inside a Files API upload (`POST /v1/files`, multipart/form-data), for the classifier.
+"""The files inside an upload (`POST /v1/files`, an Agent Skill's files: multipart/form-data),
+for the classifier.
 
-`uploaded_file(content_type, body)` finds the form's `file` part (else the first part with a
-filename) with `python-multipart`'s parser, in memory; a body that is not a multipart form is
-taken as the file itself. `file_text(upload, limit)` is its text when its media type is text
-(`zdr.gateway.media`), else None. Nothing here logs or keeps what it reads.
+`uploaded_files(content_type, body)` finds the form's files — every part with a filename, or
+named `file` — with `python-multipart`'s parser, in memory; a body that is not a multipart form
+is taken as one file itself. `file_text(upload, limit)` is a file's text when its media type is
+text (`zdr.gateway.media`), else None. Nothing here logs or keeps what it reads.
 """
 
 from __future__ import annotations
@@ -40,24 +41,21 @@ class _Part:
         return parse_options_header(self.headers.get(b"content-disposition", b""))[1]
 
 
-def uploaded_file(content_type: str | None, body: bytes) -> UploadedFile | None:
-    """The uploaded file of a Files API request body, or None if the form holds none."""
+def uploaded_files(content_type: str | None, body: bytes) -> list[UploadedFile]:
+    """The files of an upload's body (none if the form holds none)."""
     kind, params = parse_options_header(content_type or "")
     if kind.lower() != FORM:
         media_type, charset = parse_media_type(content_type)
-        return UploadedFile(media_type, charset, body) if body else None
+        return [UploadedFile(media_type, charset, body)] if body else []
     boundary = params.get(b"boundary")
-    if not boundary:
-        return None
-    parts = _parts(boundary, body)
-    if parts is None:
-        return None
-    chosen = next((p for p in parts if p.disposition().get(b"name") == FILE_FIELD), None) \
-        or next((p for p in parts if b"filename" in p.disposition()), None)
-    if chosen is None:
-        return None
-    media_type, charset = parse_media_type(chosen.headers.get(b"content-type"))
-    return UploadedFile(media_type, charset, b"".join(chosen.chunks))
+    parts = _parts(boundary, body) if boundary else None
+    files = []
+    for part in parts or ():
+        disposition = part.disposition()
+        if b"filename" in disposition or disposition.get(b"name") == FILE_FIELD:
+            media_type, charset = parse_media_type(part.headers.get(b"content-type"))
+            files.append(UploadedFile(media_type, charset, b"".join(part.chunks)))
+    return files
 
 
 def file_text(upload: UploadedFile, limit_chars: int) -> str | None:
