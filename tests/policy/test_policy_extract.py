@@ -226,10 +226,11 @@ def test_deep_nesting_fails_closed(catalog):
 
 
 def test_browser_signals(catalog):
-    """An Origin header or the dangerous-direct-browser-access header mark browser traffic."""
+    """Only the CORS Origin header marks browser traffic: the Claude Code CLI sends
+    anthropic-dangerous-direct-browser-access on every request, from no browser at all."""
     assert post({}, headers={"origin": "https://a"}, catalog=catalog).browser_access
-    assert post({}, headers={"anthropic-dangerous-direct-browser-access": "true"},
-                catalog=catalog).browser_access
+    assert not post({}, headers={"anthropic-dangerous-direct-browser-access": "true"},
+                    catalog=catalog).browser_access
     assert not post({}, catalog=catalog).browser_access
 
 

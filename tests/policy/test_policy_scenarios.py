@@ -43,7 +43,7 @@ def test_scenarios_cover_every_rule_surface_and_feature():
         surfaces.add(decision.surface)
         features |= set(decision.features)
     expected_rules = {
-        "fail_closed.unknown_feature", "scope.consumer_plan", "scope.zdr_not_in_force",
+        "fail_closed.unknown_feature", "scope.plan_not_eligible", "scope.zdr_not_in_force",
         "scope.zdr_not_yet_effective", "scope.workspace_override", "scope.no_content",
         "scope.surface_ineligible", "scope.surface_not_covered", "scope.zdr_in_force",
         "hipaa.eligible", "hipaa.ineligible_features", "covered_model.rejected",
@@ -51,7 +51,9 @@ def test_scenarios_cover_every_rule_surface_and_feature():
         "retention.rejected_metadata_only", "retention.metadata", "retention.classifier_result",
         "retention.misuse_exception", "retention.zdr_applied", "retention.zdr_partial",
         "retention.no_content", "retention.custom_period", "retention.default_period",
-        "retention.workspace_override",
+        "retention.workspace_override", "retention.upstream_artifact", "scope.key_kind_plan",
+        "hipaa.read_or_delete_existing", "request.malformed", "betas.eligible", "betas.removed",
+        "covered_model.upstream_artifact",
     }
     # Not reachable with the shipped catalog (covered minimum == commercial minimum), so unit-
     # tested with another catalog: retention.covered_model_minimum. Internal errors only:
@@ -139,7 +141,7 @@ def test_explain_with_custom_catalog(tmp_path):
     toml = (Path(__file__).parents[2] / "src/zdr/catalog/default.toml").read_text()
     changed = toml.replace('label = "Code execution / programmatic tool calling"\nzdr = "no"',
                            'label = "Code execution / programmatic tool calling"\nzdr = "yes"')
-    changed = changed.replace('version = "2026-11-25.1"', 'version = "test-1"')
+    changed = changed.replace('version = "2026-12-07.1"', 'version = "test-1"')
     assert changed != toml
     (tmp_path / "c.toml").write_text(changed)
     out = json.loads(RUNNER.invoke(app, [
