@@ -438,7 +438,7 @@ def test_out_of_range_ids_get_a_clear_answer_not_a_server_error(client, email, m
 
 
 def test_privacy_page_says_claude_code_feedback_is_kept_five_years(client, world):
-    """Settings › Privacy Controls lists the /feedback and /bug transcript with its 5 years."""
+    """Settings > Privacy Controls lists the /feedback and /bug transcript with its 5 years."""
     sign_in(client, "member@acme.test")
     html = privacy(client, world).text
     assert "Claude Code feedback submission (/feedback, /bug)" in html

@@ -2,7 +2,8 @@
 
 Against a real (SQLite) control plane, checked after every step: ZDR is in force only for an org
 whose ZDR was approved (and has taken effect), only for an api or enterprise org, never inherited
-by a new org; a BAA only for an api or enterprise org; HIPAA never turns off; the audit chain verifies and grows by exactly one entry per action.
+by a new org; a BAA only for an api or enterprise org; HIPAA never turns off; the audit chain
+verifies and grows by exactly one entry per action.
 """
 
 from __future__ import annotations

@@ -95,6 +95,19 @@ def test_explain_json_and_text():
     assert "ZDR: partial" in text and "[retention.zdr_partial]" in text
 
 
+def test_explain_shows_the_betas_removed():
+    """`zdr explain` names the anthropic-beta values a ZDR org's request loses, and why."""
+    path = str(SCENARIOS / "betas_zdr_ineligible_removed.toml")
+    out = json.loads(RUNNER.invoke(app, ["explain", path, "--json"]).output)
+    assert out["betas_kept"] == ["interleaved-thinking-2025-05-14"]
+    assert out["betas_removed"] == ["shiny-new-thing-2027-01-01", "files-api-2025-04-14",
+                                    "mcp-client-2025-11-20"]
+    text = RUNNER.invoke(app, ["explain", path]).output
+    assert ("anthropic-beta removed: shiny-new-thing-2027-01-01, files-api-2025-04-14, "
+            "mcp-client-2025-11-20 (relayed: interleaved-thinking-2025-05-14)") in text
+    assert "[betas.removed]" in text and "not ZDR-eligible: files-api-2025-04-14" in text
+
+
 def test_explain_refusal_shows_error():
     """A refused scenario prints the exact error (explaining succeeded, so exit 0)."""
     result = RUNNER.invoke(app, ["explain", str(SCENARIOS / "covered_model_zdr_refused.toml"),

