@@ -55,7 +55,7 @@ DESIGN_TABLE = [
 
 @pytest.mark.parametrize(("feature", "zdr", "hipaa", "days"), DESIGN_TABLE)
 def test_design_feature_table(feature, zdr, hipaa, days):
-    """Each line of the design's feature table is encoded as written."""
+    """Each line of docs/DESIGN.md §2's feature table is encoded as written."""
     spec = default_catalog().features[feature]
     encoded = "with ZDR" if spec.hipaa_requires_zdr else spec.hipaa_eligible
     assert (spec.zdr, encoded, spec.artifact_days) == (zdr, hipaa, days)

@@ -33,7 +33,7 @@ UNKNOWN_BETA = "policy-check-unknown-2099-01-01"
 
 @dataclass(frozen=True, slots=True)
 class DesignFloor:
-    """What DESIGN.md §2 fixes, whatever an operator's catalog says."""
+    """What docs/DESIGN.md §2 fixes, whatever an operator's catalog says."""
 
     never_zdr: frozenset[str]        # features whose data is kept outside ZDR
     never_hipaa: frozenset[str]      # features (and surfaces) the BAA does not cover
