@@ -328,7 +328,9 @@ def _violations(caller: _Caller, request: _Request, decision: Decision, catalog:
             and any(hit.id.startswith("hipaa.") for hit in decision.rules)):
         problems.append(f"a HIPAA org was refused a {request.method} of its own "
                         f"{request.surface}")
-    upstream_only = request.surface in DESIGN_FLOOR.artifact_surfaces
+    # files and batches (the floor), and any other surface whose artifact the upstream holds
+    upstream_only = (request.surface in DESIGN_FLOOR.artifact_surfaces
+                     or surface.artifact is not None)
     if upstream_only and content.kept:
         problems.append(f"what a {request.surface} request carries was copied into the store")
     if request.model_class == "covered" and surface.carries_content and decision.allowed:

@@ -244,9 +244,10 @@ admin_tokens = Table(
 
 Index("ix_holds_active", holds.c.org_id, holds.c.released_at)
 
-# Which org created each upstream file / message batch (the gateway relays all orgs' files and
-# batches under one provider key; zdr.gateway.ownership refuses other orgs' ids). Ids only, no
-# content. `expires_at`: the catalog's artifact period (batches 29 days; files null, until deleted).
+# Which org created each upstream object: file, message batch, skill, session, container (the
+# gateway relays all orgs' objects under one provider key; zdr.gateway.ownership refuses other
+# orgs' ids). Ids only, no content. `expires_at`: the catalog's artifact period (batches 29 days;
+# sessions and containers 30; files and skills null, until deleted). `kind`: at most 10 characters.
 upstream_resources = Table(
     "upstream_resources", metadata,
     Column("id", ROW_ID, primary_key=True, autoincrement=True),
