@@ -19,21 +19,38 @@ from zdr.testing.servers import port_open
 ZDR = [sys.executable, "-c", "from zdr.cli import main; main()"]
 
 
-def child_pids(root: int) -> set[int]:
-    """Every process whose parent chain leads to `root`."""
-    parents: dict[int, int] = {}
+def processes() -> dict[tuple[int, str], int]:
+    """(pid, start time) -> parent pid of every process: the start time tells a reused pid."""
+    found: dict[tuple[int, str], int] = {}
     for entry in Path("/proc").iterdir():
         if entry.name.isdigit():
             try:
-                parents[int(entry.name)] = int(
-                    (entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
+                fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
             except OSError:
                 continue
-    found, frontier = set(), {root}
-    while frontier:
-        frontier = {pid for pid, parent in parents.items() if parent in frontier} - found
-        found |= frontier
+            found[(int(entry.name), fields[19])] = int(fields[1])
     return found
+
+
+def descendants(root: int) -> set[tuple[int, str]]:
+    """Every process whose parent chain leads to `root`."""
+    table = processes()
+    found: set[tuple[int, str]] = set()
+    frontier = {root}
+    while frontier:
+        new = {key for key, parent in table.items() if parent in frontier} - found
+        found |= new
+        frontier = {pid for pid, _ in new}
+    return found
+
+
+def still_running(started: set[tuple[int, str]]) -> set[tuple[int, str]]:
+    deadline = time.monotonic() + 20      # a worker's classifier child exits after its parent
+    while True:
+        alive = started & set(processes())
+        if not alive or time.monotonic() > deadline:
+            return alive
+        time.sleep(0.2)
 
 
 @pytest.mark.slow
@@ -63,7 +80,7 @@ def test_cluster_up_serves_then_cleans_up_on_ctrl_c() -> None:
         unauthenticated = httpx.post(f"{url.group(1)}/v1/messages", json={}, timeout=10)
         assert unauthenticated.status_code == 401
         assert unauthenticated.json()["error"]["type"] == "authentication_error"
-        started = child_pids(up.pid)
+        started = descendants(up.pid)
         assert len(started) >= 4
     finally:
         up.send_signal(signal.SIGINT)
@@ -71,5 +88,5 @@ def test_cluster_up_serves_then_cleans_up_on_ctrl_c() -> None:
     assert up.returncode == 0
     assert not Path(root.group(1)).exists(), "the cluster's folder outlived it"
     assert not port_open(int(url.group(1).rsplit(":", 1)[1]))
-    alive = {pid for pid in started if Path(f"/proc/{pid}").exists()}
+    alive = still_running(started)
     assert not alive, f"processes outlived the cluster: {alive}"
