@@ -43,6 +43,11 @@ class Settings(BaseModel):
     write_queue: int = 10000
     session_secret: str | None = Field(default=None, repr=False)
     console_secure_cookies: bool = False
+    # Evidence (zdr.proof): the Ed25519 signing key (PEM or base64 seed; else the key file)
+    signing_key: str | None = Field(default=None, repr=False)
+    signing_key_file: Path | None = None   # default: home/signing.key
+    audit_checkpoint_entries: int = Field(default=100, ge=1)     # sign the audit head at least
+    audit_checkpoint_minutes: float = Field(default=10.0, gt=0)  # this often (and on demand)
 
     @property
     def sqlite_path(self) -> Path:
@@ -55,6 +60,10 @@ class Settings(BaseModel):
     @property
     def key_file(self) -> Path:
         return self.master_key_file or self.home / "master.key"
+
+    @property
+    def signing_key_path(self) -> Path:
+        return self.signing_key_file or self.home / "signing.key"
 
     @property
     def log_file(self) -> Path:

@@ -37,7 +37,7 @@ from zdr.testing.memory import (
 )
 
 STUB_PROVIDER_KEY = "stand-in-upstream-key"
-CONTROL_PREFIXES = ("/admin/", "/console/")
+CONTROL_PREFIXES = ("/admin/", "/console/", "/.well-known/zdr/")
 Hook = Callable[[], Awaitable[None]]
 
 
@@ -127,7 +127,8 @@ def control_plane_app(settings: Settings, engine: Any = None) -> ASGIApp:
     admin = build_admin_app(lambda: plane)
     console = build_console_app(plane, settings)
     router = Starlette(routes=[Mount("/admin", app=_unprefixed(admin, "/admin")),
-                               Mount("/console", app=console)])
+                               Mount("/console", app=console),
+                               attestation_key_route(plane)])
 
     async def dispatch(scope: Any, receive: Any, send: Any) -> None:
         path = scope.get("path", "")
@@ -138,6 +139,22 @@ def control_plane_app(settings: Settings, engine: Any = None) -> ASGIApp:
         await router(scope, receive, send)
 
     return dispatch
+
+
+def attestation_key_route(plane: Any) -> Any:
+    """`GET /.well-known/zdr/attestation-key`: every public key the deployment signs (and has
+    signed) statements, receipts and audit checkpoints with — public, no token."""
+    from starlette.concurrency import run_in_threadpool
+    from starlette.requests import Request
+    from starlette.responses import JSONResponse
+    from starlette.routing import Route
+
+    async def keys(_request: Request) -> JSONResponse:
+        listed = await run_in_threadpool(plane.evidence.public_keys)
+        return JSONResponse([key.as_json() for key in listed],
+                            headers={"cache-control": "public, max-age=300"})
+
+    return Route("/.well-known/zdr/attestation-key", keys, methods=["GET"])
 
 
 def _unprefixed(app: ASGIApp, prefix: str) -> ASGIApp:

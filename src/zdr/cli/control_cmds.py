@@ -41,7 +41,8 @@ keys = typer.Typer(help="API keys (the secret is shown once).", no_args_is_help=
 holds = typer.Typer(help="Legal holds and safety investigations.", no_args_is_help=True)
 flagged = typer.Typer(help="Flagged content review (trust & safety; every read audited).",
                       no_args_is_help=True)
-audit = typer.Typer(help="The hash-chained audit log.", no_args_is_help=True)
+audit = typer.Typer(help="The keyed, hash-chained audit log and its signed checkpoints.",
+                   no_args_is_help=True)
 users = typer.Typer(help="People who use the console and the admin API.", no_args_is_help=True)
 tokens = typer.Typer(help="Admin API tokens (shown once).", no_args_is_help=True)
 
@@ -51,6 +52,7 @@ def one_line_errors(command: Callable[P, R]) -> Callable[P, R]:
 
     @functools.wraps(command)
     def run(*args: P.args, **kwargs: P.kwargs) -> R:
+        from zdr.proof.signing import SigningKeyError
         from zdr.store.crypto import MasterKeyError
         from zdr.store.db import SchemaTooNew
 
@@ -58,7 +60,7 @@ def one_line_errors(command: Callable[P, R]) -> Callable[P, R]:
             return command(*args, **kwargs)
         except ZdrError as error:
             fail(error.message)
-        except (MasterKeyError, SchemaTooNew, OSError) as error:
+        except (MasterKeyError, SigningKeyError, SchemaTooNew, OSError) as error:
             fail(str(error).splitlines()[0] if str(error) else type(error).__name__)
 
     return run
@@ -424,19 +426,51 @@ def flagged_read(
 @one_line_errors
 def audit_verify(
     expect_head: Annotated[str | None, typer.Option(
-        "--expect-head", help="A head hash printed earlier: also catches deleted newest entries.")
-    ] = None,
+        "--expect-head", help="A head printed earlier (SEQ:LINK): also catches a chain cut "
+        "short or rewritten since.")] = None,
+    checkpoint: Annotated[list[Path] | None, typer.Option(
+        "--checkpoint", help="A signed checkpoint file kept elsewhere (repeatable).")] = None,
+    public_key: Annotated[list[Path] | None, typer.Option(
+        "--public-key", help="A PEM public key to trust for checkpoints (repeatable).")] = None,
     home: Home = None, as_user: AsUser = None, as_json: Json = False,
 ) -> None:
-    """Recompute the hash chain; name the first edited, deleted or reordered entry."""
+    """Recompute the keyed chain and check it against every signed checkpoint: name the first
+    edited, inserted, deleted or reordered entry, or after which entry it was rewritten."""
     plane, actor = session(home, as_user)
-    report = plane.audit.verify(actor, expect_head)
+    files = [(path.name, path.read_bytes()) for path in checkpoint or []]
+    pems = [path.read_text(encoding="ascii") for path in public_key or []]
+    report = plane.audit.verify(actor, expect_head, files, pems)
     if as_json:
         print_json(as_dict(report))
     elif report.ok:
-        typer.echo(f"audit chain OK: {report.entries} entries, head {report.head}")
+        checked = f"; {report.anchors} signed checkpoints match" if report.anchors else ""
+        typer.echo(f"audit chain OK: {report.entries} entries, head "
+                   f"{report.entries}:{report.head}{checked}")
+        if not report.keyed or not report.key_checked:
+            typer.echo(f"note: {report.message}")
     if not report.ok:
         fail(report.message)
+
+
+@audit.command("checkpoint")
+@one_line_errors
+def audit_checkpoint(
+    out: Annotated[Path | None, typer.Option(
+        "--out", help="Also write the signed checkpoint to this file (keep it elsewhere).")
+    ] = None,
+    home: Home = None, as_user: AsUser = None, as_json: Json = False,
+) -> None:
+    """Sign the audit chain's head now with the deployment's signing key."""
+    plane, actor = session(home, as_user)
+    checkpoint, pem = plane.audit.checkpoint(actor)
+    if out is not None:
+        out.write_bytes(checkpoint.document(pem))
+    if as_json:
+        print_json(checkpoint.payload())
+    else:
+        typer.echo(f"checkpoint {checkpoint.id}: entry {checkpoint.entry_seq}, head "
+                   f"{checkpoint.entry_seq}:{checkpoint.head}, signed by key "
+                   f"{checkpoint.signing_key_id}" + (f"; written to {out}" if out else ""))
 
 
 @audit.command("list")

@@ -249,7 +249,7 @@ def list_audit(
 
 @r.get("/audit/verify", tags=["audit"])
 def verify_audit(
-    s: S, who: A, expect_head: Annotated[str | None, Query(max_length=64)] = None
+    s: S, who: A, expect_head: Annotated[str | None, Query(max_length=84)] = None
 ) -> ChainReport:
     return s.audit.verify(who, expect_head)
 

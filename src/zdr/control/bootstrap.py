@@ -1,4 +1,5 @@
-"""`zdr init`: a home folder with its config, master key, migrated store and first provider admin.
+"""`zdr init`: a home folder with its config, master key, signing key, migrated store and first
+provider admin.
 
 The admin's password and admin token are generated here and returned once; only their hashes are
 kept. Running it again on an initialized home is refused, or (with `if_missing`) a no-op.
@@ -15,6 +16,7 @@ from sqlalchemy import select
 from zdr.control.plane import build_control_plane
 from zdr.control.roles import system_actor
 from zdr.errors import Conflict
+from zdr.proof.signing import load_signer
 from zdr.settings import Settings
 from zdr.store.crypto import create_master_key_file
 from zdr.store.db import engine_for, migrate
@@ -47,6 +49,7 @@ def init_home(settings: Settings, admin_email: str, *, if_missing: bool = False)
         config.write_text(CONFIG_TEMPLATE, encoding="utf-8")
     if not settings.master_key and not settings.key_file.exists():
         create_master_key_file(settings.key_file)
+    load_signer(settings)       # the Ed25519 signing key file (0600), unless ZDR_SIGNING_KEY
     engine = engine_for(settings.database_url)
     try:
         migrate(engine)
@@ -55,7 +58,8 @@ def init_home(settings: Settings, admin_email: str, *, if_missing: bool = False)
                 memberships.c.role == "provider_admin", memberships.c.org_id.is_(None))
             ).first() is not None
         if has_admin:
-            if if_missing:
+            if if_missing:   # a home made before evidence existed: its key, a keyed chain
+                build_control_plane(settings, engine=engine).audit.prepare()
                 return InitResult(home=home, created=False)
             raise Conflict(f"{home} is already initialized (use --if-missing to accept that)")
         plane = build_control_plane(settings, engine=engine)

@@ -17,11 +17,13 @@ from typing import Any
 from sqlalchemy import Connection, Engine, Row, or_, select
 
 from zdr.catalog.schema import Catalog
-from zdr.control import audit
+from zdr.control import audit, checkpoints
 from zdr.control.roles import SYSTEM_ACTOR_ID, Actor, authorize
-from zdr.errors import NotFound, PermissionDenied
+from zdr.errors import NotFound, PermissionDenied, StoreUnavailable
 from zdr.store.db import read_only
 from zdr.store.tables import organizations
+
+DEFAULT_CHECKPOINTS = checkpoints.CheckpointPolicy()
 
 
 def _utc_now() -> datetime:
@@ -35,6 +37,9 @@ class ControlContext:
     clock: Callable[[], datetime] = _utc_now
     keyring: Any | None = None                     # zdr.store.crypto.Keyring, when configured
     on_change: Callable[[str], None] | None = None  # org id -> invalidate gateway caches
+    chain_key: audit.ChainKey | None = None        # the audit chain's key (from the master key)
+    signer: Any | None = None                       # zdr.proof.signing.Signer: checkpoints
+    checkpoint_policy: checkpoints.CheckpointPolicy = DEFAULT_CHECKPOINTS
 
     def now(self) -> datetime:
         return self.clock()
@@ -61,10 +66,22 @@ class ControlContext:
         self, conn: Connection, actor: Actor, action: str, org_id: str | None,
         target: str | None = None, before: Any = None, after: Any = None,
     ) -> audit.AuditEntry:
-        return audit.append(
-            conn, actor=actor_name(actor), role=actor.role_label(org_id), org_id=org_id,
-            action=action, target=target, before=before, after=after, at=self.now(),
+        entry = audit.append(
+            conn, self.audit_key(), actor=actor_name(actor), role=actor.role_label(org_id),
+            org_id=org_id, action=action, target=target, before=before, after=after,
+            at=self.now(),
         )
+        if self.signer is not None and checkpoints.due(conn, entry, self.checkpoint_policy):
+            checkpoints.write_checkpoint(conn, self.audit_key(), self.signer, entry.at)
+        return entry
+
+    def audit_key(self) -> audit.ChainKey:
+        """The audit chain's key; without the master key no action can be audited, so none
+        is taken (fail closed)."""
+        if self.chain_key is None:
+            raise StoreUnavailable("the audit log cannot be written without the master key: "
+                                   "set ZDR_MASTER_KEY or run `zdr init`")
+        return self.chain_key
 
     def changed(self, org_id: str) -> None:
         """Tell the gateway (if wired in this process) that an org's arrangements changed."""

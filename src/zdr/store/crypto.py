@@ -279,3 +279,13 @@ class Keyring:
         except InvalidTag as error:
             raise MasterKeyError("the master key does not match this database's data keys") \
                 from error
+
+
+def derived_key(master_key: bytes, purpose: str) -> bytes:
+    """A key of its own for one purpose, never stored: HKDF-SHA256 of the master key with
+    info `zdr/<purpose>/v1` (the audit chain's links: "audit-chain"; end users' keyed hashes:
+    "end-users"). Whoever has the master key can derive it again; nobody else can."""
+    if len(master_key) != KEY_BYTES:
+        raise MasterKeyError(f"the master key must be {KEY_BYTES} bytes")
+    return HKDF(algorithm=hashes.SHA256(), length=KEY_BYTES, salt=None,
+                info=f"zdr/{purpose}/v1".encode()).derive(master_key)

@@ -11,6 +11,7 @@ from sqlalchemy import Connection
 from sqlalchemy.engine import Engine
 
 from zdr.catalog import Catalog
+from zdr.control.audit import ChainKey
 from zdr.store.db import read_only, utc
 from zdr.verify.catalogs import CatalogLibrary
 
@@ -26,7 +27,9 @@ class StoreContext:
     now: datetime                 # aware, UTC
     catalog: Catalog              # the catalog in force (grace and restore periods come from it)
     library: CatalogLibrary       # every catalog version verify can find
-    audit_head: str | None = None  # a head hash printed earlier: catches deleted newest entries
+    audit_head: str | None = None  # a head printed earlier: catches a chain cut or rewritten
+    chain_key: ChainKey | None = None  # the audit chain's key (from the master key)
+    signing_pems: tuple[str, ...] = ()  # public keys trusted for the audit checkpoints
 
     @property
     def grace(self) -> timedelta:
