@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from zdr.cli import control_cmds, policy_cmds, serve_cmds, store_cmds, verify_cmds
+from zdr.cli import attest_cmds, control_cmds, policy_cmds, serve_cmds, store_cmds, verify_cmds
 
 app = typer.Typer(
     name="zdr",
@@ -24,7 +24,7 @@ def version() -> None:
     typer.echo(f"zdr-gateway {__version__} (catalog {default_catalog().version})")
 
 
-for module in (policy_cmds, serve_cmds, control_cmds, store_cmds, verify_cmds):
+for module in (policy_cmds, serve_cmds, control_cmds, store_cmds, verify_cmds, attest_cmds):
     module.register(app)
 
 

@@ -40,6 +40,7 @@ class ControlContext:
     chain_key: audit.ChainKey | None = None        # the audit chain's key (from the master key)
     signer: Any | None = None                       # zdr.proof.signing.Signer: checkpoints
     checkpoint_policy: checkpoints.CheckpointPolicy = DEFAULT_CHECKPOINTS
+    settings: Any | None = None                     # zdr.settings.Settings: `zdr verify` runs
 
     def now(self) -> datetime:
         return self.clock()

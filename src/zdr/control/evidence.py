@@ -7,12 +7,18 @@ hash); documents never carry content.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from dataclasses import dataclass
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
 
-from zdr.control import checkpoints
+from zdr.catalog import CatalogError, load_catalog
+from zdr.control import audit, checkpoints
+from zdr.control.context import guarded_org
 from zdr.control.roles import Actor
-from zdr.errors import StoreUnavailable
-from zdr.proof import registry
+from zdr.errors import InvalidRequest, NotFound, StoreUnavailable
+from zdr.proof import envelope, ledger, proofs, registry, statements
+from zdr.proof.canonical import instant
+from zdr.proof.records import Period
 from zdr.proof.signing import Signer
 
 if TYPE_CHECKING:
@@ -58,3 +64,123 @@ class Evidence:
             self.ctx.signer = new
             checkpoints.write_checkpoint(conn, key, new, self.ctx.now())
             return next(k for k in registry.listed_keys(conn) if k.key_id == new.key_id)
+
+    # -- statements and proofs -------------------------------------------------------------
+    def issue_statement(self, actor: Actor, org_ref: str, since: datetime,
+                        until: datetime) -> Issued:
+        """Sign a statement for one org and period, log it and audit it."""
+        with self.ctx.read() as conn:
+            org = guarded_org(self.ctx, conn, actor, "evidence.issue", org_ref)
+        period = Period(since, until)
+        now = self.ctx.now()
+        settings = self.ctx.settings
+        catalog_path = None if settings is None else settings.catalog_path
+        with self.ctx.read() as conn:
+            body = statements.gather(conn, org, period, self.ctx.catalog, catalog_path,
+                                     self._known_catalogs(), now)
+        body["verify"] = self._checks(org.id, now)
+        return self._issue(actor, "statement", org.id, body)
+
+    def prove(self, actor: Actor, statement_document: bytes, exchange_id: str) -> Issued:
+        """An inclusion proof of one exchange's metadata record in a statement we signed."""
+        try:
+            opened = envelope.open_document(statement_document, self._trusted())
+        except envelope.InvalidDocument as error:
+            raise InvalidRequest(f"the statement does not verify: {error}") from None
+        statement = opened.payload
+        if statement.get("type") != statements.STATEMENT_TYPE:
+            raise InvalidRequest("that file is not a statement")
+        with self.ctx.read() as conn:
+            self.ctx.guard(actor, "evidence.read", statement["org"]["id"])
+            payload = proofs.build(conn, statement_document, statement, opened.digest,
+                                   exchange_id)
+        signer = self.signer()
+        return Issued(envelope.seal(payload, signer), payload, None)
+
+    def log(self, actor: Actor, org_ref: str | None = None,
+            limit: int = 100) -> list[ledger.LogEntry]:
+        with self.ctx.read() as conn:
+            if org_ref is None:
+                self.ctx.guard(actor, "evidence.read", None)
+                return ledger.entries(conn, limit=max(1, min(limit, 1000)))
+            org = guarded_org(self.ctx, conn, actor, "evidence.read", org_ref, deleted=None)
+            return ledger.entries(conn, org.id, limit=max(1, min(limit, 1000)))
+
+    def document(self, actor: Actor, seq: int) -> ledger.LogEntry:
+        with self.ctx.read() as conn:
+            entry = ledger.get(conn, seq)
+            if entry is None:
+                raise NotFound("no such document")
+            self.ctx.guard(actor, "evidence.read", entry.org_id)
+            return entry
+
+    def verify_log(self, actor: Actor) -> ledger.LogReport:
+        self.ctx.guard(actor, "evidence.read", None)
+        with self.ctx.read() as conn:
+            return ledger.verify_log(conn, self._trusted())
+
+    # -- internals ---------------------------------------------------------------------------
+    def _trusted(self) -> list[str]:
+        with self.ctx.read() as conn:
+            pems = list(checkpoints.trusted_keys(conn).values())
+        signer = self.ctx.signer
+        if isinstance(signer, Signer):
+            pems.append(signer.public_pem)
+        return pems
+
+    def _known_catalogs(self) -> dict[str, str]:
+        """version -> SHA-256 of every catalog file the deployment still has."""
+        settings = self.ctx.settings
+        known = {self.ctx.catalog.version: statements.catalog_sha256(
+            None if settings is None else settings.catalog_path)}
+        if settings is not None:
+            archive = settings.home / "catalogs"
+            for path in sorted(archive.glob("*.toml")) if archive.is_dir() else []:
+                try:
+                    known.setdefault(load_catalog(path).version,
+                                     statements.catalog_sha256(path))
+                except (CatalogError, OSError):
+                    continue
+        return known
+
+    def _checks(self, org_id: str, now: datetime) -> dict[str, Any]:
+        """`zdr verify`'s store checks for this org at issue time: names, verdicts, counts."""
+        settings = self.ctx.settings
+        if settings is None:
+            return {"ran": False, "ok": False, "reason": "no deployment settings"}
+        from zdr.verify.run import VerifyOptions, run_verify
+
+        report = run_verify(settings, VerifyOptions(at=now, org_id=org_id), self.ctx.engine)
+        return {"ran": True, "ok": report.ok, "checked_at": instant(now), "scope": "org",
+                "checks": [{"name": c.name, "status": c.status, "examined": c.examined,
+                            "violations": len(c.violations)} for c in report.checks]}
+
+    def _issue(self, actor: Actor, kind: str, org_id: str, body: dict[str, Any]) -> Issued:
+        """Add the audit head, the last checkpoint and the log link; sign, log, audit."""
+        signer = self.signer()
+        with self.ctx.write() as conn:
+            key = self.ctx.audit_key()
+            seq, head = audit.head(conn)
+            last = checkpoints.last_checkpoint(conn)
+            body["audit"] = {
+                "audit_key_id": key.id, "head": {"entry": seq, "link": head},
+                "last_checkpoint": None if last is None else {
+                    **last.payload(), "signature": last.signature},
+            }
+            body["log"] = ledger.next_link(conn)
+            body["signing_key_id"] = signer.key_id
+            document = envelope.seal(body, signer)
+            digest = envelope.digest(body)
+            entry = ledger.append(conn, kind=kind, org_id=org_id,
+                                  issued_at=self.ctx.now(), link=body["log"], digest=digest,
+                                  document=document)
+            self.ctx.record(conn, actor, f"attest.{kind}", org_id, target=f"log#{entry.seq}",
+                            after={"hash": digest, "period": body.get("period")})
+        return Issued(document, body, entry)
+
+
+@dataclass(frozen=True, slots=True)
+class Issued:
+    document: bytes                       # the signed file
+    payload: dict[str, Any]
+    entry: ledger.LogEntry | None         # its place in the attestation log (proofs: none)

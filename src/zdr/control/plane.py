@@ -137,7 +137,7 @@ def build_control_plane(
             signer = None
     return ControlPlane(ControlContext(
         engine=engine, catalog=catalog or load_catalog(settings.catalog_path), keyring=keyring,
-        chain_key=chain_key, signer=signer,
+        chain_key=chain_key, signer=signer, settings=settings,
         checkpoint_policy=checkpoints.CheckpointPolicy(
             settings.audit_checkpoint_entries, settings.audit_checkpoint_minutes * 60),
     ))

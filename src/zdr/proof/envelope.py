@@ -46,6 +46,14 @@ def digest(payload: dict[str, Any]) -> str:
     return hashlib.sha256(canonical(payload)).hexdigest()
 
 
+def _file_bytes(payload_bytes: bytes, document: dict[str, Any]) -> bytes:
+    """The canonical file: RFC 8785 of the whole document (keys in order: format, payload,
+    public_key, signature), with the payload's canonical bytes computed once."""
+    return (b'{"format":' + canonical(document["format"]) + b',"payload":' + payload_bytes
+            + b',"public_key":' + canonical(document["public_key"]) + b',"signature":'
+            + canonical(document["signature"]) + b"}\n")
+
+
 def seal(payload: dict[str, Any], signer: Signer) -> bytes:
     """The file's bytes: payload signed by `signer`, all in RFC 8785 form."""
     signature = signer.sign(canonical(payload))
@@ -72,12 +80,13 @@ def open_document(data: bytes, trusted_pems: list[str] | None = None) -> Opened:
         raise InvalidDocument("the file is not a signed zdr document (unexpected fields)")
     if document["format"] != FORMAT:
         raise InvalidDocument(f"unknown document format (expected {FORMAT})")
+    payload, sig = document["payload"], document["signature"]
     try:
-        if data != canonical(document) + b"\n":
+        message = canonical(payload)
+        if data != _file_bytes(message, document):
             raise InvalidDocument("the file was altered: it is not in its canonical form")
     except NotCanonical:
         raise InvalidDocument("the file holds a number outside canonical JSON") from None
-    payload, sig = document["payload"], document["signature"]
     if not isinstance(payload, dict) or not isinstance(sig, dict) \
             or set(sig) != {"alg", "key_id", "value"}:
         raise InvalidDocument("the payload or signature block is malformed")
@@ -96,7 +105,6 @@ def open_document(data: bytes, trusted_pems: list[str] | None = None) -> Opened:
         if sig["key_id"] not in trusted:
             raise InvalidDocument(f"signed by key {sig['key_id']}, which is not a trusted key")
         key, pinned = trusted[sig["key_id"]], True
-    message = canonical(payload)
     if not verify(key, signature, message):
         raise InvalidDocument("the signature does not match the payload: altered or forged")
     return Opened(payload, str(sig["key_id"]), str(document["public_key"]), pinned,

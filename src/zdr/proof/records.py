@@ -8,8 +8,15 @@ form is the RFC 8785 JSON of every column (`RECORD_COLUMNS`), times as `…Z` in
     {"catalog_version":"…","decision":{…},"duration_ms":12,"end_user":null,…,"id":"req_…",…}
 
 Order: `(started_at, id)`, ascending — the leaf index of a record is the number of the period's
-records before it in that order. Rows are fetched in batches (`yield_per`: a server-side cursor
-on PostgreSQL), so a period of millions of records is never in memory.
+records before it in that order. Rows come through the driver's cursor in batches of `BATCH`
+(a server-side cursor on PostgreSQL), so a period of millions of records is never in memory.
+
+Speed (bench/attest.py: a million records a minute is the target): the database hands over
+times and JSON as text; a decision's (and a feature list's) canonical bytes are computed once
+per distinct text — decisions repeat — with the `rfc8785` package, and spliced into the
+record's bytes (`orjson.Fragment`); the record's other values are strings, small integers,
+booleans and nulls, whose RFC 8785 form is what orjson writes with sorted keys
+(tests/proof/test_records.py checks the bytes against `rfc8785` on both backends).
 """
 
 from __future__ import annotations
@@ -20,9 +27,9 @@ from datetime import datetime
 from typing import Any
 
 import orjson
-from sqlalchemy import Connection, text
+from sqlalchemy import Connection
 
-from zdr.proof.canonical import canonical_record, instant, parse_instant
+from zdr.proof.canonical import SAFE_INTEGER, canonical, instant, parse_instant
 from zdr.store.db import datetime_binder, utc
 
 RECORD_COLUMNS = (
@@ -34,11 +41,12 @@ RECORD_COLUMNS = (
 RECORD_FORM = "zdr.metadata-record/v1"
 ORDER = "started_at, id"
 BATCH = 5000
+CACHE_LIMIT = 4096
 _JSON = ("features", "decision")
 _BOOL = ("stream", "misuse_exception")
 _TIME = ("started_at", "expires_at")
-
-_IN_PERIOD = "org_id = :org AND started_at >= :since AND started_at < :until"
+_INT = ("status_code", "input_tokens", "output_tokens", "duration_ms", "ttfb_ms")
+_AT = {name: RECORD_COLUMNS.index(name) for name in RECORD_COLUMNS}
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,23 +66,63 @@ class Period:
         return cls(parse_instant(value["since"]), parse_instant(value["until"]))
 
 
-def _params(conn: Connection, org_id: str, period: Period) -> dict[str, Any]:
-    bind = datetime_binder(conn.dialect.name)
+# -- SQL, per backend: times and JSON as text ------------------------------------------------
+def _select_list(dialect: str) -> str:
+    if dialect == "postgresql":
+        utc_text = "to_char({0} AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"')"
+        parts = [f"{name}::text" if name in _JSON else utc_text.format(name) if name in _TIME
+                 else name for name in RECORD_COLUMNS]
+    else:
+        parts = list(RECORD_COLUMNS)
+    return ", ".join(parts)
+
+
+def _query(dialect: str, extra: str = "") -> str:
+    p = "%({})s" if dialect == "postgresql" else ":{}"
+    where = (f"org_id = {p.format('org')} AND started_at >= {p.format('since')} "
+             f"AND started_at < {p.format('until')}")
+    return (f"SELECT {_select_list(dialect)} FROM exchanges "   # noqa: S608 - constants only
+            f"WHERE {where}{extra.format(**{k: p.format(k) for k in ('at', 'id')})}")
+
+
+def _params(dialect: str, org_id: str, period: Period) -> dict[str, Any]:
+    bind = datetime_binder(dialect)
     return {"org": org_id, "since": bind(utc(period.since)), "until": bind(utc(period.until))}
+
+
+def stream_rows(conn: Connection, org_id: str, period: Period) -> Iterator[tuple[Any, ...]]:
+    """The period's rows of `org_id` in `(started_at, id)` order, as the driver returns them
+    (`RECORD_COLUMNS`; times and JSON as text), fetched `BATCH` at a time."""
+    dialect = conn.dialect.name
+    dbapi = conn.connection.dbapi_connection
+    assert dbapi is not None
+    # PostgreSQL: a named (server-side) cursor, so fetchmany streams
+    cursor = dbapi.cursor(name="zdr_attest_records") if dialect == "postgresql" \
+        else dbapi.cursor()
+    try:
+        cursor.execute(_query(dialect) + f" ORDER BY {ORDER}", _params(dialect, org_id, period))
+        while True:
+            rows = cursor.fetchmany(BATCH)
+            if not rows:
+                return
+            yield from rows
+    finally:
+        cursor.close()
 
 
 def _time_text(value: Any) -> str:
     if isinstance(value, datetime):
         return instant(value)
-    # SQLite: "YYYY-MM-DD HH:MM:SS.ffffff", always UTC (zdr.store.db.sqlite_datetime)
-    text_value = str(value)
+    text_value = str(value)      # SQLite: "YYYY-MM-DD HH:MM:SS.ffffff", UTC (zdr.store.db)
     if len(text_value) == 26 and text_value[10] == " ":
         return f"{text_value[:10]}T{text_value[11:]}Z"
+    if text_value.endswith("Z"):
+        return text_value
     return instant(datetime.fromisoformat(text_value))
 
 
-def normalize(row: Any) -> dict[str, Any]:
-    """A row as fetched (either backend) -> the record's JSON data."""
+def normalize(row: tuple[Any, ...]) -> dict[str, Any]:
+    """A fetched row -> the record's JSON data (what a proof carries)."""
     record = dict(zip(RECORD_COLUMNS, row, strict=True))
     for name in _JSON:
         value = record[name]
@@ -87,32 +135,68 @@ def normalize(row: Any) -> dict[str, Any]:
     return record
 
 
-def stream_records(conn: Connection, org_id: str, period: Period) -> Iterator[dict[str, Any]]:
-    """The period's metadata records of `org_id`, in `(started_at, id)` order, as JSON data."""
-    query = text(f"SELECT {', '.join(RECORD_COLUMNS)} FROM exchanges "   # noqa: S608 - constants
-                 f"WHERE {_IN_PERIOD} ORDER BY {ORDER}")
-    result = conn.execution_options(yield_per=BATCH).execute(query, _params(conn, org_id, period))
-    for row in result:
-        yield normalize(row)
+class LeafEncoder:
+    """`leaf_data(row)`: the canonical bytes of a fetched row, equal to
+    `canonical(normalize(row))`, with each distinct decision canonicalized once."""
+
+    def __init__(self) -> None:
+        self._fragments: dict[str, orjson.Fragment] = {}
+
+    def _fragment(self, text: Any) -> orjson.Fragment:
+        key = text if isinstance(text, str) else orjson.dumps(text).decode()
+        found = self._fragments.get(key)
+        if found is None:
+            if len(self._fragments) >= CACHE_LIMIT:
+                self._fragments.clear()
+            found = orjson.Fragment(canonical(orjson.loads(key)))
+            self._fragments[key] = found
+        return found
+
+    def leaf_data(self, row: tuple[Any, ...]) -> bytes:
+        record = dict(zip(RECORD_COLUMNS, row, strict=True))
+        for name in _INT:
+            value = record[name]
+            if value is not None and not -SAFE_INTEGER <= value <= SAFE_INTEGER:
+                return canonical(normalize(row))        # raises NotCanonical, as RFC 8785 does
+        record["features"] = self._fragment(record["features"])
+        record["decision"] = self._fragment(record["decision"])
+        record["stream"] = bool(record["stream"])
+        record["misuse_exception"] = bool(record["misuse_exception"])
+        record["started_at"] = _time_text(record["started_at"])
+        record["expires_at"] = _time_text(record["expires_at"])
+        return orjson.dumps(record, option=orjson.OPT_SORT_KEYS)
 
 
-def leaf_data(record: dict[str, Any]) -> bytes:
-    """The Merkle leaf data of a record: its canonical JSON."""
-    return canonical_record(record)
+def column(row: tuple[Any, ...], name: str) -> Any:
+    return row[_AT[name]]
 
 
 def find_record(conn: Connection, org_id: str, period: Period, exchange_id: str,
-                ) -> tuple[int, dict[str, Any]] | None:
-    """(leaf index, record) of one exchange in the period, or None."""
-    params = _params(conn, org_id, period)
-    row = conn.execute(text(f"SELECT {', '.join(RECORD_COLUMNS)} FROM exchanges "  # noqa: S608
-                            f"WHERE {_IN_PERIOD} AND id = :id"), {**params, "id": exchange_id}
-                       ).first()
-    if row is None:
-        return None
-    started = row[RECORD_COLUMNS.index("started_at")]
-    before = conn.execute(text(
-        f"SELECT count(*) FROM exchanges WHERE {_IN_PERIOD} "   # noqa: S608 - constants
-        "AND (started_at < :at OR (started_at = :at AND id < :id))"),
-        {**params, "at": started, "id": exchange_id}).scalar_one()
-    return int(before), normalize(row)
+                ) -> tuple[int, tuple[Any, ...]] | None:
+    """(leaf index, row) of one exchange in the period, or None."""
+    dialect = conn.dialect.name
+    dbapi = conn.connection.dbapi_connection
+    assert dbapi is not None
+    params = _params(dialect, org_id, period)
+    cursor = dbapi.cursor()
+    try:
+        cursor.execute(_query(dialect, " AND id = {id}"), {**params, "id": exchange_id})
+        row = cursor.fetchone()
+        if row is None:
+            return None
+        cursor.execute(_query(dialect, " AND id = {id}").replace(
+            f"SELECT {_select_list(dialect)}", "SELECT started_at", 1),
+            {**params, "id": exchange_id})
+        started = _first(cursor.fetchone())
+        count_sql = _query(dialect, " AND (started_at < {at} OR (started_at = {at} AND "
+                                    "id < {id}))").replace(
+            f"SELECT {_select_list(dialect)}", "SELECT count(*)", 1)
+        cursor.execute(count_sql, {**params, "at": started, "id": exchange_id})
+        return int(_first(cursor.fetchone())), tuple(row)
+    finally:
+        cursor.close()
+
+
+def _first(row: Any) -> Any:
+    assert row is not None
+    return row[0]

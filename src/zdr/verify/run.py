@@ -38,6 +38,7 @@ class VerifyOptions:
     at: datetime | None = None            # check as of this instant (default: now)
     archive_dir: Path | None = None       # old catalog versions (default: HOME/catalogs)
     audit_head: str | None = None         # audit head hash printed by an earlier verification
+    org_id: str | None = None             # only this organization's rows (signed statements)
     progress: Callable[[str], None] = field(default=lambda _message: None)
 
 
@@ -69,7 +70,7 @@ def run_verify(settings: Settings, options: VerifyOptions, engine: Engine | None
         chain_key, pems = _audit_keys(settings)
         context = StoreContext(engine=engine, now=now, catalog=catalog, library=library,
                                audit_head=options.audit_head, chain_key=chain_key,
-                               signing_pems=pems)
+                               signing_pems=pems, org_id=options.org_id)
         report = Report(database=make_url(settings.database_url).render_as_string(
             hide_password=True), checked_at=now.isoformat(timespec="seconds"))
         for check in STORE_CHECKS:

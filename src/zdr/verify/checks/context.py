@@ -7,8 +7,9 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import Connection
+from sqlalchemy import Connection, Table, true
 from sqlalchemy.engine import Engine
+from sqlalchemy.sql.elements import ColumnElement
 
 from zdr.catalog import Catalog
 from zdr.control.audit import ChainKey
@@ -30,6 +31,11 @@ class StoreContext:
     audit_head: str | None = None  # a head printed earlier: catches a chain cut or rewritten
     chain_key: ChainKey | None = None  # the audit chain's key (from the master key)
     signing_pems: tuple[str, ...] = ()  # public keys trusted for the audit checkpoints
+    org_id: str | None = None     # only this organization's rows (a signed statement's checks)
+
+    def scope(self, table: Table) -> ColumnElement[bool]:
+        """The rows a check looks at: every row, or with `org_id` that org's only."""
+        return true() if self.org_id is None else table.c.org_id == self.org_id
 
     @property
     def grace(self) -> timedelta:
