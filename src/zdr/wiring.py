@@ -23,6 +23,7 @@ from zdr.catalog import default_catalog, load_catalog
 from zdr.gateway import heap
 from zdr.gateway.app import GatewayApp
 from zdr.gateway.asgi import ASGIApp
+from zdr.gateway.end_users import EndUsers
 from zdr.gateway.relay import Relay
 from zdr.gateway.responses import new_request_id, send_error
 from zdr.observability import GatewayMetrics, file_and_stderr_writer, make_logger
@@ -52,6 +53,7 @@ class StorePorts:
     on_shutdown: list[Hook] = field(default_factory=list)
     description: str = "in-memory (no SQL store)"
     write_queue_depth: Callable[[], int] | None = None
+    end_user_key: bytes | None = None       # keyed hashes of metadata.user_id (master key)
 
 
 def sql_ports(settings: Settings) -> StorePorts:
@@ -69,6 +71,7 @@ def sql_ports(settings: Settings) -> StorePorts:
     except Exception:  # noqa: BLE001 - no home initialised yet: run without the store
         return StorePorts(description="in-memory (no master key: run `zdr init`)")
     keyring = crypto.Keyring(engine, master_key)
+    ports.end_user_key = crypto.derived_key(master_key, "end-users")
     sink = exchanges.SqlExchangeSink(engine, keyring, capacity=settings.write_queue)
 
     async def start_sink() -> None:
@@ -101,7 +104,8 @@ def _add_sweeper(ports: StorePorts, engine: Any, keyring: Any, settings: Setting
     from zdr.store.sweeper import PurgeSweeper
 
     catalog = load_catalog(settings.catalog_path) if settings.catalog_path else default_catalog()
-    sweeper = PurgeSweeper.from_settings(engine, keyring, settings, catalog)
+    sweeper = PurgeSweeper.from_settings(engine, keyring, settings, catalog,
+                                         on_erased=erasure_receipts(settings, engine))
 
     async def start_sweeper() -> None:
         sweeper.start()
@@ -111,6 +115,16 @@ def _add_sweeper(ports: StorePorts, engine: Any, keyring: Any, settings: Setting
 
     ports.on_startup.append(start_sweeper)
     ports.on_shutdown.append(stop_sweeper)
+
+
+def erasure_receipts(settings: Settings, engine: Any) -> Callable[[Any], None]:
+    """What the sweeper calls for each org it erased: issue its signed receipt."""
+    from zdr.control.plane import build_control_plane
+
+    def issue(report: Any) -> None:
+        build_control_plane(settings, engine).evidence.org_erasure_receipt(report)
+
+    return issue
 
 
 def control_plane_app(settings: Settings, engine: Any = None) -> ASGIApp:
@@ -239,6 +253,7 @@ def build_app(
         key_cache_ttl=settings.key_cache_ttl_seconds,
         max_body_bytes=settings.max_body_bytes,
         fallback=fallback or store.control,
+        end_users=None if store.end_user_key is None else EndUsers(store.end_user_key),
         on_startup=on_startup,
         on_shutdown=on_shutdown,
     )

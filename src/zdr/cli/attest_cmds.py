@@ -206,5 +206,30 @@ def show(
     typer.echo(f"{entry.kind} #{entry.seq} written to {out}")
 
 
+@one_line_errors
+def erase(
+    org: Annotated[str, typer.Option("--org", help="The organization (name or id).")],
+    end_user: Annotated[str, typer.Option(
+        "--end-user", help="The end user: the metadata.user_id the client sends (for Claude "
+        "Code, its JSON string or the account / device id in it).")],
+    out: Annotated[Path | None, typer.Option(
+        "--out", help="Write the signed erasure receipt to this file.")] = None,
+    home: Home = None, as_user: AsUser = None, as_json: Json = False,
+) -> None:
+    """Erase one end user's content and feature artifacts in an org; issue a signed receipt."""
+    plane, actor = session(home, as_user)
+    issued = plane.evidence.erase_end_user(actor, org, end_user)
+    if out is not None:
+        out.write_bytes(issued.document)
+    if as_json:
+        print_json(issued.payload)
+        return
+    deleted = ", ".join(f"{k} {v}" for k, v in issued.payload["deleted"].items())
+    seq = issued.entry.seq if issued.entry is not None else "?"
+    typer.echo(f"erased end user in {org}: {issued.payload['exchanges']} exchanges; deleted "
+               f"{deleted}; receipt #{seq}" + (f" written to {out}" if out else ""))
+
+
 def register(app: typer.Typer) -> None:
     app.add_typer(attest, name="attest")
+    app.command("erase")(erase)

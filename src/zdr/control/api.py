@@ -19,7 +19,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, FastAPI, Path, Query, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
@@ -252,6 +252,37 @@ def verify_audit(
     s: S, who: A, expect_head: Annotated[str | None, Query(max_length=84)] = None
 ) -> ChainReport:
     return s.audit.verify(who, expect_head)
+
+# -- evidence: signed statements and erasure receipts -------------------------------------
+SIGNED = {"content": {"application/json": {}},
+          "description": "the signed document, byte for byte (check it with `zdr attest verify`)"}
+
+
+@r.post("/orgs/{org}/attestations", tags=["evidence"], response_class=Response,
+        responses={200: SIGNED})
+def issue_statement(s: S, who: A, org: OrgRef, body: m.StatementCreate) -> Response:
+    """Sign a statement of what was kept of the org's traffic in [since, until)."""
+    issued = s.evidence.issue_statement(who, org, body.since, body.until)
+    return Response(issued.document, media_type="application/json")
+
+@r.get("/orgs/{org}/attestations", tags=["evidence"])
+def list_documents(
+    s: S, who: A, org: OrgRef, limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+) -> list[m.LoggedDocument]:
+    return [m.LoggedDocument(**e.summary()) for e in s.evidence.log(who, org, limit)]
+
+@r.get("/attestations/{seq}", tags=["evidence"], response_class=Response,
+       responses={200: SIGNED})
+def get_document(s: S, who: A, seq: Annotated[int, Path(ge=1, le=MAX_ID)]) -> Response:
+    entry = s.evidence.document(who, seq)
+    return Response(entry.document.encode("utf-8"), media_type="application/json")
+
+@r.post("/orgs/{org}/end-users/erase", tags=["evidence"], response_class=Response,
+        responses={200: SIGNED})
+def erase_end_user(s: S, who: A, org: OrgRef, body: m.EndUserErase) -> Response:
+    """Delete one end user's content and feature artifacts; the signed erasure receipt."""
+    issued = s.evidence.erase_end_user(who, org, body.end_user)
+    return Response(issued.document, media_type="application/json")
 
 # -- accounts -----------------------------------------------------------------------------
 @r.post("/users", status_code=201, tags=["accounts"])

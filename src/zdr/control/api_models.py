@@ -105,3 +105,22 @@ class ActorView(BaseModel):
     email: str
     provider_roles: list[str]
     org_roles: dict[str, list[str]]
+
+
+class EndUserErase(Body):
+    end_user: str = Field(min_length=1, max_length=512,
+                          description="The metadata.user_id the client sends for that user.")
+
+
+class StatementCreate(Body):
+    since: datetime
+    until: datetime
+
+
+class LoggedDocument(BaseModel):
+    seq: int
+    kind: str
+    org_id: str | None
+    issued_at: datetime
+    hash: str
+    prev_hash: str

@@ -41,6 +41,7 @@ class ControlContext:
     signer: Any | None = None                       # zdr.proof.signing.Signer: checkpoints
     checkpoint_policy: checkpoints.CheckpointPolicy = DEFAULT_CHECKPOINTS
     settings: Any | None = None                     # zdr.settings.Settings: `zdr verify` runs
+    end_user_key: bytes | None = None               # keyed hashes of end users (master key)
 
     def now(self) -> datetime:
         return self.clock()

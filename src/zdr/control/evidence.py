@@ -14,12 +14,16 @@ from typing import TYPE_CHECKING, Any
 from zdr.catalog import CatalogError, load_catalog
 from zdr.control import audit, checkpoints
 from zdr.control.context import guarded_org
-from zdr.control.roles import Actor
+from zdr.control.roles import Actor, system_actor
 from zdr.errors import InvalidRequest, NotFound, StoreUnavailable
-from zdr.proof import envelope, ledger, proofs, registry, statements
+from zdr.gateway.end_users import EndUsers
+from zdr.proof import envelope, ledger, proofs, receipts, registry, statements
 from zdr.proof.canonical import instant
 from zdr.proof.records import Period
 from zdr.proof.signing import Signer
+from zdr.store.deletion import ErasureReport
+from zdr.store.end_user_erasure import erase_end_user
+from zdr.store.holds import active_holds
 
 if TYPE_CHECKING:
     from zdr.control.context import ControlContext
@@ -118,6 +122,34 @@ class Evidence:
         self.ctx.guard(actor, "evidence.read", None)
         with self.ctx.read() as conn:
             return ledger.verify_log(conn, self._trusted())
+
+    # -- erasure receipts ------------------------------------------------------------------
+    def erase_end_user(self, actor: Actor, org_ref: str, user_id: str) -> Issued:
+        """Delete one end user's content and feature artifacts, unlink their metadata, and
+        issue a signed receipt (org owners for their org; provider admins)."""
+        if not user_id.strip():
+            raise InvalidRequest("name the end user (the metadata.user_id the client sends)")
+        key = self.ctx.end_user_key
+        if key is None:
+            raise StoreUnavailable("end users cannot be found without the master key")
+        with self.ctx.read() as conn:
+            org = guarded_org(self.ctx, conn, actor, "end_user.erase", org_ref)
+        end_user = EndUsers(key).hash(user_id)
+        erasure = erase_end_user(self.ctx.engine, org.id, end_user, self.ctx.now())
+        with self.ctx.read() as conn:
+            standing = active_holds(conn, org.id)
+        body = receipts.end_user_receipt(org, erasure, standing, self.ctx.now())
+        return self._issue(actor, "receipt", org.id, body)
+
+    def org_erasure_receipt(self, report: ErasureReport) -> Issued:
+        """The signed receipt of an org's erasure (`zdr purge` and the sweeper issue it)."""
+        with self.ctx.read() as conn:
+            org = statements.find_org(conn, report.org_id)
+            if org is None:
+                raise NotFound("organization not found")
+            standing = active_holds(conn, org.id)
+        body = receipts.org_receipt(org, report, standing)
+        return self._issue(system_actor("erasure"), "receipt", org.id, body)
 
     # -- internals ---------------------------------------------------------------------------
     def _trusted(self) -> list[str]:

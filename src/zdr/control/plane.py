@@ -119,14 +119,15 @@ def build_control_plane(
     from zdr.store.db import engine_for
 
     engine = engine or engine_for(settings.database_url)
-    keyring = chain_key = signer = None
+    keyring = chain_key = signer = end_user_key = None
     if with_keyring:
-        from zdr.store.crypto import Keyring, MasterKeyError, load_master_key
+        from zdr.store.crypto import Keyring, MasterKeyError, derived_key, load_master_key
 
         try:
             master_key = load_master_key(settings)
             keyring = Keyring(engine, master_key)
             chain_key = audit.ChainKey.from_master_key(master_key)
+            end_user_key = derived_key(master_key, "end-users")
         except MasterKeyError:
             keyring = None
         try:
@@ -137,7 +138,7 @@ def build_control_plane(
             signer = None
     return ControlPlane(ControlContext(
         engine=engine, catalog=catalog or load_catalog(settings.catalog_path), keyring=keyring,
-        chain_key=chain_key, signer=signer, settings=settings,
+        chain_key=chain_key, signer=signer, settings=settings, end_user_key=end_user_key,
         checkpoint_policy=checkpoints.CheckpointPolicy(
             settings.audit_checkpoint_entries, settings.audit_checkpoint_minutes * 60),
     ))

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import secrets
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
@@ -18,6 +19,7 @@ from zdr.catalog.schema import Catalog
 from zdr.gateway.asgi import ASGIApp, Receive, Scope, Send
 from zdr.gateway.auth import PrincipalCache, presented_key
 from zdr.gateway.client import ClientChannel
+from zdr.gateway.end_users import EndUsers
 from zdr.gateway.exchange import Exchange
 from zdr.gateway.observe import MessageObserver
 from zdr.gateway.ownership import OwnershipGuard
@@ -60,6 +62,7 @@ class GatewayApp:
         log_writer: Any = None,
         max_body_bytes: int,
         fallback: ASGIApp | None = None,
+        end_users: EndUsers | None = None,
         classify: bool = True,
         on_startup: Sequence[Hook] = (),
         on_shutdown: Sequence[Hook] = (),
@@ -76,6 +79,8 @@ class GatewayApp:
         self.log = logger
         self.max_body_bytes = max_body_bytes
         self.fallback = fallback
+        # keyed hashes of metadata.user_id; without a store a key of this process will do
+        self.end_users = end_users or EndUsers(secrets.token_bytes(32))
         self.classify = classify   # False: no classifier is wired, so no text is collected for it
         self._on_startup = tuple(on_startup)
         self._on_shutdown = tuple(on_shutdown)
@@ -132,6 +137,7 @@ class GatewayApp:
         now = self.clock.now()
         decision = decide(facts, principal.arrangements, self.catalog, now)
         ex = Exchange("", principal, decision, now)
+        ex.end_user = self.end_users.of(parsed)
         if problem is not None or decision.error is not None:
             if problem is not None:
                 ex.status, ex.outcome = problem.status, "bad_request"

@@ -23,7 +23,14 @@ from typing import Any
 import orjson
 
 from zdr.proof.canonical import NotCanonical, canonical
-from zdr.proof.signing import ALGORITHM, Signer, key_id_of, load_public_key, verify
+from zdr.proof.signing import (
+    ALGORITHM,
+    Signer,
+    key_id_of,
+    load_public_key,
+    public_key_pem,
+    verify,
+)
 
 FORMAT = "zdr-signed/v1"
 _FIELDS = {"format", "payload", "public_key", "signature"}
@@ -97,6 +104,8 @@ def open_document(data: bytes, trusted_pems: list[str] | None = None) -> Opened:
         signature = base64.b64decode(str(sig["value"]), validate=True)
     except (ValueError, binascii.Error):
         raise InvalidDocument("the embedded public key or signature is malformed") from None
+    if public_key_pem(embedded) != document["public_key"]:
+        raise InvalidDocument("the embedded public key was altered")
     if key_id_of(embedded) != sig["key_id"]:
         raise InvalidDocument("the signature's key id does not match the embedded public key")
     key, pinned = embedded, False
