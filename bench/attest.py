@@ -73,7 +73,7 @@ def populate(settings: Any, records: int) -> str:
     stamp = datetime_binder(engine.dialect.name)
     columns = rows.EXCHANGE_COLUMNS
     placeholders = ", ".join(["?" if engine.dialect.name == "sqlite" else "%s"] * len(columns))
-    sql = f"INSERT INTO exchanges ({', '.join(columns)}) VALUES ({placeholders})"  # noqa: S608
+    sql = f"INSERT INTO exchanges ({', '.join(columns)}) VALUES ({placeholders})"
     chunk: list[tuple[Any, ...]] = []
     with engine.connect() as conn:
         for i in range(records):

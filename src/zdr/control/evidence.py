@@ -134,8 +134,8 @@ class Evidence:
             raise StoreUnavailable("end users cannot be found without the master key")
         with self.ctx.read() as conn:
             org = guarded_org(self.ctx, conn, actor, "end_user.erase", org_ref)
-        end_user = EndUsers(key).hash(user_id)
-        erasure = erase_end_user(self.ctx.engine, org.id, end_user, self.ctx.now())
+        hashes = EndUsers(key).candidates(user_id)
+        erasure = erase_end_user(self.ctx.engine, org.id, hashes, self.ctx.now())
         with self.ctx.read() as conn:
             standing = active_holds(conn, org.id)
         body = receipts.end_user_receipt(org, erasure, standing, self.ctx.now())

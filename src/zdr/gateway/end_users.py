@@ -55,6 +55,16 @@ class EndUsers:
                           hashlib.sha256)
         return digest.hexdigest()
 
+    def candidates(self, given: str) -> list[str]:
+        """The keyed hashes an id given to `zdr erase` may stand for: the id as a client sends
+        it, and — a bare account or device id out of Claude Code's JSON — that account's or
+        device's."""
+        hashes = [self.hash(given)]
+        bare = given.strip()
+        if not bare.startswith("{") and not bare.startswith(("account:", "device:")):
+            hashes += [self.hash(f"account:{bare}"), self.hash(f"device:{bare}")]
+        return hashes
+
     def of(self, body: dict[str, Any] | None) -> str | None:
         """The keyed hash of the request's `metadata.user_id`, or None when it names none."""
         if not body:

@@ -56,8 +56,9 @@ def end_user_receipt(org: Any, erasure: EndUserErasure, holds: list[Any],
     kept.append({"record_class": "audit", "count": None, "why": WHY["audit"]})
     return {
         "type": RECEIPT_TYPE,
-        "scope": {"kind": "end_user", "end_user": erasure.end_user,
-                  "end_user_form": "HMAC-SHA256 of metadata.user_id (key from the master key)"},
+        "scope": {"kind": "end_user", "end_users": erasure.end_users,
+                  "end_user_form": "HMAC-SHA256 of the end user's identity (key from the "
+                                   "master key): the id as sent, or its account or device"},
         "org": _org(org),
         "erased_at": instant(now),
         "exchanges": erasure.exchanges,

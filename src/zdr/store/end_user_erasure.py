@@ -1,7 +1,8 @@
 """Erasing one end user of an organization: the exchanges whose metadata names that end user
 (`exchanges.end_user`, a keyed hash of the client's `metadata.user_id`).
 
-`erase_end_user(engine, org_id, end_user, now)`:
+`erase_end_user(engine, org_id, end_users, now)` (`end_users`: the keyed hashes that name the
+person: `zdr.gateway.end_users.EndUsers.candidates`):
 1. deletes their content and feature-artifact records not under a hold (counted in the
    deletion tallies, reason `erasure`);
 2. removes the end-user link from their metadata records not under a hold (the rows stay:
@@ -40,7 +41,7 @@ DELETED: dict[str, Table] = {"content": contents, "feature_artifact": feature_ar
 @dataclass
 class EndUserErasure:
     org_id: str
-    end_user: str
+    end_users: list[str]
     exchanges: int = 0
     deleted: dict[str, int] = field(default_factory=dict)
     unlinked_metadata: int = 0
@@ -53,20 +54,22 @@ class EndUserErasure:
                 "held": self.held}
 
 
-def _theirs(org_id: str, end_user: str) -> Any:
+def _theirs(org_id: str, end_users: list[str]) -> Any:
     return select(exchanges.c.id).where(exchanges.c.org_id == org_id,
-                                        exchanges.c.end_user == end_user)
+                                        exchanges.c.end_user.in_(end_users))
 
 
-def erase_end_user(engine: Engine, org_id: str, end_user: str, now: datetime) -> EndUserErasure:
+def erase_end_user(engine: Engine, org_id: str, end_users: list[str],
+                   now: datetime) -> EndUserErasure:
     now = utc(now)
-    report = EndUserErasure(org_id, end_user)
+    report = EndUserErasure(org_id, sorted(set(end_users)))
+    named = report.end_users
     with engine.connect() as conn:
         report.exchanges = int(conn.execute(select(func.count()).where(
-            exchanges.c.org_id == org_id, exchanges.c.end_user == end_user)).scalar_one())
+            exchanges.c.org_id == org_id, exchanges.c.end_user.in_(named))).scalar_one())
     for record_class, table in DELETED.items():
         condition = and_(table.c.org_id == org_id,
-                         table.c.exchange_id.in_(_theirs(org_id, end_user)), not_(held(table)))
+                         table.c.exchange_id.in_(_theirs(org_id, named)), not_(held(table)))
         total = 0
         while True:
             batch = select(table.c.id).where(condition).limit(BATCH).scalar_subquery()
@@ -79,14 +82,14 @@ def erase_end_user(engine: Engine, org_id: str, end_user: str, now: datetime) ->
                 break
         report.deleted[record_class] = total
     with engine.begin() as conn:
-        theirs = and_(exchanges.c.org_id == org_id, exchanges.c.end_user == end_user)
+        theirs = and_(exchanges.c.org_id == org_id, exchanges.c.end_user.in_(named))
         report.held["metadata"] = int(conn.execute(
             select(func.count()).where(theirs, held(exchanges))).scalar_one())
         for record_class, table in (("content", contents), ("flagged_content", flagged_contents),
                                     ("classifier_result", classifier_results),
                                     ("feature_artifact", feature_artifacts)):
             left = and_(table.c.org_id == org_id,
-                        table.c.exchange_id.in_(_theirs(org_id, end_user)))
+                        table.c.exchange_id.in_(_theirs(org_id, named)))
             report.kept[record_class] = int(conn.execute(
                 select(func.count()).where(left)).scalar_one())
             report.held[record_class] = int(conn.execute(
