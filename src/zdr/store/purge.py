@@ -1,14 +1,17 @@
 """Purge: remove every expired record that no hold covers, of every record class.
 
 - PostgreSQL: the content tables are partitioned by expiry day (`zdr.store.partitions`); a day
-  that has fully expired and holds no held row is dropped whole: detached in one short
-  transaction (metadata only, with a `lock_timeout` so writers are never held up for long; a day
-  that cannot be locked is retried next sweep), then `DROP TABLE`d, which frees its files
-  without any lock on the parent table. Held rows keep their partition; its unheld rows are
-  deleted row by row.
+  that has fully expired and holds no held row is dropped whole: counted per org and creation
+  day into the deletion tallies and detached in one short transaction (with a `lock_timeout` so
+  writers are never held up for long; a day that cannot be locked is retried next sweep), then
+  `DROP TABLE`d, which frees its files without any lock on the parent table. Held rows keep
+  their partition; its unheld rows are deleted row by row.
 - Everything else, and SQLite: deletes in batches of `batch_size` rows (`DEFAULT_BATCH`), one
   short transaction each, so gateway writers get the database between batches.
 - Ownership records of upstream files/batches (`upstream_resources`) past their period go too.
+- Every deleted content, flagged, classifier and artifact record is counted per org and creation
+  day in `deletion_tallies` (`zdr.store.tallies`), in the transaction that deletes it: what
+  signed statements report as purged.
 - One purger at a time: on PostgreSQL a session advisory lock (`pg_try_advisory_lock`); a second
   instance skips the run. On SQLite, batches are serialized by the write lock and idempotent.
 - `purge_lag_seconds` (Prometheus gauge): how long past expiry the oldest expired, unheld record
