@@ -109,10 +109,11 @@ class SafetyQueue(Protocol):
 
 @dataclass(frozen=True, slots=True)
 class UpstreamResource:
-    """A file or message batch the upstream created for an org (the gateway relays every org's
-    files and batches under its one provider key, so it alone knows whose each id is)."""
+    """An object the upstream created for an org: a file, message batch, skill, session or
+    container (the gateway relays every org's objects under its one provider key, so it alone
+    knows whose each id is)."""
 
-    kind: str                      # "file" | "batch"
+    kind: str                      # zdr.gateway.ownership.KINDS: "file", "batch", "container"…
     resource_id: str
     org_id: str
     workspace_id: str | None
@@ -122,7 +123,7 @@ class UpstreamResource:
 
 
 class ResourceOwners(Protocol):
-    """Who owns each upstream file / batch id. Unknown and expired ids have no owner."""
+    """Who owns each upstream object id, per kind. Unknown and expired ids have no owner."""
 
     async def record(self, resource: UpstreamResource) -> None: ...
 

@@ -1,8 +1,10 @@
-"""The gateway's ASGI app: authenticate, decide, then refuse or relay (DESIGN.md §4).
+"""The gateway's ASGI app: authenticate, decide, then refuse or relay (docs/DESIGN.md §4).
 
 Raw ASGI on purpose: the relay routes are the hot path and every framework layer costs throughput
-(DESIGN.md §7). Paths the gateway does not serve go to `fallback` (the control plane) when one is
-given, else get a 404 in the API's error format.
+(docs/DESIGN.md §7). Every request's path is first made canonical or refused
+(`zdr.gateway.paths`), before routing and before the fallback: the router, the policy, the
+ownership checks and the upstream all see that one path. Paths the gateway does not serve go to
+`fallback` (the control plane) when one is given, else get a 404 in the API's error format.
 """
 
 from __future__ import annotations
@@ -23,10 +25,11 @@ from zdr.gateway.end_users import EndUsers
 from zdr.gateway.exchange import Exchange
 from zdr.gateway.observe import MessageObserver
 from zdr.gateway.ownership import OwnershipGuard
+from zdr.gateway.paths import PathRefused, RequestTarget, request_target
 from zdr.gateway.recorders import MetadataRecorder, RetainingRecorder, recorder_for
 from zdr.gateway.relay import Relay
 from zdr.gateway.responses import new_request_id, send_body, send_error
-from zdr.gateway.routes import Route, Router
+from zdr.gateway.routes import Match, Route, Router
 from zdr.gateway.texts import request_text
 from zdr.observability import AccessLog, GatewayMetrics
 from zdr.policy import decide, extract_facts
@@ -90,16 +93,21 @@ class GatewayApp:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         kind = scope["type"]
         if kind == "http":
-            route = self.router.match(scope["path"])
-            if route is not None:
+            target = request_target(scope)    # one canonical path, before routing and fallback
+            if isinstance(target, PathRefused):
+                await self._unrouted(send, 400, "invalid_request_error", target.message,
+                                     outcome="bad_request")
+                return
+            matched = self.router.match(target.path)
+            if matched is not None:
                 metrics = self.metrics
                 metrics.in_flight_count += 1
                 try:
-                    await self._serve(scope, receive, send, route)
+                    await self._serve(scope, receive, send, matched, target)
                 finally:
                     metrics.in_flight_count -= 1
-            elif scope["path"] in OPS_PATHS:
-                await self._ops(scope["path"], send)
+            elif target.path in OPS_PATHS:
+                await self._ops(target.path, send)
             elif self.fallback is not None:
                 await self.fallback(scope, receive, send)
             else:
@@ -107,10 +115,15 @@ class GatewayApp:
         elif kind == "lifespan":
             await self._lifespan(receive, send)
         elif self.fallback is not None:
+            if isinstance(request_target(scope), PathRefused):   # a WebSocket: not accepted
+                await send({"type": "websocket.close", "code": 1008})
+                return
             await self.fallback(scope, receive, send)
 
     # ------------------------------------------------------------------ the hot path
-    async def _serve(self, scope: Scope, receive: Receive, send: Send, route: Route) -> None:
+    async def _serve(self, scope: Scope, receive: Receive, send: Send, matched: Match,
+                     target: RequestTarget) -> None:
+        route = matched.route
         method: str = scope["method"]
         if method not in route.methods:
             await self._unrouted(send, 405, "invalid_request_error",
@@ -131,7 +144,7 @@ class GatewayApp:
             parsed = _parse(body, route, method)
         except BadBody as error:
             problem = error
-        path: str = scope["path"]
+        path = target.path
         facts = extract_facts(method, path, headers, parsed, principal.arrangements.key_kind,
                               self.catalog)
         now = self.clock.now()
@@ -152,10 +165,10 @@ class GatewayApp:
                              decision.retention_label)
             await self._finish(ex, MetadataRecorder(self.sink.record_metadata), None, None)
             return
-        if "files" in decision.features and not route.owned \
-                and await self.ownership.refuse_foreign_files(ex, parsed, send):
+        if route.body_ids and not route.owned and await self.ownership.refuse_foreign_references(
+                ex, parsed, send, files="files" in decision.features):
             await self._finish(ex, MetadataRecorder(self.sink.record_metadata), None, None)
-            return      # a file of another org (or none at all): zdr.gateway.ownership
+            return      # a file, container or skill of another org: zdr.gateway.ownership
         recorder = recorder_for(decision, self.sink)
         observer = None
         if route.content:
@@ -163,17 +176,15 @@ class GatewayApp:
                 self.classify and decision.keep["classifier_result"].kept)
             observer = MessageObserver(assemble=assemble)
         ex.stream = bool(parsed and parsed.get("stream") is True)
-        query: bytes = scope.get("query_string", b"")
-        target = path + ("?" + query.decode("latin-1") if query else "")
         channel = ClientChannel(receive, send)
         channel.watch()
         try:
-            if route.owned:     # files and batches: one org's ids (zdr.gateway.ownership)
-                await self.ownership.run(ex, route.name, method, path, target, headers, body,
-                                         channel.send, recorder, parsed)
+            if route.owned:     # one org's ids (zdr.gateway.ownership)
+                await self.ownership.run(ex, route, matched.resource_id, method, target.target,
+                                         headers, body, channel.send, recorder, parsed)
             else:
-                await self.relay.run(ex, method, target, headers, body, channel.send, recorder,
-                                     observer)
+                await self.relay.run(ex, method, target.target, headers, body, channel.send,
+                                     recorder, observer, self._settler(ex, observer))
         except asyncio.CancelledError:
             if not channel.consume_cancel():
                 raise
@@ -193,6 +204,22 @@ class GatewayApp:
         finally:
             channel.stop()
         await self._finish(ex, recorder, observer, parsed)
+
+    def _settler(self, ex: Exchange, observer: MessageObserver | None) -> Hook | None:
+        """What runs before a Messages response completes: record the container it names."""
+        if observer is None:
+            return None
+
+        async def settle() -> None:
+            if observer.container_id is None:
+                return
+            try:
+                await self.ownership.record_container(ex, observer.container_id)
+            except Exception:  # noqa: BLE001 - the id stays unowned: later uses are a 404
+                self.log.error("container_record_failed", request_id=ex.request_id,
+                               org_id=ex.principal.org_id)
+
+        return settle
 
     async def _read_body(self, headers: dict[str, str], receive: Receive) -> bytes:
         limit = self.max_body_bytes

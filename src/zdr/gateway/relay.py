@@ -8,9 +8,10 @@ held in memory only for a `RetainingRecorder`, and written durably before the ch
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 
 import aiohttp
+from yarl import URL
 
 from zdr.gateway import upstream
 from zdr.gateway.asgi import Send
@@ -32,6 +33,7 @@ MAX_ERROR_BODY = 1024 * 1024
 SSE_TYPE = b"text/event-stream"
 TRUNCATED = "The upstream connection ended before the response was complete."
 STORE_FAILED = "The response could not be stored as this organization's retention requires."
+Settle = Callable[[], Awaitable[None]]
 
 
 class Relay:
@@ -81,8 +83,10 @@ class Relay:
         send: Send,
         recorder: MetadataRecorder,
         observer: MessageObserver | None,
+        settle: Settle | None = None,
     ) -> None:
-        """Relay one request; sets `ex.status`, `ex.outcome` and the token counts."""
+        """Relay one request; sets `ex.status`, `ex.outcome` and the token counts. `settle`
+        runs once, before the chunk that completes a Messages response is sent."""
         if self._session is None:
             await self.start()
         assert self._session is not None
@@ -91,7 +95,8 @@ class Relay:
         )
         try:
             async with self._session.request(
-                method, self.base_url + target, data=body or None, headers=out_headers,
+                method, URL(self.base_url + target, encoded=True), data=body or None,
+                headers=out_headers,
             ) as response:
                 ex.request_id = response.headers.get("request-id") or new_request_id()
                 common = base_headers(ex.request_id, ex.decision.retention_label)
@@ -100,10 +105,11 @@ class Relay:
                 if response.status >= 400:
                     await self._error(ex, response, send, common)
                 elif content_type.startswith("text/event-stream"):
-                    await self._stream(ex, response, body, send, recorder, observer, common)
+                    await self._stream(ex, response, body, send, recorder, observer, common,
+                                       settle)
                 elif observer is not None:
                     await self._message(ex, response, body, send, recorder, observer, common,
-                                        content_type)
+                                        content_type, settle)
                 else:
                     await self._passthrough(ex, response, send, common, content_type)
         except (aiohttp.ClientError, TimeoutError) as error:
@@ -144,6 +150,7 @@ class Relay:
         recorder: MetadataRecorder,
         observer: MessageObserver | None,
         common: Headers,
+        settle: Settle | None,
     ) -> None:
         ex.stream = True
         ex.status = response.status
@@ -171,7 +178,12 @@ class Relay:
                         if not await _retained(retaining, ex, content):
                             await _send_sse_error(send, "api_error", STORE_FAILED, ex.request_id)
                             return
+                if final and settle is not None:
+                    await settle()
+                    settle = None
             await send({"type": "http.response.body", "body": chunk, "more_body": True})
+        if settle is not None:          # ended without `message_stop`: what was seen is settled
+            await settle()
         if observer is not None and not observer.completed:
             ex.outcome = "upstream_error"
             if not observer.errored:
@@ -188,10 +200,13 @@ class Relay:
         observer: MessageObserver,
         common: Headers,
         content_type: str,
+        settle: Settle | None,
     ) -> None:
         data = await response.read()
         ex.status = response.status
         observer.message(data)
+        if settle is not None:
+            await settle()
         ex.input_tokens, ex.output_tokens = observer.input_tokens, observer.output_tokens
         if isinstance(recorder, RetainingRecorder) and not await _retained(
             recorder, ex, RetainedContent(request_body, data)

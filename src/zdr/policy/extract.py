@@ -24,7 +24,8 @@ FEATURE_PARAMS = frozenset({
     "container", "mcp_servers", "context_management", "compaction", "output_format",
     "output_config", "inference_geo", "cache_control",
 })
-SURFACE_FEATURES = {"count_tokens": "token_counting", "batches": "batches", "files": "files"}
+SURFACE_FEATURES = {"count_tokens": "token_counting", "batches": "batches", "files": "files",
+                    "skills": "custom_skills"}
 STORAGE_FEATURES = ("claude_code_feedback", "claude_code_remote_session")
 MESSAGE_ROUTES = frozenset({"messages", "count_tokens", "batches"})
 
@@ -42,6 +43,8 @@ def route_surface(path: str) -> str | None:
         return "files"
     if path == "/v1/models" or path.startswith("/v1/models/"):
         return "models"
+    if path == "/v1/skills" or path.startswith("/v1/skills/"):
+        return "skills"
     return None
 
 

@@ -11,7 +11,7 @@ ZDR_STATUSES: tuple[ZdrStatus, ...] = ("none", "requested", "approved", "denied"
 PLANS = ("free", "pro", "max", "team", "enterprise", "api")
 KEY_KINDS = ("api", "enterprise_seat", "console", "consumer")
 SURFACES = (
-    "messages", "count_tokens", "models", "batches", "files",
+    "messages", "count_tokens", "models", "batches", "files", "skills",
     "claude_code_api", "claude_code_enterprise", "console", "consumer",
 )
 

@@ -1,8 +1,8 @@
 """The schema, in SQLAlchemy Core. One source for SQLite and PostgreSQL (Alembic migrates it).
 
-Record classes (DESIGN.md §1) map to tables: `exchanges` = metadata (never content or free text),
-`contents` = content (encrypted), `flagged_contents` = flagged content (encrypted, trust & safety
-only), `classifier_results`, `feature_artifacts`, `audit_log`.
+Record classes (docs/DESIGN.md §1) map to tables: `exchanges` = metadata (never content or free
+text), `contents` = content (encrypted), `flagged_contents` = flagged content (encrypted, trust &
+safety only), `classifier_results`, `feature_artifacts`, `audit_log`.
 
 The migrations (zdr/store/migrations) are what create the schema, not `metadata.create_all`: on
 PostgreSQL they partition `contents` and `flagged_contents` by `expires_at` day, so there their
@@ -301,9 +301,10 @@ admin_tokens = Table(
 
 Index("ix_holds_active", holds.c.org_id, holds.c.released_at)
 
-# Which org created each upstream file / message batch (the gateway relays all orgs' files and
-# batches under one provider key; zdr.gateway.ownership refuses other orgs' ids). Ids only, no
-# content. `expires_at`: the catalog's artifact period (batches 29 days; files null, until deleted).
+# Which org created each upstream object: file, message batch, skill, session, container (the
+# gateway relays all orgs' objects under one provider key; zdr.gateway.ownership refuses other
+# orgs' ids). Ids only, no content. `expires_at`: the catalog's artifact period (batches 29 days;
+# sessions and containers 30; files and skills null, until deleted). `kind`: at most 10 characters.
 upstream_resources = Table(
     "upstream_resources", metadata,
     Column("id", ROW_ID, primary_key=True, autoincrement=True),

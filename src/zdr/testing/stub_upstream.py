@@ -5,8 +5,9 @@ Faithful to the wire format: message objects, the full SSE event sequence (`mess
 `message_stop`), usage, `tool_use` blocks when tools are given (Claude Code: only when asked, see
 zdr.testing.stub_replies), token counting, models, and
 minimal batches and files (remembered by id: created, listed, read, cancelled, deleted; each
-created with a distinct id; an unknown id gets a 404). Knobs (per request, as headers, or as
-defaults from the command line):
+created with a distinct id; an unknown id gets a 404), and skills, sessions and code-execution
+containers (`zdr.testing.stub_resources`). Knobs (per request, as headers, or as defaults from
+the command line):
 
     x-stub-latency-ms: N          wait before answering
     x-stub-chunks: N              number of text deltas in a stream
@@ -20,7 +21,9 @@ defaults from the command line):
     x-stub-set-cookie: VALUE      answer with `set-cookie: VALUE` (as the API's CDN does)
     x-stub-tool-call: NAME JSON   call tool NAME with input JSON (zdr.testing.stub_replies)
 
-`GET /stub/stats` counts completed responses (for crash and disconnect tests).
+`GET /stub/stats` counts completed responses (for crash and disconnect tests). `GET
+/stub/requests` lists every request it received, on any path, with its method and its target
+exactly as it arrived (`raw_path`: path and query, before any decoding or dot-segment removal).
 """
 
 from __future__ import annotations
@@ -44,6 +47,7 @@ from zdr.testing.stub_replies import (
     is_claude_code,
     requested_tool_call,
 )
+from zdr.testing.stub_resources import StubResources
 
 MODELS = (
     ("claude-sonnet-5", "Claude Sonnet 5", "2026-05-01T00:00:00Z"),
@@ -78,6 +82,7 @@ class StubStats:
     last_api_key: str = ""
     seen_headers: list[dict[str, str]] = field(default_factory=list)
     seen_paths: list[str] = field(default_factory=list)
+    received: list[tuple[str, str]] = field(default_factory=list)   # (method, raw target)
 
 
 _ids = itertools.count(1)
@@ -200,16 +205,28 @@ class StubUpstream:
         self.stats = StubStats()
         # Files and batches it created, by id (one provider account: it cannot tell orgs apart).
         self.created: dict[str, dict[str, dict[str, Any]]] = {"file": {}, "batch": {}}
+        self.resources = StubResources(self)
+
+    new_id = staticmethod(_id)
+
+    @web.middleware
+    async def _log_received(self, request: web.Request, handler: Handler) -> web.StreamResponse:
+        if not request.raw_path.startswith("/stub/"):
+            self.stats.received.append((request.method, request.raw_path))
+        return await handler(request)
 
     def app(self) -> web.Application:
-        app = web.Application(client_max_size=64 * 1024 * 1024, middlewares=[api_errors])
+        app = web.Application(client_max_size=64 * 1024 * 1024,
+                              middlewares=[self._log_received, api_errors])
         app.router.add_post("/v1/messages", self.messages)
         app.router.add_post("/v1/messages/count_tokens", self.count_tokens)
         app.router.add_get("/v1/models", self.models)
         app.router.add_get("/v1/models/{model_id}", self.model)
         app.router.add_route("*", "/v1/messages/batches{tail:.*}", self.batches)
         app.router.add_route("*", "/v1/files{tail:.*}", self.files)
+        self.resources.add_routes(app)
         app.router.add_get("/stub/stats", self.stats_view)
+        app.router.add_get("/stub/requests", self.requests_view)
         return app
 
     def _headers(self, request: web.Request) -> dict[str, str]:
@@ -244,12 +261,15 @@ class StubUpstream:
         if failed is not None:
             return failed
         body = orjson.loads(await request.read())
+        container, unknown = self.resources.container_for(body)
+        if unknown is not None:
+            return self._missing(request, unknown)
         model = body.get("model", "claude-sonnet-5")
         text, tool = plan_turn(request.headers, body,
                                request.headers.get("x-stub-output", self.config.output))
         usage_in = count_tokens(body)
         if body.get("stream"):
-            return await self._stream(request, model, text, tool, usage_in)
+            return await self._stream(request, model, text, tool, usage_in, container)
         content: list[dict[str, Any]] = [{"type": "text", "text": text}]
         if tool is not None:
             content.append({"type": "tool_use", "id": _id("toolu"), "name": tool.name,
@@ -261,12 +281,15 @@ class StubUpstream:
             "usage": {"input_tokens": usage_in, "output_tokens": max(1, len(text) // 4),
                       "cache_creation_input_tokens": 0, "cache_read_input_tokens": 0},
         }
+        if container is not None:
+            message["container"] = container
         self.stats.completed += 1
         return web.Response(body=orjson.dumps(message), content_type="application/json",
                             headers=self._headers(request))
 
     async def _stream(self, request: web.Request, model: str, text: str,
-                      tool: ToolCall | None, usage_in: int) -> web.StreamResponse:
+                      tool: ToolCall | None, usage_in: int,
+                      container: dict[str, Any] | None = None) -> web.StreamResponse:
         response = web.StreamResponse(headers={
             "content-type": "text/event-stream", "cache-control": "no-cache",
             **self._headers(request)})
@@ -314,8 +337,11 @@ class StubUpstream:
                     "delta": {"type": "input_json_delta", "partial_json": part}}))
             await response.write(_event("content_block_stop", {"type": "content_block_stop",
                                                                "index": 1}))
+        delta: dict[str, Any] = {"stop_reason": stop_reason, "stop_sequence": None}
+        if container is not None:
+            delta["container"] = container
         await response.write(_event("message_delta", {
-            "type": "message_delta", "delta": {"stop_reason": stop_reason, "stop_sequence": None},
+            "type": "message_delta", "delta": delta,
             "usage": {"output_tokens": max(1, len(text) // 4)}}))
         await response.write(_event("message_stop", {"type": "message_stop"}))
         await response.write_eof()
@@ -440,6 +466,11 @@ class StubUpstream:
         return web.Response(status=404, body=error_body(
             404, f"No such {what}.", headers.get("request-id", "req_none")),
             content_type="application/json", headers=headers)
+
+    async def requests_view(self, request: web.Request) -> web.Response:
+        return web.Response(body=orjson.dumps({"requests": [
+            {"method": method, "target": target} for method, target in self.stats.received]}),
+            content_type="application/json")
 
     async def stats_view(self, request: web.Request) -> web.Response:
         stats = self.stats
