@@ -161,6 +161,10 @@ def serialized(engine: Engine) -> Iterator[Connection]:
         conn.commit()
 
 
+_LAST = select(audit_log.c.seq, audit_log.c.hash, audit_log.c.key_id) \
+    .order_by(audit_log.c.seq.desc()).limit(1)
+
+
 def append(
     conn: Connection, key: ChainKey, *, actor: str, role: str, org_id: str | None,
     action: str, target: str | None = None, before: Any = None, after: Any = None,
@@ -168,15 +172,11 @@ def append(
 ) -> AuditEntry:
     """Append one entry inside the caller's serialized transaction (re-linking a chain that
     is not keyed yet first, see `relink`)."""
-    last = conn.execute(
-        select(audit_log.c.seq, audit_log.c.hash, audit_log.c.key_id)
-        .order_by(audit_log.c.seq.desc()).limit(1)
-    ).first()
+    last = conn.execute(_LAST).first()
     when = (at or datetime.now(UTC)).astimezone(UTC)
     if last is not None and last.key_id != key.id:
         relink(conn, key, when)
-        last = conn.execute(select(audit_log.c.seq, audit_log.c.hash, audit_log.c.key_id)
-                            .order_by(audit_log.c.seq.desc()).limit(1)).first()
+        last = conn.execute(_LAST).first()
     return _insert(conn, key, last, actor=actor, role=role, org_id=org_id, action=action,
                    target=target, before=before, after=after, at=when)
 

@@ -69,9 +69,11 @@ class CheckpointPolicy:
     every_seconds: float = 600.0
 
 
+_LAST = select(audit_checkpoints).order_by(audit_checkpoints.c.id.desc()).limit(1)
+
+
 def last_checkpoint(conn: Connection) -> Checkpoint | None:
-    row = conn.execute(select(audit_checkpoints).order_by(audit_checkpoints.c.id.desc())
-                       .limit(1)).first()
+    row = conn.execute(_LAST).first()
     return None if row is None else _from_row(row)
 
 
@@ -85,10 +87,30 @@ def _from_row(row: Any) -> Checkpoint:
                       row.signing_key_id, row.signature)
 
 
-def due(conn: Connection, entry: audit.AuditEntry, policy: CheckpointPolicy) -> bool:
-    last = last_checkpoint(conn)
-    return last is None or entry.seq - last.entry_seq >= policy.every_entries \
-        or utc(entry.at) - last.at >= timedelta(seconds=policy.every_seconds)
+class Cadence:
+    """When the next checkpoint is due. Remembers the last checkpoint this process wrote or
+    read, so an ordinary append costs no query (bench/attest.py: the keyed chain's cost per
+    action); another process's checkpoint it has not seen can only make it sign sooner."""
+
+    def __init__(self) -> None:
+        self._last: tuple[int, datetime] | None = None
+
+    def due(self, conn: Connection, entry: audit.AuditEntry, policy: CheckpointPolicy) -> bool:
+        if self._last is None:
+            found = last_checkpoint(conn)
+            if found is None:
+                return True
+            self._last = (found.entry_seq, found.at)
+        seq, at = self._last
+        return entry.seq - seq >= policy.every_entries \
+            or utc(entry.at) - at >= timedelta(seconds=policy.every_seconds)
+
+    def wrote(self, checkpoint: Checkpoint) -> None:
+        self._last = (checkpoint.entry_seq, checkpoint.at)
+
+    def forget(self) -> None:
+        """After a rolled-back transaction: what it wrote may not exist."""
+        self._last = None
 
 
 def list_signing_key(conn: Connection, key: audit.ChainKey, signer: Signer,

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
@@ -42,14 +42,19 @@ class ControlContext:
     checkpoint_policy: checkpoints.CheckpointPolicy = DEFAULT_CHECKPOINTS
     settings: Any | None = None                     # zdr.settings.Settings: `zdr verify` runs
     end_user_key: bytes | None = None               # keyed hashes of end users (master key)
+    cadence: checkpoints.Cadence = field(default_factory=checkpoints.Cadence, repr=False)
 
     def now(self) -> datetime:
         return self.clock()
 
     @contextmanager
     def write(self) -> Iterator[Connection]:
-        with audit.serialized(self.engine) as conn:
-            yield conn
+        try:
+            with audit.serialized(self.engine) as conn:
+                yield conn
+        except BaseException:
+            self.cadence.forget()
+            raise
 
     @contextmanager
     def read(self) -> Iterator[Connection]:
@@ -73,8 +78,9 @@ class ControlContext:
             org_id=org_id, action=action, target=target, before=before, after=after,
             at=self.now(),
         )
-        if self.signer is not None and checkpoints.due(conn, entry, self.checkpoint_policy):
-            checkpoints.write_checkpoint(conn, self.audit_key(), self.signer, entry.at)
+        if self.signer is not None and self.cadence.due(conn, entry, self.checkpoint_policy):
+            self.cadence.wrote(checkpoints.write_checkpoint(conn, self.audit_key(), self.signer,
+                                                            entry.at))
         return entry
 
     def audit_key(self) -> audit.ChainKey:
