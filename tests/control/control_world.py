@@ -15,7 +15,7 @@ from zdr.control.context import ControlContext
 from zdr.control.plane import ControlPlane
 from zdr.control.roles import ALL_ROLES, PROVIDER_ROLES, Actor, system_actor
 from zdr.proof.signing import Signer
-from zdr.store.crypto import Keyring
+from zdr.store.crypto import Keyring, derived_key
 from zdr.store.db import engine_for
 
 MASTER = bytes(range(32))
@@ -73,7 +73,8 @@ SIGNER = Signer(Ed25519PrivateKey.from_private_bytes(bytes(range(100, 132))), "t
 def make_plane(engine: Engine, clock: Clock) -> ControlPlane:
     return ControlPlane(ControlContext(engine=engine, catalog=default_catalog(), clock=clock,
                                        keyring=Keyring(engine, MASTER), chain_key=CHAIN_KEY,
-                                       signer=SIGNER))
+                                       signer=SIGNER,
+                                       end_user_key=derived_key(MASTER, "end-users")))
 
 
 def populate(plane: ControlPlane) -> dict[str, str]:

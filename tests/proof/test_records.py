@@ -113,3 +113,22 @@ def test_claude_codes_json_user_id_is_one_end_user_across_sessions() -> None:
     assert users.hash(one) == users.hash(two) != users.hash('{"device_id":"d2"}')
     assert users.of({"metadata": {"user_id": one}}) == users.hash("account:acc-7")
     assert users.of({"metadata": {"user_id": 7}}) is None and users.of(None) is None
+
+
+def test_purged_records_are_counted_in_a_later_statement(backend_world: World) -> None:
+    """Purge counts what it deletes (row batches on SQLite, whole day partitions on
+    PostgreSQL) per org and creation day; a statement over the period reports them."""
+    from zdr.store.purge import purge
+
+    w = backend_world
+    w.org("acme")
+    w.org("other")
+    for i in range(4):
+        w.exchange("acme", started=START + timedelta(minutes=i))
+    w.exchange("other", started=START)
+    w.now = START + timedelta(days=45)
+    report = purge(w.engine, w.now)
+    assert report.deleted["content"] == 5
+    counts = w.statement("acme").payload["records"]
+    assert counts["content"] == {"written": 4, "purged": 4, "erased": 0, "held": 0,
+                                 "under_hold": 0, "past_expiry_unheld": 0}
