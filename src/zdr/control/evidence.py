@@ -21,6 +21,7 @@ from zdr.proof import envelope, ledger, proofs, receipts, registry, statements
 from zdr.proof.canonical import instant
 from zdr.proof.records import Period
 from zdr.proof.signing import Signer
+from zdr.store.db import utc
 from zdr.store.deletion import ErasureReport
 from zdr.store.end_user_erasure import erase_end_user
 from zdr.store.holds import active_holds
@@ -75,6 +76,8 @@ class Evidence:
         """Sign a statement for one org and period, log it and audit it."""
         with self.ctx.read() as conn:
             org = guarded_org(self.ctx, conn, actor, "evidence.issue", org_ref)
+        if utc(until) <= utc(since):
+            raise InvalidRequest("the period must end after it starts (until > since)")
         period = Period(since, until)
         now = self.ctx.now()
         settings = self.ctx.settings
