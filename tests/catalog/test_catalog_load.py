@@ -71,6 +71,26 @@ def test_model_classes(model, model_class):
     assert default_catalog().model_class(model) == model_class
 
 
+@pytest.mark.parametrize(("model", "listed"), [
+    ("claude-sonnet-5", True),
+    ("claude-opus-4-1", True),
+    ("claude-sonnet-4-5-20250929", True),     # a dated snapshot
+    ("claude-3-5-haiku-20241022", True),      # the earlier naming
+    ("claude-3-7-sonnet-latest", True),
+    ("claude-mythos-5", True),                # covered models are listed too
+    ("claude-sonnet-5-my-project", False),    # free text after a known id
+    ("claude-sonnet-4-5-2025092", False),     # not a date
+    ("claude-sonnet", False),
+    ("gpt-4o", False),
+])
+def test_standard_models_are_listed_by_narrow_patterns(model, listed):
+    """A ZDR org's record names a model in clear only when a pattern lists it, so the standard
+    patterns admit digits where versions and dates go, and nothing else."""
+    patterns = default_catalog().models
+    assert any(p.matches(model) for p in patterns) is listed
+    assert all("*" not in p.pattern for p in patterns if p.model_class == "standard")
+
+
 BAD = [
     # (change to the shipped text, key named in the error, line of, problem phrase)
     # not TOML: the decoder's line and column
@@ -105,6 +125,9 @@ BAD = [
     # two features claiming one tool type prefix
     (lambda t: t.replace('tool_type_prefixes = ["bash_"]', 'tool_type_prefixes = ["memory_"]'),
      "features.memory.tool_type_prefixes", None, "also claimed"),
+    # a typo in a model entry's key
+    (lambda t: t.replace("class = \"standard\"\npatterns = [", "class = \"standard\"\npaterns = ["),
+     "models.paterns", None, "not a known catalog key"),
     # a bad model class
     (lambda t: t.replace('class = "covered"', 'class = "secret"', 1),
      "models.class", 'class = "secret"', "must be 'standard' or 'covered'"),

@@ -220,7 +220,6 @@ def test_deny_needs_a_note_and_the_org_sees_it(client, world):
 
 
 def test_a_reviewer_cannot_approve_their_own_request(client, world):
-    world.plane.accounts.grant(OPERATOR, "padmin@provider.test", "Acme", "org_admin")
     token = sign_in(client, "padmin@provider.test")
     client.post(f"/console/orgs/{world.org_ids['Acme']}/zdr-request",
                 data={"csrf_token": token, "reason": "mine"})

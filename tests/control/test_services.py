@@ -227,10 +227,12 @@ def test_passwords_are_argon2_hashed_and_tokens_sha256(world: World) -> None:
 
 def test_org_owner_may_add_people_only_to_its_org(world: World) -> None:
     owner = world.people["org_owner"]
-    world.plane.accounts.create_user(owner, "new@acme.example", org_roles={"acme": ["org_member"]})
+    world.plane.accounts.add_member(owner, "acme", "new@acme.example", "org_member")
     with pytest.raises(NotFound):
-        world.plane.accounts.create_user(owner, "new@globex.example",
-                                         org_roles={"globex": ["org_member"]})
+        world.plane.accounts.add_member(owner, "globex", "new@globex.example", "org_member")
+    with pytest.raises(PermissionDenied):      # accounts are made by provider admins only
+        world.plane.accounts.create_user(owner, "boss@acme.example",
+                                         org_roles={"acme": ["org_member"]})
     with pytest.raises(PermissionDenied):
         world.plane.accounts.create_user(owner, "boss@acme.example", provider_roles=["reviewer"])
 

@@ -44,6 +44,7 @@ FEATURE_KEYS = frozenset({
     "label", "zdr", "hipaa_eligible", "artifact", "artifact_days", "artifact_until_deleted",
     "tool_type_prefixes", "source",
 })
+MODEL_KEYS = frozenset({"pattern", "patterns", "class", "source"})
 TOP_LEVEL_KEYS = frozenset({
     "version", "plans", "consumer_plans", "key_kinds", "zdr_key_kinds", "retention", "surfaces",
     "features", "models", "claude_code", "messages", "request",
@@ -229,22 +230,23 @@ def _features(r: _Reader, data: dict[str, Any]) -> dict[str, FeatureSpec]:
 
 def _models(r: _Reader, data: dict[str, Any]) -> tuple[ModelPattern, ...]:
     entries = r.get(data, "", "models", list, [])
-    patterns = []
+    patterns: list[ModelPattern] = []
     for index, t in enumerate(entries):
         key = f"models[{index}]"
         if not isinstance(t, dict):
             raise r.fail("models", f"entry {index} must be a table")
+        r.only(t, "models", MODEL_KEYS)
         model_class = r.get(t, "models", "class", str)
         if model_class not in ("standard", "covered"):
             raise r.fail("models.class", f"must be 'standard' or 'covered', not {model_class!r}")
-        pattern = r.get(t, "models", "pattern", str)
-        if not pattern.strip():
+        # `pattern = "..."`, or `patterns = [...]` for several with one class and source
+        listed = r.strings(t, "models", "patterns") if "patterns" in t else (
+            r.get(t, "models", "pattern", str),)
+        if not listed or not all(pattern.strip() for pattern in listed):
             raise r.fail("models.pattern", f"entry {index} must not be empty")
-        patterns.append(ModelPattern(
-            pattern=pattern,
-            model_class=model_class,
-            source=_source(r, t, key),
-        ))
+        source = _source(r, t, key)
+        patterns.extend(ModelPattern(pattern=pattern, model_class=model_class, source=source)
+                        for pattern in listed)
     return tuple(patterns)
 
 

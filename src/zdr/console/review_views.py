@@ -10,7 +10,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response
 
-from zdr.console.web import Page
+from zdr.console.web import Page, org_id_param
 from zdr.control.arrangements import Arrangements
 from zdr.control.organizations import Organizations
 from zdr.control.roles import Actor
@@ -69,7 +69,7 @@ def parse_effective(value: str) -> datetime | None:
 
 async def approve(request: Request, page: Page) -> Response:
     viewer = page.signed_in_viewer
-    org_id = request.path_params["org_id"]
+    org_id = org_id_param(request)
     raw = page.field("effective_at", limit=64)
     note = page.field("note", limit=5000) or None
     effective = parse_effective(raw)
@@ -90,7 +90,7 @@ async def approve(request: Request, page: Page) -> Response:
 
 async def deny(request: Request, page: Page) -> Response:
     viewer = page.signed_in_viewer
-    org_id = request.path_params["org_id"]
+    org_id = org_id_param(request)
     note = page.field("note", limit=5000)
     if not note:
         return await queue_page(request, page, status=400, errors={org_id: {
@@ -108,7 +108,7 @@ async def deny(request: Request, page: Page) -> Response:
 
 async def revoke(request: Request, page: Page) -> Response:
     viewer = page.signed_in_viewer
-    org_id = request.path_params["org_id"]
+    org_id = org_id_param(request)
     note = page.field("note", limit=5000)
     if not note:
         raise Unprocessable("Say why zero data retention is revoked: the organization sees it.")

@@ -3,7 +3,9 @@
 Server-sent events are written to the client chunk by chunk, exactly as received; a copy of each
 chunk goes through the sans-I/O parser only to observe usage and completion. The raw response is
 held in memory only for a `RetainingRecorder`, and written durably before the chunk carrying
-`message_stop` (or the JSON body) is sent, so a response the client saw complete is stored.
+`message_stop` (or the JSON body) is sent, so a response the client saw complete is stored; a
+stream that ends early is written by the recorder at the end of the exchange, as far as it was
+relayed.
 """
 
 from __future__ import annotations
@@ -162,7 +164,8 @@ class Relay:
         ex.mark_first_byte()
         parser = SseParser(observer.wanted if observer is not None else None)
         retaining = recorder if isinstance(recorder, RetainingRecorder) else None
-        raw: list[bytes] = []
+        if retaining is not None and observer is not None:
+            retaining.relaying(request_body)     # kept as relayed, even if it ends early
         async for chunk in response.content.iter_any():
             if observer is not None:
                 final = False
@@ -170,12 +173,11 @@ class Relay:
                     observer.event(event)
                     final = final or event.event == "message_stop"
                 if retaining is not None:
-                    raw.append(chunk)
+                    retaining.relayed(chunk)
                     if final:
                         ex.input_tokens, ex.output_tokens = (observer.input_tokens,
                                                              observer.output_tokens)
-                        content = RetainedContent(request_body, b"".join(raw))
-                        if not await _retained(retaining, ex, content):
+                        if not await _retained(retaining, ex, retaining.content()):
                             await _send_sse_error(send, "api_error", STORE_FAILED, ex.request_id)
                             return
                 if final and settle is not None:

@@ -60,6 +60,9 @@ def _safe_name(value: object) -> str:
 _API_NAME = re.compile(r"[a-z][a-z0-9_]{0,47}")
 
 
+NOT_AN_API_NAME = "(not an API name)"
+
+
 def _api_name(value: object) -> str:
     """An unknown parameter / tool / edit name as it may appear in facts and error messages.
 
@@ -68,7 +71,27 @@ def _api_name(value: object) -> str:
     """
     if isinstance(value, str) and _API_NAME.fullmatch(value):
         return value
-    return "(not an API name)"
+    return NOT_AN_API_NAME
+
+
+# Unknown features whose name after the prefix is one the client chose (a parameter key, a tool
+# type, a context-edit type), and the markers with those prefixes that this module writes itself.
+CLIENT_NAMED_PREFIXES = ("param:", "tool:", "context_edit:")
+FIXED_MARKERS = frozenset({
+    "param:tools", "param:context_management", "param:requests", "tool:not_an_object",
+    "context_edit:unreadable",
+    *(prefix + NOT_AN_API_NAME for prefix in CLIENT_NAMED_PREFIXES),
+})
+
+
+def client_chosen(unknown_feature: str) -> tuple[str, str] | None:
+    """(prefix, name) when an unknown feature names something the client chose, else None."""
+    if unknown_feature in FIXED_MARKERS:
+        return None
+    for prefix in CLIENT_NAMED_PREFIXES:
+        if unknown_feature.startswith(prefix):
+            return prefix, unknown_feature[len(prefix):]
+    return None
 
 
 @lru_cache(maxsize=64)

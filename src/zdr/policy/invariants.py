@@ -85,7 +85,8 @@ def model_for(catalog: Catalog, model_class: str) -> str:
     """A model id of the given class, built from the catalog's own patterns."""
     for pattern in catalog.models:
         if pattern.model_class == model_class:
-            candidate = pattern.pattern.replace("*", "check").replace("?", "x")
+            candidate = (pattern.pattern.replace("*", "check").replace("?", "x")
+                         .replace("[0-9]", "5"))
             if catalog.model_class(candidate) == model_class:
                 return candidate
     candidate = "claude-policy-check-standard"

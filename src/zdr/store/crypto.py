@@ -3,6 +3,10 @@
 Envelope scheme (AES-256-GCM from `cryptography` throughout):
 
     master key (32 bytes; Settings.master_key as base64, or the key file; never in the database)
+      ├─ HKDF-SHA256(info="zdr/audit-chain/v1") → HMAC key of the audit chain's links
+      ├─ HKDF-SHA256(info="zdr/end-users/v1") → HMAC key of end users' ids (`metadata.user_id`)
+      ├─ HKDF-SHA256(info="zdr/client-identifiers/v1") → HMAC key of the pseudonyms that stand
+      │    for client-chosen names in a ZDR org's metadata (`identifier_key`)
       └─ HKDF-SHA256(info="zdr/key-wrapping/v1") → key-wrapping key
            ├─ wraps each org's *content* data key  (org_data_keys.wrapped_key)
            └─ wraps each org's *safety* data key   (org_data_keys.wrapped_safety_key)
@@ -23,6 +27,7 @@ a new one and destroy the old one) so that old backups become unreadable; this m
 rotation command yet.
 
 Public names: `create_master_key_file(path)` (called by `zdr init`), `load_master_key(settings)`,
+`identifier_key(master_key)`,
 `Keyring(engine, master_key)` with `encrypt` / `decrypt` / `destroy` / `destroy_safety_key` /
 `create_org_key(conn, org_id)` (in the control plane's transaction),
 `Sealed`, `record_aad`, and the errors `MasterKeyError`, `KeyDestroyed`, `DecryptionFailed`.
@@ -131,6 +136,23 @@ def load_master_key(settings: Settings) -> bytes:
         reason = error.strerror if isinstance(error, OSError) else "not ASCII text"
         raise MasterKeyError(f"cannot read the master key file {path}: {reason}") from error
     return parse_master_key(text)
+
+
+def derived_key(master_key: bytes, purpose: str) -> bytes:
+    """A key of its own for one purpose, never stored: HKDF-SHA256 of the master key with
+    info `zdr/<purpose>/v1` (pseudonyms of client-chosen names: "client-identifiers"; the audit
+    chain's links: "audit-chain"; end users' keyed hashes: "end-users"). Whoever has the
+    master key can derive it again; nobody else can."""
+    if len(master_key) != KEY_BYTES:
+        raise MasterKeyError(f"the master key must be {KEY_BYTES} bytes")
+    return HKDF(algorithm=hashes.SHA256(), length=KEY_BYTES, salt=None,
+                info=f"zdr/{purpose}/v1".encode()).derive(master_key)
+
+
+def identifier_key(master_key: bytes) -> bytes:
+    """The key of the keyed hashes that stand for client-chosen identifiers in a ZDR org's
+    metadata (`zdr.gateway.pseudonyms`): HKDF-SHA256 of the master key, its own purpose."""
+    return derived_key(master_key, "client-identifiers")
 
 
 def _wrapping_key(master_key: bytes) -> AESGCM:
@@ -280,12 +302,3 @@ class Keyring:
             raise MasterKeyError("the master key does not match this database's data keys") \
                 from error
 
-
-def derived_key(master_key: bytes, purpose: str) -> bytes:
-    """A key of its own for one purpose, never stored: HKDF-SHA256 of the master key with
-    info `zdr/<purpose>/v1` (the audit chain's links: "audit-chain"; end users' keyed hashes:
-    "end-users"). Whoever has the master key can derive it again; nobody else can."""
-    if len(master_key) != KEY_BYTES:
-        raise MasterKeyError(f"the master key must be {KEY_BYTES} bytes")
-    return HKDF(algorithm=hashes.SHA256(), length=KEY_BYTES, salt=None,
-                info=f"zdr/{purpose}/v1".encode()).derive(master_key)

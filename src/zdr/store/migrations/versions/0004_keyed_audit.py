@@ -14,7 +14,7 @@ attestation log, deletion tallies, and the keyed hash of each exchange's end use
 Identical on both backends except row-id columns (identity on PostgreSQL, rowid on SQLite).
 
 Revision ID: 0004_keyed_audit
-Revises: 0002_upstream_resources
+Revises: 0003_console_sessions
 Create Date: 2026-11-26
 """
 
@@ -24,7 +24,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0004_keyed_audit"
-down_revision = "0002_upstream_resources"
+down_revision = "0003_console_sessions"
 branch_labels = None
 depends_on = None
 
