@@ -22,6 +22,7 @@ from starlette.staticfiles import StaticFiles
 import zdr.console.account_views as account_views
 import zdr.console.audit_views as audit_views
 import zdr.console.auth_views as auth_views
+import zdr.console.evidence_views as evidence_views
 import zdr.console.exchange_views as exchange_views
 import zdr.console.flagged_views as flagged_views
 import zdr.console.hold_views as hold_views
@@ -66,6 +67,9 @@ def routes() -> list[BaseRoute]:
         _post("/orgs/{org_id}/zdr-request", org_views.request_zdr),
         _get("/orgs/{org_id}/exchanges", exchange_views.org_exchanges),
         _get("/orgs/{org_id}/audit", audit_views.org_audit),
+        _get("/orgs/{org_id}/evidence", evidence_views.evidence_page),
+        _post("/orgs/{org_id}/evidence", evidence_views.issue),
+        _get("/orgs/{org_id}/evidence/{seq:int}", evidence_views.download),
         _get("/exchanges/{exchange_id}", exchange_views.why),
         _get("/reviews", review_views.queue_page),
         _post("/reviews/{org_id}/approve", review_views.approve),

@@ -40,6 +40,7 @@ from zdr.store.tables import (
     classifier_results,
     contents,
     deletion_tallies,
+    exchanges,
     feature_artifacts,
     flagged_contents,
     holds,
@@ -184,6 +185,21 @@ def holds_part(conn: Connection, org_id: str, period: Period) -> list[dict[str, 
     return [{"id": h.id, "kind": h.kind, "scope": h.scope, "workspace_id": h.workspace_id,
              "exchange_id": h.exchange_id, "placed_at": _when(h.placed_at),
              "released_at": _when(h.released_at)} for h in rows]
+
+
+def exchanges_per_day(conn: Connection, org_id: str, since: datetime,
+                      until: datetime) -> dict[tuple[str, str], int]:
+    """(UTC day, retention label) -> exchanges of the org started in [since, until)."""
+    if conn.dialect.name == "postgresql":
+        day = func.to_char(func.timezone("UTC", exchanges.c.started_at), "YYYY-MM-DD")
+    else:
+        day = func.substr(exchanges.c.started_at, 1, 10)
+    rows = conn.execute(
+        select(day.label("day"), exchanges.c.retention, func.count())
+        .where(exchanges.c.org_id == org_id, exchanges.c.started_at >= utc(since),
+               exchanges.c.started_at < utc(until))
+        .group_by(day, exchanges.c.retention)).all()
+    return {(str(d), str(r)): int(n) for d, r, n in rows}
 
 
 def find_org(conn: Connection, ref: str) -> Any:
