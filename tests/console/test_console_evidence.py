@@ -4,7 +4,6 @@ The last test does it in real headless Chromium (Debian's, never a download)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
