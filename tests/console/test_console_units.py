@@ -86,6 +86,9 @@ APPROVED = ZdrRequestRow("r1", "approved", "addendum", NOW - timedelta(days=2),
     (org(zdr_status="requested"), [], "30 days"),
     # revoked: back to the period
     (org(zdr_status="revoked"), [APPROVED], "30 days"),
+    # a team org can hold no ZDR, whatever its stored status says
+    (org(plan="team", zdr_status="approved", zdr_effective_at=NOW - timedelta(hours=20)),
+     [APPROVED], "30 days"),
 ])
 def test_headline_says_exactly_what_is_in_force(state, requests, headline):
     assert summarize(state, WORKSPACES, requests, CATALOG, NOW).headline == headline
@@ -116,6 +119,14 @@ def test_features_outside_zdr_come_from_the_catalog():
     assert (batches.kept, batches.period) == ("its batch", "29 days")
 
 
+def test_claude_code_feedback_is_shown_with_its_five_years():
+    """A /feedback or /bug transcript is kept 5 years (Claude Code's data-usage page)."""
+    summary = summarize(org(), [], [], CATALOG, NOW)
+    feedback = next(f for f in summary.features_outside_zdr if "/feedback" in f.label)
+    assert (feedback.kept, feedback.period) == ("its feedback transcript",
+                                                "1,825 days (5 years)")
+
+
 def test_open_request_and_last_decision():
     requested = ZdrRequestRow("r2", "requested", "again", NOW, None, None, None)
     summary = summarize(org(zdr_status="requested"), [], [APPROVED, requested], CATALOG, NOW)
@@ -123,8 +134,8 @@ def test_open_request_and_last_decision():
 
 
 def test_periods_read_naturally():
-    assert [period(1), period(29), period(730), period(None)] == [
-        "24 hours", "29 days", "730 days (2 years)", "until deleted"]
+    assert [period(1), period(29), period(730), period(1825), period(None)] == [
+        "24 hours", "29 days", "730 days (2 years)", "1,825 days (5 years)", "until deleted"]
 
 
 def test_every_covered_pattern_has_a_probe_the_catalog_calls_covered():

@@ -72,7 +72,7 @@ def test_the_zdr_lifecycle_from_the_command_line(zdr: Zdr) -> None:
 
 
 def test_requester_cannot_approve_from_the_command_line(zdr: Zdr) -> None:
-    zdr("orgs", "create", "solo", "--plan", "team")
+    zdr("orgs", "create", "solo", "--plan", "api")
     zdr("orgs", "request-zdr", "solo")
     result = zdr("orgs", "approve-zdr", "solo", ok=False)
     assert "requester" in result.stderr
@@ -82,6 +82,32 @@ def test_consumer_org_is_refused_with_one_line(zdr: Zdr) -> None:
     zdr("orgs", "create", "family", "--plan", "pro")
     result = zdr("orgs", "request-zdr", "family", ok=False)
     assert "plan of this organization is pro" in result.stderr
+
+
+@pytest.mark.parametrize("plan", ["free", "pro", "max", "team"])
+def test_zdr_and_baa_are_refused_for_plans_other_than_api_and_enterprise(zdr: Zdr,
+                                                                          plan: str) -> None:
+    """Requesting ZDR or accepting a BAA for a free/pro/max/team org: one line, exit 1."""
+    name = f"small-{plan}"
+    zdr("orgs", "create", name, "--plan", plan)
+    for args in (("orgs", "request-zdr", name),
+                 ("orgs", "accept-baa", name, "--version", "2026-01")):
+        result = zdr(*args, ok=False)
+        assert result.exit_code == 1
+        lines = result.stderr.strip().splitlines()
+        assert len(lines) == 1 and lines[0].startswith("zdr: error: ")
+        assert "api or enterprise" in lines[0] and f"organization is {plan}" in lines[0]
+    shown = zdr.json("orgs", "show", name)
+    assert shown["zdr_status"] == "none" and shown["hipaa"] is False
+
+
+def test_enterprise_seat_keys_only_for_enterprise_orgs(zdr: Zdr) -> None:
+    result = zdr("keys", "create", "--org", "acme", "--kind", "enterprise_seat", ok=False)
+    assert "enterprise_seat key is available only to organizations on the enterprise plan" \
+        in result.stderr
+    zdr("orgs", "create", "seatco", "--plan", "enterprise")
+    assert zdr.json("keys", "create", "--org", "seatco", "--kind", "enterprise_seat")["kind"] \
+        == "enterprise_seat"
 
 
 def test_workspaces_and_keys(zdr: Zdr) -> None:

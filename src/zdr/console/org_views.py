@@ -15,6 +15,7 @@ from starlette.responses import Response
 from zdr.console.privacy import WorkspaceRow, ZdrRequestRow, period, summarize
 from zdr.console.web import Page, org_id_param
 from zdr.control.arrangements import Arrangements
+from zdr.control.lifecycle import plan_refusal
 from zdr.control.organizations import Organizations
 from zdr.control.roles import Actor, authorize
 from zdr.control.views import OrgView
@@ -53,8 +54,9 @@ def _org_context(org: OrgView) -> dict[str, Any]:
 
 def _request_blocked(page: Page, org: dict[str, Any], zdr_status: str) -> str | None:
     catalog = page.console.control.catalog
-    if org["plan"] in catalog.consumer_plans:
-        return catalog.messages.consumer_zdr_refused.replace("{plan}", str(org["plan"]))
+    refusal = plan_refusal(str(org["plan"]), catalog.zdr_plans, catalog.messages.zdr_plan_refused)
+    if refusal is not None:
+        return refusal
     if zdr_status == "approved":
         return "Zero data retention is approved for this organization."
     return None

@@ -95,6 +95,11 @@ class Relay:
         out_headers = upstream.request_headers(
             headers, self._provider_key, forward_knobs=self._forward_knobs
         )
+        removed = ex.decision.betas_removed
+        if removed:     # rule 5a: only the betas eligible under the org's arrangement go upstream
+            out_headers.pop("anthropic-beta", None)
+            if ex.decision.betas_kept:
+                out_headers["anthropic-beta"] = ",".join(ex.decision.betas_kept)
         try:
             async with self._session.request(
                 method, URL(self.base_url + target, encoded=True), data=body or None,
@@ -102,6 +107,8 @@ class Relay:
             ) as response:
                 ex.request_id = response.headers.get("request-id") or new_request_id()
                 common = base_headers(ex.request_id, ex.decision.retention_label)
+                if removed:
+                    common.append((b"zdr-betas-removed", ",".join(removed).encode()))
                 common.extend(upstream.response_headers(response.headers))
                 content_type = response.headers.get("content-type", "application/json")
                 if response.status >= 400:
