@@ -25,6 +25,7 @@ from zdr.gateway.app import GatewayApp
 from zdr.gateway.asgi import ASGIApp
 from zdr.gateway.relay import Relay
 from zdr.gateway.responses import new_request_id, send_error
+from zdr.hardening import harden_process
 from zdr.observability import GatewayMetrics, file_and_stderr_writer, make_logger
 from zdr.ports import Clock, Directory, ExchangeSink, ResourceOwners, SafetyQueue
 from zdr.settings import Settings, load_settings
@@ -296,5 +297,6 @@ def _pid() -> int:
 
 def app_factory() -> GatewayApp:
     """What each `zdr serve` worker process runs: settings from ZDR_HOME and the environment."""
+    harden_process()    # a spawned worker starts dumpable again (zdr.hardening)
     # the SQL store's ports and the control plane
     return build_app(load_settings(), server_process=True)

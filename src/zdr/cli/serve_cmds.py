@@ -83,8 +83,10 @@ def serve(
     (ZDR_PROVIDER_API_KEY), else starts and uses the local stand-in upstream."""
     import uvicorn
 
+    from zdr.hardening import harden_process
     from zdr.settings import load_settings
 
+    harden_process()    # before any worker or child starts: no core dumps (zdr.hardening)
     settings = load_settings(home=home, host=host, port=port, upstream_url=upstream,
                              workers=workers, db_url=db)
     # Worker processes build their app from the environment (zdr.wiring.app_factory).
@@ -127,8 +129,10 @@ def stub_upstream(
 ) -> None:
     """Serve a local stand-in for the provider's Messages API (offline use, tests, benchmarks).
     Per-request knobs: x-stub-* headers (see zdr.testing.stub_upstream)."""
+    from zdr.hardening import harden_process
     from zdr.testing.stub_upstream import StubConfig, run_stub
 
+    harden_process()    # it echoes what it is sent: no core dumps of that (zdr.hardening)
     typer.echo(f"zdr: stand-in upstream on http://{host}:{port}")
     run_stub(host, port, StubConfig(latency_ms=latency_ms, chunks=chunks,
                                     chunk_delay_ms=chunk_delay_ms, output=output),
