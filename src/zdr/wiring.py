@@ -27,6 +27,7 @@ from zdr.gateway.relay import Relay
 from zdr.gateway.responses import new_request_id, send_error
 from zdr.hardening import harden_process
 from zdr.observability import GatewayMetrics, file_and_stderr_writer, make_logger
+from zdr.outage import ErrorBoundary
 from zdr.ports import Clock, Directory, ExchangeSink, ResourceOwners, SafetyQueue
 from zdr.settings import Settings, load_settings
 from zdr.testing.memory import (
@@ -64,11 +65,11 @@ def sql_ports(settings: Settings) -> StorePorts:
         exchanges = importlib.import_module("zdr.store.exchanges")
     except ImportError:
         return ports
-    engine = db.engine_for(settings.database_url)
     try:
         master_key = crypto.load_master_key(settings)
     except Exception:  # noqa: BLE001 - no home initialised yet: run without the store
         return StorePorts(description="in-memory (no master key: run `zdr init`)")
+    engine = db.engine_for(settings.database_url)
     keyring = crypto.Keyring(engine, master_key)
     sink = exchanges.SqlExchangeSink(engine, keyring, capacity=settings.write_queue)
 
@@ -295,8 +296,10 @@ def _pid() -> int:
     return os.getpid()
 
 
-def app_factory() -> GatewayApp:
-    """What each `zdr serve` worker process runs: settings from ZDR_HOME and the environment."""
+def app_factory() -> ASGIApp:
+    """What each `zdr serve` worker process runs: settings from ZDR_HOME and the environment,
+    inside `ErrorBoundary` (whatever escapes is answered in the API's format, no traceback)."""
     harden_process()    # a spawned worker starts dumpable again (zdr.hardening)
     # the SQL store's ports and the control plane
-    return build_app(load_settings(), server_process=True)
+    app = build_app(load_settings(), server_process=True)
+    return ErrorBoundary(app, app.log)

@@ -45,27 +45,52 @@ def start_stub(port: int) -> subprocess.Popen[bytes] | None:
 
 def prepare_store(settings: Settings) -> None:
     """Before any worker starts: refuse an unsafe master key file (one line, e.g. "chmod 600"),
-    and migrate an existing store to this code's schema (PostgreSQL: one instance at a time)."""
+    and migrate the store to this code's schema (PostgreSQL: one instance at a time). A store
+    that cannot be reached or opened ends `zdr serve` with one line naming its host or file
+    (never the URL's password). Only a home without a master key and without a store (before
+    `zdr init`) runs without one, on in-memory ports."""
     from sqlalchemy.engine import make_url
 
     from zdr.store.crypto import MasterKeyError, load_master_key
     from zdr.store.db import SchemaTooNew, engine_for, migrate
 
-    if settings.master_key or settings.key_file.exists():
+    has_key = bool(settings.master_key or settings.key_file.exists())
+    if has_key:
         try:
             load_master_key(settings)
         except MasterKeyError as error:
             fail(str(error))
     url = make_url(settings.database_url)
-    if url.get_backend_name() == "sqlite" and not (url.database and Path(url.database).exists()):
-        return      # no store yet (`zdr init` makes one): the gateway runs on in-memory ports
-    engine = engine_for(settings.database_url)
+    if url.get_backend_name() == "sqlite":
+        path = Path(url.database or "")
+        if not path.exists():
+            if has_key:
+                fail(f"no store at {path}: run `zdr init`, or set ZDR_DB_URL to the store")
+            return      # no store yet (`zdr init` makes one): the gateway runs on in-memory ports
     try:
-        migrate(engine)
+        engine = engine_for(settings.database_url)
+        try:
+            migrate(engine)
+        finally:
+            engine.dispose()
     except SchemaTooNew as error:
         fail(str(error))
-    finally:
-        engine.dispose()
+    except Exception as error:  # noqa: BLE001 - any failure to reach it: one line, by type
+        fail(unreachable(settings.database_url, error))
+
+
+def unreachable(database_url: str, error: BaseException) -> str:
+    """One line for a store that cannot be used: its host and port (PostgreSQL) or file
+    (SQLite) and the error's type — never the password, nor the driver's message."""
+    from sqlalchemy.engine import make_url
+
+    url = make_url(database_url)
+    reason = type(error).__name__
+    if url.get_backend_name() == "sqlite":
+        return f"cannot open the SQLite store {url.database} ({reason})"
+    place = f"{url.host or 'localhost'}:{url.port or 5432}"
+    return (f"cannot reach the database at {place} ({reason}); check that the server is up "
+            "and that ZDR_DB_URL is right")
 
 
 def serve(

@@ -9,7 +9,8 @@ path starts with `/admin/v1` unchanged (no path rewriting). The OpenAPI document
 Every request needs `Authorization: Bearer zdra-…` (an admin token from `zdr init` or
 `zdr tokens create`); the services decide what its user may do. Every error — including unknown
 routes and invalid bodies — uses the Anthropic error format `{"type": "error", "error": {…}}` with
-400/401/403/404/409/422; error messages name fields, never echo what was sent.
+400/401/403/404/409/422, and 503 when the database is unavailable (`zdr.outage`); error
+messages name fields, never echo what was sent.
 """
 
 from __future__ import annotations
@@ -38,6 +39,7 @@ from zdr.control.views import (
     ZdrRequestView,
 )
 from zdr.errors import AuthenticationFailed, ZdrError, error_body
+from zdr.outage import error_json, log_failure, outage_types
 from zdr.store.holds import Hold
 
 PREFIX = "/admin/v1"
@@ -47,6 +49,7 @@ ERRORS: dict[int | str, dict[str, Any]] = {
         (400, "invalid request"), (401, "missing or invalid admin token"),
         (403, "the token's user lacks the role"), (404, "not found (or not visible)"),
         (409, "conflicts with the current state"), (422, "invalid body or parameters"),
+        (503, "the database is unavailable; retry shortly"),
     )
 }
 _bearer = HTTPBearer(auto_error=False, description="An admin token: `zdra-…`")
@@ -82,6 +85,15 @@ def _install_error_handlers(app: FastAPI) -> None:
         kind, message = _status_error(error.status_code)
         return JSONResponse(error_body(error.status_code, kind, message),
                             status_code=error.status_code, headers=error.headers)
+
+    async def _store(_: Request, error: Exception) -> JSONResponse:
+        log_failure(error, "admin_api")         # an outage: 503; a query's own error: 500
+        status, body = error_json(error)
+        return JSONResponse(body, status_code=status)
+
+    for kind in outage_types():
+        if not issubclass(kind, ZdrError):
+            app.add_exception_handler(kind, _store)
 
     @app.exception_handler(Exception)
     async def _unexpected(_: Request, error: Exception) -> JSONResponse:

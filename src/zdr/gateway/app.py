@@ -27,6 +27,7 @@ from zdr.gateway.responses import new_request_id, send_body, send_error
 from zdr.gateway.routes import Route, Router
 from zdr.gateway.texts import request_text
 from zdr.observability import AccessLog, GatewayMetrics
+from zdr.outage import STORE_DOWN, is_store_outage, where
 from zdr.policy import decide, extract_facts
 from zdr.ports import Clock, Directory, ExchangeSink, ResourceOwners, SafetyQueue
 
@@ -113,7 +114,11 @@ class GatewayApp:
             return
         headers = {k.decode("latin-1"): v.decode("latin-1") for k, v in scope["headers"]}
         key = presented_key(headers.get("x-api-key"), headers.get("authorization"))
-        principal = await self.principals.principal(key) if key else None
+        try:
+            principal = await self.principals.principal(key) if key else None
+        except Exception as error:  # noqa: BLE001 - keys cannot be checked: fail closed
+            await self._store_down(send, error, route.name)
+            return
         if principal is None:
             await self._unrouted(send, 401, "authentication_error", "invalid x-api-key",
                                  surface=route.name, outcome="unauthenticated")
@@ -254,6 +259,12 @@ class GatewayApp:
         self.metrics.observe(surface, outcome, NO_RETENTION, status, 0.0, None)
         self.log.info("refused", request_id=request_id, surface=surface, status=status,
                       outcome=outcome)
+
+    async def _store_down(self, send: Send, error: Exception, surface: str) -> None:
+        self.log.error("store_unavailable" if is_store_outage(error) else "auth_failed",
+                       surface=surface, error_type=type(error).__name__, location=where(error))
+        await self._unrouted(send, 503, "api_error", STORE_DOWN, surface=surface,
+                             outcome="store_unavailable")
 
     async def _ops(self, path: str, send: Send) -> None:
         if path == "/metrics":

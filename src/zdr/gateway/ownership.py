@@ -38,6 +38,7 @@ from zdr.gateway.exchange import Exchange
 from zdr.gateway.recorders import MetadataRecorder
 from zdr.gateway.relay import Relay
 from zdr.gateway.responses import Headers, new_request_id, send_body, send_error
+from zdr.outage import STORE_DOWN, log_failure
 from zdr.ports import ResourceOwners, UpstreamResource
 
 ROOTS = {"files": ("file", "/v1/files"), "batches": ("batch", "/v1/messages/batches")}
@@ -175,8 +176,12 @@ class OwnershipGuard:
         wanted = file_references(body)
         if not wanted:
             return False
-        mine = await self.owners.owned(ex.principal.org_id, "file", sorted(wanted),
-                                       ex.started_at)
+        try:
+            mine = await self.owners.owned(ex.principal.org_id, "file", sorted(wanted),
+                                           ex.started_at)
+        except Exception as error:  # noqa: BLE001 - ownership cannot be checked: fail closed
+            await self._store_down(ex, send, error)
+            return True
         if wanted <= mine:
             return False
         await self._refuse(ex, send, 404, "not_found_error", NOT_FOUND["file"], "not_found")
@@ -199,14 +204,22 @@ class OwnershipGuard:
         target = target_of(route_name, path)
         org_id = ex.principal.org_id
         if target.resource_id is not None:
-            owner = await self.owners.owner_of(target.kind, target.resource_id, ex.started_at)
+            try:
+                owner = await self.owners.owner_of(target.kind, target.resource_id,
+                                                   ex.started_at)
+            except Exception as error:  # noqa: BLE001 - ownership cannot be checked: fail closed
+                await self._store_down(ex, send, error)
+                return
             if owner != org_id:
                 await self._refuse(ex, send, 404, "not_found_error", NOT_FOUND[target.kind],
                                    "not_found")
                 return
             await self.relay.run(ex, method, target_url, headers, body, send, recorder, None)
             if method == "DELETE" and 200 <= ex.status < 300:
-                await self.owners.forget(target.kind, target.resource_id)
+                try:
+                    await self.owners.forget(target.kind, target.resource_id)
+                except Exception as error:  # noqa: BLE001 - answered already; the id is gone
+                    log_failure(error, target.kind)     # upstream, so it can only 404 there
             return
         if method not in ("POST", "GET"):     # HEAD of a collection: no body, nothing to filter
             await self.relay.run(ex, method, target_url, headers, body, send, recorder, None)
@@ -260,14 +273,22 @@ class OwnershipGuard:
             return
         ids = [item["id"] for item in items
                if isinstance(item, dict) and isinstance(item.get("id"), str)]
-        mine = await self.owners.owned(ex.principal.org_id, kind, ids, ex.started_at) \
-            if ids else set()
+        try:
+            mine = await self.owners.owned(ex.principal.org_id, kind, ids, ex.started_at) \
+                if ids else set()
+        except Exception as error:  # noqa: BLE001 - the list cannot be filtered: fail closed
+            await self._store_down(ex, send, error)
+            return
         kept = [item for item in items if isinstance(item, dict) and item.get("id") in mine]
         assert isinstance(value, dict)
         value = {**value, "data": kept,
                  "first_id": kept[0]["id"] if kept else None,
                  "last_id": kept[-1]["id"] if kept else None}
         await capture.replay(send, orjson.dumps(value))
+
+    async def _store_down(self, ex: Exchange, send: Send, error: Exception) -> None:
+        log_failure(error, ex.decision.surface)
+        await self._refuse(ex, send, 503, "api_error", STORE_DOWN, "store_unavailable")
 
     async def _refuse(self, ex: Exchange, send: Send, status: int, error_type: str,
                       message: str, outcome: str) -> None:
