@@ -4,7 +4,8 @@
 
 The app's routes carry the full `/admin/v1` prefix, so the gateway hands it every request whose
 path starts with `/admin/v1` unchanged (no path rewriting). The OpenAPI document is served at
-`/admin/v1/openapi.json`, interactive docs at `/admin/v1/docs`.
+`/admin/v1/openapi.json`, interactive docs at `/admin/v1/docs` (Swagger UI served from this
+origin: `zdr.control.docs`).
 
 Every request needs `Authorization: Bearer zdra-…` (an admin token from `zdr init` or
 `zdr tokens create`); the services decide what its user may do. Every error — including unknown
@@ -26,6 +27,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from zdr.control import api_models as m
 from zdr.control.audit import AuditEntry, ChainReport
+from zdr.control.docs import install_docs
 from zdr.control.flagged import FlaggedContent
 from zdr.control.plane import ControlPlane
 from zdr.control.roles import Actor
@@ -124,9 +126,10 @@ def build_admin_app(services_factory: ServicesFactory) -> FastAPI:
     """The admin API over the control plane that `services_factory` returns."""
     app = FastAPI(
         title="zdr-gateway admin API", version="1",
-        openapi_url=f"{PREFIX}/openapi.json", docs_url=f"{PREFIX}/docs", redoc_url=None,
+        openapi_url=f"{PREFIX}/openapi.json", docs_url=None, redoc_url=None,
         description=__doc__,
     )
+    install_docs(app, PREFIX)       # Swagger UI from the package, never a CDN
     app.state.services_factory = services_factory
     _install_error_handlers(app)
     app.include_router(r, prefix=PREFIX)
