@@ -17,6 +17,7 @@ messages name fields, never echo what was sent.
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import timedelta
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, FastAPI, Path, Query, Request
@@ -291,8 +292,9 @@ def revoke_token(s: S, who: A, prefix: Annotated[str, Path(max_length=40)]) -> N
 
 @r.post("/tokens", status_code=201, tags=["accounts"])
 def create_token(s: S, who: A, body: m.TokenCreate) -> NewSecretView:
-    """The token is in this response only; it is stored as a hash."""
-    return s.accounts.create_token(who, body.email)
+    """The token is in this response only; it is stored as a hash. It expires after
+    `expires_in_days` (default 90); an expired token gets 401."""
+    return s.accounts.create_token(who, body.email, timedelta(days=body.expires_in_days))
 
 
 

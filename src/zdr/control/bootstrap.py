@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import secrets
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 
 from sqlalchemy import select
@@ -36,6 +37,7 @@ class InitResult:
     admin_email: str | None = None
     admin_password: str | None = None     # shown once
     admin_token: str | None = None        # shown once
+    admin_token_expires_at: datetime | None = None
 
 
 def init_home(settings: Settings, admin_email: str, *, if_missing: bool = False) -> InitResult:
@@ -64,6 +66,7 @@ def init_home(settings: Settings, admin_email: str, *, if_missing: bool = False)
         user = plane.accounts.create_user(operator, admin_email, password, ["provider_admin"])
         token = plane.accounts.create_token(operator, user.email)
         return InitResult(home=home, created=True, admin_email=user.email,
-                          admin_password=password, admin_token=token.secret)
+                          admin_password=password, admin_token=token.secret,
+                          admin_token_expires_at=token.expires_at)
     finally:
         engine.dispose()
