@@ -23,6 +23,7 @@ from zdr.catalog import default_catalog, load_catalog
 from zdr.gateway import heap
 from zdr.gateway.app import GatewayApp
 from zdr.gateway.asgi import ASGIApp
+from zdr.gateway.metrics_access import MetricsAccess, MetricsListener
 from zdr.gateway.relay import Relay
 from zdr.gateway.responses import new_request_id, send_error
 from zdr.hardening import harden_process
@@ -191,6 +192,12 @@ def build_app(
         metrics.track_write_queue(store.write_queue_depth)
     on_startup = list(store.on_startup)
     on_shutdown = list(store.on_shutdown)
+    metrics_access = MetricsAccess.from_settings(settings)
+    if settings.metrics_port is not None:
+        listener = MetricsListener(settings.metrics_host, settings.metrics_port,
+                                   metrics_access, metrics.render)
+        on_startup.append(listener.start)
+        on_shutdown.append(listener.stop)
     if safety is None and store.safety is None and sink is None and store.sink is not None:
         pipeline = SafetyPort(settings, store.sink, metrics, logger)
         store.safety = pipeline
@@ -226,6 +233,7 @@ def build_app(
         fallback=fallback or store.control,
         on_startup=on_startup,
         on_shutdown=on_shutdown,
+        metrics_access=metrics_access,
     )
 
 

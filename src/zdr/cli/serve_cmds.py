@@ -79,6 +79,20 @@ def prepare_store(settings: Settings) -> None:
         fail(unreachable(settings.database_url, error))
 
 
+def metrics_where(settings: Settings) -> str:
+    """Where /metrics is served, and to whom (zdr.gateway.metrics_access)."""
+    from zdr.gateway.metrics_access import MetricsAccess
+
+    access = MetricsAccess.from_settings(settings)
+    token = " (bearer token required)" if access.token else ""
+    if settings.metrics_port is not None:
+        return f"metrics on http://{settings.metrics_host}:{settings.metrics_port}/metrics{token}"
+    if access.on_gateway_port:
+        return f"metrics at /metrics on the gateway's port{token}"
+    return ("metrics off: the gateway listens beyond loopback; set ZDR_METRICS_TOKEN or "
+            "ZDR_METRICS_PORT to serve /metrics")
+
+
 def unreachable(database_url: str, error: BaseException) -> str:
     """One line for a store that cannot be used: its host and port (PostgreSQL) or file
     (SQLite) and the error's type — never the password, nor the driver's message."""
@@ -102,6 +116,8 @@ def serve(
     = None,
     db: Annotated[str | None, typer.Option(help="Database URL (default: SQLite in the home).")]
     = None,
+    metrics_port: Annotated[int | None, typer.Option(
+        help="Serve /metrics on this port only (on metrics_host, default 127.0.0.1).")] = None,
     home: Annotated[Path | None, typer.Option(help=HOME_HELP)] = None,
 ) -> None:
     """Run the gateway. Uses the provider's API when a provider key is configured
@@ -109,17 +125,24 @@ def serve(
     import uvicorn
 
     from zdr.hardening import harden_process
-    from zdr.settings import load_settings
+    from zdr.settings import exposed_config_secrets, load_settings
 
     harden_process()    # before any worker or child starts: no core dumps (zdr.hardening)
     settings = load_settings(home=home, host=host, port=port, upstream_url=upstream,
-                             workers=workers, db_url=db)
+                             workers=workers, db_url=db, metrics_port=metrics_port)
+    exposed = exposed_config_secrets(settings.home)
+    if exposed:
+        fail(exposed)
     # Worker processes build their app from the environment (zdr.wiring.app_factory).
     os.environ["ZDR_HOME"] = str(settings.home)
+    os.environ["ZDR_HOST"] = settings.host      # what /metrics is open to depends on it
+    os.environ["ZDR_PORT"] = str(settings.port)
     if upstream:
         os.environ["ZDR_UPSTREAM_URL"] = upstream
     if db:
         os.environ["ZDR_DB_URL"] = db
+    if metrics_port is not None:
+        os.environ["ZDR_METRICS_PORT"] = str(metrics_port)
     prepare_store(settings)
     stub = None
     if settings.uses_stub_upstream:
@@ -130,6 +153,7 @@ def serve(
         typer.echo(f"zdr: upstream: {settings.effective_upstream_url}")
     typer.echo(f"zdr: gateway on http://{settings.host}:{settings.port} with "
                f"{settings.workers} worker(s); logs in {settings.log_file}")
+    typer.echo(f"zdr: {metrics_where(settings)}")
     try:
         uvicorn.run(
             "zdr.wiring:app_factory", factory=True, host=settings.host, port=settings.port,

@@ -6,6 +6,7 @@ kept. Running it again on an initialized home is refused, or (with `if_missing`)
 
 from __future__ import annotations
 
+import os
 import secrets
 from dataclasses import dataclass
 from datetime import datetime
@@ -27,6 +28,10 @@ CONFIG_TEMPLATE = """\
 # upstream_url = "https://api.anthropic.com"
 # port = 8787
 # key_cache_ttl_seconds = 2.0
+# metrics_token = "…"      # /metrics then needs `Authorization: Bearer …`
+# metrics_port = 9787       # /metrics served there only (on metrics_host, default 127.0.0.1)
+# This file is private (0600): `zdr serve` refuses it readable by others once it holds a
+# secret (provider_api_key, master_key, session_secret, metrics_token, a db_url password).
 """
 
 
@@ -45,8 +50,10 @@ def init_home(settings: Settings, admin_email: str, *, if_missing: bool = False)
     home.mkdir(parents=True, exist_ok=True)
     home.chmod(0o700)
     config = home / "config.toml"
-    if not config.exists():
-        config.write_text(CONFIG_TEMPLATE, encoding="utf-8")
+    if not config.exists():         # private: an operator may add keys and tokens to it
+        descriptor = os.open(config, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(descriptor, "w", encoding="utf-8") as handle:
+            handle.write(CONFIG_TEMPLATE)
     if not settings.master_key and not settings.key_file.exists():
         create_master_key_file(settings.key_file)
     engine = engine_for(settings.database_url)

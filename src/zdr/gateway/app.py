@@ -19,6 +19,7 @@ from zdr.gateway.asgi import ASGIApp, Receive, Scope, Send
 from zdr.gateway.auth import PrincipalCache, presented_key
 from zdr.gateway.client import ClientChannel
 from zdr.gateway.exchange import Exchange
+from zdr.gateway.metrics_access import UNAUTHORIZED, MetricsAccess
 from zdr.gateway.observe import MessageObserver
 from zdr.gateway.ownership import OwnershipGuard
 from zdr.gateway.recorders import MetadataRecorder, RetainingRecorder, recorder_for
@@ -64,8 +65,10 @@ class GatewayApp:
         classify: bool = True,
         on_startup: Sequence[Hook] = (),
         on_shutdown: Sequence[Hook] = (),
+        metrics_access: MetricsAccess | None = None,
     ) -> None:
         self.catalog = catalog
+        self.metrics_access = metrics_access or MetricsAccess()
         self.router = Router(catalog)
         self.principals = PrincipalCache(directory, key_cache_ttl)
         self.sink = sink
@@ -95,7 +98,7 @@ class GatewayApp:
                 finally:
                     metrics.in_flight_count -= 1
             elif scope["path"] in OPS_PATHS:
-                await self._ops(scope["path"], send)
+                await self._ops(scope, send)
             elif self.fallback is not None:
                 await self.fallback(scope, receive, send)
             else:
@@ -266,10 +269,18 @@ class GatewayApp:
         await self._unrouted(send, 503, "api_error", STORE_DOWN, surface=surface,
                              outcome="store_unavailable")
 
-    async def _ops(self, path: str, send: Send) -> None:
+    async def _ops(self, scope: Scope, send: Send) -> None:
+        path: str = scope["path"]
         if path == "/metrics":
-            await send_body(send, 200, self.metrics.render(), [],
-                            b"text/plain; version=0.0.4; charset=utf-8")
+            status = self.metrics_access.status(_header(scope, b"authorization"))
+            if status == 404:
+                await self._unrouted(send, 404, "not_found_error", "Not found.")
+            elif status == 401:
+                await self._unrouted(send, 401, "authentication_error", UNAUTHORIZED,
+                                     outcome="unauthenticated")
+            else:
+                await send_body(send, 200, self.metrics.render(), [],
+                                b"text/plain; version=0.0.4; charset=utf-8")
         elif path == "/readyz" and not self.ready:
             await send_body(send, 503, orjson.dumps({"status": "starting"}), [])
         else:
@@ -298,6 +309,13 @@ class GatewayApp:
                         await hook()
                 await send({"type": "lifespan.shutdown.complete"})
                 return
+
+
+def _header(scope: Scope, name: bytes) -> str | None:
+    for key, value in scope["headers"]:
+        if key == name:
+            return bytes(value).decode("latin-1")
+    return None
 
 
 def _parse(body: bytes, route: Route, method: str) -> dict[str, Any] | None:
