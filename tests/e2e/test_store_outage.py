@@ -213,6 +213,8 @@ def _serve_once(env_extra: dict[str, str], tmp_path: Path,
 
 
 def test_serve_against_an_unreachable_postgres_exits_with_one_line(tmp_path: Path) -> None:
+    subprocess.run([*ZDR, "init"], env={**os.environ, "ZDR_HOME": str(tmp_path / "home")},
+                   capture_output=True, check=True, timeout=120)
     port = free_port()      # nothing listens there
     done = _serve_once({}, tmp_path, "--db",
                        f"postgresql://zdr:pw-{new_canary()}@127.0.0.1:{port}/zdr")
@@ -222,14 +224,20 @@ def test_serve_against_an_unreachable_postgres_exits_with_one_line(tmp_path: Pat
     assert f"127.0.0.1:{port}" in lines[0] and "pw-" not in done.stderr + done.stdout
 
 
-@pytest.mark.parametrize("where", ["under a regular file", "a directory"])
+@pytest.mark.parametrize(("where", "initialized"), [
+    ("under a regular file", True), ("a directory", True),
+    ("in a folder that does not exist", True), ("in a folder that does not exist", False),
+])
 def test_serve_against_an_unusable_sqlite_path_exits_with_one_line(
-        tmp_path: Path, where: str) -> None:
-    subprocess.run([*ZDR, "init"], env={**os.environ, "ZDR_HOME": str(tmp_path / "home")},
-                   capture_output=True, check=True, timeout=120)
+        tmp_path: Path, where: str, initialized: bool) -> None:
+    if initialized:
+        subprocess.run([*ZDR, "init"], env={**os.environ, "ZDR_HOME": str(tmp_path / "home")},
+                       capture_output=True, check=True, timeout=120)
     if where == "a directory":
         path = tmp_path / "store.sqlite3"
         path.mkdir()
+    elif where == "in a folder that does not exist":
+        path = tmp_path / "nowhere" / "store.sqlite3"
     else:
         (tmp_path / "plain-file").write_text("not a folder")
         path = tmp_path / "plain-file" / "store.sqlite3"
@@ -237,3 +245,12 @@ def test_serve_against_an_unusable_sqlite_path_exits_with_one_line(
     assert done.returncode == 1
     lines = done.stderr.strip().splitlines()
     assert len(lines) == 1 and str(path) in lines[0], done.stderr
+
+
+def test_serve_with_a_database_but_no_master_key_exits_with_one_line(tmp_path: Path) -> None:
+    done = _serve_once({"ZDR_DB_URL": "postgresql://zdr:secret-pw@db.internal:6543/zdr"},
+                       tmp_path)
+    assert done.returncode == 1
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1 and "db.internal:6543" in lines[0] and "master key" in lines[0]
+    assert "secret-pw" not in done.stderr

@@ -8,7 +8,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -47,8 +47,8 @@ def prepare_store(settings: Settings) -> None:
     """Before any worker starts: refuse an unsafe master key file (one line, e.g. "chmod 600"),
     and migrate the store to this code's schema (PostgreSQL: one instance at a time). A store
     that cannot be reached or opened ends `zdr serve` with one line naming its host or file
-    (never the URL's password). Only a home without a master key and without a store (before
-    `zdr init`) runs without one, on in-memory ports."""
+    (never the URL's password). Only a home without a master key, a store or a configured
+    database URL (before `zdr init`) runs without a store, on in-memory ports."""
     from sqlalchemy.engine import make_url
 
     from zdr.store.crypto import MasterKeyError, load_master_key
@@ -64,9 +64,12 @@ def prepare_store(settings: Settings) -> None:
     if url.get_backend_name() == "sqlite":
         path = Path(url.database or "")
         if not path.exists():
-            if has_key:
+            if has_key or settings.db_url:
                 fail(f"no store at {path}: run `zdr init`, or set ZDR_DB_URL to the store")
             return      # no store yet (`zdr init` makes one): the gateway runs on in-memory ports
+    if settings.db_url and not has_key:
+        fail(f"no master key for the store at {_place(url)}: set ZDR_MASTER_KEY or run "
+             "`zdr init`")
     try:
         engine = engine_for(settings.database_url)
         try:
@@ -102,9 +105,15 @@ def unreachable(database_url: str, error: BaseException) -> str:
     reason = type(error).__name__
     if url.get_backend_name() == "sqlite":
         return f"cannot open the SQLite store {url.database} ({reason})"
-    place = f"{url.host or 'localhost'}:{url.port or 5432}"
-    return (f"cannot reach the database at {place} ({reason}); check that the server is up "
-            "and that ZDR_DB_URL is right")
+    return (f"cannot reach the database at {_place(url)} ({reason}); check that the server is "
+            "up and that ZDR_DB_URL is right")
+
+
+def _place(url: Any) -> str:
+    """Where a database is, for messages: the SQLite file, or PostgreSQL's host:port."""
+    if url.get_backend_name() == "sqlite":
+        return str(url.database)
+    return f"{url.host or 'localhost'}:{url.port or 5432}"
 
 
 def serve(
