@@ -1,4 +1,4 @@
-"""Side-by-side: zdr-gateway vs. LiteLLM's proxy vs. a bare pass-through vs. the wire (issue 9).
+"""Side-by-side: zdr-gateway vs. LiteLLM's proxy vs. a bare pass-through vs. the wire.
 
 One command starts the project's stand-in upstream once, then, one server at a time, every target
 in front of it, and sends each the same bounded workload over loopback:
@@ -14,7 +14,7 @@ proxy with its request logging off / on, installed into bench/.venv-litellm on f
 Scenarios: small non-streamed messages, streamed messages (20 SSE chunks), a 200 KB conversation;
 each at concurrency 1, 16 and 64. Latency and throughput come from `wrk` (installed from Debian's
 packages when missing; the Python load generator otherwise); time to first byte of streams from
-bench/loadgen.py. The tables and the targets of the issue go to bench/results/compare.md, raw
+bench/loadgen.py. The tables and the performance goals go to bench/results/compare.md, raw
 figures to bench/results/compare.json.
 """
 

@@ -1,4 +1,4 @@
-"""The gateway's overhead, measured against baselines in the same run (issue 3, point 9).
+"""The gateway's overhead, measured against baselines in the same run.
 
 Targets, each on the same stand-in upstream (`zdr stub-upstream`, its own process):
   direct       the stand-in itself (the baseline)

@@ -6,7 +6,7 @@ Bodies: a small chat message, a request with tools (server + client + strict too
 prompt, thinking), a 20 KB and a 200 KB multi-turn conversation with tool use and results. Callers:
 a ZDR org, a standard org and a HIPAA org (one `Arrangements` each, reused as the gateway's key
 cache does). Every figure is printed next to the baseline measured in the same run: `json.loads`
-of the same bytes (and orjson, which the gateway uses). Targets (issue 2): decide() p50 <= 2 µs;
+of the same bytes (and orjson, which the gateway uses). Goals: decide() p50 <= 2 µs;
 facts+decide <= 1.5x json.loads alone; `zdr policy check` (with --check) < 60 s.
 """
 
@@ -227,7 +227,7 @@ def policy_check_seconds() -> tuple[float, float, str]:
 def report(results: dict[str, Any], check: tuple[float, float, str] | None, command: str) -> str:
     d, mix = results["decide"], results["mix"]
     lines = [
-        "# Policy benchmark (issue 2)",
+        "# Policy benchmark",
         "",
         f"Command: `{command}`  ",
         f"Machine: {platform.machine()}, {os.cpu_count()} CPUs, Python "

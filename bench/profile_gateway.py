@@ -1,5 +1,5 @@
 """Where zdr-gateway spends its time under load: py-spy samples the `zdr serve` process tree while
-wrk drives it, and the stacks are folded into the parts of the hot path (DESIGN.md §4).
+wrk drives it, and the stacks are folded into the parts of the hot path (docs/DESIGN.md §4).
 
     .venv/bin/python bench/profile_gateway.py [--org zdr|standard]
         [--workload small|stream|conversation] [--seconds 20] [--concurrency 16] [--workers 1]

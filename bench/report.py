@@ -1,5 +1,5 @@
 """Markdown for bench/compare.py: one table per scenario, the load generators' ceiling, and the
-issue's targets with the measured ratio beside each."""
+performance goals with the measured ratio beside each."""
 
 from __future__ import annotations
 
@@ -92,7 +92,7 @@ def _check(
 
 
 def target_rows(results: list[Row]) -> list[list[str]]:
-    """The issue's targets, each measured for both zdr-gateway orgs."""
+    """The performance goals, each measured for both zdr-gateway orgs."""
     rows: list[list[str]] = []
 
     def get(target: str, workload: str, c: int, key: str) -> float | None:
@@ -239,7 +239,7 @@ def target_rows(results: list[Row]) -> list[list[str]]:
 
 
 def render_targets(results: list[Row]) -> str:
-    lines = ["| target of issue 9 | goal | measured | met |", "|---|---|---|---|"]
+    lines = ["| target | goal | measured | met |", "|---|---|---|---|"]
     lines += ["| " + " | ".join(row) + " |" for row in target_rows(results)]
     return "\n".join(lines)
 
@@ -273,7 +273,7 @@ def render(
     ]
     if notes:
         out += ["Notes:", ""] + [f"- {n}" for n in notes] + [""]
-    out += ["## Targets of the issue", "", render_targets(results), ""]
+    out += ["## Performance goals", "", render_targets(results), ""]
     for workload, title in (
         ("small", "Small messages, not streamed"),
         ("stream", "Streamed messages (20 SSE chunks)"),

@@ -8,7 +8,7 @@ Pinned to one core. Every figure is printed next to a baseline measured in the s
 times each component of the default classifier, the whole classifier, and the pipeline end to end
 (queue → worker thread → in-memory sink), and evaluates quality on the labelled set that the tests
 ship. If `wordllama` is installed it also measures the embedding-similarity alternative (not
-shipped: see bench/results/safety.md).
+shipped: see src/zdr/safety/README.md).
 
 CPU per call (bench/safety_costs.py, in child processes): the default classifier and its parts
 against the straightforward reference implementation whose scores they must equal
@@ -194,7 +194,7 @@ def wordllama_alternative(rows: list[dict[str, Any]]) -> dict[str, Any] | None:
 
 
 def gateway_on_off_ratio(load: Callable[[bool], float], *, rounds: int = 2) -> dict[str, Any]:
-    """Gateway throughput with classification on vs. off, in the same run (issue #5 target ≥ 0.8).
+    """Gateway throughput with classification on vs. off, in the same run (goal ≥ 0.8).
 
     `load(classify)` builds the gateway as `zdr serve` wires it, with the safety pipeline
     (`True`) or without (`False`), drives its load and returns requests per second (see
@@ -405,7 +405,7 @@ phrasings close to its cues. Broad "topic + request" cues written from holdout1-
   lexicon, so it is not part of the default.
 - hatesonar (hate/offensive ONNX model) and an all-MiniLM-L6-v2 head: not measured here; the
   first overlaps the profanity model's scope (offensive language), the second needs PyTorch
-  (~11 ms per text, DESIGN.md §7), which is too heavy to run on every exchange by default.
+  (~11 ms per text, docs/DESIGN.md §7), which is too heavy to run on every exchange by default.
   For broader coverage use `zdr.safety.http:HttpModerationClassifier` (Llama Guard).
 
 ## Gateway throughput with classification on vs. off

@@ -1,4 +1,4 @@
-"""Gateway throughput with the safety classifier on vs. off, in the same run (issue #5: ≥ 80 %).
+"""Gateway throughput with the safety classifier on vs. off, in the same run (goal: ≥ 80 %).
 
     .venv/bin/python bench/safety_gateway.py [--requests 4000] [--seconds 8] [--rounds 2]
         [--write bench/results/safety.md]

@@ -1,7 +1,7 @@
 """zdr-gateway as a benchmark target: the stand-in upstream's command, a fresh home with a ZDR org
 and a standard org (one API key each), and the `zdr serve` command.
 
-Everything goes through the `zdr` command line, as a user would do it (DESIGN.md §3a).
+Everything goes through the `zdr` command line, as a user would do it (docs/DESIGN.md §3a).
 `BENCH_STUB_COMMAND` (a shell command with `{port}` and `{chunks}`) replaces the stand-in, e.g. to
 measure against another upstream on a bigger machine.
 """

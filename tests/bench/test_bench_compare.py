@@ -1,4 +1,4 @@
-"""The comparison's own arithmetic and plumbing: workloads, percentiles, the issue's targets, the
+"""The comparison's own arithmetic and plumbing: workloads, percentiles, the performance goals, the
 best-round pick, process-tree accounting, and the load generators against a tiny local server."""
 
 from __future__ import annotations

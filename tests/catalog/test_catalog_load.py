@@ -50,7 +50,7 @@ DESIGN_TABLE = [
 
 @pytest.mark.parametrize(("feature", "zdr", "hipaa", "days"), DESIGN_TABLE)
 def test_design_feature_table(feature, zdr, hipaa, days):
-    """Each line of DESIGN.md §2's feature table is encoded as written."""
+    """Each line of docs/DESIGN.md §2's feature table is encoded as written."""
     spec = default_catalog().features[feature]
     assert (spec.zdr, spec.hipaa_eligible, spec.artifact_days) == (zdr, hipaa, days)
     if feature == "files":

@@ -48,3 +48,11 @@ def seeder(tmp_path):
     seeder = Seeder(tmp_path / "home")
     yield seeder
     seeder.engine.dispose()
+
+
+@pytest.fixture(scope="module")
+def module_seeder(tmp_path_factory):
+    """A store shared by one module's tests (for a gateway started once per module)."""
+    seeder = Seeder(tmp_path_factory.mktemp("home"))
+    yield seeder
+    seeder.engine.dispose()

@@ -1,4 +1,4 @@
-"""Issue 5's "Done when", end to end: the gateway as `zdr serve` wires it (the real SQLite store,
+"""The misuse exception end to end: the gateway as `zdr serve` wires it (the real SQLite store,
 the safety pipeline with the default classifier in a child process), driven with the official
 `anthropic` SDK, streaming and not.
 

@@ -1,7 +1,7 @@
 """End to end with the official `anthropic` SDK, the real SQL store and the stand-in upstream:
 a ZDR org and a standard org side by side, with canaries in inputs and in upstream outputs.
 
-The promise (DESIGN.md §6): no byte of the ZDR org's content reaches the database files (WAL
+The promise (docs/DESIGN.md §6): no byte of the ZDR org's content reaches the database files (WAL
 included), the logs or the temp files — also when the upstream fails and when the client hangs
 up mid-stream — while the standard org's content is kept (encrypted) and can be read back.
 """

@@ -1,5 +1,5 @@
-"""Bad input at the gateway's public API (DESIGN.md §6): malformed JSON, wrong types, deep or huge
-bodies, invalid UTF-8, header injection, unknown routes and methods, oversized streams.
+"""Bad input at the gateway's public API (docs/DESIGN.md §6): malformed JSON, wrong types, deep or
+huge bodies, invalid UTF-8, header injection, unknown routes and methods, oversized streams.
 
 Every case must get a 4xx in the API's error format `{"type": "error", "error": {type, message}}`,
 never a 5xx; nothing of it may be kept (the sink sees no content) and the canary it carries must

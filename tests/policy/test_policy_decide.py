@@ -88,7 +88,7 @@ def test_arrangements_hash_is_stable_and_equal_for_equal_values():
 
 
 def test_decision_json_shape(catalog):
-    """The JSON the CLI prints has every key the issue asks for."""
+    """The JSON the CLI prints has every key of a decision."""
     out = decide(RequestFacts("messages", frozenset({"web_search"})), arrangements("api"), catalog,
                  NOW).as_json()
     assert {"allowed", "status", "error", "surface", "features", "model_class", "zdr", "keep",

@@ -1,4 +1,4 @@
-"""Hypothesis properties: the issue's invariants hold for any arrangement and request."""
+"""Hypothesis properties: the policy's invariants hold for any arrangement and request."""
 
 from __future__ import annotations
 

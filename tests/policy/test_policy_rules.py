@@ -1,4 +1,4 @@
-"""Each rule of DESIGN.md §2, one parameter table per rule, evaluated through `decide`."""
+"""Each rule of docs/DESIGN.md §2, one parameter table per rule, evaluated through `decide`."""
 
 from __future__ import annotations
 

@@ -82,7 +82,7 @@ def test_empty_folder_is_an_error(tmp_path):
 
 
 def test_explain_json_and_text():
-    """`zdr explain` prints the decision; with --json the object the issue specifies."""
+    """`zdr explain` prints the decision; with --json the decision's JSON object."""
     path = str(SCENARIOS / "code_execution_zdr_partial.toml")
     out = json.loads(RUNNER.invoke(app, ["explain", path, "--json"]).output)
     assert out["zdr"] == "partial" and out["allowed"] is True and out["status"] == 200

@@ -1,4 +1,4 @@
-"""The storm (DESIGN.md §6, issue 8): a real deployment — `zdr serve` with two worker processes on
+"""The storm (docs/DESIGN.md §6): a real deployment — `zdr serve` with two worker processes on
 a SQLite home and the stand-in upstream, both separate processes — takes mixed traffic of a ZDR, a
 standard, a HIPAA and an enterprise org through the `anthropic` SDK while the suite injects faults:
 upstream 500/529, upstream timeouts (before and during a stream), connection resets and error

@@ -4,7 +4,7 @@
 `holdout1`-`holdout3` were each written before the lexicon was last changed for recall and never
 used to tune it (one precision fix — dropping "roast" from the insult cue — was made after a
 benign `holdout2` text tripped it; that is the only change they caused). The floors are the
-measured figures (bench/results/safety.md), so any regression in a cue, a threshold or the
+measured figures (src/zdr/safety/README.md), so any regression in a cue, a threshold or the
 profanity model's weight fails here.
 """
 

@@ -1,4 +1,4 @@
-"""`zdr verify`: check that a deployment kept only what its decisions allow (DESIGN.md §6)."""
+"""`zdr verify`: check that a deployment kept only what its decisions allow (docs/DESIGN.md §6)."""
 
 from __future__ import annotations
 

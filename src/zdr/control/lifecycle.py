@@ -1,4 +1,4 @@
-"""The ZDR lifecycle of one organization, as a pure state machine (DESIGN.md §3).
+"""The ZDR lifecycle of one organization, as a pure state machine (docs/DESIGN.md §3).
 
     none ──request──► requested ──approve(effective_at)──► approved ──revoke──► revoked
                           │                                                        │

@@ -1,8 +1,8 @@
-"""The gateway's ASGI app: authenticate, decide, then refuse or relay (DESIGN.md §4).
+"""The gateway's ASGI app: authenticate, decide, then refuse or relay (docs/DESIGN.md §4).
 
 Raw ASGI on purpose: the relay routes are the hot path and every framework layer costs throughput
-(DESIGN.md §7). Paths the gateway does not serve go to `fallback` (the control plane) when one is
-given, else get a 404 in the API's error format.
+(docs/DESIGN.md §7). Paths the gateway does not serve go to `fallback` (the control plane) when
+one is given, else get a 404 in the API's error format.
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""The raw ASGI types the gateway uses (the hot routes skip framework layers: DESIGN.md §7)."""
+"""The raw ASGI types the gateway uses (the hot routes skip framework layers: docs/DESIGN.md §7)."""
 
 from __future__ import annotations
 

@@ -28,7 +28,7 @@ OVERRIDES = (None, 30, 90)
 
 @dataclass(frozen=True, slots=True)
 class DesignFloor:
-    """What DESIGN.md §2 fixes, whatever an operator's catalog says."""
+    """What docs/DESIGN.md §2 fixes, whatever an operator's catalog says."""
 
     never_zdr: frozenset[str]        # features whose data is kept outside ZDR
     never_hipaa: frozenset[str]      # features (and surfaces) the BAA does not cover

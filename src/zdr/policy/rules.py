@@ -1,4 +1,4 @@
-"""One rule, one function, applied by `decide` in the design's order (DESIGN.md §2).
+"""One rule, one function, applied by `decide` in the design's order (docs/DESIGN.md §2).
 
 Each rule reads the `Scope` (what is already known) and returns `RuleHit`s to record and, for the
 rules that can refuse a request, a `PolicyError`.

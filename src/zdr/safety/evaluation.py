@@ -1,8 +1,8 @@
 """Precision and recall of a classifier per category, on labelled exchanges.
 
 A labelled exchange is a mapping with `input`, `output` and `categories` (the categories it
-violates; empty for a benign one). Used by the tests (floors) and `bench/safety.py` (the table in
-`bench/results/safety.md`).
+violates; empty for a benign one). Used by the tests (floors) and `bench/safety.py` (the quality
+table in `src/zdr/safety/README.md`).
 """
 
 from __future__ import annotations

@@ -11,7 +11,7 @@ The control plane marks an org deleted (`organizations.deleted_at`) and can rest
 3. deletes its content, flagged content, feature artifacts, metadata rows and ownership records
    of upstream files/batches not under a hold, its API keys, workspaces, memberships and ZDR
    requests;
-4. keeps what must stay (DESIGN.md §2 rule 7): classifier results, held records, the audit log.
+4. keeps what must stay (docs/DESIGN.md §2 rule 7): classifier results, held records, the audit log.
    Its safety key (flagged content) is destroyed once no held flagged content remains.
 
 Public names: `erase_org(engine, keyring, org_id, now) -> ErasureReport`,

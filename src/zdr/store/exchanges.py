@@ -7,8 +7,8 @@ Implements `zdr.ports.ExchangeSink` and `zdr.ports.SafetySink`:
   `put_timeout`), then raises `StoreUnavailable`.
 - `await record_retained(meta, content)` — returns once the transaction holding it has
   committed: the gateway awaits it before the last byte of the response, so a response the
-  client saw complete is on disk even if the process is killed right after (see
-  `bench/results/store.md` for what this costs).
+  client saw complete is on disk even if the process is killed right after (what this
+  costs: BENCHMARKS.md, "Store").
 - `await record_classification(meta, result, flagged)` — classifier result (if the decision
   keeps it) and, for flagged content, the encrypted `flagged_contents` row and
   `exchanges.misuse_exception = true`; returns once committed.

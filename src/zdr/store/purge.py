@@ -293,8 +293,8 @@ def shorten_retention(
 ) -> int:
     """Apply a shorter content period to an org at once: delete older content, re-date the rest.
 
-    A workspace override longer than `days` still applies to its workspace (DESIGN.md §2 rule 6).
-    Held rows are neither deleted nor re-dated. Returns the number of content rows deleted.
+    A workspace override longer than `days` still applies to its workspace (docs/DESIGN.md §2,
+    rule 6). Held rows are neither deleted nor re-dated. Returns the number of content rows deleted.
     """
     now = utc(now)
     batch_size = batch_size or DEFAULT_BATCH.get(engine.dialect.name, 1000)

@@ -1,8 +1,8 @@
 """The schema, in SQLAlchemy Core. One source for SQLite and PostgreSQL (Alembic migrates it).
 
-Record classes (DESIGN.md §1) map to tables: `exchanges` = metadata (never content or free text),
-`contents` = content (encrypted), `flagged_contents` = flagged content (encrypted, trust & safety
-only), `classifier_results`, `feature_artifacts`, `audit_log`.
+Record classes (docs/DESIGN.md §1) map to tables: `exchanges` = metadata (never content or free
+text), `contents` = content (encrypted), `flagged_contents` = flagged content (encrypted, trust &
+safety only), `classifier_results`, `feature_artifacts`, `audit_log`.
 
 The migrations (zdr/store/migrations) are what create the schema, not `metadata.create_all`: on
 PostgreSQL they partition `contents` and `flagged_contents` by `expires_at` day, so there their

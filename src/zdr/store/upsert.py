@@ -22,7 +22,7 @@ from sqlalchemy.sql.dml import Insert
 
 # The DBAPI drivers whose paramstyle and type adaptation `DriverInsert` is written for.
 DRIVER_PLACEHOLDERS = {("sqlite", "pysqlite"): "?", ("postgresql", "psycopg"): "%s"}
-# Measured (bench/results/store.md): psycopg 3's executemany (pipelined) costs the writer less
+# Measured (bench/store.py): psycopg 3's executemany (pipelined) costs the writer less
 # CPU than one multi-row `VALUES (…), (…)` statement per batch. SQLite's executemany loops in C
 # but releases the GIL around every row's step, and under load each re-acquisition waits for the
 # event loop's switch interval (5 ms): a batch of 400 rows took seconds of wall time. So on

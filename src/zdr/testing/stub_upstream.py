@@ -2,7 +2,8 @@
 
 Faithful to the wire format: message objects, the full SSE event sequence (`message_start`,
 `content_block_start`, `ping`, `content_block_delta`, `content_block_stop`, `message_delta`,
-`message_stop`), usage, `tool_use` blocks when tools are given, token counting, models, and
+`message_stop`), usage, `tool_use` blocks when tools are given (Claude Code: only when asked, see
+zdr.testing.stub_replies), token counting, models, and
 minimal batches and files (remembered by id: created, listed, read, cancelled, deleted; each
 created with a distinct id; an unknown id gets a 404). Knobs (per request, as headers, or as
 defaults from the command line):
@@ -17,6 +18,7 @@ defaults from the command line):
     x-stub-disconnect-mid-stream: K   drop the connection after K deltas
     x-stub-no-request-id: 1       omit the `request-id` header
     x-stub-set-cookie: VALUE      answer with `set-cookie: VALUE` (as the API's CDN does)
+    x-stub-tool-call: NAME JSON   call tool NAME with input JSON (zdr.testing.stub_replies)
 
 `GET /stub/stats` counts completed responses (for crash and disconnect tests).
 """
@@ -26,18 +28,29 @@ from __future__ import annotations
 import asyncio
 import itertools
 import secrets
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 import orjson
 from aiohttp import web
+from aiohttp.typedefs import Handler
+
+from zdr.testing.stub_replies import (
+    DEFAULT_TOOL_INPUT,
+    ToolCall,
+    claude_code_reply,
+    input_json_parts,
+    is_claude_code,
+    requested_tool_call,
+)
 
 MODELS = (
     ("claude-sonnet-5", "Claude Sonnet 5", "2026-05-01T00:00:00Z"),
     ("claude-opus-5", "Claude Opus 5", "2026-05-01T00:00:00Z"),
     ("claude-haiku-4-5", "Claude Haiku 4.5", "2025-10-01T00:00:00Z"),
     ("claude-mythos-5", "Claude Mythos 5", "2026-06-09T00:00:00Z"),
+    ("claude-opus-5-5", "Claude Opus 5.5", "2026-10-01T00:00:00Z"),   # Claude Code's default
 )
 ERROR_TYPES = {400: "invalid_request_error", 401: "authentication_error",
                403: "permission_error", 404: "not_found_error", 413: "request_too_large",
@@ -122,6 +135,17 @@ def wants_tool(body: dict[str, Any]) -> dict[str, Any] | None:
     return custom[0]
 
 
+def plan_turn(headers: Mapping[str, str], body: dict[str, Any],
+              override: str | None) -> tuple[str, ToolCall | None]:
+    """This turn's reply text and tool call: Claude Code's way, or the plain client's."""
+    requested = requested_tool_call(headers, body)
+    if is_claude_code(headers, body):
+        return (override if override is not None else claude_code_reply(body)), requested
+    tool = wants_tool(body)
+    default = ToolCall(str(tool.get("name")), dict(DEFAULT_TOOL_INPUT)) if tool else None
+    return reply_text(body, override), requested or default
+
+
 def count_tokens(body: dict[str, Any]) -> int:
     text = _text_of(body.get("system")) + " ".join(
         _text_of(m.get("content")) for m in body.get("messages") or [] if isinstance(m, dict)
@@ -152,6 +176,24 @@ def error_body(status: int, message: str, request_id: str) -> bytes:
         "message": message}, "request_id": request_id})
 
 
+@web.middleware
+async def api_errors(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Unknown routes, wrong methods and unparseable bodies answered as the API answers them
+    (`{"type": "error", ...}` with its `request-id`), not as aiohttp's plain-text pages."""
+    try:
+        return await handler(request)
+    except web.HTTPException as error:
+        if error.status < 400:
+            raise
+        status, message = error.status, {404: "Not found", 405: "Method not allowed"}.get(
+            error.status, error.reason)
+    except (orjson.JSONDecodeError, UnicodeDecodeError):
+        status, message = 400, "There was an error parsing the body of your request."
+    request_id = _id("req")
+    return web.Response(status=status, body=error_body(status, message, request_id),
+                        content_type="application/json", headers={"request-id": request_id})
+
+
 class StubUpstream:
     def __init__(self, config: StubConfig | None = None) -> None:
         self.config = config or StubConfig()
@@ -160,7 +202,7 @@ class StubUpstream:
         self.created: dict[str, dict[str, dict[str, Any]]] = {"file": {}, "batch": {}}
 
     def app(self) -> web.Application:
-        app = web.Application(client_max_size=64 * 1024 * 1024)
+        app = web.Application(client_max_size=64 * 1024 * 1024, middlewares=[api_errors])
         app.router.add_post("/v1/messages", self.messages)
         app.router.add_post("/v1/messages/count_tokens", self.count_tokens)
         app.router.add_get("/v1/models", self.models)
@@ -203,15 +245,15 @@ class StubUpstream:
             return failed
         body = orjson.loads(await request.read())
         model = body.get("model", "claude-sonnet-5")
-        text = reply_text(body, request.headers.get("x-stub-output", self.config.output))
-        tool = wants_tool(body)
+        text, tool = plan_turn(request.headers, body,
+                               request.headers.get("x-stub-output", self.config.output))
         usage_in = count_tokens(body)
         if body.get("stream"):
             return await self._stream(request, model, text, tool, usage_in)
         content: list[dict[str, Any]] = [{"type": "text", "text": text}]
         if tool is not None:
-            content.append({"type": "tool_use", "id": _id("toolu"), "name": tool.get("name"),
-                            "input": {"query": "stand-in"}})
+            content.append({"type": "tool_use", "id": _id("toolu"), "name": tool.name,
+                            "input": tool.input})
         message = {
             "id": _id("msg"), "type": "message", "role": "assistant", "model": model,
             "content": content, "stop_reason": "tool_use" if tool else "end_turn",
@@ -224,7 +266,7 @@ class StubUpstream:
                             headers=self._headers(request))
 
     async def _stream(self, request: web.Request, model: str, text: str,
-                      tool: dict[str, Any] | None, usage_in: int) -> web.StreamResponse:
+                      tool: ToolCall | None, usage_in: int) -> web.StreamResponse:
         response = web.StreamResponse(headers={
             "content-type": "text/event-stream", "cache-control": "no-cache",
             **self._headers(request)})
@@ -264,9 +306,9 @@ class StubUpstream:
             stop_reason = "tool_use"
             await response.write(_event("content_block_start", {
                 "type": "content_block_start", "index": 1, "content_block": {
-                    "type": "tool_use", "id": _id("toolu"), "name": tool.get("name"),
+                    "type": "tool_use", "id": _id("toolu"), "name": tool.name,
                     "input": {}}}))
-            for part in ('{"query": ', '"stand-in"}'):
+            for part in input_json_parts(tool):
                 await response.write(_event("content_block_delta", {
                     "type": "content_block_delta", "index": 1,
                     "delta": {"type": "input_json_delta", "partial_json": part}}))

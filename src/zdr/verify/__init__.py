@@ -1,4 +1,4 @@
-"""`zdr verify`: check a deployment's store, files and logs against the promises of DESIGN.md §6."""
+"""`zdr verify`: check a deployment's store, files and logs against docs/DESIGN.md §6's promises."""
 
 from zdr.verify.report import CheckResult, Report, Violation, render_text
 from zdr.verify.run import VerifyError, VerifyOptions, open_engine, run_verify

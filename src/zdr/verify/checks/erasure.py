@@ -1,4 +1,4 @@
-"""Crypto-shredding done right (DESIGN.md §2 rule 7, `zdr.store.crypto`).
+"""Crypto-shredding done right (docs/DESIGN.md §2 rule 7, `zdr.store.crypto`).
 
 - no `contents` row of an org whose content key is destroyed (the rows go with the key);
 - no `flagged_contents` row whose org's safety key is destroyed;

@@ -1,5 +1,5 @@
 """Nothing outlives its period: no record past `expires_at` + the catalog's purge grace, unless an
-active hold (org, workspace or exchange scope; `released_at` null) covers it (DESIGN.md §6).
+active hold (org, workspace or exchange scope; `released_at` null) covers it (docs/DESIGN.md §6).
 The hold condition is the store's own (`zdr.store.holds.held`), the one purge uses."""
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Keys, tokens and passwords are stored only as hashes (DESIGN.md §1, §6).
+"""Keys, tokens and passwords are stored only as hashes (docs/DESIGN.md §1, §6).
 
 API keys and admin tokens: a SHA-256 hex digest and a short public prefix; passwords: argon2.
 """

@@ -1,4 +1,4 @@
-"""No content rows for ZDR-scoped exchanges (DESIGN.md §2 rule 6).
+"""No content rows for ZDR-scoped exchanges (docs/DESIGN.md §2 rule 6).
 
 - `contents`: none for an exchange whose ZDR state is `applied` or `partial`;
 - `flagged_contents`: only with the misuse exception set on its exchange;
