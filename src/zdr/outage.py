@@ -23,7 +23,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import sqlite3
-from functools import cache
+import sys
 from pathlib import PurePath
 from typing import Any
 
@@ -37,26 +37,31 @@ UNEXPECTED = "The gateway failed to serve this request."
 log = logging.getLogger("zdr.outage")
 
 
-@cache
 def outage_types() -> tuple[type[Exception], ...]:
-    """Base classes of everything `is_store_outage` may accept (for exception handlers)."""
-    import psycopg
+    """Base classes of everything `is_store_outage` may accept (for exception handlers).
+    psycopg's only once something imported it (a PostgreSQL store): a SQLite deployment does
+    not pay for importing it, and cannot raise its errors."""
     from sqlalchemy.exc import SQLAlchemyError
 
-    return (StoreUnavailable, SQLAlchemyError, sqlite3.Error, psycopg.Error)
+    kinds: tuple[type[Exception], ...] = (StoreUnavailable, SQLAlchemyError, sqlite3.Error)
+    psycopg = sys.modules.get("psycopg")
+    return kinds if psycopg is None else (*kinds, psycopg.Error)
 
 
-@cache
 def _not_outages() -> tuple[type[Exception], ...]:
     """Errors of a query or of the data, not of the store: a bug to report as 500."""
-    import psycopg
     from sqlalchemy import exc
 
-    return (exc.IntegrityError, exc.ProgrammingError, exc.DataError, exc.NotSupportedError,
-            exc.ArgumentError, exc.NoResultFound, exc.MultipleResultsFound, exc.CompileError,
-            exc.InvalidRequestError, sqlite3.IntegrityError, sqlite3.ProgrammingError,
-            sqlite3.DataError, sqlite3.NotSupportedError, psycopg.IntegrityError,
-            psycopg.ProgrammingError, psycopg.DataError, psycopg.NotSupportedError)
+    kinds: tuple[type[Exception], ...] = (
+        exc.IntegrityError, exc.ProgrammingError, exc.DataError, exc.NotSupportedError,
+        exc.ArgumentError, exc.NoResultFound, exc.MultipleResultsFound, exc.CompileError,
+        exc.InvalidRequestError, sqlite3.IntegrityError, sqlite3.ProgrammingError,
+        sqlite3.DataError, sqlite3.NotSupportedError)
+    psycopg = sys.modules.get("psycopg")
+    if psycopg is None:
+        return kinds
+    return (*kinds, psycopg.IntegrityError, psycopg.ProgrammingError, psycopg.DataError,
+            psycopg.NotSupportedError)
 
 
 def is_store_outage(error: BaseException) -> bool:
