@@ -50,6 +50,7 @@ def serve_gateway(port: int, upstream: str, log_dir: str) -> None:
     """(child process) The gateway app with in-memory ports, under uvicorn like `zdr serve`."""
     import uvicorn
 
+    from zdr.gateway.server_protocol import PROTOCOL
     from zdr.observability import file_and_stderr_writer
     from zdr.settings import load_settings
     from zdr.testing.memory import InMemoryDirectory, NullSafetyQueue
@@ -72,7 +73,7 @@ def serve_gateway(port: int, upstream: str, log_dir: str) -> None:
     app = build_app(settings, directory=directory, sink=CountingSink(), safety=NullSafetyQueue(),
                     log_writer=file_and_stderr_writer(settings.log_file, stderr=False),
                     use_store=False)
-    uvicorn.run(app, host="127.0.0.1", port=port, loop="uvloop", http="httptools",
+    uvicorn.run(app, host="127.0.0.1", port=port, loop="uvloop", http=PROTOCOL,
                 access_log=False, log_level="warning")
 
 

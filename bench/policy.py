@@ -6,8 +6,9 @@ Bodies: a small chat message, a request with tools (server + client + strict too
 prompt, thinking), a 20 KB and a 200 KB multi-turn conversation with tool use and results. Callers:
 a ZDR org, a standard org and a HIPAA org (one `Arrangements` each, reused as the gateway's key
 cache does). Every figure is printed next to the baseline measured in the same run: `json.loads`
-of the same bytes (and orjson, which the gateway uses). Goals: decide() p50 <= 2 µs;
-facts+decide <= 1.5x json.loads alone; `zdr policy check` (with --check) < 60 s.
+of the same bytes (and orjson; the gateway reads bodies with jiter, see bench/body.py). Goals:
+decide() p50 <= 2 µs; facts+decide <= 1.5x json.loads alone; `zdr policy check` (with --check)
+< 60 s.
 """
 
 from __future__ import annotations

@@ -5,6 +5,7 @@ This is the only module that reads the environment. Tests pass a mapping to `loa
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import stat
 import tomllib
@@ -13,7 +14,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 DEFAULT_PROVIDER_URL = "https://api.anthropic.com"
 
@@ -37,6 +38,8 @@ class Settings(BaseModel):
     key_cache_ttl_seconds: float = 2.0
     upstream_timeout_seconds: float = 600.0
     max_body_bytes: int = 32 * 1024 * 1024
+    max_header_bytes: int = Field(default=32 * 1024, ge=1024)   # names + values + 4 per header
+    max_header_count: int = Field(default=100, ge=8)
     classifier: str = "zdr.safety.default:DefaultClassifier"
     classifier_workers: int = 1
     classifier_queue: int = 1000
@@ -48,6 +51,29 @@ class Settings(BaseModel):
     metrics_token: str | None = Field(default=None, repr=False)   # bearer token for /metrics
     metrics_port: int | None = None        # serve /metrics there only (on metrics_host)
     metrics_host: str = "127.0.0.1"
+    # Proxies (addresses or networks) whose X-Forwarded-For / X-Forwarded-Proto the console
+    # believes; empty: none, the peer of the connection is the client.
+    forwarded_allow_ips: tuple[str, ...] = ()
+
+    @field_validator("forwarded_allow_ips", mode="before")
+    @classmethod
+    def _proxy_list(cls, value: Any) -> Any:
+        """`ZDR_FORWARDED_ALLOW_IPS="10.0.0.5, 10.1.0.0/16"` or a TOML list; each a valid
+        address or network (no wildcard: trusting every peer would let anyone pick its address)."""
+        items = value.split(",") if isinstance(value, str) else value
+        if not isinstance(items, (list, tuple)):
+            return value
+        networks = []
+        for item in items:
+            text = str(item).strip()
+            if not text:
+                continue
+            try:
+                networks.append(str(ipaddress.ip_network(text, strict=False)))
+            except ValueError:
+                raise ValueError(f"forwarded_allow_ips: {text!r} is not an IP address or "
+                                 "network") from None
+        return tuple(networks)
 
     @property
     def sqlite_path(self) -> Path:

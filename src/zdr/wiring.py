@@ -15,15 +15,18 @@ from __future__ import annotations
 
 import asyncio
 import importlib
-from collections.abc import Awaitable, Callable
+import secrets
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from zdr.catalog import default_catalog, load_catalog
-from zdr.gateway import heap
+from zdr.gateway import heap, server_protocol
 from zdr.gateway.app import GatewayApp
 from zdr.gateway.asgi import ASGIApp
+from zdr.gateway.header_limits import HeaderLimits
 from zdr.gateway.metrics_access import MetricsAccess, MetricsListener
+from zdr.gateway.pseudonyms import Pseudonyms
 from zdr.gateway.relay import Relay
 from zdr.gateway.responses import new_request_id, send_error
 from zdr.hardening import harden_process
@@ -55,6 +58,7 @@ class StorePorts:
     on_shutdown: list[Hook] = field(default_factory=list)
     description: str = "in-memory (no SQL store)"
     write_queue_depth: Callable[[], int] | None = None
+    identifier_key: bytes | None = None     # pseudonyms of client-chosen names (master key)
 
 
 def sql_ports(settings: Settings) -> StorePorts:
@@ -72,6 +76,7 @@ def sql_ports(settings: Settings) -> StorePorts:
         return StorePorts(description="in-memory (no master key: run `zdr init`)")
     engine = db.engine_for(settings.database_url)
     keyring = crypto.Keyring(engine, master_key)
+    ports.identifier_key = crypto.identifier_key(master_key)
     sink = exchanges.SqlExchangeSink(engine, keyring, capacity=settings.write_queue)
 
     async def start_sink() -> None:
@@ -168,10 +173,14 @@ def build_app(
     use_store: bool | None = None,
     resources: ResourceOwners | None = None,
     server_process: bool = False,
+    on_startup: Sequence[Hook] = (),
+    on_shutdown: Sequence[Hook] = (),
 ) -> GatewayApp:
     """The gateway app. Ports not given come from the SQL store (when `use_store` is not False
     and the store is available), else from the in-memory twins. `server_process`: the app owns
-    its process (a `zdr serve` worker), so it may tune the process's garbage collector."""
+    its process (a `zdr serve` worker), so it may tune the process's garbage collector.
+    `on_startup` hooks run after the store's (e.g. a test's own safety pipeline), `on_shutdown`
+    hooks before the store closes."""
     catalog = load_catalog(settings.catalog_path) if settings.catalog_path else default_catalog()
     store = StorePorts()
     if use_store is None:
@@ -190,31 +199,33 @@ def build_app(
     metrics = GatewayMetrics()
     if store.write_queue_depth is not None:
         metrics.track_write_queue(store.write_queue_depth)
-    on_startup = list(store.on_startup)
-    on_shutdown = list(store.on_shutdown)
+    startup = [*store.on_startup, *on_startup]
+    shutdown = [*on_shutdown, *store.on_shutdown]
     metrics_access = MetricsAccess.from_settings(settings)
     if settings.metrics_port is not None:
         listener = MetricsListener(settings.metrics_host, settings.metrics_port,
                                    metrics_access, metrics.render)
-        on_startup.append(listener.start)
-        on_shutdown.append(listener.stop)
+        startup.append(listener.start)
+        shutdown.append(listener.stop)
     if safety is None and store.safety is None and sink is None and store.sink is not None:
         pipeline = SafetyPort(settings, store.sink, metrics, logger)
         store.safety = pipeline
-        on_startup.append(pipeline.start)          # after the sink has started
-        on_shutdown.insert(0, pipeline.stop)       # before the sink closes
+        startup.append(pipeline.start)             # after the sink has started
+        shutdown.insert(0, pipeline.stop)          # before the sink closes
 
     async def announce() -> None:
         logger.info("gateway_started", upstream=settings.effective_upstream_url,
                     upstream_kind="stand-in" if stub else "provider", pid=_pid(),
                     catalog_version=catalog.version)
 
-    on_startup.append(announce)
+    startup.append(announce)
     flusher = LogFlusher(writer)
-    on_startup.append(flusher.start)
-    on_shutdown.append(flusher.stop)
+    startup.append(flusher.start)
+    shutdown.append(flusher.stop)
+    limits = HeaderLimits(settings.max_header_bytes, settings.max_header_count)
     if server_process:
-        on_startup.append(heap.settle_after_startup)    # last: after everything long-lived
+        server_protocol.configure(limits)               # this worker's bound on request heads
+        startup.append(heap.settle_after_startup)       # last: after everything long-lived
     safety = safety or store.safety or NullSafetyQueue()
     return GatewayApp(
         catalog=catalog,
@@ -230,9 +241,12 @@ def build_app(
         log_writer=writer,
         key_cache_ttl=settings.key_cache_ttl_seconds,
         max_body_bytes=settings.max_body_bytes,
+        header_limits=limits,
+        # Without the store nothing is kept across restarts: a key of this process will do.
+        pseudonyms=Pseudonyms(store.identifier_key or secrets.token_bytes(32), catalog),
         fallback=fallback or store.control,
-        on_startup=on_startup,
-        on_shutdown=on_shutdown,
+        on_startup=startup,
+        on_shutdown=shutdown,
         metrics_access=metrics_access,
     )
 
@@ -251,6 +265,12 @@ class SafetyPort:
         if self.pipeline is None:   # never while serving: the server starts after `start`
             raise RuntimeError("the safety pipeline is not running")
         self.pipeline.submit(meta, input_text, output_text)
+
+    def submit_parts(self, meta: Any, parts: Sequence[tuple[str, str]],
+                     not_scored: tuple[str, ...] = ()) -> None:
+        if self.pipeline is None:
+            raise RuntimeError("the safety pipeline is not running")
+        self.pipeline.submit_parts(meta, parts, not_scored)
 
     async def start(self) -> None:
         from zdr.safety.pipeline import pipeline_from_settings

@@ -102,7 +102,7 @@ def test_tokens_from_before_expiry_existed_expire_90_days_after_the_upgrade(
     engine = engine_for(f"sqlite:///{tmp_path / 'old.sqlite3'}")
     try:
         with engine.begin() as conn:
-            command.upgrade(_config(conn), "0002_upstream_resources")
+            command.upgrade(_config(conn), "0003_console_sessions")
         old = new_admin_token()
         user_id = str(uuid.uuid4())
         long_ago = datetime.now(UTC) - timedelta(days=400)

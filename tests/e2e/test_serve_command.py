@@ -44,7 +44,7 @@ def test_readme_flow_with_two_workers(tmp_path):
     server = subprocess.Popen([*ZDR, "serve", "--port", str(port), "--workers", "2"], env=env,
                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     try:
-        assert wait_for(lambda: port_open(port)), "gateway did not start"
+        assert wait_for(lambda: port_open(port), timeout=60), "gateway did not start"
         assert wait_for(lambda: httpx.get(f"http://127.0.0.1:{port}/readyz").status_code == 200)
         with anthropic.Anthropic(api_key=secret, base_url=f"http://127.0.0.1:{port}",
                                  max_retries=0, timeout=10) as sdk:

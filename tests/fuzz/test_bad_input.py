@@ -18,6 +18,7 @@ from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 from strict_upstream import valid_messages_request
 
+from zdr.gateway.paths import PathRefused, request_target
 from zdr.verify.canary_forms import canary_forms
 
 ORGS = ("zdr", "standard", "hipaa", "enterprise")
@@ -220,14 +221,19 @@ METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "TRACE", 
 def test_unknown_routes_and_methods(
     fuzz_gateway: FuzzGateway, path: str, method: str, query: bytes, org: str | None
 ) -> None:
-    route = fuzz_gateway.app.router.match(path)
+    # As the driver sends it: raw_path is the path's UTF-8 bytes (zdr.gateway.paths reads those).
+    target = request_target({"raw_path": path.encode("utf-8", "surrogateescape"),
+                             "query_string": query})
+    matched = None if isinstance(target, PathRefused) else fuzz_gateway.app.router.match(
+        target.path)
     assume(path not in ("/healthz", "/readyz", "/metrics"))
-    assume(route is None or method not in route.methods)
+    assume(matched is None or method not in matched.route.methods)
     canary = new_canary()
     headers = (headers_for(fuzz_gateway, org) if org else []) + [(b"x-note", canary.encode())]
     answer = fuzz_gateway.request(method, path, headers,
                                   [orjson.dumps(base_request(canary))], query=query)
-    assert answer.status == (404 if route is None else 405)
+    expected = 400 if isinstance(target, PathRefused) else 404 if matched is None else 405
+    assert answer.status == expected
     assert_refused_without_trace(fuzz_gateway, answer, canary)
 
 

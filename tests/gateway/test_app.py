@@ -65,7 +65,12 @@ def test_bearer_key_is_accepted(gateway):
     (b'["SECRETBODY"]', 400, "invalid_request_error"),             # not an object
     (b'{"model": "\xff\xfeSECRETBODY"}', 400, "invalid_request_error"),  # bad UTF-8
     (b"", 400, "invalid_request_error"),                            # empty
-], ids=["malformed", "array", "bad-utf8", "empty"])
+    (b'{"model": "\\ud800SECRETBODY"}', 400, "invalid_request_error"),  # lone surrogate
+    (b'{"SECRETBODY": 1, "SECRETBODY": 2}', 400, "invalid_request_error"),  # repeated key
+    (b'{"model": "claude-sonnet-5", "max_tokens": 8, "messages": [], '
+     b'"model": "SECRETBODY"}', 400, "invalid_request_error"),      # repeated model
+], ids=["malformed", "array", "bad-utf8", "empty", "lone-surrogate", "repeated-key",
+        "repeated-model"])
 def test_bad_bodies_are_refused_without_quoting_them(gateway, body, status, error_type):
     secret, _ = gateway.directory.create_key("bad-body-org", zdr=True)
     response = post(gateway, secret, body)
@@ -268,13 +273,17 @@ def test_health_ready_and_metrics(gateway):
     assert "CANARYMODEL" not in text
 
 
-def test_safety_queue_gets_texts_only_after_success(gateway):
+def test_safety_queue_gets_what_was_seen_whatever_the_outcome(gateway):
+    # A completed exchange: input and output; an upstream failure: the input it was sent.
     secret, _ = gateway.directory.create_key("safety-org", zdr=True)
     post(gateway, secret, {**MSG, "messages": [{"role": "user", "content": "classify me"}]})
     _meta, input_text, output_text = gateway.safety.items[-1]
     assert input_text == "classify me" and "classify me" in output_text
-    post(gateway, secret, **{"x-stub-fail-status": "500"})
-    assert len(gateway.safety.items) == 1
+    post(gateway, secret, {**MSG, "messages": [{"role": "user", "content": "failed one"}]},
+         **{"x-stub-fail-status": "500"})
+    meta, input_text, output_text = gateway.safety.items[-1]
+    assert (meta.outcome, input_text, output_text) == ("upstream_error", "failed one", "")
+    assert len(gateway.safety.items) == 2
 
 
 def test_graceful_shutdown_finishes_in_flight_streams(tmp_path):

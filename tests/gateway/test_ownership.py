@@ -91,9 +91,12 @@ def test_unknown_and_malformed_ids_are_not_found_without_contacting_upstream(
 ) -> None:
     key, _ = gateway.directory.create_key("own-unknown")
     before = stub.stub.stats.requests
-    for path in (f"{root(kind)}/{kind}_never_created", f"{root(kind)}//x",
-                 f"{root(kind)}/%2e%2e/x"):
+    for path in (f"{root(kind)}/{kind}_never_created", f"{root(kind)}/{kind}_x/unknown_action"):
         assert_not_found(call(gateway, key, "GET", path))
+    for path in (f"{root(kind)}//x", f"{root(kind)}/%2e%2e/x"):    # not a canonical path
+        answer = call(gateway, key, "GET", path)
+        assert answer.status_code == 400, answer.text
+        assert answer.json()["error"]["type"] == "invalid_request_error"
     assert stub.stub.stats.requests == before
 
 

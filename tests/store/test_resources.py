@@ -124,3 +124,24 @@ def test_erasing_an_org_removes_its_ownership_records(engine: Engine, keyring: K
     with engine.connect() as conn:
         left = conn.execute(select(upstream_resources.c.org_id)).scalars().all()
     assert left == [kept]
+
+
+def test_every_kind_the_gateway_guards_fits_and_is_answered_on_its_own(engine: Engine) -> None:
+    """Sessions, Claude Code sessions, skills and containers are kept like files and batches;
+    each kind name fits the column (PostgreSQL enforces its length), and an id of one kind does
+    not answer for another."""
+    from zdr.gateway.ownership import KINDS
+
+    owners = SqlResourceOwners(engine)
+
+    async def scenario() -> None:
+        shared_id = "obj_" + "x" * 190                   # a long id, the same under every kind
+        for kind in KINDS:
+            await owners.record(resource(kind, f"org-{kind}", days=30, resource_id=shared_id))
+        for kind in KINDS:
+            assert await owners.owner_of(kind, shared_id, NOW) == f"org-{kind}"
+            assert await owners.owned(f"org-{kind}", kind, [shared_id], NOW) == {shared_id}
+            assert await owners.owned("org-file", kind, [shared_id], NOW) == (
+                {shared_id} if kind == "file" else set())
+
+    asyncio.run(scenario())

@@ -133,6 +133,7 @@ def serve(
     (ZDR_PROVIDER_API_KEY), else starts and uses the local stand-in upstream."""
     import uvicorn
 
+    from zdr.gateway.server_protocol import PROTOCOL
     from zdr.hardening import harden_process
     from zdr.settings import exposed_config_secrets, load_settings
 
@@ -166,8 +167,11 @@ def serve(
     try:
         uvicorn.run(
             "zdr.wiring:app_factory", factory=True, host=settings.host, port=settings.port,
-            workers=settings.workers, loop="uvloop", http="httptools", lifespan="on",
+            workers=settings.workers, loop="uvloop", http=PROTOCOL, lifespan="on",
             access_log=False, log_level="warning", timeout_graceful_shutdown=30,
+            # The client's address is the connection's peer; X-Forwarded-* are believed only
+            # from `forwarded_allow_ips` (zdr.console.client_address), never by uvicorn's default.
+            proxy_headers=False,
         )
     finally:
         if stub is not None:

@@ -1,8 +1,10 @@
 """The gateway's ASGI app: authenticate, decide, then refuse or relay (docs/DESIGN.md §4).
 
 Raw ASGI on purpose: the relay routes are the hot path and every framework layer costs throughput
-(docs/DESIGN.md §7). Paths the gateway does not serve go to `fallback` (the control plane) when
-one is given, else get a 404 in the API's error format.
+(docs/DESIGN.md §7). Every request's path is first made canonical or refused
+(`zdr.gateway.paths`), before routing and before the fallback: the router, the policy, the
+ownership checks and the upstream all see that one path. Paths the gateway does not serve go to
+`fallback` (the control plane) when one is given, else get a 404 in the API's error format.
 """
 
 from __future__ import annotations
@@ -17,16 +19,20 @@ import orjson
 from zdr.catalog.schema import Catalog
 from zdr.gateway.asgi import ASGIApp, Receive, Scope, Send
 from zdr.gateway.auth import PrincipalCache, presented_key
+from zdr.gateway.body import UnreadableBody, read_json_object
+from zdr.gateway.classify import View, view_for
 from zdr.gateway.client import ClientChannel
 from zdr.gateway.exchange import Exchange
+from zdr.gateway.header_limits import TOO_LARGE_STATUS, TOO_LARGE_TYPE, HeaderLimits
 from zdr.gateway.metrics_access import UNAUTHORIZED, MetricsAccess
 from zdr.gateway.observe import MessageObserver
 from zdr.gateway.ownership import OwnershipGuard
+from zdr.gateway.paths import PathRefused, RequestTarget, request_target
+from zdr.gateway.pseudonyms import Pseudonyms
 from zdr.gateway.recorders import MetadataRecorder, RetainingRecorder, recorder_for
 from zdr.gateway.relay import Relay
 from zdr.gateway.responses import new_request_id, send_body, send_error
-from zdr.gateway.routes import Route, Router
-from zdr.gateway.texts import request_text
+from zdr.gateway.routes import Match, Route, Router
 from zdr.observability import AccessLog, GatewayMetrics
 from zdr.outage import STORE_DOWN, is_store_outage, where
 from zdr.policy import decide, extract_facts
@@ -61,6 +67,8 @@ class GatewayApp:
         key_cache_ttl: float,
         log_writer: Any = None,
         max_body_bytes: int,
+        header_limits: HeaderLimits,
+        pseudonyms: Pseudonyms,
         fallback: ASGIApp | None = None,
         classify: bool = True,
         on_startup: Sequence[Hook] = (),
@@ -79,6 +87,8 @@ class GatewayApp:
         self.metrics = metrics
         self.log = logger
         self.max_body_bytes = max_body_bytes
+        self.header_limits = header_limits
+        self.pseudonyms = pseudonyms      # client-chosen names in a ZDR org's record
         self.fallback = fallback
         self.classify = classify   # False: no classifier is wired, so no text is collected for it
         self._on_startup = tuple(on_startup)
@@ -89,16 +99,25 @@ class GatewayApp:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         kind = scope["type"]
         if kind == "http":
-            route = self.router.match(scope["path"])
-            if route is not None:
+            if self.header_limits.exceeded(scope["headers"]):   # before routing and auth
+                await self._unrouted(send, TOO_LARGE_STATUS, TOO_LARGE_TYPE,
+                                     self.header_limits.message, outcome="bad_request")
+                return
+            target = request_target(scope)    # one canonical path, before routing and fallback
+            if isinstance(target, PathRefused):
+                await self._unrouted(send, 400, "invalid_request_error", target.message,
+                                     outcome="bad_request")
+                return
+            matched = self.router.match(target.path)
+            if matched is not None:
                 metrics = self.metrics
                 metrics.in_flight_count += 1
                 try:
-                    await self._serve(scope, receive, send, route)
+                    await self._serve(scope, receive, send, matched, target)
                 finally:
                     metrics.in_flight_count -= 1
-            elif scope["path"] in OPS_PATHS:
-                await self._ops(scope, send)
+            elif target.path in OPS_PATHS:
+                await self._ops(target.path, scope, send)
             elif self.fallback is not None:
                 await self.fallback(scope, receive, send)
             else:
@@ -106,10 +125,15 @@ class GatewayApp:
         elif kind == "lifespan":
             await self._lifespan(receive, send)
         elif self.fallback is not None:
+            if isinstance(request_target(scope), PathRefused):   # a WebSocket: not accepted
+                await send({"type": "websocket.close", "code": 1008})
+                return
             await self.fallback(scope, receive, send)
 
     # ------------------------------------------------------------------ the hot path
-    async def _serve(self, scope: Scope, receive: Receive, send: Send, route: Route) -> None:
+    async def _serve(self, scope: Scope, receive: Receive, send: Send, matched: Match,
+                     target: RequestTarget) -> None:
+        route = matched.route
         method: str = scope["method"]
         if method not in route.methods:
             await self._unrouted(send, 405, "invalid_request_error",
@@ -134,12 +158,15 @@ class GatewayApp:
             parsed = _parse(body, route, method)
         except BadBody as error:
             problem = error
-        path: str = scope["path"]
+        path = target.path
         facts = extract_facts(method, path, headers, parsed, principal.arrangements.key_kind,
                               self.catalog)
         now = self.clock.now()
         decision = decide(facts, principal.arrangements, self.catalog, now)
-        ex = Exchange("", principal, decision, now)
+        ex = Exchange("", principal, decision, now, recorded=self.pseudonyms.recorded(
+            decision, principal.arrangements, now))
+        view = view_for(decision, route, method, headers, body, parsed,
+                        readable=problem is None) if self.classify else None
         if problem is not None or decision.error is not None:
             if problem is not None:
                 ex.status, ex.outcome = problem.status, "bad_request"
@@ -152,12 +179,12 @@ class GatewayApp:
             ex.mark_first_byte()
             await send_error(send, ex.status, error_type, message, ex.request_id,
                              decision.retention_label)
-            await self._finish(ex, MetadataRecorder(self.sink.record_metadata), None, None)
+            await self._finish(ex, MetadataRecorder(self.sink.record_metadata), None, view)
             return
-        if "files" in decision.features and not route.owned \
-                and await self.ownership.refuse_foreign_files(ex, parsed, send):
-            await self._finish(ex, MetadataRecorder(self.sink.record_metadata), None, None)
-            return      # a file of another org (or none at all): zdr.gateway.ownership
+        if route.body_ids and not route.owned and await self.ownership.refuse_foreign_references(
+                ex, parsed, send, files="files" in decision.features):
+            await self._finish(ex, MetadataRecorder(self.sink.record_metadata), None, view)
+            return      # a file, container or skill of another org: zdr.gateway.ownership
         recorder = recorder_for(decision, self.sink)
         observer = None
         if route.content:
@@ -165,17 +192,16 @@ class GatewayApp:
                 self.classify and decision.keep["classifier_result"].kept)
             observer = MessageObserver(assemble=assemble)
         ex.stream = bool(parsed and parsed.get("stream") is True)
-        query: bytes = scope.get("query_string", b"")
-        target = path + ("?" + query.decode("latin-1") if query else "")
         channel = ClientChannel(receive, send)
         channel.watch()
+        relay_send = view.tap(channel.send) if view is not None else channel.send
         try:
-            if route.owned:     # files and batches: one org's ids (zdr.gateway.ownership)
-                await self.ownership.run(ex, route.name, method, path, target, headers, body,
-                                         channel.send, recorder, parsed)
+            if route.owned:     # one org's ids (zdr.gateway.ownership)
+                await self.ownership.run(ex, route, matched.resource_id, method, target.target,
+                                         headers, body, relay_send, recorder, parsed)
             else:
-                await self.relay.run(ex, method, target, headers, body, channel.send, recorder,
-                                     observer)
+                await self.relay.run(ex, method, target.target, headers, body, relay_send,
+                                     recorder, observer, self._settler(ex, observer))
         except asyncio.CancelledError:
             if not channel.consume_cancel():
                 raise
@@ -194,7 +220,23 @@ class GatewayApp:
                 await channel.send({"type": "http.response.body", "body": b"", "more_body": False})
         finally:
             channel.stop()
-        await self._finish(ex, recorder, observer, parsed)
+        await self._finish(ex, recorder, observer, view)
+
+    def _settler(self, ex: Exchange, observer: MessageObserver | None) -> Hook | None:
+        """What runs before a Messages response completes: record the container it names."""
+        if observer is None:
+            return None
+
+        async def settle() -> None:
+            if observer.container_id is None:
+                return
+            try:
+                await self.ownership.record_container(ex, observer.container_id)
+            except Exception:  # noqa: BLE001 - the id stays unowned: later uses are a 404
+                self.log.error("container_record_failed", request_id=ex.request_id,
+                               org_id=ex.principal.org_id)
+
+        return settle
 
     async def _read_body(self, headers: dict[str, str], receive: Receive) -> bytes:
         limit = self.max_body_bytes
@@ -224,7 +266,7 @@ class GatewayApp:
         ex: Exchange,
         recorder: MetadataRecorder,
         observer: MessageObserver | None,
-        parsed: dict[str, Any] | None,
+        view: View | None,
     ) -> None:
         if not ex.request_id:   # the client left before the upstream answered
             ex.request_id = new_request_id()
@@ -232,13 +274,14 @@ class GatewayApp:
         decision = ex.decision
         try:
             await recorder.finish(meta)
-        except Exception:  # noqa: BLE001 - a store failure must not crash the served request
-            self.log.error("metadata_write_failed", request_id=meta.exchange_id,
-                           org_id=meta.org_id, surface=decision.surface)
-        if (observer is not None and self.classify and ex.outcome == "ok"
-                and decision.keep["classifier_result"].kept):
+        except Exception as error:  # noqa: BLE001 - a store failure must not crash the request
+            # metadata, or the part of an abandoned stream a retaining org keeps
+            self.log.error("exchange_write_failed", request_id=meta.exchange_id,
+                           org_id=meta.org_id, surface=decision.surface,
+                           error_type=type(error).__name__)
+        if view is not None:    # whatever the outcome: what was seen (zdr.gateway.classify)
             try:
-                self.safety.submit(meta, request_text(parsed), observer.output_text)
+                await view.submit(self.safety, meta, observer)
             except Exception:  # noqa: BLE001 - the classifier is off the response path
                 self.log.error("safety_submit_failed", request_id=meta.exchange_id,
                                org_id=meta.org_id, surface=decision.surface)
@@ -258,10 +301,11 @@ class GatewayApp:
     async def _unrouted(self, send: Send, status: int, error_type: str, message: str, *,
                         surface: str = "unknown", outcome: str = "not_found") -> None:
         request_id = new_request_id()
-        await send_error(send, status, error_type, message, request_id, NO_RETENTION)
+        # counted and logged before answering: once the client has its answer, both exist
         self.metrics.observe(surface, outcome, NO_RETENTION, status, 0.0, None)
         self.log.info("refused", request_id=request_id, surface=surface, status=status,
                       outcome=outcome)
+        await send_error(send, status, error_type, message, request_id, NO_RETENTION)
 
     async def _store_down(self, send: Send, error: Exception, surface: str) -> None:
         self.log.error("store_unavailable" if is_store_outage(error) else "auth_failed",
@@ -269,8 +313,7 @@ class GatewayApp:
         await self._unrouted(send, 503, "api_error", STORE_DOWN, surface=surface,
                              outcome="store_unavailable")
 
-    async def _ops(self, scope: Scope, send: Send) -> None:
-        path: str = scope["path"]
+    async def _ops(self, path: str, scope: Scope, send: Send) -> None:
         if path == "/metrics":
             status = self.metrics_access.status(_header(scope, b"authorization"))
             if status == 404:
@@ -326,10 +369,6 @@ def _parse(body: bytes, route: Route, method: str) -> dict[str, Any] | None:
             raise BadBody(400, "invalid_request_error", "The request body is empty.")
         return None
     try:
-        value = orjson.loads(body)
-    except orjson.JSONDecodeError:
-        raise BadBody(400, "invalid_request_error",
-                      "The request body is not valid JSON (or not valid UTF-8).") from None
-    if not isinstance(value, dict):
-        raise BadBody(400, "invalid_request_error", "The request body must be a JSON object.")
-    return value
+        return read_json_object(body)     # one reading: duplicate keys refused (gateway.body)
+    except UnreadableBody as error:
+        raise BadBody(400, "invalid_request_error", error.message) from None

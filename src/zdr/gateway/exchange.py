@@ -23,6 +23,7 @@ class Exchange:
     input_tokens: int | None = None
     output_tokens: int | None = None
     ttfb: float | None = None
+    recorded: Decision | None = None    # what the record names (zdr.gateway.pseudonyms)
 
     def mark_first_byte(self) -> None:
         if self.ttfb is None:
@@ -39,7 +40,7 @@ class Exchange:
             workspace_id=principal.workspace_id or None,
             key_id=principal.key_id or None,
             started_at=self.started_at,
-            decision=self.decision,
+            decision=self.decision if self.recorded is None else self.recorded,
             status_code=self.status,
             outcome=self.outcome,
             stream=self.stream,

@@ -1,4 +1,6 @@
-"""What the relay learns from a response without changing it: token usage, completion, output text.
+"""What the relay learns from a response without changing it: token usage, completion, output
+text, and the code-execution container it ran in (`container_id`, recorded for the org by
+`zdr.gateway.ownership`).
 
 `MessageObserver` reads parsed SSE events (or one JSON message) of the Messages API. It assembles
 the output text only when asked to (`assemble=True`: something will keep it or classify it);
@@ -12,6 +14,7 @@ from typing import Any
 import orjson
 
 from zdr.gateway.sse import SseEvent
+from zdr.gateway.texts import content_texts
 
 # Events whose JSON the observer must read for usage and completion.
 _USAGE_EVENTS = frozenset({"message_start", "message_delta"})
@@ -20,7 +23,8 @@ _STATE_EVENTS = frozenset({*_USAGE_EVENTS, "message_stop", "error"})
 
 
 class MessageObserver:
-    __slots__ = ("_parts", "assemble", "completed", "errored", "input_tokens", "output_tokens")
+    __slots__ = ("_parts", "assemble", "completed", "container_id", "errored", "input_tokens",
+                 "output_tokens")
 
     def __init__(self, *, assemble: bool) -> None:
         self.assemble = assemble
@@ -28,6 +32,7 @@ class MessageObserver:
         self.output_tokens: int | None = None
         self.completed = False
         self.errored = False
+        self.container_id: str | None = None
         self._parts: list[str] = []
 
     @property
@@ -49,6 +54,11 @@ class MessageObserver:
             if name == "message_start":
                 message = data.get("message")
                 data = message if isinstance(message, dict) else {}
+                self._container(data.get("container"))
+            else:
+                delta = data.get("delta")
+                if isinstance(delta, dict):
+                    self._container(delta.get("container"))
             self._usage(data.get("usage"))
         elif name == "content_block_start":
             if self.assemble:
@@ -64,6 +74,7 @@ class MessageObserver:
         """A whole (non-streaming) Messages API response body."""
         data = _loads(body)
         self._usage(data.get("usage"))
+        self._container(data.get("container"))
         if data.get("type") == "message":
             self.completed = True
         elif "input_tokens" in data and isinstance(data["input_tokens"], int):   # count_tokens
@@ -73,15 +84,7 @@ class MessageObserver:
             return
         content = data.get("content")
         if isinstance(content, list):
-            for block in content:
-                if not isinstance(block, dict):
-                    continue
-                if isinstance(block.get("text"), str):
-                    self._parts.append(block["text"])
-                elif isinstance(block.get("thinking"), str):
-                    self._parts.append(block["thinking"])
-                elif "input" in block:
-                    self._parts.append(orjson.dumps(block["input"]).decode())
+            self._parts.extend(content_texts(content))
 
     def _delta(self, data: dict[str, Any]) -> None:
         delta = data.get("delta")
@@ -92,6 +95,10 @@ class MessageObserver:
             if isinstance(value, str):
                 self._parts.append(value)
                 return
+
+    def _container(self, container: object) -> None:
+        if isinstance(container, dict) and isinstance(container.get("id"), str):
+            self.container_id = container["id"]
 
     def _usage(self, usage: object) -> None:
         if not isinstance(usage, dict):

@@ -1,27 +1,30 @@
-"""Org isolation for upstream files and message batches.
+"""Org isolation for the upstream objects the gateway relays: every id belongs to one org.
 
-The gateway relays every org's `/v1/files…` and `/v1/messages/batches…` under its one provider
-key, so the provider cannot tell orgs apart: without this module org B's key could fetch, cancel
-or delete org A's file or batch by id. Here, through `zdr.ports.ResourceOwners`:
+The gateway relays every org's files, message batches, Agent Skills, Claude Code sessions and
+code-execution containers under its one provider key, so the provider cannot tell orgs apart:
+without this module org B's key could fetch, cancel or delete org A's objects by id. Here,
+through `zdr.ports.ResourceOwners` (kinds: `file`, `batch`, `skill`, `session` for
+`/v1/sessions…`, `cc_session` for `/v1/code/sessions…`, `container`):
 
-- a create (`POST /v1/files`, `POST /v1/messages/batches`) is answered only after the id in the
-  upstream's JSON answer is recorded for the caller's org (with the catalog's artifact period:
-  batches 29 days, files until deleted); if it cannot be recorded the client gets an error, never
-  an id it could not use;
-- any request naming an id (`/v1/files/{id}…`, `/v1/messages/batches/{id}…`: read, content,
-  results, cancel, delete) is relayed only when the caller's org owns the id; a foreign, unknown
+- a create (`POST` on a collection route of `zdr.gateway.routes`) is answered only after the id
+  in the upstream's JSON answer is recorded for the caller's org (with the catalog's artifact
+  period: batches 29 days, sessions and containers 30, files and skills until deleted); if it
+  cannot be recorded the client gets an error, never an id it could not use;
+- any request naming an id (a route with `{id}`: read, content, results, cancel, versions,
+  events, archive, delete) is relayed only when the caller's org owns the id; a foreign, unknown
   or expired id gets `404 not_found_error` without contacting the upstream;
-- a list (`GET /v1/files`, `GET /v1/messages/batches`) keeps only the caller's org's ids in the
-  upstream's `data`, and its `first_id` / `last_id` cursors name only those (a page may hold fewer
-  items than `limit`);
-- a successful delete forgets the id;
-- a file referenced by id inside a request (`file_id` in a Messages / token-count body, or in a
-  new batch's requests: document sources, `container_upload`) must be the caller's org's too,
-  else `404 not_found_error` before the upstream is contacted (the provider would otherwise read
-  org A's file into org B's conversation). The Messages path calls it only when the decision
-  lists the `files` feature.
+- a list (`GET` on a collection) keeps only the caller's org's ids in the upstream's `data`, and
+  its `first_id` / `last_id` cursors name only those (a page may hold fewer items than `limit`);
+- a successful delete of the object itself (not of a version under it) forgets the id;
+- ids referenced inside a request must be the caller's org's too, else `404 not_found_error`
+  before the upstream is contacted: `file_id`s (in a Messages / token-count body, or in a new
+  batch's requests: document sources, `container_upload`), the `container` to run in, and custom
+  `skill_id`s loaded into it (`zdr.gateway.references`). The provider would otherwise read org
+  A's file into org B's conversation, or run org B's code in org A's container;
+- a container is created by a Messages response (`container.id`, seen by
+  `zdr.gateway.observe`): it is recorded for the org before the response's last chunk is sent.
 
-The hot `/v1/messages` path comes here only for requests that reference files.
+The hot `/v1/messages` path comes here only for requests that reference files or a container.
 """
 
 from __future__ import annotations
@@ -36,32 +39,36 @@ from zdr.catalog.schema import Catalog
 from zdr.gateway.asgi import Message, Send
 from zdr.gateway.exchange import Exchange
 from zdr.gateway.recorders import MetadataRecorder
+from zdr.gateway.references import container_references
 from zdr.gateway.relay import Relay
 from zdr.gateway.responses import Headers, new_request_id, send_body, send_error
+from zdr.gateway.routes import Route
 from zdr.outage import STORE_DOWN, log_failure
 from zdr.ports import ResourceOwners, UpstreamResource
 
-ROOTS = {"files": ("file", "/v1/files"), "batches": ("batch", "/v1/messages/batches")}
-SURFACE_OF = {"file": "files", "batch": "batches"}
 MAX_CAPTURE = 8 * 1024 * 1024      # a created object or one list page: small JSON
-NOT_FOUND = {"file": "File not found.", "batch": "Message batch not found."}
-UNREADABLE = "The upstream's answer could not be attributed to this organization."
-UNRECORDED = "The gateway could not record this organization's ownership of the new {what}."
+MAX_ID = 200                       # as long as `upstream_resources.resource_id` holds
 
 
 @dataclass(frozen=True, slots=True)
-class Target:
-    kind: str                    # "file" | "batch"
-    resource_id: str | None      # None: the collection itself (create, list)
+class Kind:
+    name: str                      # as stored in `upstream_resources.kind` (10 characters)
+    what: str                      # in messages: "the new {what}"
+    not_found: str
+    period: tuple[str, str] | None  # catalog entry whose artifact period it keeps (None: none)
 
 
-def target_of(route_name: str, path: str) -> Target:
-    """What a files/batches path names: the collection, or one id (with any suffix after it)."""
-    kind, root = ROOTS[route_name]
-    path = path.rstrip("/")
-    if path == root:
-        return Target(kind, None)
-    return Target(kind, path[len(root) + 1:].split("/", 1)[0])
+KINDS = {kind.name: kind for kind in (
+    Kind("file", "file", "File not found.", ("surfaces", "files")),
+    Kind("batch", "batch", "Message batch not found.", ("surfaces", "batches")),
+    Kind("skill", "skill", "Skill not found.", None),
+    Kind("session", "session", "Session not found.", ("features", "claude_code_remote_session")),
+    Kind("cc_session", "session", "Session not found.",
+         ("features", "claude_code_remote_session")),
+    Kind("container", "container", "Container not found.", ("features", "code_execution")),
+)}
+UNREADABLE = "The upstream's answer could not be attributed to this organization."
+UNRECORDED = "The gateway could not record this organization's ownership of the new {what}."
 
 
 MAX_DEPTH = 64                     # as deep as zdr.policy.extract walks content blocks
@@ -154,45 +161,61 @@ class CapturedResponse:
 
 
 class OwnershipGuard:
-    """Answers the files and batches routes for `GatewayApp`, through `relay`."""
+    """Answers the owned routes for `GatewayApp` (through `relay`), checks the ids a request
+    body references, and records the containers Messages responses create."""
 
     def __init__(self, owners: ResourceOwners, catalog: Catalog, relay: Relay) -> None:
         self.owners = owners
         self.relay = relay
-        self._periods: dict[str, timedelta | None] = {}
-        for kind, surface in SURFACE_OF.items():
-            spec = catalog.surfaces[surface]
-            days = None if spec.artifact_until_deleted else spec.artifact_days
-            self._periods[kind] = None if days is None else timedelta(days=days)
+        self._periods: dict[str, timedelta | None] = {
+            kind.name: _period(catalog, kind) for kind in KINDS.values()}
 
     def expires_at(self, kind: str, created_at: datetime) -> datetime | None:
         period = self._periods[kind]
         return None if period is None else created_at + period
 
-    async def refuse_foreign_files(self, ex: Exchange, body: dict[str, Any] | None,
-                                   send: Send) -> bool:
-        """Answer 404 (and return True) when `body` references a file the caller's org does not
-        own; False when every referenced file is its own (or none is referenced)."""
-        wanted = file_references(body)
-        if not wanted:
-            return False
-        try:
-            mine = await self.owners.owned(ex.principal.org_id, "file", sorted(wanted),
-                                           ex.started_at)
-        except Exception as error:  # noqa: BLE001 - ownership cannot be checked: fail closed
-            await self._store_down(ex, send, error)
-            return True
-        if wanted <= mine:
-            return False
-        await self._refuse(ex, send, 404, "not_found_error", NOT_FOUND["file"], "not_found")
-        return True
+    async def refuse_foreign_references(self, ex: Exchange, body: dict[str, Any] | None,
+                                        send: Send, *, files: bool = True) -> bool:
+        """Answer 404 (and return True) when `body` references a file, container or custom
+        skill the caller's org does not own; False when every one is its own (or none is
+        referenced). `files=False`: the policy found no file reference, so none is looked for."""
+        if not files and (body is None or body.get("container") is None):
+            return False                # the hot path: nothing to look up
+        wanted = {"file": file_references(body) if files else set()}
+        named = container_references(body)
+        wanted["container"], wanted["skill"] = named.containers, named.skills
+        for kind, ids in wanted.items():
+            if not ids:
+                continue
+            try:
+                mine = await self.owners.owned(ex.principal.org_id, kind, sorted(ids),
+                                               ex.started_at)
+            except Exception as error:  # noqa: BLE001 - ownership cannot be checked: fail closed
+                await self._store_down(ex, send, error)
+                return True
+            if not ids <= mine:
+                await self._refuse(ex, send, 404, "not_found_error", KINDS[kind].not_found,
+                                   "not_found")
+                return True
+        return False
+
+    async def record_container(self, ex: Exchange, container_id: str | None) -> None:
+        """Record the container a Messages response names for the caller's org (an id the org
+        already owns, or none, is left alone). May raise: the caller logs it, and the id stays
+        unowned, so every later use of it is a 404 (fail closed)."""
+        if not isinstance(container_id, str) or not container_id or len(container_id) > MAX_ID:
+            return
+        org_id = ex.principal.org_id
+        if await self.owners.owner_of("container", container_id, ex.started_at) == org_id:
+            return
+        await self.owners.record(self._resource(ex, "container", container_id))
 
     async def run(
         self,
         ex: Exchange,
-        route_name: str,
+        route: Route,
+        resource_id: str | None,
         method: str,
-        path: str,
         target_url: str,
         headers: dict[str, str],
         body: bytes,
@@ -200,32 +223,33 @@ class OwnershipGuard:
         recorder: MetadataRecorder,
         parsed: dict[str, Any] | None = None,
     ) -> None:
-        """Relay one files/batches request for `ex.principal`'s org, or refuse it."""
-        target = target_of(route_name, path)
-        org_id = ex.principal.org_id
-        if target.resource_id is not None:
+        """Relay one request on an owned route for `ex.principal`'s org, or refuse it."""
+        assert route.owner is not None
+        kind = KINDS[route.owner]
+        if resource_id is not None:
             try:
-                owner = await self.owners.owner_of(target.kind, target.resource_id,
-                                                   ex.started_at)
+                owner = await self.owners.owner_of(kind.name, resource_id, ex.started_at)
             except Exception as error:  # noqa: BLE001 - ownership cannot be checked: fail closed
                 await self._store_down(ex, send, error)
                 return
-            if owner != org_id:
-                await self._refuse(ex, send, 404, "not_found_error", NOT_FOUND[target.kind],
+            if owner != ex.principal.org_id:
+                await self._refuse(ex, send, 404, "not_found_error", kind.not_found,
                                    "not_found")
                 return
             await self.relay.run(ex, method, target_url, headers, body, send, recorder, None)
-            if method == "DELETE" and 200 <= ex.status < 300:
+            if method == "DELETE" and route.pattern.endswith("{id}") \
+                    and 200 <= ex.status < 300:
                 try:
-                    await self.owners.forget(target.kind, target.resource_id)
+                    await self.owners.forget(kind.name, resource_id)
                 except Exception as error:  # noqa: BLE001 - answered already; the id is gone
-                    log_failure(error, target.kind)     # upstream, so it can only 404 there
+                    log_failure(error, kind.name)       # upstream, so it can only 404 there
             return
-        if method not in ("POST", "GET"):     # HEAD of a collection: no body, nothing to filter
-            await self.relay.run(ex, method, target_url, headers, body, send, recorder, None)
+        if method not in ("POST", "GET"):     # a collection only lists and creates
+            await self._refuse(ex, send, 405, "invalid_request_error",
+                               "This method is not allowed on this route.", "not_found")
             return
-        if method == "POST" and target.kind == "batch" \
-                and await self.refuse_foreign_files(ex, parsed, send):
+        if method == "POST" and route.body_ids \
+                and await self.refuse_foreign_references(ex, parsed, send):
             return
         capture = CapturedResponse()
         try:
@@ -238,28 +262,28 @@ class OwnershipGuard:
             await capture.replay(send)
             return
         if method == "POST":
-            await self._created(ex, target.kind, capture, send)
+            await self._created(ex, kind, capture, send)
         else:
-            await self._listed(ex, target.kind, capture, send)
+            await self._listed(ex, kind.name, capture, send)
 
-    async def _created(self, ex: Exchange, kind: str, capture: CapturedResponse,
-                       send: Send) -> None:
-        value = capture.json()
-        resource_id = value.get("id") if isinstance(value, dict) else None
-        if not isinstance(resource_id, str) or not resource_id or len(resource_id) > 200:
-            await self._refuse(ex, send, 502, "api_error", UNREADABLE, "upstream_error")
-            return
+    def _resource(self, ex: Exchange, kind: str, resource_id: str) -> UpstreamResource:
         principal = ex.principal
-        resource = UpstreamResource(
+        return UpstreamResource(
             kind=kind, resource_id=resource_id, org_id=principal.org_id,
             workspace_id=principal.workspace_id or None, exchange_id=ex.request_id,
             created_at=ex.started_at, expires_at=self.expires_at(kind, ex.started_at),
         )
+
+    async def _created(self, ex: Exchange, kind: Kind, capture: CapturedResponse,
+                       send: Send) -> None:
+        resource_id = created_id(capture.json())
+        if resource_id is None:
+            await self._refuse(ex, send, 502, "api_error", UNREADABLE, "upstream_error")
+            return
         try:
-            await self.owners.record(resource)
+            await self.owners.record(self._resource(ex, kind.name, resource_id))
         except Exception:  # noqa: BLE001 - fail closed: the client never gets an unowned id
-            await self._refuse(ex, send, 503, "api_error",
-                               UNRECORDED.format(what="file" if kind == "file" else "batch"),
+            await self._refuse(ex, send, 503, "api_error", UNRECORDED.format(what=kind.what),
                                "store_unavailable")
             return
         await capture.replay(send)
@@ -281,9 +305,11 @@ class OwnershipGuard:
             return
         kept = [item for item in items if isinstance(item, dict) and item.get("id") in mine]
         assert isinstance(value, dict)
-        value = {**value, "data": kept,
-                 "first_id": kept[0]["id"] if kept else None,
-                 "last_id": kept[-1]["id"] if kept else None}
+        value = {**value, "data": kept}
+        for cursor, item in (("first_id", kept[0] if kept else None),
+                             ("last_id", kept[-1] if kept else None)):
+            if cursor in value:             # cursors name only the caller's ids
+                value[cursor] = item["id"] if item is not None else None
         await capture.replay(send, orjson.dumps(value))
 
     async def _store_down(self, ex: Exchange, send: Send, error: Exception) -> None:
@@ -297,3 +323,24 @@ class OwnershipGuard:
         ex.mark_first_byte()
         await send_error(send, status, error_type, message, ex.request_id,
                          ex.decision.retention_label)
+
+
+def created_id(value: Any) -> str | None:
+    """The id of a created object: `id`, or `session.id` (Claude Code's sessions answer so)."""
+    if isinstance(value, dict) and "id" not in value and isinstance(value.get("session"), dict):
+        value = value["session"]
+    resource_id = value.get("id") if isinstance(value, dict) else None
+    if not isinstance(resource_id, str) or not resource_id or len(resource_id) > MAX_ID:
+        return None
+    return resource_id
+
+
+def _period(catalog: Catalog, kind: Kind) -> timedelta | None:
+    """How long the catalog says `kind`'s artifact is kept (None: until deleted, or unlisted)."""
+    if kind.period is None:
+        return None
+    table, name = kind.period
+    spec = (catalog.surfaces if table == "surfaces" else catalog.features).get(name)
+    if spec is None or spec.artifact_until_deleted or spec.artifact_days is None:
+        return None
+    return timedelta(days=spec.artifact_days)

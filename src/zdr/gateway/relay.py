@@ -3,14 +3,17 @@
 Server-sent events are written to the client chunk by chunk, exactly as received; a copy of each
 chunk goes through the sans-I/O parser only to observe usage and completion. The raw response is
 held in memory only for a `RetainingRecorder`, and written durably before the chunk carrying
-`message_stop` (or the JSON body) is sent, so a response the client saw complete is stored.
+`message_stop` (or the JSON body) is sent, so a response the client saw complete is stored; a
+stream that ends early is written by the recorder at the end of the exchange, as far as it was
+relayed.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 
 import aiohttp
+from yarl import URL
 
 from zdr.gateway import upstream
 from zdr.gateway.asgi import Send
@@ -32,6 +35,7 @@ MAX_ERROR_BODY = 1024 * 1024
 SSE_TYPE = b"text/event-stream"
 TRUNCATED = "The upstream connection ended before the response was complete."
 STORE_FAILED = "The response could not be stored as this organization's retention requires."
+Settle = Callable[[], Awaitable[None]]
 
 
 class Relay:
@@ -81,29 +85,40 @@ class Relay:
         send: Send,
         recorder: MetadataRecorder,
         observer: MessageObserver | None,
+        settle: Settle | None = None,
     ) -> None:
-        """Relay one request; sets `ex.status`, `ex.outcome` and the token counts."""
+        """Relay one request; sets `ex.status`, `ex.outcome` and the token counts. `settle`
+        runs once, before the chunk that completes a Messages response is sent."""
         if self._session is None:
             await self.start()
         assert self._session is not None
         out_headers = upstream.request_headers(
             headers, self._provider_key, forward_knobs=self._forward_knobs
         )
+        removed = ex.decision.betas_removed
+        if removed:     # rule 5a: only the betas eligible under the org's arrangement go upstream
+            out_headers.pop("anthropic-beta", None)
+            if ex.decision.betas_kept:
+                out_headers["anthropic-beta"] = ",".join(ex.decision.betas_kept)
         try:
             async with self._session.request(
-                method, self.base_url + target, data=body or None, headers=out_headers,
+                method, URL(self.base_url + target, encoded=True), data=body or None,
+                headers=out_headers,
             ) as response:
                 ex.request_id = response.headers.get("request-id") or new_request_id()
                 common = base_headers(ex.request_id, ex.decision.retention_label)
+                if removed:
+                    common.append((b"zdr-betas-removed", ",".join(removed).encode()))
                 common.extend(upstream.response_headers(response.headers))
                 content_type = response.headers.get("content-type", "application/json")
                 if response.status >= 400:
                     await self._error(ex, response, send, common)
                 elif content_type.startswith("text/event-stream"):
-                    await self._stream(ex, response, body, send, recorder, observer, common)
+                    await self._stream(ex, response, body, send, recorder, observer, common,
+                                       settle)
                 elif observer is not None:
                     await self._message(ex, response, body, send, recorder, observer, common,
-                                        content_type)
+                                        content_type, settle)
                 else:
                     await self._passthrough(ex, response, send, common, content_type)
         except (aiohttp.ClientError, TimeoutError) as error:
@@ -144,6 +159,7 @@ class Relay:
         recorder: MetadataRecorder,
         observer: MessageObserver | None,
         common: Headers,
+        settle: Settle | None,
     ) -> None:
         ex.stream = True
         ex.status = response.status
@@ -155,7 +171,8 @@ class Relay:
         ex.mark_first_byte()
         parser = SseParser(observer.wanted if observer is not None else None)
         retaining = recorder if isinstance(recorder, RetainingRecorder) else None
-        raw: list[bytes] = []
+        if retaining is not None and observer is not None:
+            retaining.relaying(request_body)     # kept as relayed, even if it ends early
         async for chunk in response.content.iter_any():
             if observer is not None:
                 final = False
@@ -163,15 +180,19 @@ class Relay:
                     observer.event(event)
                     final = final or event.event == "message_stop"
                 if retaining is not None:
-                    raw.append(chunk)
+                    retaining.relayed(chunk)
                     if final:
                         ex.input_tokens, ex.output_tokens = (observer.input_tokens,
                                                              observer.output_tokens)
-                        content = RetainedContent(request_body, b"".join(raw))
-                        if not await _retained(retaining, ex, content):
+                        if not await _retained(retaining, ex, retaining.content()):
                             await _send_sse_error(send, "api_error", STORE_FAILED, ex.request_id)
                             return
+                if final and settle is not None:
+                    await settle()
+                    settle = None
             await send({"type": "http.response.body", "body": chunk, "more_body": True})
+        if settle is not None:          # ended without `message_stop`: what was seen is settled
+            await settle()
         if observer is not None and not observer.completed:
             ex.outcome = "upstream_error"
             if not observer.errored:
@@ -188,10 +209,13 @@ class Relay:
         observer: MessageObserver,
         common: Headers,
         content_type: str,
+        settle: Settle | None,
     ) -> None:
         data = await response.read()
         ex.status = response.status
         observer.message(data)
+        if settle is not None:
+            await settle()
         ex.input_tokens, ex.output_tokens = observer.input_tokens, observer.output_tokens
         if isinstance(recorder, RetainingRecorder) and not await _retained(
             recorder, ex, RetainedContent(request_body, data)

@@ -3,6 +3,8 @@
 Envelope scheme (AES-256-GCM from `cryptography` throughout):
 
     master key (32 bytes; Settings.master_key as base64, or the key file; never in the database)
+      ├─ HKDF-SHA256(info="zdr/client-identifiers/v1") → HMAC key of the pseudonyms that stand
+      │    for client-chosen names in a ZDR org's metadata (`identifier_key`)
       └─ HKDF-SHA256(info="zdr/key-wrapping/v1") → key-wrapping key
            ├─ wraps each org's *content* data key  (org_data_keys.wrapped_key)
            └─ wraps each org's *safety* data key   (org_data_keys.wrapped_safety_key)
@@ -23,6 +25,7 @@ a new one and destroy the old one) so that old backups become unreadable; this m
 rotation command yet.
 
 Public names: `create_master_key_file(path)` (called by `zdr init`), `load_master_key(settings)`,
+`identifier_key(master_key)`,
 `Keyring(engine, master_key)` with `encrypt` / `decrypt` / `destroy` / `destroy_safety_key` /
 `create_org_key(conn, org_id)` (in the control plane's transaction),
 `Sealed`, `record_aad`, and the errors `MasterKeyError`, `KeyDestroyed`, `DecryptionFailed`.
@@ -131,6 +134,13 @@ def load_master_key(settings: Settings) -> bytes:
         reason = error.strerror if isinstance(error, OSError) else "not ASCII text"
         raise MasterKeyError(f"cannot read the master key file {path}: {reason}") from error
     return parse_master_key(text)
+
+
+def identifier_key(master_key: bytes) -> bytes:
+    """The key of the keyed hashes that stand for client-chosen identifiers in a ZDR org's
+    metadata (`zdr.gateway.pseudonyms`): HKDF-SHA256 of the master key, its own purpose."""
+    return HKDF(algorithm=hashes.SHA256(), length=KEY_BYTES, salt=None,
+                info=b"zdr/client-identifiers/v1").derive(master_key)
 
 
 def _wrapping_key(master_key: bytes) -> AESGCM:

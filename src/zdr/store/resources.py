@@ -1,8 +1,9 @@
-"""Ownership of upstream files and message batches (`upstream_resources`).
+"""Ownership of upstream objects: files, message batches, skills, sessions and containers
+(`upstream_resources`; the kinds are `zdr.gateway.ownership.KINDS`).
 
-The gateway relays every org's `/v1/files…` and `/v1/messages/batches…` under its one provider
-key, so only this table tells which org created an id (`zdr.gateway.ownership` asks it before
-relaying, and filters list answers with it). Ids and dates only, never content.
+The gateway relays every org's objects under its one provider key, so only this table tells
+which org created an id (`zdr.gateway.ownership` asks it before relaying, and filters list
+answers with it). Ids and dates only, never content.
 
 Public names: `record_resource(conn, resource)`, `owner_of(conn, kind, resource_id, now)`,
 `owned_ids(conn, org_id, kind, resource_ids, now)`, `forget_resource(conn, kind, resource_id)`,

@@ -5,8 +5,10 @@ Faithful to the wire format: message objects, the full SSE event sequence (`mess
 `message_stop`), usage, `tool_use` blocks when tools are given (Claude Code: only when asked, see
 zdr.testing.stub_replies), token counting, models, and
 minimal batches and files (remembered by id: created, listed, read, cancelled, deleted; each
-created with a distinct id; an unknown id gets a 404). Knobs (per request, as headers, or as
-defaults from the command line):
+created with a distinct id; an unknown id gets a 404; a batch's results answer each request as
+`/v1/messages` would, a file's content is what was uploaded), skills, sessions and code-execution
+containers (`zdr.testing.stub_resources`), and Claude Code's feedback (an id). Knobs (per
+request, as headers, or as defaults from the command line):
 
     x-stub-latency-ms: N          wait before answering
     x-stub-chunks: N              number of text deltas in a stream
@@ -20,7 +22,9 @@ defaults from the command line):
     x-stub-set-cookie: VALUE      answer with `set-cookie: VALUE` (as the API's CDN does)
     x-stub-tool-call: NAME JSON   call tool NAME with input JSON (zdr.testing.stub_replies)
 
-`GET /stub/stats` counts completed responses (for crash and disconnect tests).
+`GET /stub/stats` counts completed responses (for crash and disconnect tests). `GET
+/stub/requests` lists every request it received, on any path, with its method and its target
+exactly as it arrived (`raw_path`: path and query, before any decoding or dot-segment removal).
 """
 
 from __future__ import annotations
@@ -33,7 +37,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import orjson
-from aiohttp import web
+from aiohttp import BodyPartReader, web
 from aiohttp.typedefs import Handler
 
 from zdr.testing.stub_replies import (
@@ -44,6 +48,7 @@ from zdr.testing.stub_replies import (
     is_claude_code,
     requested_tool_call,
 )
+from zdr.testing.stub_resources import StubResources
 
 MODELS = (
     ("claude-sonnet-5", "Claude Sonnet 5", "2026-05-01T00:00:00Z"),
@@ -78,6 +83,7 @@ class StubStats:
     last_api_key: str = ""
     seen_headers: list[dict[str, str]] = field(default_factory=list)
     seen_paths: list[str] = field(default_factory=list)
+    received: list[tuple[str, str]] = field(default_factory=list)   # (method, raw target)
 
 
 _ids = itertools.count(1)
@@ -176,6 +182,46 @@ def error_body(status: int, message: str, request_id: str) -> bytes:
         "message": message}, "request_id": request_id})
 
 
+def _batch_results(raw: bytes, override: str | None) -> list[dict[str, Any]]:
+    """A succeeded result per request of a new batch: the reply its params would get."""
+    try:
+        body = orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        return []
+    requests = body.get("requests") if isinstance(body, dict) else None
+    results = []
+    for request in requests if isinstance(requests, list) else ():
+        if not isinstance(request, dict):
+            continue
+        params: dict[str, Any] = request["params"] if isinstance(request.get("params"),
+                                                                 dict) else {}
+        text = reply_text(params, override)
+        results.append({"custom_id": request.get("custom_id"), "result": {
+            "type": "succeeded", "message": {
+                "id": _id("msg"), "type": "message", "role": "assistant",
+                "model": params.get("model", "claude-sonnet-5"),
+                "content": [{"type": "text", "text": text}], "stop_reason": "end_turn",
+                "stop_sequence": None,
+                "usage": {"input_tokens": count_tokens(params),
+                          "output_tokens": max(1, len(text) // 4)}}}})
+    return results
+
+
+async def _uploaded(request: web.Request) -> tuple[str, bytes] | None:
+    """The (media type, bytes) of a multipart upload's `file` part, if there is one."""
+    if not request.content_type.startswith("multipart/"):
+        return None
+    try:
+        reader = await request.multipart()
+        async for part in reader:
+            if isinstance(part, BodyPartReader) and part.name == "file":
+                media_type = part.headers.get("content-type", "application/octet-stream")
+                return media_type, bytes(await part.read())
+    except (ValueError, AssertionError):
+        return None
+    return None
+
+
 @web.middleware
 async def api_errors(request: web.Request, handler: Handler) -> web.StreamResponse:
     """Unknown routes, wrong methods and unparseable bodies answered as the API answers them
@@ -200,16 +246,31 @@ class StubUpstream:
         self.stats = StubStats()
         # Files and batches it created, by id (one provider account: it cannot tell orgs apart).
         self.created: dict[str, dict[str, dict[str, Any]]] = {"file": {}, "batch": {}}
+        self.file_bytes: dict[str, bytes] = {}          # what each file was uploaded with
+        self.batch_results: dict[str, list[dict[str, Any]]] = {}   # each batch's results
+        self.resources = StubResources(self)
+
+    new_id = staticmethod(_id)
+
+    @web.middleware
+    async def _log_received(self, request: web.Request, handler: Handler) -> web.StreamResponse:
+        if not request.raw_path.startswith("/stub/"):
+            self.stats.received.append((request.method, request.raw_path))
+        return await handler(request)
 
     def app(self) -> web.Application:
-        app = web.Application(client_max_size=64 * 1024 * 1024, middlewares=[api_errors])
+        app = web.Application(client_max_size=64 * 1024 * 1024,
+                              middlewares=[self._log_received, api_errors])
         app.router.add_post("/v1/messages", self.messages)
         app.router.add_post("/v1/messages/count_tokens", self.count_tokens)
         app.router.add_get("/v1/models", self.models)
         app.router.add_get("/v1/models/{model_id}", self.model)
         app.router.add_route("*", "/v1/messages/batches{tail:.*}", self.batches)
         app.router.add_route("*", "/v1/files{tail:.*}", self.files)
+        app.router.add_post("/api/claude_cli_feedback", self.feedback)
+        self.resources.add_routes(app)
         app.router.add_get("/stub/stats", self.stats_view)
+        app.router.add_get("/stub/requests", self.requests_view)
         return app
 
     def _headers(self, request: web.Request) -> dict[str, str]:
@@ -244,12 +305,15 @@ class StubUpstream:
         if failed is not None:
             return failed
         body = orjson.loads(await request.read())
+        container, unknown = self.resources.container_for(body)
+        if unknown is not None:
+            return self._missing(request, unknown)
         model = body.get("model", "claude-sonnet-5")
         text, tool = plan_turn(request.headers, body,
                                request.headers.get("x-stub-output", self.config.output))
         usage_in = count_tokens(body)
         if body.get("stream"):
-            return await self._stream(request, model, text, tool, usage_in)
+            return await self._stream(request, model, text, tool, usage_in, container)
         content: list[dict[str, Any]] = [{"type": "text", "text": text}]
         if tool is not None:
             content.append({"type": "tool_use", "id": _id("toolu"), "name": tool.name,
@@ -261,12 +325,15 @@ class StubUpstream:
             "usage": {"input_tokens": usage_in, "output_tokens": max(1, len(text) // 4),
                       "cache_creation_input_tokens": 0, "cache_read_input_tokens": 0},
         }
+        if container is not None:
+            message["container"] = container
         self.stats.completed += 1
         return web.Response(body=orjson.dumps(message), content_type="application/json",
                             headers=self._headers(request))
 
     async def _stream(self, request: web.Request, model: str, text: str,
-                      tool: ToolCall | None, usage_in: int) -> web.StreamResponse:
+                      tool: ToolCall | None, usage_in: int,
+                      container: dict[str, Any] | None = None) -> web.StreamResponse:
         response = web.StreamResponse(headers={
             "content-type": "text/event-stream", "cache-control": "no-cache",
             **self._headers(request)})
@@ -314,8 +381,11 @@ class StubUpstream:
                     "delta": {"type": "input_json_delta", "partial_json": part}}))
             await response.write(_event("content_block_stop", {"type": "content_block_stop",
                                                                "index": 1}))
+        delta: dict[str, Any] = {"stop_reason": stop_reason, "stop_sequence": None}
+        if container is not None:
+            delta["container"] = container
         await response.write(_event("message_delta", {
-            "type": "message_delta", "delta": {"stop_reason": stop_reason, "stop_sequence": None},
+            "type": "message_delta", "delta": delta,
             "usage": {"output_tokens": max(1, len(text) // 4)}}))
         await response.write(_event("message_stop", {"type": "message_stop"}))
         await response.write_eof()
@@ -366,7 +436,7 @@ class StubUpstream:
         failed = await self._prelude(request)
         if failed is not None:
             return failed
-        await request.read()
+        raw = await request.read()
         tail = request.match_info["tail"].strip("/")
         batch_id, _, action = tail.partition("/")
         store = self.created["batch"]
@@ -381,6 +451,8 @@ class StubUpstream:
                     "ended_at": None, "archived_at": None, "cancel_initiated_at": None,
                     "results_url": None}
                 store[created["id"]] = created
+                self.batch_results[created["id"]] = _batch_results(
+                    raw, request.headers.get("x-stub-output", self.config.output))
                 return self._json(request, created)
             return self._json(request, _page(store))
         found = store.get(batch_id)
@@ -394,8 +466,8 @@ class StubUpstream:
             store[batch_id] = found
         elif action == "results":
             self.stats.completed += 1
-            line = {"custom_id": "stub", "result": {"type": "succeeded"}}
-            return web.Response(body=orjson.dumps(line) + b"\n",
+            lines = self.batch_results.get(batch_id, [])
+            return web.Response(body=b"".join(orjson.dumps(line) + b"\n" for line in lines),
                                 content_type="application/x-jsonl",
                                 headers=self._headers(request))
         return self._json(request, found)
@@ -404,17 +476,20 @@ class StubUpstream:
         failed = await self._prelude(request)
         if failed is not None:
             return failed
+        upload = await _uploaded(request) if request.method == "POST" else None
         await request.read()
         tail = request.match_info["tail"].strip("/")
         file_id, _, action = tail.partition("/")
         store = self.created["file"]
         if not file_id:
             if request.method == "POST":
+                mime_type, data = upload or ("application/octet-stream", b"")
                 created: dict[str, Any] = {
                     "id": _id("file"), "type": "file", "filename": "upload",
-                    "mime_type": "application/octet-stream", "size_bytes": 0,
-                    "created_at": "2026-01-01T00:00:00Z", "downloadable": False}
+                    "mime_type": mime_type, "size_bytes": len(data),
+                    "created_at": "2026-01-01T00:00:00Z", "downloadable": True}
                 store[created["id"]] = created
+                self.file_bytes[created["id"]] = data
                 return self._json(request, created)
             return self._json(request, _page(store))
         found = store.get(file_id)
@@ -425,10 +500,18 @@ class StubUpstream:
             return self._json(request, {"id": file_id, "type": "file_deleted"})
         if action == "content":
             self.stats.completed += 1
-            return web.Response(body=b"stand-in file content",
-                                content_type="application/octet-stream",
+            return web.Response(body=self.file_bytes.get(file_id) or b"stand-in file content",
+                                content_type=found["mime_type"],
                                 headers=self._headers(request))
         return self._json(request, found)
+
+    async def feedback(self, request: web.Request) -> web.Response:
+        """Claude Code's feedback submission: takes any JSON, answers an id."""
+        failed = await self._prelude(request)
+        if failed is not None:
+            return failed
+        await request.read()
+        return self._json(request, {"feedback_id": _id("fb")})
 
     def _json(self, request: web.Request, value: dict[str, Any]) -> web.Response:
         self.stats.completed += 1
@@ -440,6 +523,11 @@ class StubUpstream:
         return web.Response(status=404, body=error_body(
             404, f"No such {what}.", headers.get("request-id", "req_none")),
             content_type="application/json", headers=headers)
+
+    async def requests_view(self, request: web.Request) -> web.Response:
+        return web.Response(body=orjson.dumps({"requests": [
+            {"method": method, "target": target} for method, target in self.stats.received]}),
+            content_type="application/json")
 
     async def stats_view(self, request: web.Request) -> web.Response:
         stats = self.stats

@@ -4,8 +4,8 @@ Tokens made from now on carry their expiry (`zdr tokens create --expires-in`, de
 Tokens made before this revision get one too: 90 days after the upgrade, so nobody is locked out
 by it; a token whose expiry is unknown (null) is refused.
 
-Revision ID: 0003_admin_token_expiry
-Revises: 0002_upstream_resources
+Revision ID: 0004_admin_token_expiry
+Revises: 0003_console_sessions
 Create Date: 2026-12-06
 """
 
@@ -16,8 +16,8 @@ from datetime import UTC, datetime, timedelta
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0003_admin_token_expiry"
-down_revision = "0002_upstream_resources"
+revision = "0004_admin_token_expiry"
+down_revision = "0003_console_sessions"
 branch_labels = None
 depends_on = None
 

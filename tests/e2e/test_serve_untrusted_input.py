@@ -1,0 +1,183 @@
+"""`zdr serve` as deployed (real store, logs, the stand-in upstream it starts), against what a
+client chooses: names (a model id, parameter keys, tool types, context-edit types, a path
+segment) that a ZDR org's record must not keep in clear — `zdr verify --canary` finds none of them
+in the database, its WAL, the logs or the server's output — and request heads past the header
+limits, answered 431 in the API's format by the server itself."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import pytest
+
+from zdr.testing.servers import free_port, port_open
+
+ZDR = [sys.executable, "-c", "from zdr.cli import main; main()"]
+pytestmark = pytest.mark.slow
+
+
+@dataclass
+class Served:
+    base: str
+    port: int
+    env: dict[str, str]
+    output: Path
+    keys: dict[str, str]
+    server: subprocess.Popen[bytes] | None = None
+
+    def stop(self) -> None:
+        """SIGTERM: the logs are flushed and the store's queue drained before it exits."""
+        if self.server is not None and self.server.poll() is None:
+            self.server.send_signal(signal.SIGTERM)
+            self.server.wait(timeout=60)
+
+    def run(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([*ZDR, *args], env=self.env, capture_output=True, text=True,
+                              timeout=120, check=check)
+
+
+def wait_for(predicate, timeout=60.0):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(0.1)
+    return False
+
+
+def prepared(folder: Path) -> Served:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("ZDR_")}
+    env.update(ZDR_HOME=str(folder / "home"), ZDR_STUB_PORT=str(free_port()))
+    port = free_port()
+    return Served(f"http://127.0.0.1:{port}", port, env, folder / "serve-output.txt", {})
+
+
+def serving(served: Served) -> Iterator[Served]:
+    with served.output.open("w") as output:
+        served.server = subprocess.Popen([*ZDR, "serve", "--port", str(served.port)],
+                                         env=served.env, stdout=output, stderr=subprocess.STDOUT)
+        try:
+            assert wait_for(lambda: port_open(served.port)), "gateway did not start"
+            assert wait_for(lambda: httpx.get(served.base + "/readyz").status_code == 200)
+            yield served
+        finally:
+            served.stop()
+
+
+@pytest.fixture
+def served_with_orgs(tmp_path: Path) -> Iterator[Served]:
+    """A home set up as the README does (an `api` org with ZDR approved, a standard one), and
+    `zdr serve` on it; stopped (SIGTERM: logs flushed, store drained) by the test or at the end."""
+    served = prepared(tmp_path)
+    served.run("init", "--admin-email", "admin@provider.example")
+    served.run("users", "create", "reviewer@provider.example", "--provider-role", "reviewer")
+    for org in ("zdr-org", "standard-org"):
+        served.run("orgs", "create", org, "--plan", "api")
+        served.keys[org] = json.loads(served.run("keys", "create", "--org", org,
+                                                 "--json").stdout)["secret"]
+    served.run("orgs", "request-zdr", "zdr-org")
+    served.run("orgs", "approve-zdr", "zdr-org", "--as", "reviewer@provider.example")
+    yield from serving(served)
+
+
+@pytest.fixture(scope="module")
+def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
+    """`zdr serve` on a fresh home (no store yet: in-memory ports), for what comes before auth."""
+    yield from serving(prepared(tmp_path_factory.mktemp("serve-heads")))
+
+
+def message(**extra):
+    return {"model": "claude-sonnet-5", "max_tokens": 16,
+            "messages": [{"role": "user", "content": "hello"}], **extra}
+
+
+def test_names_a_zdr_org_chooses_reach_no_file(served_with_orgs: Served) -> None:
+    served = served_with_orgs
+    # one canary per way in: a finding would say which one leaked
+    canary = {way: f"zdrcanary_{way}_{os.getpid()}_{int(time.time())}" for way in (
+        "model", "stream_model", "param", "tool", "edit", "count_param", "batch_param",
+        "models_path")}
+    control = f"zdrcanary_standard_{os.getpid()}"
+    zdr_key = {"x-api-key": served.keys["zdr-org"]}
+
+    def post(path, body, key=zdr_key):
+        return httpx.post(served.base + path, json=body, headers=key, timeout=20)
+
+    answered = post("/v1/messages", message(model=canary["model"]))
+    assert answered.status_code == 200 and answered.headers["zdr-retention"] == "zero"
+    with httpx.stream("POST", served.base + "/v1/messages", headers=zdr_key, timeout=20,
+                      json=message(model=canary["stream_model"], stream=True)) as stream:
+        assert stream.status_code == 200 and "message_stop" in stream.read().decode()
+    for way, body in (("param", message(**{canary["param"]: 1})),
+                      ("tool", message(tools=[{"type": canary["tool"], "name": "t"}])),
+                      ("edit", message(context_management={"edits": [{"type": canary["edit"]}]}))):
+        refused = post("/v1/messages", body)
+        assert refused.status_code == 400, way
+        assert canary[way] in refused.json()["error"]["message"]    # the client is told
+    assert post("/v1/messages/count_tokens",
+                message(**{canary["count_param"]: 1})).status_code == 400
+    assert post("/v1/messages/batches", {"requests": [{"custom_id": "a", "params": message(
+        **{canary["batch_param"]: 1})}]}).status_code == 400
+    httpx.get(served.base + f"/v1/models/{canary['models_path']}", headers=zdr_key, timeout=20)
+    # the control: a standard org's unknown model id is metadata it may keep as it is
+    assert post("/v1/messages", message(model=control),
+                key={"x-api-key": served.keys["standard-org"]}).status_code == 200
+    served.stop()
+
+    clean = served.run("verify", "--json", "--quiet", "--scan-path", str(served.output),
+                       *(arg for c in canary.values() for arg in ("--canary", c)), check=False)
+    report = json.loads(clean.stdout)
+    canaries = next(c for c in report["checks"] if c["name"] == "canaries")
+    assert canaries["status"] == "ok", canaries["violations"]
+    assert report["ok"], [c for c in report["checks"] if c["status"] == "violations"]
+    assert clean.returncode == 0
+    found = served.run("verify", "--json", "--quiet", "--canary", control, check=False)
+    assert found.returncode == 1
+    checks = json.loads(found.stdout)["checks"]
+    where = [v["where"] for c in checks if c["name"] == "canaries" for v in c["violations"]]
+    assert any("zdr.sqlite3" in w for w in where), where
+
+
+def raw_head(port: int, head: bytes) -> bytes:
+    with socket.create_connection(("127.0.0.1", port), timeout=20) as sock:
+        sock.sendall(head)       # the server reads the rest of a refused head: no reset
+        answer = b""
+        while chunk := sock.recv(65536):
+            answer += chunk
+    return answer
+
+
+@pytest.mark.parametrize(("name", "head"), [
+    # past the server's own bound on a head: answered while it arrives
+    ("one huge header", b"GET /v1/models HTTP/1.1\r\nhost: x\r\nx-big: "
+     + b"h" * (2 * 1024 * 1024) + b"\r\n\r\n"),
+    # within that bound, past the configured limits: answered by the gateway's check
+    ("many headers", b"GET /v1/models HTTP/1.1\r\nhost: x\r\n"
+     + b"".join(b"x-h%d: v\r\n" % i for i in range(150)) + b"\r\n"),
+    ("40 KB of headers", b"GET /v1/models HTTP/1.1\r\nhost: x\r\n"
+     + b"".join(b"x-h%d: %s\r\n" % (i, b"v" * 1000) for i in range(40)) + b"\r\n"),
+    # the control plane's paths too (they share the server)
+    ("admin path", b"GET /admin/v1/me HTTP/1.1\r\nhost: x\r\nx-big: " + b"h" * 40_000
+     + b"\r\n\r\n"),
+])
+def test_oversized_heads_are_431_in_the_api_format(served: Served, name: str,
+                                                    head: bytes) -> None:
+    answer = raw_head(served.port, head[:-2] + b"connection: close\r\n\r\n")
+    status_line, _, rest = answer.partition(b"\r\n")
+    assert status_line.split(b" ")[1] == b"431", (name, answer[:200])
+    headers_blob, _, body = rest.partition(b"\r\n\r\n")
+    assert b"content-type: application/json" in headers_blob.lower()
+    error = json.loads(body)
+    assert error["type"] == "error" and error["error"]["type"] == "request_too_large"
+    assert "100 headers" in error["error"]["message"]
+    assert httpx.get(served.base + "/healthz", timeout=20).status_code == 200   # still serving
