@@ -26,10 +26,13 @@ from zdr.gateway.app import GatewayApp
 from zdr.gateway.asgi import ASGIApp
 from zdr.gateway.end_users import EndUsers
 from zdr.gateway.header_limits import HeaderLimits
+from zdr.gateway.metrics_access import MetricsAccess, MetricsListener
 from zdr.gateway.pseudonyms import Pseudonyms
 from zdr.gateway.relay import Relay
 from zdr.gateway.responses import new_request_id, send_error
+from zdr.hardening import harden_process
 from zdr.observability import GatewayMetrics, file_and_stderr_writer, make_logger
+from zdr.outage import ErrorBoundary
 from zdr.ports import Clock, Directory, ExchangeSink, ResourceOwners, SafetyQueue
 from zdr.settings import Settings, load_settings
 from zdr.testing.memory import (
@@ -69,11 +72,11 @@ def sql_ports(settings: Settings) -> StorePorts:
         exchanges = importlib.import_module("zdr.store.exchanges")
     except ImportError:
         return ports
-    engine = db.engine_for(settings.database_url)
     try:
         master_key = crypto.load_master_key(settings)
     except Exception:  # noqa: BLE001 - no home initialised yet: run without the store
         return StorePorts(description="in-memory (no master key: run `zdr init`)")
+    engine = db.engine_for(settings.database_url)
     keyring = crypto.Keyring(engine, master_key)
     ports.identifier_key = crypto.identifier_key(master_key)
     ports.end_user_key = crypto.derived_key(master_key, "end-users")
@@ -229,6 +232,12 @@ def build_app(
         metrics.track_write_queue(store.write_queue_depth)
     startup = [*store.on_startup, *on_startup]
     shutdown = [*on_shutdown, *store.on_shutdown]
+    metrics_access = MetricsAccess.from_settings(settings)
+    if settings.metrics_port is not None:
+        listener = MetricsListener(settings.metrics_host, settings.metrics_port,
+                                   metrics_access, metrics.render)
+        startup.append(listener.start)
+        shutdown.append(listener.stop)
     if safety is None and store.safety is None and sink is None and store.sink is not None:
         pipeline = SafetyPort(settings, store.sink, metrics, logger)
         store.safety = pipeline
@@ -270,6 +279,7 @@ def build_app(
         end_users=None if store.end_user_key is None else EndUsers(store.end_user_key),
         on_startup=startup,
         on_shutdown=shutdown,
+        metrics_access=metrics_access,
     )
 
 
@@ -346,7 +356,10 @@ def _pid() -> int:
     return os.getpid()
 
 
-def app_factory() -> GatewayApp:
-    """What each `zdr serve` worker process runs: settings from ZDR_HOME and the environment."""
+def app_factory() -> ASGIApp:
+    """What each `zdr serve` worker process runs: settings from ZDR_HOME and the environment,
+    inside `ErrorBoundary` (whatever escapes is answered in the API's format, no traceback)."""
+    harden_process()    # a spawned worker starts dumpable again (zdr.hardening)
     # the SQL store's ports and the control plane
-    return build_app(load_settings(), server_process=True)
+    app = build_app(load_settings(), server_process=True)
+    return ErrorBoundary(app, app.log)

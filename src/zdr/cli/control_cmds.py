@@ -11,7 +11,7 @@ from __future__ import annotations
 import functools
 import sys
 from collections.abc import Callable
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, ParamSpec, TypeVar
 
@@ -58,6 +58,7 @@ def one_line_errors(command: Callable[P, R]) -> Callable[P, R]:
 
     @functools.wraps(command)
     def run(*args: P.args, **kwargs: P.kwargs) -> R:
+        from zdr.outage import is_store_outage
         from zdr.proof.signing import SigningKeyError
         from zdr.store.crypto import MasterKeyError
         from zdr.store.db import SchemaTooNew
@@ -68,6 +69,11 @@ def one_line_errors(command: Callable[P, R]) -> Callable[P, R]:
             fail(error.message)
         except (MasterKeyError, SigningKeyError, SchemaTooNew, OSError) as error:
             fail(str(error).splitlines()[0] if str(error) else type(error).__name__)
+        except Exception as error:
+            if not is_store_outage(error):
+                raise
+            fail(f"the database is unavailable ({type(error).__name__}); check that it is "
+                 "running and that ZDR_DB_URL is right")
 
     return run
 
@@ -149,7 +155,9 @@ def init(
         typer.echo(f"initialized {result.home}")
         typer.echo(f"provider admin: {result.admin_email}")
         typer.echo(f"password (shown once): {result.admin_password}")
-        typer.echo(f"admin token (shown once): {result.admin_token}")
+        expires = (result.admin_token_expires_at.date().isoformat()
+                   if result.admin_token_expires_at else "?")
+        typer.echo(f"admin token (shown once; expires {expires}): {result.admin_token}")
 
 
 # ---------------------------------------------------------------------------------------- orgs
@@ -663,16 +671,33 @@ def tokens_revoke(prefix: str, home: Home = None, as_user: AsUser = None) -> Non
 @one_line_errors
 def tokens_create(
     user: Annotated[str, typer.Option("--user", help="Email of the token's user.")],
+    expires_in: Annotated[str, typer.Option(
+        "--expires-in", help="How long it works: e.g. 90d (default), 12h, 30m; at most 365d.")]
+    = "90d",
     home: Home = None, as_user: AsUser = None, as_json: Json = False,
 ) -> None:
-    """Create an admin API token for a user; printed once, stored as a hash."""
+    """Create an admin API token for a user; printed once, stored as a hash; it expires."""
+    lifetime = parse_duration(expires_in)
     plane, actor = session(home, as_user)
-    token = plane.accounts.create_token(actor, user)
+    token = plane.accounts.create_token(actor, user, lifetime)
     if as_json:
         print_json(as_dict(token))
     else:
-        typer.echo(f"admin token {token.prefix} for {user}; shown once:")
+        expires = token.expires_at.isoformat(timespec="minutes") if token.expires_at else "?"
+        typer.echo(f"admin token {token.prefix} for {user}, expires {expires}; shown once:")
         typer.echo(token.secret)
+
+
+def parse_duration(text: str) -> timedelta:
+    """`90d`, `12h`, `30m` (a bare number is days) as a timedelta; one-line error otherwise."""
+    units = {"d": "days", "h": "hours", "m": "minutes"}
+    value = text.strip().lower()
+    unit = units.get(value[-1:], "")
+    number = value[:-1] if unit else value
+    if not number.isdigit() or len(number) > 6:
+        fail(f"--expires-in {text[:20]!r}: write a number of days, hours or minutes "
+             "(90d, 12h, 30m)")
+    return timedelta(**{unit or "days": int(number)})
 
 
 def register(app: typer.Typer) -> None:

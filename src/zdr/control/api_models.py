@@ -108,6 +108,8 @@ class PasswordSet(Body):
 
 class TokenCreate(Body):
     email: str = Field(min_length=3, max_length=320)
+    expires_in_days: int = Field(default=90, ge=1, le=365,
+                                 description="days until the token stops working")
 
 
 class ActorView(BaseModel):

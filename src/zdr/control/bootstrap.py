@@ -7,8 +7,10 @@ kept. Running it again on an initialized home is refused, or (with `if_missing`)
 
 from __future__ import annotations
 
+import os
 import secrets
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 
 from sqlalchemy import select
@@ -28,6 +30,10 @@ CONFIG_TEMPLATE = """\
 # upstream_url = "https://api.anthropic.com"
 # port = 8787
 # key_cache_ttl_seconds = 2.0
+# metrics_token = "…"      # /metrics then needs `Authorization: Bearer …`
+# metrics_port = 9787       # /metrics served there only (on metrics_host, default 127.0.0.1)
+# This file is private (0600): `zdr serve` refuses it readable by others once it holds a
+# secret (provider_api_key, master_key, session_secret, metrics_token, a db_url password).
 """
 
 
@@ -38,6 +44,7 @@ class InitResult:
     admin_email: str | None = None
     admin_password: str | None = None     # shown once
     admin_token: str | None = None        # shown once
+    admin_token_expires_at: datetime | None = None
 
 
 def init_home(settings: Settings, admin_email: str, *, if_missing: bool = False) -> InitResult:
@@ -45,8 +52,10 @@ def init_home(settings: Settings, admin_email: str, *, if_missing: bool = False)
     home.mkdir(parents=True, exist_ok=True)
     home.chmod(0o700)
     config = home / "config.toml"
-    if not config.exists():
-        config.write_text(CONFIG_TEMPLATE, encoding="utf-8")
+    if not config.exists():         # private: an operator may add keys and tokens to it
+        descriptor = os.open(config, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(descriptor, "w", encoding="utf-8") as handle:
+            handle.write(CONFIG_TEMPLATE)
     if not settings.master_key and not settings.key_file.exists():
         create_master_key_file(settings.key_file)
     load_signer(settings)       # the Ed25519 signing key file (0600), unless ZDR_SIGNING_KEY
@@ -68,6 +77,7 @@ def init_home(settings: Settings, admin_email: str, *, if_missing: bool = False)
         user = plane.accounts.create_user(operator, admin_email, password, ["provider_admin"])
         token = plane.accounts.create_token(operator, user.email)
         return InitResult(home=home, created=True, admin_email=user.email,
-                          admin_password=password, admin_token=token.secret)
+                          admin_password=password, admin_token=token.secret,
+                          admin_token_expires_at=token.expires_at)
     finally:
         engine.dispose()

@@ -314,6 +314,7 @@ admin_tokens = Table(
     Column("token_hash", String(64), nullable=False, unique=True),
     Column("created_at", TS, nullable=False),
     Column("revoked_at", TS),
+    Column("expires_at", TS),       # null: refused (every token gets one; migration 0004)
 )
 
 Index("ix_holds_active", holds.c.org_id, holds.c.released_at)

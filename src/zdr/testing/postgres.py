@@ -78,6 +78,7 @@ class PostgresServer:
     root: Path
     port: int
     prefix: list[str]
+    durable: bool = False
 
     @property
     def data_dir(self) -> Path:
@@ -103,7 +104,7 @@ class PostgresServer:
         root = Path(tempfile.mkdtemp(prefix="zdr-pg-", dir=parent))
         root.chmod(0o755)
         _chown_to_system_user(root)
-        server = cls(root=root, port=_free_port(), prefix=prefix)
+        server = cls(root=root, port=_free_port(), prefix=prefix, durable=durable)
         server._initdb()
         server._pg_ctl_start(timeout, durable)
         return server
@@ -160,6 +161,18 @@ class PostgresServer:
     def drop_database(self, name: str) -> None:
         with psycopg.connect(self._conninfo(), autocommit=True) as conn:
             conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+    def halt(self) -> None:
+        """Stop the server now (every connection drops), keeping its data for `resume`: an
+        outage of the database, for tests of what the gateway answers meanwhile."""
+        done = self._run(_binary("pg_ctl"), "-D", str(self.data_dir), "-m", "immediate", "-w",
+                         "stop", timeout=60)
+        if done.returncode != 0:
+            raise PostgresUnavailable(f"PostgreSQL did not stop: {done.stderr.strip()}")
+
+    def resume(self, timeout: float = 60.0) -> None:
+        """Start a halted server again on the same port and data (the outage is over)."""
+        self._pg_ctl_start(timeout, self.durable)
 
     def stop(self) -> None:
         if self.data_dir.exists():
