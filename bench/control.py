@@ -4,7 +4,8 @@
 
 Prints, on one SQLite file in a temp folder (the store's engine: WAL, synchronous=FULL):
 - baseline: plain single-row inserts into a table shaped like the audit log, one transaction each;
-- chained appends (serialized, canonical JSON, SHA-256), 1 and N threads; ratio to baseline;
+- chained appends (serialized, RFC 8785 JSON, HMAC-SHA256 links), 1 and N threads; ratio to
+  baseline;
 - a whole control action (workspace create + its audit entry) per second;
 - seconds until a ZDR approval is visible through the gateway's PrincipalCache (TTL default) and
   with the in-process `on_change` invalidation.
@@ -33,6 +34,7 @@ from zdr.store.crypto import Keyring
 from zdr.store.db import engine_for, migrate
 from zdr.store.directory import SqlDirectory
 
+CHAIN_KEY = audit.ChainKey.from_master_key(bytes(32))
 baseline_meta = MetaData()
 plain_log = Table("plain_log", baseline_meta, Column("seq", Integer, primary_key=True),
                   Column("actor", String(200)), Column("action", String(60)), Column("body", Text))
@@ -57,8 +59,8 @@ def chained(engine, n: int, threads: int) -> float:  # type: ignore[no-untyped-d
     def run(t: int) -> None:
         for i in range(each):
             with audit.serialized(engine) as conn:
-                audit.append(conn, actor=f"bench-{t}", role="provider_admin", org_id=None,
-                             action="bench.append", target=str(i), after={"i": i})
+                audit.append(conn, CHAIN_KEY, actor=f"bench-{t}", role="provider_admin",
+                             org_id=None, action="bench.append", target=str(i), after={"i": i})
 
     started = time.perf_counter()
     workers = [threading.Thread(target=run, args=(t,)) for t in range(threads)]
@@ -99,9 +101,10 @@ def main() -> None:
     one = chained(engine, args.appends, 1)
     many = chained(engine, args.appends, args.threads)
     with engine.connect() as conn:
-        assert audit.verify_chain(conn).ok
+        assert audit.verify_chain(conn, CHAIN_KEY).ok
     plane = ControlPlane(ControlContext(engine=engine, catalog=default_catalog(),
-                                        keyring=Keyring(engine, bytes(32))))
+                                        keyring=Keyring(engine, bytes(32)),
+                                        chain_key=CHAIN_KEY))
     op = system_actor()
     plane.orgs.create(op, "bench", "api")
     plane.accounts.create_user(op, "reviewer@bench.example", provider_roles=["reviewer"])

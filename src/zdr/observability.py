@@ -41,7 +41,7 @@ ALLOWED_LOG_KEYS = frozenset({
     "surface", "route", "method", "status", "outcome", "retention", "zdr", "model_class",
     "stream", "input_tokens", "output_tokens", "duration_ms", "ttfb_ms", "upstream",
     "upstream_kind", "workers", "host", "port", "error_type", "rules", "catalog_version", "pid",
-    "dropped_keys", "in_flight",
+    "dropped_keys", "in_flight", "location",
 })
 MAX_VALUE_CHARS = 120
 OUTCOMES = ("ok", "rejected", "upstream_error", "timeout", "client_disconnected", "bad_request",

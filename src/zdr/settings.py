@@ -7,10 +7,12 @@ from __future__ import annotations
 
 import ipaddress
 import os
+import stat
 import tomllib
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
@@ -46,6 +48,9 @@ class Settings(BaseModel):
     write_queue: int = 10000
     session_secret: str | None = Field(default=None, repr=False)
     console_secure_cookies: bool = False
+    metrics_token: str | None = Field(default=None, repr=False)   # bearer token for /metrics
+    metrics_port: int | None = None        # serve /metrics there only (on metrics_host)
+    metrics_host: str = "127.0.0.1"
     # Proxies (addresses or networks) whose X-Forwarded-For / X-Forwarded-Proto the console
     # believes; empty: none, the peer of the connection is the client.
     forwarded_allow_ips: tuple[str, ...] = ()
@@ -69,6 +74,11 @@ class Settings(BaseModel):
                 raise ValueError(f"forwarded_allow_ips: {text!r} is not an IP address or "
                                  "network") from None
         return tuple(networks)
+    # Evidence (zdr.proof): the Ed25519 signing key (PEM or base64 seed; else the key file)
+    signing_key: str | None = Field(default=None, repr=False)
+    signing_key_file: Path | None = None   # default: home/signing.key
+    audit_checkpoint_entries: int = Field(default=100, ge=1)     # sign the audit head at least
+    audit_checkpoint_minutes: float = Field(default=10.0, gt=0)  # this often (and on demand)
     # prometheus-client's multiprocess folder (PROMETHEUS_MULTIPROC_DIR), set by `zdr serve
     # --workers N` for its workers: /metrics then sums them all (zdr.observability).
     metrics_multiprocess_dir: Path | None = None
@@ -87,6 +97,10 @@ class Settings(BaseModel):
     @property
     def key_file(self) -> Path:
         return self.master_key_file or self.home / "master.key"
+
+    @property
+    def signing_key_path(self) -> Path:
+        return self.signing_key_file or self.home / "signing.key"
 
     @property
     def log_file(self) -> Path:
@@ -111,6 +125,30 @@ class Settings(BaseModel):
 
 ENV_FIELDS = {name: f"ZDR_{name.upper()}" for name in Settings.model_fields}
 MULTIPROCESS_VARIABLE = "PROMETHEUS_MULTIPROC_DIR"     # prometheus-client's own name
+SECRET_FIELDS = ("master_key", "provider_api_key", "session_secret", "metrics_token")
+CONFIG_FILE = "config.toml"
+
+
+def exposed_config_secrets(home: Path) -> str | None:
+    """A one-line refusal if `home/config.toml` holds a secret (a key, a token, a database
+    password) and users other than its owner may read it; None if it is private or holds none.
+    `zdr init` writes the file 0600."""
+    config = home / CONFIG_FILE
+    try:
+        mode = stat.S_IMODE(config.stat().st_mode)
+        if not mode & 0o077:
+            return None
+        values = tomllib.loads(config.read_text(encoding="utf-8"))
+    except (OSError, tomllib.TOMLDecodeError, UnicodeDecodeError):
+        return None         # absent or unreadable: load_settings says so, or has nothing
+    held = [name for name in SECRET_FIELDS if values.get(name)]
+    db_url = values.get("db_url")
+    if isinstance(db_url, str) and urlsplit(db_url).password:
+        held.append("db_url's password")
+    if not held:
+        return None
+    return (f"{config} holds {', '.join(held)} and other users can read it (mode {mode:04o}); "
+            f"run `chmod 600 {config}` and start again")
 
 
 def load_settings(
@@ -120,7 +158,7 @@ def load_settings(
     env = os.environ if env is None else env
     home_path = Path(home or env.get("ZDR_HOME") or "zdr-home").absolute()
     values: dict[str, Any] = {}
-    config = home_path / "config.toml"
+    config = home_path / CONFIG_FILE
     if config.is_file():
         values.update(tomllib.loads(config.read_text(encoding="utf-8")))
     for name, variable in ENV_FIELDS.items():

@@ -24,11 +24,15 @@ from zdr.catalog import default_catalog, load_catalog
 from zdr.gateway import heap, server_protocol
 from zdr.gateway.app import GatewayApp
 from zdr.gateway.asgi import ASGIApp
+from zdr.gateway.end_users import EndUsers
 from zdr.gateway.header_limits import HeaderLimits
+from zdr.gateway.metrics_access import MetricsAccess, MetricsListener
 from zdr.gateway.pseudonyms import Pseudonyms
 from zdr.gateway.relay import Relay
 from zdr.gateway.responses import new_request_id, send_error
+from zdr.hardening import harden_process
 from zdr.observability import GatewayMetrics, file_and_stderr_writer, make_logger
+from zdr.outage import ErrorBoundary
 from zdr.ports import Clock, Directory, ExchangeSink, ResourceOwners, SafetyQueue
 from zdr.settings import Settings, load_settings
 from zdr.testing.memory import (
@@ -40,7 +44,7 @@ from zdr.testing.memory import (
 )
 
 STUB_PROVIDER_KEY = "stand-in-upstream-key"
-CONTROL_PREFIXES = ("/admin/", "/console/")
+CONTROL_PREFIXES = ("/admin/", "/console/", "/.well-known/zdr/")
 Hook = Callable[[], Awaitable[None]]
 
 
@@ -57,6 +61,7 @@ class StorePorts:
     write_queue_depth: Callable[[], int] | None = None
     changes: Any = None         # zdr.store.changes.ChangeListener (PostgreSQL)
     identifier_key: bytes | None = None     # pseudonyms of client-chosen names (master key)
+    end_user_key: bytes | None = None       # keyed hashes of metadata.user_id (master key)
 
 
 def sql_ports(settings: Settings) -> StorePorts:
@@ -68,13 +73,14 @@ def sql_ports(settings: Settings) -> StorePorts:
         exchanges = importlib.import_module("zdr.store.exchanges")
     except ImportError:
         return ports
-    engine = db.engine_for(settings.database_url)
     try:
         master_key = crypto.load_master_key(settings)
     except Exception:  # noqa: BLE001 - no home initialised yet: run without the store
         return StorePorts(description="in-memory (no master key: run `zdr init`)")
+    engine = db.engine_for(settings.database_url)
     keyring = crypto.Keyring(engine, master_key)
     ports.identifier_key = crypto.identifier_key(master_key)
+    ports.end_user_key = crypto.derived_key(master_key, "end-users")
     sink = exchanges.SqlExchangeSink(engine, keyring, capacity=settings.write_queue)
 
     async def start_sink() -> None:
@@ -117,7 +123,8 @@ def _add_sweeper(ports: StorePorts, engine: Any, keyring: Any, settings: Setting
         return
 
     catalog = load_catalog(settings.catalog_path) if settings.catalog_path else default_catalog()
-    sweeper = PurgeSweeper.from_settings(engine, keyring, settings, catalog)
+    sweeper = PurgeSweeper.from_settings(engine, keyring, settings, catalog,
+                                         on_erased=erasure_receipts(settings, engine))
 
     async def start_sweeper() -> None:
         sweeper.start()
@@ -127,6 +134,16 @@ def _add_sweeper(ports: StorePorts, engine: Any, keyring: Any, settings: Setting
 
     ports.on_startup.append(start_sweeper)
     ports.on_shutdown.append(stop_sweeper)
+
+
+def erasure_receipts(settings: Settings, engine: Any) -> Callable[[Any], None]:
+    """What the sweeper calls for each org it erased: issue its signed receipt."""
+    from zdr.control.plane import build_control_plane
+
+    def issue(report: Any) -> None:
+        build_control_plane(settings, engine).evidence.org_erasure_receipt(report)
+
+    return issue
 
 
 def control_plane_app(settings: Settings, engine: Any = None) -> ASGIApp:
@@ -143,7 +160,8 @@ def control_plane_app(settings: Settings, engine: Any = None) -> ASGIApp:
     admin = build_admin_app(lambda: plane)
     console = build_console_app(plane, settings)
     router = Starlette(routes=[Mount("/admin", app=_unprefixed(admin, "/admin")),
-                               Mount("/console", app=console)])
+                               Mount("/console", app=console),
+                               attestation_key_route(plane)])
 
     async def dispatch(scope: Any, receive: Any, send: Any) -> None:
         path = scope.get("path", "")
@@ -154,6 +172,22 @@ def control_plane_app(settings: Settings, engine: Any = None) -> ASGIApp:
         await router(scope, receive, send)
 
     return dispatch
+
+
+def attestation_key_route(plane: Any) -> Any:
+    """`GET /.well-known/zdr/attestation-key`: every public key the deployment signs (and has
+    signed) statements, receipts and audit checkpoints with — public, no token."""
+    from starlette.concurrency import run_in_threadpool
+    from starlette.requests import Request
+    from starlette.responses import JSONResponse
+    from starlette.routing import Route
+
+    async def keys(_request: Request) -> JSONResponse:
+        listed = await run_in_threadpool(plane.evidence.public_keys)
+        return JSONResponse([key.as_json() for key in listed],
+                            headers={"cache-control": "public, max-age=300"})
+
+    return Route("/.well-known/zdr/attestation-key", keys, methods=["GET"])
 
 
 def _unprefixed(app: ASGIApp, prefix: str) -> ASGIApp:
@@ -210,6 +244,12 @@ def build_app(
         metrics.track_write_queue(store.write_queue_depth)
     startup = [*store.on_startup, *on_startup]
     shutdown = [*on_shutdown, *store.on_shutdown]
+    metrics_access = MetricsAccess.from_settings(settings)
+    if settings.metrics_port is not None:
+        listener = MetricsListener(settings.metrics_host, settings.metrics_port,
+                                   metrics_access, metrics.render)
+        startup.append(listener.start)
+        shutdown.append(listener.stop)
     if safety is None and store.safety is None and sink is None and store.sink is not None:
         pipeline = SafetyPort(settings, store.sink, metrics, logger)
         store.safety = pipeline
@@ -255,8 +295,10 @@ def build_app(
         # Without the store nothing is kept across restarts: a key of this process will do.
         pseudonyms=Pseudonyms(store.identifier_key or secrets.token_bytes(32), catalog),
         fallback=fallback or store.control,
+        end_users=None if store.end_user_key is None else EndUsers(store.end_user_key),
         on_startup=startup,
         on_shutdown=shutdown,
+        metrics_access=metrics_access,
         tracer=tracer,
     )
     if store.changes is not None and directory is None:
@@ -338,7 +380,10 @@ def _pid() -> int:
     return os.getpid()
 
 
-def app_factory() -> GatewayApp:
-    """What each `zdr serve` worker process runs: settings from ZDR_HOME and the environment."""
+def app_factory() -> ASGIApp:
+    """What each `zdr serve` worker process runs: settings from ZDR_HOME and the environment,
+    inside `ErrorBoundary` (whatever escapes is answered in the API's format, no traceback)."""
+    harden_process()    # a spawned worker starts dumpable again (zdr.hardening)
     # the SQL store's ports and the control plane
-    return build_app(load_settings(), server_process=True)
+    app = build_app(load_settings(), server_process=True)
+    return ErrorBoundary(app, app.log)

@@ -20,12 +20,15 @@ from starlette.testclient import TestClient
 from backend_engines import second_engine
 from zdr.catalog import default_catalog
 from zdr.console import build_console_app
+from zdr.control.audit import ChainKey
 from zdr.control.context import ControlContext
 from zdr.control.plane import ControlPlane
 from zdr.control.roles import system_actor
 from zdr.keys import hash_secret
 from zdr.settings import load_settings
 from zdr.store.tables import console_sessions, login_attempts
+
+TEST_CHAIN_KEY = ChainKey.from_master_key(bytes(32))   # the audit chain needs a key
 
 PASSWORD = "correct horse battery staple"
 OPERATOR = system_actor()
@@ -46,7 +49,8 @@ class Deployment:
         control plane, nothing shared in memory with any other instance."""
         engine = second_engine(self.engine)
         self.engines.append(engine)
-        plane = ControlPlane(ControlContext(engine=engine, catalog=default_catalog()))
+        plane = ControlPlane(ControlContext(engine=engine, catalog=default_catalog(),
+                                        chain_key=TEST_CHAIN_KEY))
         return Starlette(routes=[Mount("/console", build_console_app(plane, self.settings))])
 
     def close(self) -> None:
@@ -56,7 +60,8 @@ class Deployment:
 
 @pytest.fixture
 def deployment(backend_engine: Engine, tmp_path: Path) -> Iterator[Deployment]:
-    plane = ControlPlane(ControlContext(engine=backend_engine, catalog=default_catalog()))
+    plane = ControlPlane(ControlContext(engine=backend_engine, catalog=default_catalog(),
+                                        chain_key=TEST_CHAIN_KEY))
     plane.orgs.create(OPERATOR, "Acme", "api")
     for email in ("admin@acme.test", "owner@acme.test"):
         plane.accounts.create_user(OPERATOR, email, PASSWORD, org_roles={"Acme": ["org_admin"]})
@@ -203,7 +208,8 @@ def test_a_password_change_or_disabling_ends_every_session_of_the_user(
         assert sign_in(first, "admin@acme.test") == 303
         assert sign_in(second, "admin@acme.test") == 303
         assert sign_in(bystander, "owner@acme.test") == 303
-        plane = ControlPlane(ControlContext(engine=deployment.engine, catalog=default_catalog()))
+        plane = ControlPlane(ControlContext(engine=deployment.engine, catalog=default_catalog(),
+                                        chain_key=TEST_CHAIN_KEY))
         if end == "password":
             plane.accounts.set_password(OPERATOR, "admin@acme.test", "a brand new password")
         else:

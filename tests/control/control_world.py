@@ -6,13 +6,16 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from sqlalchemy import Engine, event
 
 from zdr.catalog import default_catalog
+from zdr.control.audit import ChainKey
 from zdr.control.context import ControlContext
 from zdr.control.plane import ControlPlane
 from zdr.control.roles import ALL_ROLES, PROVIDER_ROLES, Actor, system_actor
-from zdr.store.crypto import Keyring
+from zdr.proof.signing import Signer
+from zdr.store.crypto import Keyring, derived_key
 from zdr.store.db import engine_for
 
 MASTER = bytes(range(32))
@@ -63,9 +66,15 @@ def fast_engine(path: object) -> Engine:
     return engine
 
 
+CHAIN_KEY = ChainKey.from_master_key(MASTER)
+SIGNER = Signer(Ed25519PrivateKey.from_private_bytes(bytes(range(100, 132))), "test")
+
+
 def make_plane(engine: Engine, clock: Clock) -> ControlPlane:
     return ControlPlane(ControlContext(engine=engine, catalog=default_catalog(), clock=clock,
-                                       keyring=Keyring(engine, MASTER)))
+                                       keyring=Keyring(engine, MASTER), chain_key=CHAIN_KEY,
+                                       signer=SIGNER,
+                                       end_user_key=derived_key(MASTER, "end-users")))
 
 
 def populate(plane: ControlPlane) -> dict[str, str]:

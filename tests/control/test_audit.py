@@ -1,4 +1,4 @@
-"""The audit chain: one entry per action, verifiable, tamper-evident, never forked."""
+"""The audit chain: one entry per action, keyed, verifiable, tamper-evident, never forked."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import uuid
 from collections.abc import Callable, Iterator
 
 import pytest
-from control_world import World, fast_engine
+from control_world import CHAIN_KEY, World, fast_engine
 from sqlalchemy import Engine, text
 
 from zdr.control import audit
@@ -24,8 +24,8 @@ def grow(world: World, n: int) -> None:
 
 
 def check(world: World, expect_head: str | None = None) -> audit.ChainReport:
-    with world.engine.connect() as conn:
-        return audit.verify_chain(conn, expect_head)
+    """What `zdr audit verify` reports: the keyed chain against every stored checkpoint."""
+    return world.plane.audit.verify(world.operator, expect_head)
 
 
 def test_each_action_appends_exactly_one_linked_entry(world: World) -> None:
@@ -59,13 +59,13 @@ def test_an_edited_entry_is_named(world: World) -> None:
 
 
 def test_an_edited_entry_with_a_recomputed_hash_is_named(world: World) -> None:
-    """Rewriting an entry and its own hash still breaks the link to the next entry."""
+    """Rewriting an entry and its own link (as plain SHA-256) still fails its keyed link."""
     grow(world, 5)
     with world.engine.begin() as conn:
         row = dict(conn.execute(audit_log.select().where(audit_log.c.seq == 6)).one()._mapping)
         row["actor"] = "someone-else@example.com"
         conn.execute(audit_log.update().where(audit_log.c.seq == 6)
-                     .values(actor=row["actor"], hash=audit.entry_hash(row)))
+                     .values(actor=row["actor"], hash=audit.legacy_hash(row)))
     report = check(world)
     assert (report.ok, report.problem, report.seq) == (False, "edited", 6)
 
@@ -91,13 +91,14 @@ def test_reordered_entries_are_named(world: World) -> None:
 def test_deleting_the_newest_entries_needs_the_remembered_head(world: World) -> None:
     """A truncated chain still links up; the head printed by an earlier verify catches it."""
     grow(world, 3)
-    head = check(world).head
+    before = check(world)
+    head = f"{before.entries}:{before.head}"
     with world.engine.begin() as conn:
-        last = conn.execute(text("SELECT max(seq) FROM audit_log")).scalar_one()
-        conn.execute(audit_log.delete().where(audit_log.c.seq == last))
+        conn.execute(audit_log.delete().where(audit_log.c.seq == before.entries))
     assert check(world).ok
     report = check(world, expect_head=head)
-    assert (report.ok, report.problem) == (False, "deleted")
+    assert (report.ok, report.problem) == (False, "rewritten")
+    assert "rewritten or deleted after entry" in report.message
     assert check(world, expect_head=check(world).head).ok
 
 
@@ -127,8 +128,8 @@ def hammer(engine: Engine, appenders: int = THREADS, each: int = PER_THREAD) -> 
         start.wait(timeout=30)
         for i in range(each):
             with audit.serialized(engine) as conn:
-                audit.append(conn, actor=f"thread-{n}", role="provider_admin", org_id=None,
-                             action="test.append", target=str(i))
+                audit.append(conn, CHAIN_KEY, actor=f"thread-{n}", role="provider_admin",
+                             org_id=None, action="test.append", target=str(i))
 
     run_in_threads(append, appenders)
 
@@ -180,7 +181,7 @@ def test_concurrent_appenders_on_postgres_keep_one_chain(pg_engine: Engine) -> N
         before = audit.count(conn)
     hammer(pg_engine)
     with pg_engine.connect() as conn:
-        report = audit.verify_chain(conn)
+        report = audit.verify_chain(conn, CHAIN_KEY)
         count = audit.count(conn)
     assert report.ok, report.message
     assert report.entries == count == before + THREADS * PER_THREAD

@@ -12,12 +12,15 @@ from sqlalchemy import Engine
 
 from zdr.catalog import default_catalog
 from zdr.control.api import build_admin_app
+from zdr.control.audit import ChainKey
 from zdr.control.context import ControlContext
 from zdr.control.plane import ControlPlane
 from zdr.control.roles import Actor, system_actor
 from zdr.control.views import as_dict
 from zdr.errors import Conflict, InvalidRequest, NotFound, PermissionDenied
 from zdr.store.tables import memberships, users
+
+TEST_CHAIN_KEY = ChainKey.from_master_key(bytes(32))   # the audit chain needs a key
 
 OPERATOR = system_actor()
 OUTSIDERS = [
@@ -40,7 +43,8 @@ class People:
 
 @pytest.fixture
 def people(backend_engine: Engine) -> People:
-    plane = ControlPlane(ControlContext(engine=backend_engine, catalog=default_catalog()))
+    plane = ControlPlane(ControlContext(engine=backend_engine, catalog=default_catalog(),
+                                        chain_key=TEST_CHAIN_KEY))
     plane.orgs.create(OPERATOR, "acme", "enterprise")
     plane.orgs.create(OPERATOR, "globex", "enterprise")
     accounts = plane.accounts

@@ -13,12 +13,15 @@ from sqlalchemy import Engine
 
 from zdr.catalog import default_catalog
 from zdr.control.api import build_admin_app
+from zdr.control.audit import ChainKey
 from zdr.control.context import ControlContext, find_org
 from zdr.control.org_names import OrgId, OrgName, looks_like_id, name_key, normalize_name
 from zdr.control.plane import ControlPlane
 from zdr.control.roles import system_actor
 from zdr.errors import Conflict, InvalidRequest, NotFound
 from zdr.store.tables import organizations
+
+TEST_CHAIN_KEY = ChainKey.from_master_key(bytes(32))   # the audit chain needs a key
 
 OPERATOR = system_actor()
 FULL_WIDTH_ACME = "\uff21\uff43\uff4d\uff45"
@@ -79,7 +82,8 @@ def test_names_compare_ignoring_case_and_look_alike_forms() -> None:
 
 @pytest.fixture
 def plane(backend_engine: Engine) -> ControlPlane:
-    return ControlPlane(ControlContext(engine=backend_engine, catalog=default_catalog()))
+    return ControlPlane(ControlContext(engine=backend_engine, catalog=default_catalog(),
+                                        chain_key=TEST_CHAIN_KEY))
 
 
 @pytest.mark.parametrize("second", ["ACME", "acme", FULL_WIDTH_ACME, " Acme "])

@@ -133,3 +133,13 @@ async def test_the_pipeline_logs_a_child_error_by_its_original_type(
 @pytest.fixture
 def captured_lines() -> CapturedLines:
     return CapturedLines()
+
+
+@pytest.mark.skipif(not os.path.exists("/proc/self/limits"), reason="reads /proc")
+def test_a_child_can_dump_no_core_whatever_its_parent_allows(
+        scripted: ProcessClassifier) -> None:
+    """The child holds the texts it scores: no core file limit it could raise, whatever ours."""
+    [pid] = scripted.pids
+    with open(f"/proc/{pid}/limits") as limits:
+        line = next(row for row in limits if row.startswith("Max core file size"))
+    assert line.split()[4:6] == ["0", "0"]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -17,7 +18,8 @@ from zdr.store.db import engine_for, migrate
 def store(tmp_path: Path) -> Iterator[Store]:
     home = tmp_path / "home"
     home.mkdir()
-    settings = load_settings(env={}, home=home)
+    settings = load_settings(env={"ZDR_MASTER_KEY": base64.b64encode(MASTER).decode()},
+                             home=home)
     engine = engine_for(settings.database_url)
     migrate(engine)
     try:

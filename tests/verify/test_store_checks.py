@@ -8,9 +8,9 @@ from datetime import timedelta
 
 import pytest
 from sqlalchemy import update
-from store_builder import NOW, Store, failing
+from store_builder import MASTER, NOW, Store, failing
 
-from zdr.control.audit import append, serialized
+from zdr.control.audit import ChainKey, append, serialized
 from zdr.ports import ExchangeMetadata
 from zdr.store.tables import (
     admin_tokens,
@@ -209,8 +209,9 @@ def test_content_of_an_org_deleted_past_its_restore_window_is_caught(store: Stor
 def write_audit(store: Store, count: int) -> None:
     for number in range(count):
         with serialized(store.engine) as conn:
-            append(conn, actor="admin@example.com", role="provider_admin", org_id=None,
-                   action="orgs.create", target=f"org-{number}", after={"plan": "api"},
+            append(conn, ChainKey.from_master_key(MASTER), actor="admin@example.com",
+                   role="provider_admin", org_id=None, action="orgs.create",
+                   target=f"org-{number}", after={"plan": "api"},
                    at=NOW - timedelta(minutes=count - number))
 
 

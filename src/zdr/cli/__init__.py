@@ -5,6 +5,7 @@ from __future__ import annotations
 import typer
 
 from zdr.cli import (
+    attest_cmds,
     cluster_cmds,
     control_cmds,
     policy_cmds,
@@ -31,7 +32,8 @@ def version() -> None:
     typer.echo(f"zdr-gateway {__version__} (catalog {default_catalog().version})")
 
 
-for module in (policy_cmds, serve_cmds, control_cmds, store_cmds, verify_cmds, cluster_cmds):
+for module in (policy_cmds, serve_cmds, control_cmds, store_cmds, verify_cmds, attest_cmds,
+               cluster_cmds):
     module.register(app)
 
 

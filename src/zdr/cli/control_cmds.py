@@ -11,7 +11,7 @@ from __future__ import annotations
 import functools
 import sys
 from collections.abc import Callable
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, ParamSpec, TypeVar
 
@@ -47,7 +47,8 @@ keys = typer.Typer(help="API keys (the secret is shown once).", no_args_is_help=
 holds = typer.Typer(help="Legal holds and safety investigations.", no_args_is_help=True)
 flagged = typer.Typer(help="Flagged content review (trust & safety; every read audited).",
                       no_args_is_help=True)
-audit = typer.Typer(help="The hash-chained audit log.", no_args_is_help=True)
+audit = typer.Typer(help="The keyed, hash-chained audit log and its signed checkpoints.",
+                   no_args_is_help=True)
 users = typer.Typer(help="People who use the console and the admin API.", no_args_is_help=True)
 tokens = typer.Typer(help="Admin API tokens (shown once).", no_args_is_help=True)
 
@@ -57,6 +58,8 @@ def one_line_errors(command: Callable[P, R]) -> Callable[P, R]:
 
     @functools.wraps(command)
     def run(*args: P.args, **kwargs: P.kwargs) -> R:
+        from zdr.outage import is_store_outage
+        from zdr.proof.signing import SigningKeyError
         from zdr.store.crypto import MasterKeyError
         from zdr.store.db import SchemaTooNew
 
@@ -64,8 +67,13 @@ def one_line_errors(command: Callable[P, R]) -> Callable[P, R]:
             return command(*args, **kwargs)
         except ZdrError as error:
             fail(error.message)
-        except (MasterKeyError, SchemaTooNew, OSError) as error:
+        except (MasterKeyError, SigningKeyError, SchemaTooNew, OSError) as error:
             fail(str(error).splitlines()[0] if str(error) else type(error).__name__)
+        except Exception as error:
+            if not is_store_outage(error):
+                raise
+            fail(f"the database is unavailable ({type(error).__name__}); check that it is "
+                 "running and that ZDR_DB_URL is right")
 
     return run
 
@@ -147,7 +155,9 @@ def init(
         typer.echo(f"initialized {result.home}")
         typer.echo(f"provider admin: {result.admin_email}")
         typer.echo(f"password (shown once): {result.admin_password}")
-        typer.echo(f"admin token (shown once): {result.admin_token}")
+        expires = (result.admin_token_expires_at.date().isoformat()
+                   if result.admin_token_expires_at else "?")
+        typer.echo(f"admin token (shown once; expires {expires}): {result.admin_token}")
 
 
 # ---------------------------------------------------------------------------------------- orgs
@@ -509,19 +519,51 @@ def flagged_read(
 @one_line_errors
 def audit_verify(
     expect_head: Annotated[str | None, typer.Option(
-        "--expect-head", help="A head hash printed earlier: also catches deleted newest entries.")
-    ] = None,
+        "--expect-head", help="A head printed earlier (SEQ:LINK): also catches a chain cut "
+        "short or rewritten since.")] = None,
+    checkpoint: Annotated[list[Path] | None, typer.Option(
+        "--checkpoint", help="A signed checkpoint file kept elsewhere (repeatable).")] = None,
+    public_key: Annotated[list[Path] | None, typer.Option(
+        "--public-key", help="A PEM public key to trust for checkpoints (repeatable).")] = None,
     home: Home = None, as_user: AsUser = None, as_json: Json = False,
 ) -> None:
-    """Recompute the hash chain; name the first edited, deleted or reordered entry."""
+    """Recompute the keyed chain and check it against every signed checkpoint: name the first
+    edited, inserted, deleted or reordered entry, or after which entry it was rewritten."""
     plane, actor = session(home, as_user)
-    report = plane.audit.verify(actor, expect_head)
+    files = [(path.name, path.read_bytes()) for path in checkpoint or []]
+    pems = [path.read_text(encoding="ascii") for path in public_key or []]
+    report = plane.audit.verify(actor, expect_head, files, pems)
     if as_json:
         print_json(as_dict(report))
     elif report.ok:
-        typer.echo(f"audit chain OK: {report.entries} entries, head {report.head}")
+        checked = f"; {report.anchors} signed checkpoints match" if report.anchors else ""
+        typer.echo(f"audit chain OK: {report.entries} entries, head "
+                   f"{report.entries}:{report.head}{checked}")
+        if not report.keyed or not report.key_checked:
+            typer.echo(f"note: {report.message}")
     if not report.ok:
         fail(report.message)
+
+
+@audit.command("checkpoint")
+@one_line_errors
+def audit_checkpoint(
+    out: Annotated[Path | None, typer.Option(
+        "--out", help="Also write the signed checkpoint to this file (keep it elsewhere).")
+    ] = None,
+    home: Home = None, as_user: AsUser = None, as_json: Json = False,
+) -> None:
+    """Sign the audit chain's head now with the deployment's signing key."""
+    plane, actor = session(home, as_user)
+    checkpoint, pem = plane.audit.checkpoint(actor)
+    if out is not None:
+        out.write_bytes(checkpoint.document(pem))
+    if as_json:
+        print_json(checkpoint.payload())
+    else:
+        typer.echo(f"checkpoint {checkpoint.id}: entry {checkpoint.entry_seq}, head "
+                   f"{checkpoint.entry_seq}:{checkpoint.head}, signed by key "
+                   f"{checkpoint.signing_key_id}" + (f"; written to {out}" if out else ""))
 
 
 @audit.command("list")
@@ -629,16 +671,33 @@ def tokens_revoke(prefix: str, home: Home = None, as_user: AsUser = None) -> Non
 @one_line_errors
 def tokens_create(
     user: Annotated[str, typer.Option("--user", help="Email of the token's user.")],
+    expires_in: Annotated[str, typer.Option(
+        "--expires-in", help="How long it works: e.g. 90d (default), 12h, 30m; at most 365d.")]
+    = "90d",
     home: Home = None, as_user: AsUser = None, as_json: Json = False,
 ) -> None:
-    """Create an admin API token for a user; printed once, stored as a hash."""
+    """Create an admin API token for a user; printed once, stored as a hash; it expires."""
+    lifetime = parse_duration(expires_in)
     plane, actor = session(home, as_user)
-    token = plane.accounts.create_token(actor, user)
+    token = plane.accounts.create_token(actor, user, lifetime)
     if as_json:
         print_json(as_dict(token))
     else:
-        typer.echo(f"admin token {token.prefix} for {user}; shown once:")
+        expires = token.expires_at.isoformat(timespec="minutes") if token.expires_at else "?"
+        typer.echo(f"admin token {token.prefix} for {user}, expires {expires}; shown once:")
         typer.echo(token.secret)
+
+
+def parse_duration(text: str) -> timedelta:
+    """`90d`, `12h`, `30m` (a bare number is days) as a timedelta; one-line error otherwise."""
+    units = {"d": "days", "h": "hours", "m": "minutes"}
+    value = text.strip().lower()
+    unit = units.get(value[-1:], "")
+    number = value[:-1] if unit else value
+    if not number.isdigit() or len(number) > 6:
+        fail(f"--expires-in {text[:20]!r}: write a number of days, hours or minutes "
+             "(90d, 12h, 30m)")
+    return timedelta(**{unit or "days": int(number)})
 
 
 def register(app: typer.Typer) -> None:

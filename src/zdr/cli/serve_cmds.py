@@ -9,7 +9,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -46,30 +46,78 @@ def start_stub(port: int) -> subprocess.Popen[bytes] | None:
 
 def prepare_store(settings: Settings) -> None:
     """Before any worker starts: refuse an unsafe master key file (one line, e.g. "chmod 600"),
-    and migrate an existing store to this code's schema (PostgreSQL: one instance at a time)."""
+    and migrate the store to this code's schema (PostgreSQL: one instance at a time). A store
+    that cannot be reached or opened ends `zdr serve` with one line naming its host or file
+    (never the URL's password). Only a home without a master key, a store or a configured
+    database URL (before `zdr init`) runs without a store, on in-memory ports."""
     from sqlalchemy.engine import make_url
 
     from zdr.store.crypto import MasterKeyError, load_master_key
     from zdr.store.db import SchemaTooNew, durability_warning, engine_for, migrate
 
-    if settings.master_key or settings.key_file.exists():
+    has_key = bool(settings.master_key or settings.key_file.exists())
+    if has_key:
         try:
             load_master_key(settings)
         except MasterKeyError as error:
             fail(str(error))
     url = make_url(settings.database_url)
-    if url.get_backend_name() == "sqlite" and not (url.database and Path(url.database).exists()):
-        return      # no store yet (`zdr init` makes one): the gateway runs on in-memory ports
-    engine = engine_for(settings.database_url)
+    if url.get_backend_name() == "sqlite":
+        path = Path(url.database or "")
+        if not path.exists():
+            if has_key or settings.db_url:
+                fail(f"no store at {path}: run `zdr init`, or set ZDR_DB_URL to the store")
+            return      # no store yet (`zdr init` makes one): the gateway runs on in-memory ports
+    if settings.db_url and not has_key:
+        fail(f"no master key for the store at {_place(url)}: set ZDR_MASTER_KEY or run "
+             "`zdr init`")
     try:
-        migrate(engine)
-        warning = durability_warning(engine)
-        if warning:
-            typer.echo(f"zdr: warning: {warning}", err=True)
+        engine = engine_for(settings.database_url)
+        try:
+            migrate(engine)
+            warning = durability_warning(engine)
+        finally:
+            engine.dispose()
     except SchemaTooNew as error:
         fail(str(error))
-    finally:
-        engine.dispose()
+    except Exception as error:  # noqa: BLE001 - any failure to reach it: one line, by type
+        fail(unreachable(settings.database_url, error))
+    if warning:
+        typer.echo(f"zdr: warning: {warning}", err=True)
+
+
+def metrics_where(settings: Settings) -> str:
+    """Where /metrics is served, and to whom (zdr.gateway.metrics_access)."""
+    from zdr.gateway.metrics_access import MetricsAccess
+
+    access = MetricsAccess.from_settings(settings)
+    token = " (bearer token required)" if access.token else ""
+    if settings.metrics_port is not None:
+        return f"metrics on http://{settings.metrics_host}:{settings.metrics_port}/metrics{token}"
+    if access.on_gateway_port:
+        return f"metrics at /metrics on the gateway's port{token}"
+    return ("metrics off: the gateway listens beyond loopback; set ZDR_METRICS_TOKEN or "
+            "ZDR_METRICS_PORT to serve /metrics")
+
+
+def unreachable(database_url: str, error: BaseException) -> str:
+    """One line for a store that cannot be used: its host and port (PostgreSQL) or file
+    (SQLite) and the error's type — never the password, nor the driver's message."""
+    from sqlalchemy.engine import make_url
+
+    url = make_url(database_url)
+    reason = type(error).__name__
+    if url.get_backend_name() == "sqlite":
+        return f"cannot open the SQLite store {url.database} ({reason})"
+    return (f"cannot reach the database at {_place(url)} ({reason}); check that the server is "
+            "up and that ZDR_DB_URL is right")
+
+
+def _place(url: Any) -> str:
+    """Where a database is, for messages: the SQLite file, or PostgreSQL's host:port."""
+    if url.get_backend_name() == "sqlite":
+        return str(url.database)
+    return f"{url.host or 'localhost'}:{url.port or 5432}"
 
 
 def multiprocess_metrics(settings: Settings) -> Path | None:
@@ -96,6 +144,8 @@ def serve(
     = None,
     db: Annotated[str | None, typer.Option(help="Database URL (default: SQLite in the home).")]
     = None,
+    metrics_port: Annotated[int | None, typer.Option(
+        help="Serve /metrics on this port only (on metrics_host, default 127.0.0.1).")] = None,
     home: Annotated[Path | None, typer.Option(help=HOME_HELP)] = None,
 ) -> None:
     """Run the gateway. Uses the provider's API when a provider key is configured
@@ -103,16 +153,25 @@ def serve(
     import uvicorn
 
     from zdr.gateway.server_protocol import PROTOCOL
-    from zdr.settings import load_settings
+    from zdr.hardening import harden_process
+    from zdr.settings import exposed_config_secrets, load_settings
 
+    harden_process()    # before any worker or child starts: no core dumps (zdr.hardening)
     settings = load_settings(home=home, host=host, port=port, upstream_url=upstream,
-                             workers=workers, db_url=db)
+                             workers=workers, db_url=db, metrics_port=metrics_port)
+    exposed = exposed_config_secrets(settings.home)
+    if exposed:
+        fail(exposed)
     # Worker processes build their app from the environment (zdr.wiring.app_factory).
     os.environ["ZDR_HOME"] = str(settings.home)
+    os.environ["ZDR_HOST"] = settings.host      # what /metrics is open to depends on it
+    os.environ["ZDR_PORT"] = str(settings.port)
     if upstream:
         os.environ["ZDR_UPSTREAM_URL"] = upstream
     if db:
         os.environ["ZDR_DB_URL"] = db
+    if metrics_port is not None:
+        os.environ["ZDR_METRICS_PORT"] = str(metrics_port)
     prepare_store(settings)
     metrics_dir = multiprocess_metrics(settings)
     stub = None
@@ -124,6 +183,7 @@ def serve(
         typer.echo(f"zdr: upstream: {settings.effective_upstream_url}")
     typer.echo(f"zdr: gateway on http://{settings.host}:{settings.port} with "
                f"{settings.workers} worker(s); logs in {settings.log_file}")
+    typer.echo(f"zdr: {metrics_where(settings)}")
     try:
         uvicorn.run(
             "zdr.wiring:app_factory", factory=True, host=settings.host, port=settings.port,
@@ -153,8 +213,10 @@ def stub_upstream(
 ) -> None:
     """Serve a local stand-in for the provider's Messages API (offline use, tests, benchmarks).
     Per-request knobs: x-stub-* headers (see zdr.testing.stub_upstream)."""
+    from zdr.hardening import harden_process
     from zdr.testing.stub_upstream import StubConfig, run_stub
 
+    harden_process()    # it echoes what it is sent: no core dumps of that (zdr.hardening)
     typer.echo(f"zdr: stand-in upstream on http://{host}:{port}")
     run_stub(host, port, StubConfig(latency_ms=latency_ms, chunks=chunks,
                                     chunk_delay_ms=chunk_delay_ms, output=output),

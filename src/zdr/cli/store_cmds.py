@@ -75,7 +75,9 @@ def purge_command(
                 if not as_json:
                     typer.echo(f"note: organizations were not erased: {error}", err=True)
             else:
-                erased = [r.org_id for r in erase_due(engine, keyring, restore_days, now)]
+                reports = erase_due(engine, keyring, restore_days, now)
+                erased = [r.org_id for r in reports]
+                _issue_receipts(settings, engine, reports, as_json)
 
         def progress(record_class: str, done: int) -> None:
             if done and not as_json:
@@ -89,6 +91,20 @@ def purge_command(
         print_json({**report, "erased_orgs": erased})
     else:
         typer.echo(_summary(report, erased))
+
+
+def _issue_receipts(settings: Any, engine: Any, reports: list[Any], as_json: bool) -> None:
+    """A signed erasure receipt per erased org (in the attestation log: `zdr attest log`)."""
+    if not reports:
+        return
+    from zdr.control.plane import build_control_plane
+
+    evidence = build_control_plane(settings, engine).evidence
+    for report in reports:
+        issued = evidence.org_erasure_receipt(report)
+        if not as_json and issued.entry is not None:
+            typer.echo(f"erasure receipt #{issued.entry.seq} for org {report.org_id} "
+                       "(zdr attest show to write it to a file)", err=True)
 
 
 def register(app: typer.Typer) -> None:

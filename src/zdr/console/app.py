@@ -22,6 +22,7 @@ from starlette.staticfiles import StaticFiles
 import zdr.console.account_views as account_views
 import zdr.console.audit_views as audit_views
 import zdr.console.auth_views as auth_views
+import zdr.console.evidence_views as evidence_views
 import zdr.console.exchange_views as exchange_views
 import zdr.console.flagged_views as flagged_views
 import zdr.console.hold_views as hold_views
@@ -36,6 +37,7 @@ from zdr.console.sessions import SessionCodec
 from zdr.console.web import Console, Handler, page_view
 from zdr.control.plane import ControlPlane
 from zdr.control.sessions import ConsoleSessions
+from zdr.outage import error_json, log_failure, outage_types
 from zdr.settings import Settings
 
 STATIC = Path(__file__).with_name("static")
@@ -66,6 +68,9 @@ def routes() -> list[BaseRoute]:
         _post("/orgs/{org_id}/zdr-request", org_views.request_zdr),
         _get("/orgs/{org_id}/exchanges", exchange_views.org_exchanges),
         _get("/orgs/{org_id}/audit", audit_views.org_audit),
+        _get("/orgs/{org_id}/evidence", evidence_views.evidence_page),
+        _post("/orgs/{org_id}/evidence", evidence_views.issue),
+        _get("/orgs/{org_id}/evidence/{seq:int}", evidence_views.download),
         _get("/exchanges/{exchange_id}", exchange_views.why),
         _get("/reviews", review_views.queue_page),
         _post("/reviews/{org_id}/approve", review_views.approve),
@@ -130,10 +135,25 @@ def build_console_app(
     app = Starlette(
         routes=routes(),
         middleware=[Middleware(SecurityHeaders, secure=settings.console_secure_cookies)],
-        exception_handlers={500: _server_error},
+        exception_handlers={500: _server_error,
+                            **{kind: _store_unavailable for kind in outage_types()}},
     )
     app.state.console = console
     return app
+
+
+async def _store_unavailable(request: Request, exc: Exception) -> Response:
+    """The database failed: a 503 page for an outage (a query's own error: the 500 page), and a
+    log line with the error's type only (zdr.outage); never re-raised, so no traceback."""
+    log_failure(exc, "console")
+    status, _ = error_json(exc)
+    console: Console = request.app.state.console
+    message = ("The console's database is unavailable. Nothing was changed; try again shortly."
+               if status == 503 else "The console could not show this page. Nothing was changed.")
+    return console.renderer.render("error.html", {
+        "title": "Database unavailable" if status == 503 else "Something went wrong",
+        "message": message, "base": request.scope.get("root_path", ""),
+    }, status=status)
 
 
 async def _server_error(request: Request, exc: Exception) -> Response:

@@ -84,6 +84,7 @@ async def privacy_page(request: Request, page: Page, *, errors: dict[str, str] |
         covered_min=period(catalog.retention.covered_model_min_days),
         covered_message=catalog.messages.covered_model,
         exchanges_link=viewer.may("org.read", str(org["id"])),
+        evidence_link=viewer.may("evidence.read", str(org["id"])),
         **context,
     )
 

@@ -129,6 +129,8 @@ FLASHES = {
     "password-changed": ("good", "Password changed. You are signed out everywhere else."),
     "member-added": ("good", "Added. They see this organization when they next sign in."),
     "org-created": ("good", "Organization created."),
+    "statement-issued": ("good", "Statement signed. Download it below; anyone can check it "
+                                 "with the public key."),
 }
 
 
@@ -147,6 +149,8 @@ def navigation(viewer: Viewer | None, current: str) -> tuple[NavItem, ...]:
             items.append((f"/orgs/{org_id}/privacy", label))
             if viewer.may("audit.read", org_id) and not viewer.actor.is_provider:
                 items.append((f"/orgs/{org_id}/audit", "Audit log"))
+            if viewer.may("evidence.read", org_id) and not viewer.actor.is_provider:
+                items.append((f"/orgs/{org_id}/evidence", "Evidence"))
             if viewer.may("member.read", org_id) and not viewer.actor.is_provider:
                 items.append((f"/orgs/{org_id}/members", "Members"))
     provider_pages = (

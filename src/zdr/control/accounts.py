@@ -1,7 +1,8 @@
 """People and credentials: users (argon2 password hashes), memberships and admin API tokens.
 
-Admin tokens (`zdra-…`) are shown once and stored as SHA-256 hashes (`zdr.keys`); `actor_for_token`
-turns a presented token into the `Actor` that every service checks.
+Admin tokens (`zdra-…`) are shown once and stored as SHA-256 hashes (`zdr.keys`); each expires
+(default 90 days, at most 365); `actor_for_token` turns a presented, unexpired token into the
+`Actor` that every service checks.
 """
 
 from __future__ import annotations
@@ -9,6 +10,7 @@ from __future__ import annotations
 import secrets
 import uuid
 from collections.abc import Iterable, Mapping
+from datetime import timedelta
 from functools import cache
 from typing import Any
 
@@ -26,6 +28,9 @@ from zdr.store.db import utc
 from zdr.store.tables import admin_tokens, console_sessions, memberships, users
 
 _hasher = PasswordHasher()
+TOKEN_LIFETIME = timedelta(days=90)          # an admin token's default life
+MIN_TOKEN_LIFETIME = timedelta(minutes=1)
+MAX_TOKEN_LIFETIME = timedelta(days=365)
 MAX_EMAIL = 320
 MIN_PASSWORD = 12
 MAX_PASSWORD = 1024
@@ -272,21 +277,30 @@ class Accounts:
             return actor_for_user(conn, row.id, row.email)
 
     # ------------------------------------------------------------------ tokens
-    def create_token(self, actor: Actor, email: str) -> NewSecretView:
-        """An admin API token for `email` (anyone for themselves; provider admins for anyone)."""
+    def create_token(self, actor: Actor, email: str,
+                     expires_in: timedelta = TOKEN_LIFETIME) -> NewSecretView:
+        """An admin API token for `email` (anyone for themselves; provider admins for anyone),
+        valid for `expires_in` (at least a minute, at most `MAX_TOKEN_LIFETIME`)."""
+        if not MIN_TOKEN_LIFETIME <= expires_in <= MAX_TOKEN_LIFETIME:
+            raise InvalidRequest(f"an admin token lives between 1 minute and "
+                                 f"{MAX_TOKEN_LIFETIME.days} days")
         token = new_admin_token()
         token_id = str(uuid.uuid4())
+        now = self.ctx.now()
+        expires_at = now + expires_in
         with self.ctx.write() as conn:
             user = _user(conn, email)
             if user.id != actor.user_id:
                 self.ctx.guard(actor, "token.create", None)
             conn.execute(admin_tokens.insert().values(
                 id=token_id, user_id=user.id, prefix=token.prefix, token_hash=token.digest,
-                created_at=self.ctx.now(),
+                created_at=now, expires_at=expires_at,
             ))
             self.ctx.record(conn, actor, "token.create", None, token.prefix, None,
-                            {"user": user.email, "prefix": token.prefix})
-        return NewSecretView(id=token_id, prefix=token.prefix, secret=token.secret)
+                            {"user": user.email, "prefix": token.prefix,
+                             "expires_at": expires_at})
+        return NewSecretView(id=token_id, prefix=token.prefix, secret=token.secret,
+                             expires_at=expires_at)
 
     def revoke_token(self, actor: Actor, prefix: str) -> NewSecretView:
         """Revoke an admin token by prefix (anyone their own; provider admins any)."""
@@ -315,10 +329,14 @@ class Accounts:
         failure = AuthenticationFailed("invalid admin token")
         with self.ctx.read() as conn:
             row = conn.execute(
-                select(admin_tokens.c.revoked_at, users.c.id, users.c.email, users.c.disabled_at)
+                select(admin_tokens.c.revoked_at, admin_tokens.c.expires_at, users.c.id,
+                       users.c.email, users.c.disabled_at)
                 .join(users, users.c.id == admin_tokens.c.user_id)
                 .where(admin_tokens.c.token_hash == hash_secret(secret))
             ).first()
             if row is None or row.revoked_at is not None or row.disabled_at is not None:
                 raise failure
+            if row.expires_at is None or utc(row.expires_at) <= self.ctx.now():
+                raise AuthenticationFailed("the admin token has expired; create a new one "
+                                           "(`zdr tokens create`)")
             return actor_for_user(conn, row.id, row.email)

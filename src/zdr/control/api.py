@@ -4,27 +4,31 @@
 
 The app's routes carry the full `/admin/v1` prefix, so the gateway hands it every request whose
 path starts with `/admin/v1` unchanged (no path rewriting). The OpenAPI document is served at
-`/admin/v1/openapi.json`, interactive docs at `/admin/v1/docs`.
+`/admin/v1/openapi.json`, interactive docs at `/admin/v1/docs` (Swagger UI served from this
+origin: `zdr.control.docs`).
 
 Every request needs `Authorization: Bearer zdra-…` (an admin token from `zdr init` or
 `zdr tokens create`); the services decide what its user may do. Every error — including unknown
 routes and invalid bodies — uses the Anthropic error format `{"type": "error", "error": {…}}` with
-400/401/403/404/409/422; error messages name fields, never echo what was sent.
+400/401/403/404/409/422, and 503 when the database is unavailable (`zdr.outage`); error
+messages name fields, never echo what was sent.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import timedelta
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, FastAPI, Path, Query, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from zdr.control import api_models as m
 from zdr.control.audit import AuditEntry, ChainReport
+from zdr.control.docs import install_docs
 from zdr.control.flagged import FlaggedContent
 from zdr.control.org_names import OrgId, OrgName
 from zdr.control.plane import ControlPlane
@@ -40,6 +44,7 @@ from zdr.control.views import (
     ZdrRequestView,
 )
 from zdr.errors import AuthenticationFailed, InvalidRequest, NotFound, ZdrError, error_body
+from zdr.outage import error_json, log_failure, outage_types
 from zdr.store.holds import Hold
 
 PREFIX = "/admin/v1"
@@ -49,6 +54,7 @@ ERRORS: dict[int | str, dict[str, Any]] = {
         (400, "invalid request"), (401, "missing or invalid admin token"),
         (403, "the token's user lacks the role"), (404, "not found (or not visible)"),
         (409, "conflicts with the current state"), (422, "invalid body or parameters"),
+        (503, "the database is unavailable; retry shortly"),
     )
 }
 _bearer = HTTPBearer(auto_error=False, description="An admin token: `zdra-…`")
@@ -84,6 +90,15 @@ def _install_error_handlers(app: FastAPI) -> None:
         kind, message = _status_error(error.status_code)
         return JSONResponse(error_body(error.status_code, kind, message),
                             status_code=error.status_code, headers=error.headers)
+
+    async def _store(_: Request, error: Exception) -> JSONResponse:
+        log_failure(error, "admin_api")         # an outage: 503; a query's own error: 500
+        status, body = error_json(error)
+        return JSONResponse(body, status_code=status)
+
+    for kind in outage_types():
+        if not issubclass(kind, ZdrError):
+            app.add_exception_handler(kind, _store)
 
     @app.exception_handler(Exception)
     async def _unexpected(_: Request, error: Exception) -> JSONResponse:
@@ -134,9 +149,10 @@ def build_admin_app(services_factory: ServicesFactory) -> FastAPI:
     """The admin API over the control plane that `services_factory` returns."""
     app = FastAPI(
         title="zdr-gateway admin API", version="1",
-        openapi_url=f"{PREFIX}/openapi.json", docs_url=f"{PREFIX}/docs", redoc_url=None,
+        openapi_url=f"{PREFIX}/openapi.json", docs_url=None, redoc_url=None,
         description=__doc__,
     )
+    install_docs(app, PREFIX)       # Swagger UI from the package, never a CDN
     app.state.services_factory = services_factory
     _install_error_handlers(app)
     app.include_router(r, prefix=PREFIX)
@@ -281,9 +297,40 @@ def list_audit(
 
 @r.get("/audit/verify", tags=["audit"])
 def verify_audit(
-    s: S, who: A, expect_head: Annotated[str | None, Query(max_length=64)] = None
+    s: S, who: A, expect_head: Annotated[str | None, Query(max_length=84)] = None
 ) -> ChainReport:
     return s.audit.verify(who, expect_head)
+
+# -- evidence: signed statements and erasure receipts -------------------------------------
+SIGNED = {"content": {"application/json": {}},
+          "description": "the signed document, byte for byte (check it with `zdr attest verify`)"}
+
+
+@r.post("/orgs/{org}/attestations", tags=["evidence"], response_class=Response,
+        responses={200: SIGNED})
+def issue_statement(s: S, who: A, org: OrgRef, body: m.StatementCreate) -> Response:
+    """Sign a statement of what was kept of the org's traffic in [since, until)."""
+    issued = s.evidence.issue_statement(who, org, body.since, body.until)
+    return Response(issued.document, media_type="application/json")
+
+@r.get("/orgs/{org}/attestations", tags=["evidence"])
+def list_documents(
+    s: S, who: A, org: OrgRef, limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+) -> list[m.LoggedDocument]:
+    return [m.LoggedDocument(**e.summary()) for e in s.evidence.log(who, org, limit)]
+
+@r.get("/attestations/{seq}", tags=["evidence"], response_class=Response,
+       responses={200: SIGNED})
+def get_document(s: S, who: A, seq: Annotated[int, Path(ge=1, le=MAX_ID)]) -> Response:
+    entry = s.evidence.document(who, seq)
+    return Response(entry.document.encode("utf-8"), media_type="application/json")
+
+@r.post("/orgs/{org}/end-users/erase", tags=["evidence"], response_class=Response,
+        responses={200: SIGNED})
+def erase_end_user(s: S, who: A, org: OrgRef, body: m.EndUserErase) -> Response:
+    """Delete one end user's content and feature artifacts; the signed erasure receipt."""
+    issued = s.evidence.erase_end_user(who, org, body.end_user)
+    return Response(issued.document, media_type="application/json")
 
 # -- accounts -----------------------------------------------------------------------------
 @r.post("/users", status_code=201, tags=["accounts"])
@@ -331,8 +378,9 @@ def revoke_token(s: S, who: A, prefix: Annotated[str, Path(max_length=40)]) -> N
 
 @r.post("/tokens", status_code=201, tags=["accounts"])
 def create_token(s: S, who: A, body: m.TokenCreate) -> NewSecretView:
-    """The token is in this response only; it is stored as a hash."""
-    return s.accounts.create_token(who, body.email)
+    """The token is in this response only; it is stored as a hash. It expires after
+    `expires_in_days` (default 90); an expired token gets 401."""
+    return s.accounts.create_token(who, body.email, timedelta(days=body.expires_in_days))
 
 
 

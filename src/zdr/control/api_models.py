@@ -108,6 +108,8 @@ class PasswordSet(Body):
 
 class TokenCreate(Body):
     email: str = Field(min_length=3, max_length=320)
+    expires_in_days: int = Field(default=90, ge=1, le=365,
+                                 description="days until the token stops working")
 
 
 class ActorView(BaseModel):
@@ -115,3 +117,22 @@ class ActorView(BaseModel):
     email: str
     provider_roles: list[str]
     org_roles: dict[str, list[str]]
+
+
+class EndUserErase(Body):
+    end_user: str = Field(min_length=1, max_length=512,
+                          description="The metadata.user_id the client sends for that user.")
+
+
+class StatementCreate(Body):
+    since: datetime
+    until: datetime
+
+
+class LoggedDocument(BaseModel):
+    seq: int
+    kind: str
+    org_id: str | None
+    issued_at: datetime
+    hash: str
+    prev_hash: str

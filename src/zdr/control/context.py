@@ -10,20 +10,22 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import Connection, Engine, Row, select
 
 from zdr.catalog.schema import Catalog
-from zdr.control import audit
+from zdr.control import audit, checkpoints
 from zdr.control.org_names import OrgId, canonical_id, name_key, reference
 from zdr.control.roles import SYSTEM_ACTOR_ID, Actor, authorize
-from zdr.errors import NotFound, PermissionDenied
+from zdr.errors import NotFound, PermissionDenied, StoreUnavailable
 from zdr.store.changes import publish_change
 from zdr.store.db import read_only
 from zdr.store.tables import organizations
+
+DEFAULT_CHECKPOINTS = checkpoints.CheckpointPolicy()
 
 
 def _utc_now() -> datetime:
@@ -37,14 +39,24 @@ class ControlContext:
     clock: Callable[[], datetime] = _utc_now
     keyring: Any | None = None                     # zdr.store.crypto.Keyring, when configured
     on_change: Callable[[str], None] | None = None  # org id -> invalidate gateway caches
+    chain_key: audit.ChainKey | None = None        # the audit chain's key (from the master key)
+    signer: Any | None = None                       # zdr.proof.signing.Signer: checkpoints
+    checkpoint_policy: checkpoints.CheckpointPolicy = DEFAULT_CHECKPOINTS
+    settings: Any | None = None                     # zdr.settings.Settings: `zdr verify` runs
+    end_user_key: bytes | None = None               # keyed hashes of end users (master key)
+    cadence: checkpoints.Cadence = field(default_factory=checkpoints.Cadence, repr=False)
 
     def now(self) -> datetime:
         return self.clock()
 
     @contextmanager
     def write(self) -> Iterator[Connection]:
-        with audit.serialized(self.engine) as conn:
-            yield conn
+        try:
+            with audit.serialized(self.engine) as conn:
+                yield conn
+        except BaseException:
+            self.cadence.forget()
+            raise
 
     @contextmanager
     def read(self) -> Iterator[Connection]:
@@ -63,10 +75,23 @@ class ControlContext:
         self, conn: Connection, actor: Actor, action: str, org_id: str | None,
         target: str | None = None, before: Any = None, after: Any = None,
     ) -> audit.AuditEntry:
-        return audit.append(
-            conn, actor=actor_name(actor), role=actor.role_label(org_id), org_id=org_id,
-            action=action, target=target, before=before, after=after, at=self.now(),
+        entry = audit.append(
+            conn, self.audit_key(), actor=actor_name(actor), role=actor.role_label(org_id),
+            org_id=org_id, action=action, target=target, before=before, after=after,
+            at=self.now(),
         )
+        if self.signer is not None and self.cadence.due(conn, entry, self.checkpoint_policy):
+            self.cadence.wrote(checkpoints.write_checkpoint(conn, self.audit_key(), self.signer,
+                                                            entry.at))
+        return entry
+
+    def audit_key(self) -> audit.ChainKey:
+        """The audit chain's key; without the master key no action can be audited, so none
+        is taken (fail closed)."""
+        if self.chain_key is None:
+            raise StoreUnavailable("the audit log cannot be written without the master key: "
+                                   "set ZDR_MASTER_KEY or run `zdr init`")
+        return self.chain_key
 
     def changed(self, org_id: str) -> None:
         """After a committed change of an org's arrangements: tell every gateway worker (a

@@ -58,6 +58,14 @@ PERMISSIONS: Mapping[str, Rule] = {
     # audit
     "audit.read": Rule(frozenset({"provider_admin", "legal"}), _ORG_ADMINS, "read audit entries"),
     "audit.verify": Rule(frozenset({"provider_admin", "legal"}), _NONE, "verify the audit chain"),
+    # evidence (zdr.proof): signed statements, receipts, the signing key
+    "evidence.issue": Rule(frozenset({"provider_admin", "legal"}), _ORG_ADMINS,
+                           "issue a signed statement for an organization"),
+    "evidence.read": Rule(frozenset({"provider_admin", "legal"}), _ORG_ADMINS,
+                          "read an organization's signed statements and receipts"),
+    "evidence.rotate_key": Rule(_ADMIN, _NONE, "rotate the deployment's signing key"),
+    "end_user.erase": Rule(_ADMIN, frozenset({"org_owner"}),
+                           "erase one end user's records and issue a receipt"),
     # accounts
     "user.create": Rule(_ADMIN, _NONE, "create a user"),
     "membership.grant": Rule(_ADMIN, frozenset({"org_owner"}), "give a user a role in an org"),

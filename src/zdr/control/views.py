@@ -109,6 +109,7 @@ class NewSecretView:
     org_id: str | None = None
     workspace_id: str | None = None
     kind: str | None = None
+    expires_at: datetime | None = None      # admin tokens: when it stops working
 
 
 @dataclass(frozen=True, slots=True)

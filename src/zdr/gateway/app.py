@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import secrets
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
@@ -22,8 +23,10 @@ from zdr.gateway.auth import PrincipalCache, presented_key
 from zdr.gateway.body import UnreadableBody, read_json_object
 from zdr.gateway.classify import View, view_for
 from zdr.gateway.client import ClientChannel
+from zdr.gateway.end_users import EndUsers
 from zdr.gateway.exchange import Exchange
 from zdr.gateway.header_limits import TOO_LARGE_STATUS, TOO_LARGE_TYPE, HeaderLimits
+from zdr.gateway.metrics_access import UNAUTHORIZED, MetricsAccess
 from zdr.gateway.observe import MessageObserver
 from zdr.gateway.ownership import OwnershipGuard
 from zdr.gateway.paths import PathRefused, RequestTarget, request_target
@@ -33,6 +36,7 @@ from zdr.gateway.relay import Relay
 from zdr.gateway.responses import new_request_id, send_body, send_error
 from zdr.gateway.routes import Match, Route, Router
 from zdr.observability import AccessLog, GatewayMetrics
+from zdr.outage import STORE_DOWN, is_store_outage, where
 from zdr.policy import decide, extract_facts
 from zdr.ports import Clock, Directory, ExchangeSink, ResourceOwners, SafetyQueue
 
@@ -68,12 +72,15 @@ class GatewayApp:
         header_limits: HeaderLimits,
         pseudonyms: Pseudonyms,
         fallback: ASGIApp | None = None,
+        end_users: EndUsers | None = None,
         classify: bool = True,
         on_startup: Sequence[Hook] = (),
         on_shutdown: Sequence[Hook] = (),
+        metrics_access: MetricsAccess | None = None,
         tracer: Any = None,
     ) -> None:
         self.catalog = catalog
+        self.metrics_access = metrics_access or MetricsAccess()
         self.router = Router(catalog)
         self.principals = PrincipalCache(directory, key_cache_ttl)
         self.sink = sink
@@ -87,6 +94,8 @@ class GatewayApp:
         self.header_limits = header_limits
         self.pseudonyms = pseudonyms      # client-chosen names in a ZDR org's record
         self.fallback = fallback
+        # keyed hashes of metadata.user_id; without a store a key of this process will do
+        self.end_users = end_users or EndUsers(secrets.token_bytes(32))
         self.classify = classify   # False: no classifier is wired, so no text is collected for it
         self._on_startup = tuple(on_startup)
         self._on_shutdown = tuple(on_shutdown)
@@ -115,7 +124,7 @@ class GatewayApp:
                 finally:
                     metrics.in_flight_count -= 1
             elif target.path in OPS_PATHS:
-                await self._ops(target.path, send)
+                await self._ops(target.path, scope, send)
             elif self.fallback is not None:
                 await self.fallback(scope, receive, send)
             else:
@@ -139,7 +148,11 @@ class GatewayApp:
             return
         headers = {k.decode("latin-1"): v.decode("latin-1") for k, v in scope["headers"]}
         key = presented_key(headers.get("x-api-key"), headers.get("authorization"))
-        principal = await self.principals.principal(key) if key else None
+        try:
+            principal = await self.principals.principal(key) if key else None
+        except Exception as error:  # noqa: BLE001 - keys cannot be checked: fail closed
+            await self._store_down(send, error, route.name)
+            return
         if principal is None:
             await self._unrouted(send, 401, "authentication_error", "invalid x-api-key",
                                  surface=route.name, outcome="unauthenticated")
@@ -159,6 +172,7 @@ class GatewayApp:
         decision = decide(facts, principal.arrangements, self.catalog, now)
         ex = Exchange("", principal, decision, now, recorded=self.pseudonyms.recorded(
             decision, principal.arrangements, now))
+        ex.end_user = self.end_users.of(parsed)
         view = view_for(decision, route, method, headers, body, parsed,
                         readable=problem is None) if self.classify else None
         if problem is not None or decision.error is not None:
@@ -303,10 +317,23 @@ class GatewayApp:
                       outcome=outcome)
         await send_error(send, status, error_type, message, request_id, NO_RETENTION)
 
-    async def _ops(self, path: str, send: Send) -> None:
+    async def _store_down(self, send: Send, error: Exception, surface: str) -> None:
+        self.log.error("store_unavailable" if is_store_outage(error) else "auth_failed",
+                       surface=surface, error_type=type(error).__name__, location=where(error))
+        await self._unrouted(send, 503, "api_error", STORE_DOWN, surface=surface,
+                             outcome="store_unavailable")
+
+    async def _ops(self, path: str, scope: Scope, send: Send) -> None:
         if path == "/metrics":
-            await send_body(send, 200, self.metrics.render(), [],
-                            b"text/plain; version=0.0.4; charset=utf-8")
+            status = self.metrics_access.status(_header(scope, b"authorization"))
+            if status == 404:
+                await self._unrouted(send, 404, "not_found_error", "Not found.")
+            elif status == 401:
+                await self._unrouted(send, 401, "authentication_error", UNAUTHORIZED,
+                                     outcome="unauthenticated")
+            else:
+                await send_body(send, 200, self.metrics.render(), [],
+                                b"text/plain; version=0.0.4; charset=utf-8")
         elif path == "/readyz" and not self.ready:
             await send_body(send, 503, orjson.dumps({"status": "starting"}), [])
         else:
@@ -335,6 +362,13 @@ class GatewayApp:
                         await hook()
                 await send({"type": "lifespan.shutdown.complete"})
                 return
+
+
+def _header(scope: Scope, name: bytes) -> str | None:
+    for key, value in scope["headers"]:
+        if key == name:
+            return bytes(value).decode("latin-1")
+    return None
 
 
 def _parse(body: bytes, route: Route, method: str) -> dict[str, Any] | None:

@@ -24,6 +24,7 @@ class Exchange:
     output_tokens: int | None = None
     ttfb: float | None = None
     recorded: Decision | None = None    # what the record names (zdr.gateway.pseudonyms)
+    end_user: str | None = None         # keyed hash of metadata.user_id (gateway.end_users)
 
     def mark_first_byte(self) -> None:
         if self.ttfb is None:
@@ -48,4 +49,5 @@ class Exchange:
             output_tokens=self.output_tokens,
             duration_ms=round(self.elapsed() * 1000),
             ttfb_ms=None if self.ttfb is None else round(self.ttfb * 1000),
+            end_user=self.end_user,
         )

@@ -43,6 +43,7 @@ from zdr.gateway.references import container_references
 from zdr.gateway.relay import Relay
 from zdr.gateway.responses import Headers, new_request_id, send_body, send_error
 from zdr.gateway.routes import Route
+from zdr.outage import STORE_DOWN, log_failure
 from zdr.ports import ResourceOwners, UpstreamResource
 
 MAX_CAPTURE = 8 * 1024 * 1024      # a created object or one list page: small JSON
@@ -184,8 +185,15 @@ class OwnershipGuard:
         named = container_references(body)
         wanted["container"], wanted["skill"] = named.containers, named.skills
         for kind, ids in wanted.items():
-            if ids and not ids <= await self.owners.owned(ex.principal.org_id, kind,
-                                                          sorted(ids), ex.started_at):
+            if not ids:
+                continue
+            try:
+                mine = await self.owners.owned(ex.principal.org_id, kind, sorted(ids),
+                                               ex.started_at)
+            except Exception as error:  # noqa: BLE001 - ownership cannot be checked: fail closed
+                await self._store_down(ex, send, error)
+                return True
+            if not ids <= mine:
                 await self._refuse(ex, send, 404, "not_found_error", KINDS[kind].not_found,
                                    "not_found")
                 return True
@@ -219,7 +227,11 @@ class OwnershipGuard:
         assert route.owner is not None
         kind = KINDS[route.owner]
         if resource_id is not None:
-            owner = await self.owners.owner_of(kind.name, resource_id, ex.started_at)
+            try:
+                owner = await self.owners.owner_of(kind.name, resource_id, ex.started_at)
+            except Exception as error:  # noqa: BLE001 - ownership cannot be checked: fail closed
+                await self._store_down(ex, send, error)
+                return
             if owner != ex.principal.org_id:
                 await self._refuse(ex, send, 404, "not_found_error", kind.not_found,
                                    "not_found")
@@ -227,7 +239,10 @@ class OwnershipGuard:
             await self.relay.run(ex, method, target_url, headers, body, send, recorder, None)
             if method == "DELETE" and route.pattern.endswith("{id}") \
                     and 200 <= ex.status < 300:
-                await self.owners.forget(kind.name, resource_id)
+                try:
+                    await self.owners.forget(kind.name, resource_id)
+                except Exception as error:  # noqa: BLE001 - answered already; the id is gone
+                    log_failure(error, kind.name)       # upstream, so it can only 404 there
             return
         if method not in ("POST", "GET"):     # a collection only lists and creates
             await self._refuse(ex, send, 405, "invalid_request_error",
@@ -282,8 +297,12 @@ class OwnershipGuard:
             return
         ids = [item["id"] for item in items
                if isinstance(item, dict) and isinstance(item.get("id"), str)]
-        mine = await self.owners.owned(ex.principal.org_id, kind, ids, ex.started_at) \
-            if ids else set()
+        try:
+            mine = await self.owners.owned(ex.principal.org_id, kind, ids, ex.started_at) \
+                if ids else set()
+        except Exception as error:  # noqa: BLE001 - the list cannot be filtered: fail closed
+            await self._store_down(ex, send, error)
+            return
         kept = [item for item in items if isinstance(item, dict) and item.get("id") in mine]
         assert isinstance(value, dict)
         value = {**value, "data": kept}
@@ -292,6 +311,10 @@ class OwnershipGuard:
             if cursor in value:             # cursors name only the caller's ids
                 value[cursor] = item["id"] if item is not None else None
         await capture.replay(send, orjson.dumps(value))
+
+    async def _store_down(self, ex: Exchange, send: Send, error: Exception) -> None:
+        log_failure(error, ex.decision.surface)
+        await self._refuse(ex, send, 503, "api_error", STORE_DOWN, "store_unavailable")
 
     async def _refuse(self, ex: Exchange, send: Send, status: int, error_type: str,
                       message: str, outcome: str) -> None:

@@ -35,6 +35,7 @@ from collections.abc import Mapping
 from multiprocessing.connection import Connection
 from multiprocessing.process import BaseProcess
 
+from zdr.hardening import harden_process
 from zdr.safety.classifier import (
     ClassificationResult,
     Classifier,
@@ -77,6 +78,7 @@ def _child_main(connection: Connection, spec: str, thresholds: dict[str, float])
     """The child process: load the classifier, report its identity, then answer batches until
     the stop message or the pipe closes. Ctrl-C in a terminal reaches the whole process group:
     the child leaves its lifetime to the parent (which stops it, or whose exit closes the pipe)."""
+    harden_process()        # it holds the texts it scores: no core dumps (zdr.hardening)
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     try:
         classifier = load_classifier(spec, thresholds)

@@ -3,6 +3,8 @@
 Envelope scheme (AES-256-GCM from `cryptography` throughout):
 
     master key (32 bytes; Settings.master_key as base64, or the key file; never in the database)
+      ├─ HKDF-SHA256(info="zdr/audit-chain/v1") → HMAC key of the audit chain's links
+      ├─ HKDF-SHA256(info="zdr/end-users/v1") → HMAC key of end users' ids (`metadata.user_id`)
       ├─ HKDF-SHA256(info="zdr/client-identifiers/v1") → HMAC key of the pseudonyms that stand
       │    for client-chosen names in a ZDR org's metadata (`identifier_key`)
       └─ HKDF-SHA256(info="zdr/key-wrapping/v1") → key-wrapping key
@@ -136,11 +138,21 @@ def load_master_key(settings: Settings) -> bytes:
     return parse_master_key(text)
 
 
+def derived_key(master_key: bytes, purpose: str) -> bytes:
+    """A key of its own for one purpose, never stored: HKDF-SHA256 of the master key with
+    info `zdr/<purpose>/v1` (pseudonyms of client-chosen names: "client-identifiers"; the audit
+    chain's links: "audit-chain"; end users' keyed hashes: "end-users"). Whoever has the
+    master key can derive it again; nobody else can."""
+    if len(master_key) != KEY_BYTES:
+        raise MasterKeyError(f"the master key must be {KEY_BYTES} bytes")
+    return HKDF(algorithm=hashes.SHA256(), length=KEY_BYTES, salt=None,
+                info=f"zdr/{purpose}/v1".encode()).derive(master_key)
+
+
 def identifier_key(master_key: bytes) -> bytes:
     """The key of the keyed hashes that stand for client-chosen identifiers in a ZDR org's
     metadata (`zdr.gateway.pseudonyms`): HKDF-SHA256 of the master key, its own purpose."""
-    return HKDF(algorithm=hashes.SHA256(), length=KEY_BYTES, salt=None,
-                info=b"zdr/client-identifiers/v1").derive(master_key)
+    return derived_key(master_key, "client-identifiers")
 
 
 def _wrapping_key(master_key: bytes) -> AESGCM:
@@ -289,3 +301,4 @@ class Keyring:
         except InvalidTag as error:
             raise MasterKeyError("the master key does not match this database's data keys") \
                 from error
+

@@ -5,7 +5,11 @@ Public names (the gateway, the control plane and the CLI rely on them):
 - `engine_for(url)`: a sync SQLAlchemy 2 engine. SQLite: WAL mode, `busy_timeout`, foreign keys,
   `synchronous=FULL` (group commits make the fsync cheap), and write transactions that begin
   `IMMEDIATE` so several gateway worker processes can share one file without `SQLITE_BUSY`
-  surprises. PostgreSQL: psycopg 3 (`postgresql://` URLs are mapped to `postgresql+psycopg://`).
+  surprises; a connection whose file is no longer the one at the store's path (moved, deleted,
+  replaced) fails its next checkout or transaction and is dropped, so nothing is written to
+  a file that is not the store any more. PostgreSQL: psycopg 3 (`postgresql://` URLs are mapped to `postgresql+psycopg://`),
+  connections that fail after 5 s when the server does not answer (`connect_timeout` in the URL
+  overrides it).
   Use it from worker threads (asyncio callers: `asyncio.to_thread`).
 - `read_only(conn)`: mark a SQLite connection so its transactions begin `DEFERRED` (readers never
   take the write lock); a no-op on PostgreSQL.
@@ -21,6 +25,7 @@ Public names (the gateway, the control plane and the CLI rely on them):
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -34,10 +39,13 @@ from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import DisconnectionError
 
 MIGRATIONS = Path(__file__).with_name("migrations")
 SQLITE_BUSY_TIMEOUT_MS = 10_000
+PG_CONNECT_TIMEOUT_S = 5
 _READ_ONLY = "zdr_read_only"
+_FILE = "zdr_sqlite_file"
 
 
 class SchemaTooNew(RuntimeError):
@@ -94,19 +102,31 @@ def engine_for(url: str, **kwargs: Any) -> Engine:
         kwargs.setdefault("pool_size", 10)
         kwargs.setdefault("max_overflow", 10)
         kwargs.setdefault("pool_pre_ping", True)
+        if "connect_timeout" not in parsed.query:   # an unreachable host fails in seconds
+            kwargs.setdefault("connect_args", {}).setdefault("connect_timeout",
+                                                             PG_CONNECT_TIMEOUT_S)
         return create_engine(parsed, **kwargs)
     if parsed.get_backend_name() != "sqlite":
         raise ValueError(f"unsupported database backend: {parsed.get_backend_name()}")
     if parsed.database and parsed.database != ":memory:":
         Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
     engine = create_engine(parsed, **kwargs)
-    _configure_sqlite(engine)
+    file = None if parsed.database in (None, "", ":memory:") else Path(parsed.database)
+    _configure_sqlite(engine, file)
     return engine
 
 
-def _configure_sqlite(engine: Engine) -> None:
+def _file_identity(path: Path | None) -> tuple[int, int] | None:
+    """Device and inode of the database file (None in memory); raises if it is gone."""
+    if path is None:
+        return None
+    found = os.stat(path)
+    return found.st_dev, found.st_ino
+
+
+def _configure_sqlite(engine: Engine, file: Path | None) -> None:
     @event.listens_for(engine, "connect")
-    def _on_connect(dbapi_connection: Any, _record: Any) -> None:
+    def _on_connect(dbapi_connection: Any, record: Any) -> None:
         dbapi_connection.isolation_level = None   # we emit BEGIN ourselves (below)
         cursor = dbapi_connection.cursor()
         cursor.execute(f"PRAGMA busy_timeout = {SQLITE_BUSY_TIMEOUT_MS}")
@@ -114,11 +134,29 @@ def _configure_sqlite(engine: Engine) -> None:
         cursor.execute("PRAGMA synchronous = FULL")
         cursor.execute("PRAGMA foreign_keys = ON")
         cursor.close()
+        record.info[_FILE] = _file_identity(file)
+
+    @event.listens_for(engine, "checkout")
+    def _on_checkout(_dbapi_connection: Any, record: Any, _proxy: Any) -> None:
+        _same_file(record.info)
 
     @event.listens_for(engine, "begin")
     def _on_begin(conn: Connection) -> None:
+        _same_file(conn.info)
         mode = "DEFERRED" if conn.get_execution_options().get(_READ_ONLY) else "IMMEDIATE"
         conn.exec_driver_sql(f"BEGIN {mode}")
+
+    def _same_file(info: dict[Any, Any]) -> None:
+        """A connection keeps the file it opened even once another (or nothing) is at its path:
+        in WAL mode SQLite would go on reading and committing there, so data written after
+        the store was moved, deleted or replaced would be lost with the old file. Such a
+        connection is dropped (the pool opens the path anew: the new store, or an error)."""
+        try:
+            current = _file_identity(file)
+        except OSError:
+            current = None
+        if current != info.get(_FILE):
+            raise DisconnectionError("the SQLite store's file was moved, deleted or replaced")
 
 
 def read_only(conn: Connection) -> Connection:

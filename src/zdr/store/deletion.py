@@ -20,17 +20,20 @@ Public names: `erase_org(engine, keyring, org_id, now) -> ErasureReport`,
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import Connection, Engine, Table, and_, delete, func, not_, or_, select, update
 
+from zdr.store import tallies
 from zdr.store.crypto import Keyring
 from zdr.store.db import read_only, utc
 from zdr.store.holds import held
 from zdr.store.tables import (
     api_keys,
+    classifier_results,
     contents,
     exchanges,
     feature_artifacts,
@@ -45,6 +48,8 @@ from zdr.store.tables import (
 
 BATCH = 5000
 _RECORDS: tuple[Table, ...] = (contents, flagged_contents, feature_artifacts, exchanges)
+_TALLIED = {"contents": "content", "flagged_contents": "flagged_content",
+            "feature_artifacts": "feature_artifact"}
 
 
 @dataclass
@@ -54,13 +59,16 @@ class ErasureReport:
     content_key_destroyed: bool = False
     safety_key_destroyed: bool = False
     held_remaining: dict[str, int] = field(default_factory=dict)
+    destroyed_keys: list[str] = field(default_factory=list)   # "content:<id>", "flagged:<id>"
+    kept_classifier_results: int = 0
+    erased_at: datetime | None = None
 
     def as_json(self) -> dict[str, Any]:
         return {
             "org_id": self.org_id, "deleted": self.deleted,
             "content_key_destroyed": self.content_key_destroyed,
             "safety_key_destroyed": self.safety_key_destroyed,
-            "held_remaining": self.held_remaining,
+            "held_remaining": self.held_remaining, "destroyed_keys": self.destroyed_keys,
         }
 
 
@@ -73,23 +81,32 @@ def _held_count(conn: Connection, table: Table, org_id: str) -> int:
 def erase_org(engine: Engine, keyring: Keyring, org_id: str, now: datetime) -> ErasureReport:
     """Erase a deleted org (idempotent: later runs finish what holds postponed)."""
     now = utc(now)
-    report = ErasureReport(org_id)
+    report = ErasureReport(org_id, erased_at=now)
     with engine.begin() as conn:
         conn.execute(update(organizations).where(organizations.c.id == org_id,
                                                  organizations.c.erased_at.is_(None))
                      .values(erased_at=now))
         held_content = _held_count(conn, contents, org_id)
     if held_content == 0:
+        report.destroyed_keys.extend(_key_ids(engine, org_id, "content"))
         keyring.destroy(org_id, now)
         report.content_key_destroyed = True
     for table in _RECORDS:
         key = table.c.id
         total = 0
+        record_class = _TALLIED.get(table.name)
         while True:
             batch = select(key).where(table.c.org_id == org_id, not_(held(table))) \
                 .limit(BATCH).scalar_subquery()
             with engine.begin() as conn:
-                count = conn.execute(delete(table).where(key.in_(batch))).rowcount
+                statement = delete(table).where(key.in_(batch))
+                if record_class is None:
+                    count = conn.execute(statement).rowcount
+                else:           # counted per creation day for signed statements
+                    gone = conn.execute(statement.returning(table.c.org_id,
+                                                            table.c.created_at)).all()
+                    count = tallies.add(conn, record_class, "erasure",
+                                        [tuple(r) for r in gone], now)
             total += count
             if count < BATCH:
                 break
@@ -103,10 +120,25 @@ def erase_org(engine: Engine, keyring: Keyring, org_id: str, now: datetime) -> E
             upstream_resources.c.org_id == org_id, not_(held(upstream_resources)))).rowcount
         for table in _RECORDS:
             report.held_remaining[table.name] = _held_count(conn, table, org_id)
+        report.kept_classifier_results = int(conn.execute(select(func.count()).where(
+            classifier_results.c.org_id == org_id)).scalar() or 0)
     if report.held_remaining["flagged_contents"] == 0:
+        report.destroyed_keys.extend(_key_ids(engine, org_id, "flagged"))
         keyring.destroy_safety_key(org_id, now)
         report.safety_key_destroyed = True
     return report
+
+
+def _key_ids(engine: Engine, org_id: str, purpose: str) -> list[str]:
+    """`purpose:<first 16 hex of SHA-256 of the wrapped key>` of a key still there (what an
+    erasure receipt names as destroyed; the id reveals nothing of the key)."""
+    column = org_data_keys.c.wrapped_key if purpose == "content" \
+        else org_data_keys.c.wrapped_safety_key
+    with engine.connect() as conn:
+        wrapped = conn.execute(select(column).where(org_data_keys.c.org_id == org_id)).scalar()
+    if not wrapped:
+        return []
+    return [f"{purpose}:{hashlib.sha256(bytes(wrapped)).hexdigest()[:16]}"]
 
 
 def due_for_erasure(conn: Connection, restore_days: int, now: datetime) -> list[str]:

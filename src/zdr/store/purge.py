@@ -1,14 +1,17 @@
 """Purge: remove every expired record that no hold covers, of every record class.
 
 - PostgreSQL: the content tables are partitioned by expiry day (`zdr.store.partitions`); a day
-  that has fully expired and holds no held row is dropped whole: detached in one short
-  transaction (metadata only, with a `lock_timeout` so writers are never held up for long; a day
-  that cannot be locked is retried next sweep), then `DROP TABLE`d, which frees its files
-  without any lock on the parent table. Held rows keep their partition; its unheld rows are
-  deleted row by row.
+  that has fully expired and holds no held row is dropped whole: counted per org and creation
+  day into the deletion tallies and detached in one short transaction (with a `lock_timeout` so
+  writers are never held up for long; a day that cannot be locked is retried next sweep), then
+  `DROP TABLE`d, which frees its files without any lock on the parent table. Held rows keep
+  their partition; its unheld rows are deleted row by row.
 - Everything else, and SQLite: deletes in batches of `batch_size` rows (`DEFAULT_BATCH`), one
   short transaction each, so gateway writers get the database between batches.
 - Ownership records of upstream files/batches (`upstream_resources`) past their period go too.
+- Every deleted content, flagged, classifier and artifact record is counted per org and creation
+  day in `deletion_tallies` (`zdr.store.tallies`), in the transaction that deletes it: what
+  signed statements report as purged.
 - One purger at a time: on PostgreSQL a session advisory lock (`pg_try_advisory_lock`); a second
   instance skips the run. On SQLite, batches are serialized by the write lock and idempotent.
 - `purge_lag_seconds` (Prometheus gauge): how long past expiry the oldest expired, unheld record
@@ -43,7 +46,7 @@ from sqlalchemy import (
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.sql.elements import ColumnElement
 
-from zdr.store import metrics
+from zdr.store import metrics, tallies
 from zdr.store.db import read_only, utc
 from zdr.store.holds import held
 from zdr.store.partitions import (
@@ -92,7 +95,7 @@ class PurgeReport:
     held_expired: dict[str, int] = field(default_factory=dict)
     lag_seconds: float = 0.0
     skipped: str | None = None          # why nothing was done (another purger holds the lock)
-    estimated: bool = False             # dropped partitions counted from planner statistics
+    estimated: bool = False             # always False now: dropped partitions are counted
     seconds: float = 0.0
 
     @property
@@ -176,7 +179,8 @@ def _drop_expired_partitions(
         if not droppable:
             return
         names = [partition_name(table.name, d) for d in droppable]
-        rows = 0 if report.dry_run else sum(_partition_rows(conn, n, report) for n in names)
+        rows = 0 if report.dry_run else sum(_tally_partition(conn, table, n, now)
+                                            for n in names)
         if not report.dry_run:
             try:
                 with conn.begin_nested():
@@ -208,21 +212,21 @@ def _drop_detached(engine: Engine, table: Table) -> None:
             conn.exec_driver_sql(f'DROP TABLE IF EXISTS "{name}"')
 
 
-def _partition_rows(conn: Connection, name: str, report: PurgeReport) -> int:
-    """Rows of a partition about to be dropped: the planner's count when the partition has been
-    analyzed (autovacuum keeps it current; counting a big day would cost more than dropping it),
-    else an exact count."""
-    estimate = conn.execute(text("SELECT reltuples FROM pg_class WHERE relname = :n"),
-                            {"n": name}).scalar()
-    if estimate is not None and estimate >= 0:
-        report.estimated = True
-        return int(estimate)
-    query = f'SELECT count(*) FROM "{name}"'   # noqa: S608 - our own partition name
-    return int(conn.exec_driver_sql(query).scalar() or 0)
+def _tally_partition(conn: Connection, table: Table, name: str, now: datetime) -> int:
+    """Count a partition about to be dropped per org and creation day, into the deletion
+    tallies (in the transaction that detaches it); its row count."""
+    query = (f'SELECT org_id, to_char(created_at AT TIME ZONE \'UTC\', \'YYYY-MM-DD\'), '  # noqa: S608
+             f'count(*) FROM "{name}" GROUP BY 1, 2')    # our own partition name
+    counts = [tuple(row) for row in conn.exec_driver_sql(query)]
+    return tallies.add_counts(conn, _record_class(table), "purge", counts, now)
+
+
+def _record_class(table: Table) -> str:
+    return next(k for k, v in RECORD_TABLES.items() if v is table)
 
 
 def _count(report: PurgeReport, table: Table, rows: int, progress: Progress | None) -> None:
-    record_class = next(k for k, v in RECORD_TABLES.items() if v is table)
+    record_class = _record_class(table)
     report.deleted[record_class] = report.deleted.get(record_class, 0) + rows
     if rows and not report.dry_run:
         metrics.PURGED.labels(record_class=record_class).inc(rows)
@@ -233,8 +237,10 @@ def _count(report: PurgeReport, table: Table, rows: int, progress: Progress | No
 def _delete_batches(
     engine: Engine, table: Table, condition: ColumnElement[bool], batch_size: int,
     report: PurgeReport, progress: Progress | None, deadline: float | None,
+    reason: tallies.Reason = "purge",
 ) -> None:
     key = _key(table)
+    tallied = table is not exchanges     # records with a creation time: counted per day
     if report.dry_run:
         with engine.connect() as conn:
             rows = read_only(conn).execute(select(func.count()).where(condition)).scalar() or 0
@@ -243,7 +249,13 @@ def _delete_batches(
     while deadline is None or time.monotonic() < deadline:
         batch = select(key).where(condition).limit(batch_size).scalar_subquery()
         with engine.begin() as conn:
-            deleted = conn.execute(delete(table).where(key.in_(batch))).rowcount
+            statement = delete(table).where(key.in_(batch))
+            if tallied:
+                gone = conn.execute(statement.returning(table.c.org_id, table.c.created_at))
+                deleted = tallies.add(conn, _record_class(table), reason,
+                                      [tuple(row) for row in gone], report.now)
+            else:
+                deleted = conn.execute(statement).rowcount
         _count(report, table, deleted, progress)
         if deleted < batch_size:
             return
@@ -317,7 +329,7 @@ def shorten_retention(
         cutoff = now - timedelta(days=period)
         report = PurgeReport(now=now, dry_run=False)
         _delete_batches(engine, contents, and_(in_scope, contents.c.created_at <= cutoff),
-                        batch_size, report, None, None)
+                        batch_size, report, None, None, "retention")
         deleted += report.deleted.get("content", 0)
         _redate(engine, in_scope, period, now)
     return deleted

@@ -88,6 +88,7 @@ def exchange_row(meta: ExchangeMetadata) -> dict[str, Any]:
         "duration_ms": meta.duration_ms,
         "ttfb_ms": meta.ttfb_ms,
         "expires_at": expiry(meta, "metadata") or FOREVER,
+        "end_user": meta.end_user,
     }
 
 
@@ -170,7 +171,7 @@ EXCHANGE_COLUMNS = (
     "id", "org_id", "workspace_id", "key_id", "surface", "model", "features", "stream",
     "status_code", "outcome", "zdr_state", "retention", "catalog_version", "decision",
     "misuse_exception", "input_tokens", "output_tokens", "started_at", "duration_ms", "ttfb_ms",
-    "expires_at",
+    "expires_at", "end_user",
 )
 CONTENT_COLUMNS = ("exchange_id", "org_id", "workspace_id", "nonce", "ciphertext", "rule_ids",
                    "created_at", "expires_at")
@@ -230,7 +231,7 @@ def exchange_values(meta: ExchangeMetadata, stamp: Stamp) -> tuple[Any, ...]:
         d.features, meta.stream, meta.status_code, meta.outcome[:30], d.zdr_state, d.retention,
         d.catalog_version, d.decision, False, meta.input_tokens, meta.output_tokens,
         stamp(utc(meta.started_at)), meta.duration_ms, meta.ttfb_ms,
-        stamp(expiry(meta, "metadata") or FOREVER),
+        stamp(expiry(meta, "metadata") or FOREVER), meta.end_user,
     )
 
 

@@ -24,7 +24,7 @@ from sqlalchemy import Engine
 from zdr.catalog import Catalog
 from zdr.settings import Settings
 from zdr.store.crypto import Keyring
-from zdr.store.deletion import erase_due
+from zdr.store.deletion import ErasureReport, erase_due
 from zdr.store.purge import PurgeReport, purge
 from zdr.store.sweep_lock import SweepLock
 
@@ -45,6 +45,7 @@ class PurgeSweeper:
         restore_days: int = 7,
         clock: Callable[[], datetime] = _now,
         lock: SweepLock | None = None,
+        on_erased: Callable[[ErasureReport], None] | None = None,
     ) -> None:
         self.engine = engine
         self.interval = interval_seconds
@@ -52,6 +53,7 @@ class PurgeSweeper:
         self.restore_days = restore_days
         self.clock = clock
         self.lock = lock
+        self.on_erased = on_erased    # issues each erased org's signed receipt (wiring)
         self.runs = 0
         self.last_report: PurgeReport | None = None
         self._stop = threading.Event()
@@ -59,19 +61,23 @@ class PurgeSweeper:
 
     @classmethod
     def from_settings(
-        cls, engine: Engine, keyring: Keyring | None, settings: Settings, catalog: Catalog
+        cls, engine: Engine, keyring: Keyring | None, settings: Settings, catalog: Catalog,
+        on_erased: Callable[[ErasureReport], None] | None = None,
     ) -> PurgeSweeper:
         """The sweeper the gateway starts: `purge_interval_seconds`, the catalog's window, and on
         SQLite the home's `purge.lock` (one sweeping process per machine)."""
         lock = SweepLock(settings.home / "purge.lock") if engine.dialect.name == "sqlite" \
             else None
         return cls(engine, settings.purge_interval_seconds, keyring=keyring,
-                   restore_days=catalog.retention.deletion_restore_days, lock=lock)
+                   restore_days=catalog.retention.deletion_restore_days, lock=lock,
+                   on_erased=on_erased)
 
     def run_once(self) -> PurgeReport:
         now = self.clock()
         if self.keyring is not None:
-            erase_due(self.engine, self.keyring, self.restore_days, now)
+            for erased in erase_due(self.engine, self.keyring, self.restore_days, now):
+                if self.on_erased is not None:
+                    self.on_erased(erased)
         report = purge(self.engine, now)
         self.last_report = report
         self.runs += 1

@@ -144,7 +144,12 @@ exchanges = Table(
     Column("duration_ms", Integer),
     Column("ttfb_ms", Integer),
     Column("expires_at", TS, nullable=False, index=True),
+    # The client's `metadata.user_id`, as a keyed hash only (zdr.gateway.end_users): what an
+    # end user's erasure finds. Never the identifier in clear.
+    Column("end_user", String(64)),
 )
+Index("ix_exchanges_org_end_user", exchanges.c.org_id, exchanges.c.end_user)
+Index("ix_exchanges_org_started", exchanges.c.org_id, exchanges.c.started_at, exchanges.c.id)
 
 contents = Table(
     "contents", metadata,
@@ -229,7 +234,59 @@ audit_log = Table(
     Column("after", JSON),
     Column("prev_hash", String(64), nullable=False),
     Column("hash", String(64), nullable=False, unique=True),
+    # The audit-chain key that linked this entry (zdr.control.audit): NULL only for entries of a
+    # chain not yet keyed (a store upgraded from plain SHA-256 links, before its first action).
+    Column("key_id", String(16)),
 )
+
+# Signed audit heads (zdr.control.checkpoints): the chain head at entry `entry_seq`, signed with
+# the deployment's Ed25519 key. Ids, hashes and signatures only.
+audit_checkpoints = Table(
+    "audit_checkpoints", metadata,
+    Column("id", ROW_ID, primary_key=True, autoincrement=True),
+    Column("entry_seq", Integer, nullable=False, index=True),
+    Column("head", String(64), nullable=False),
+    Column("at", TS, nullable=False),
+    Column("chain_key_id", String(16), nullable=False),
+    Column("signing_key_id", String(16), nullable=False),
+    Column("signature", String(100), nullable=False),
+)
+
+# Public halves of every signing key the deployment has used (the private key never is here).
+signing_keys = Table(
+    "signing_keys", metadata,
+    Column("key_id", String(16), primary_key=True),
+    Column("public_pem", Text, nullable=False),
+    Column("created_at", TS, nullable=False),
+    Column("retired_at", TS),
+)
+
+# The attestation log (zdr.proof.ledger): every signed statement and receipt, each committing
+# to the previous one's hash. Content-free documents.
+attestations = Table(
+    "attestations", metadata,
+    Column("seq", Integer, primary_key=True, autoincrement=False),
+    Column("kind", String(20), nullable=False),
+    Column("org_id", String(36), index=True),
+    Column("issued_at", TS, nullable=False),
+    Column("document", Text, nullable=False),
+    Column("prev_hash", String(64), nullable=False),
+    Column("hash", String(64), nullable=False, unique=True),
+)
+
+# Records deleted, counted per org, record class and the UTC day they were created (purge,
+# retention shortening, erasure): what statements report as purged and erased.
+deletion_tallies = Table(
+    "deletion_tallies", metadata,
+    Column("id", ROW_ID, primary_key=True, autoincrement=True),
+    Column("org_id", String(36), nullable=False),
+    Column("record_class", String(30), nullable=False),
+    Column("created_day", String(10), nullable=False),
+    Column("reason", String(20), nullable=False),
+    Column("count", Integer, nullable=False),
+    Column("at", TS, nullable=False),
+)
+Index("ix_deletion_tallies_org_day", deletion_tallies.c.org_id, deletion_tallies.c.created_day)
 
 users = Table(
     "users", metadata,
@@ -257,6 +314,7 @@ admin_tokens = Table(
     Column("token_hash", String(64), nullable=False, unique=True),
     Column("created_at", TS, nullable=False),
     Column("revoked_at", TS),
+    Column("expires_at", TS),       # null: refused (every token gets one; migration 0004)
 )
 
 Index("ix_holds_active", holds.c.org_id, holds.c.released_at)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -11,7 +12,10 @@ from sqlalchemy import inspect
 from sqlalchemy.engine import Engine, make_url
 
 from zdr.catalog import load_catalog
+from zdr.control.audit import ChainKey
+from zdr.proof.signing import SigningKeyError, load_signer
 from zdr.settings import Settings
+from zdr.store.crypto import MasterKeyError, load_master_key
 from zdr.store.db import engine_for, read_only
 from zdr.store.tables import metadata
 from zdr.verify.catalogs import CatalogLibrary
@@ -34,6 +38,7 @@ class VerifyOptions:
     at: datetime | None = None            # check as of this instant (default: now)
     archive_dir: Path | None = None       # old catalog versions (default: HOME/catalogs)
     audit_head: str | None = None         # audit head hash printed by an earlier verification
+    org_id: str | None = None             # only this organization's rows (signed statements)
     progress: Callable[[str], None] = field(default=lambda _message: None)
 
 
@@ -62,8 +67,10 @@ def run_verify(settings: Settings, options: VerifyOptions, engine: Engine | None
         catalog = load_catalog(settings.catalog_path)
         library = CatalogLibrary.discover(settings.catalog_path,
                                           options.archive_dir or settings.home / "catalogs")
+        chain_key, pems = _audit_keys(settings)
         context = StoreContext(engine=engine, now=now, catalog=catalog, library=library,
-                               audit_head=options.audit_head)
+                               audit_head=options.audit_head, chain_key=chain_key,
+                               signing_pems=pems, org_id=options.org_id)
         report = Report(database=make_url(settings.database_url).render_as_string(
             hide_password=True), checked_at=now.isoformat(timespec="seconds"))
         for check in STORE_CHECKS:
@@ -77,6 +84,18 @@ def run_verify(settings: Settings, options: VerifyOptions, engine: Engine | None
     finally:
         if own_engine:
             engine.dispose()
+
+
+def _audit_keys(settings: Settings) -> tuple[ChainKey | None, tuple[str, ...]]:
+    """The audit chain's key and this home's public signing key, when they load (verify then
+    checks the links and the checkpoints; without them, what it can)."""
+    chain_key: ChainKey | None = None
+    pems: tuple[str, ...] = ()
+    with contextlib.suppress(MasterKeyError):
+        chain_key = ChainKey.from_master_key(load_master_key(settings))
+    with contextlib.suppress(SigningKeyError):
+        pems = (load_signer(settings, create=False).public_pem,)
+    return chain_key, pems
 
 
 def _canary_check(

@@ -7,10 +7,12 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import Connection
+from sqlalchemy import Connection, Table, true
 from sqlalchemy.engine import Engine
+from sqlalchemy.sql.elements import ColumnElement
 
 from zdr.catalog import Catalog
+from zdr.control.audit import ChainKey
 from zdr.store.db import read_only, utc
 from zdr.verify.catalogs import CatalogLibrary
 
@@ -26,7 +28,14 @@ class StoreContext:
     now: datetime                 # aware, UTC
     catalog: Catalog              # the catalog in force (grace and restore periods come from it)
     library: CatalogLibrary       # every catalog version verify can find
-    audit_head: str | None = None  # a head hash printed earlier: catches deleted newest entries
+    audit_head: str | None = None  # a head printed earlier: catches a chain cut or rewritten
+    chain_key: ChainKey | None = None  # the audit chain's key (from the master key)
+    signing_pems: tuple[str, ...] = ()  # public keys trusted for the audit checkpoints
+    org_id: str | None = None     # only this organization's rows (a signed statement's checks)
+
+    def scope(self, table: Table) -> ColumnElement[bool]:
+        """The rows a check looks at: every row, or with `org_id` that org's only."""
+        return true() if self.org_id is None else table.c.org_id == self.org_id
 
     @property
     def grace(self) -> timedelta:

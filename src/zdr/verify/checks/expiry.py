@@ -29,8 +29,10 @@ def check_expiry(ctx: StoreContext) -> CheckResult:
                         f"{cutoff:%Y-%m-%d %H:%M:%S} UTC must be gone unless held")
     with ctx.connect() as conn:
         for table in EXPIRING:
-            result.examined += conn.execute(select(func.count()).select_from(table)).scalar_one()
-            overdue = and_(table.c.expires_at.is_not(None), table.c.expires_at < cutoff)
+            result.examined += conn.execute(select(func.count()).select_from(table)
+                                            .where(ctx.scope(table))).scalar_one()
+            overdue = and_(ctx.scope(table), table.c.expires_at.is_not(None),
+                           table.c.expires_at < cutoff)
             query = select(table.c.id, table.c.expires_at).where(overdue, not_(held(table)))
             for row in conn.execute(query):
                 result.add(f"{table.name}#{row.id}",

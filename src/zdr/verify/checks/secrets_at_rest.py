@@ -24,7 +24,10 @@ def check_secrets_at_rest(ctx: StoreContext) -> CheckResult:
     with ctx.connect() as conn:
         for table, digest, kind in ((api_keys, api_keys.c.key_hash, KEY_PREFIX),
                                     (admin_tokens, admin_tokens.c.token_hash, TOKEN_PREFIX)):
-            for row in conn.execute(select(table.c.id, table.c.prefix, digest.label("digest"))):
+            query = select(table.c.id, table.c.prefix, digest.label("digest"))
+            if table is api_keys:
+                query = query.where(ctx.scope(api_keys))
+            for row in conn.execute(query):
                 result.examined += 1
                 if not SHA256_HEX.fullmatch(row.digest or ""):
                     result.add(f"{table.name}#{row.id}", "stored secret is not a SHA-256 digest")

@@ -31,7 +31,8 @@ def check_zdr_content(ctx: StoreContext) -> CheckResult:
     result = CheckResult("zdr_content", "No content kept for ZDR-scoped exchanges")
     with ctx.connect() as conn:
         query = select(contents.c.id, contents.c.exchange_id, exchanges.c.zdr_state).select_from(
-            contents.outerjoin(exchanges, exchanges.c.id == contents.c.exchange_id))
+            contents.outerjoin(exchanges, exchanges.c.id == contents.c.exchange_id)).where(
+            ctx.scope(contents))
         for row in conn.execute(query):
             result.examined += 1
             where = f"contents#{row.id}"
@@ -45,7 +46,8 @@ def check_zdr_content(ctx: StoreContext) -> CheckResult:
         query = select(flagged_contents.c.id, flagged_contents.c.exchange_id,
                        exchanges.c.zdr_state, exchanges.c.misuse_exception).select_from(
             flagged_contents.outerjoin(exchanges,
-                                       exchanges.c.id == flagged_contents.c.exchange_id))
+                                       exchanges.c.id == flagged_contents.c.exchange_id)).where(
+            ctx.scope(flagged_contents))
         for flagged in conn.execute(query):
             result.examined += 1
             where = f"flagged_contents#{flagged.id}"
@@ -60,7 +62,8 @@ def check_zdr_content(ctx: StoreContext) -> CheckResult:
                        feature_artifacts.c.feature, exchanges.c.zdr_state,
                        exchanges.c.decision).select_from(
             feature_artifacts.outerjoin(exchanges,
-                                        exchanges.c.id == feature_artifacts.c.exchange_id))
+                                        exchanges.c.id == feature_artifacts.c.exchange_id)).where(
+            ctx.scope(feature_artifacts))
         for artifact in conn.execute(query):
             result.examined += 1
             where = f"feature_artifacts#{artifact.id}"
