@@ -11,10 +11,12 @@ import pytest
 from sqlalchemy import Engine, text
 
 from zdr.catalog import default_catalog
+from zdr.control.audit import ChainKey
 from zdr.control.context import ControlContext
 from zdr.control.plane import ControlPlane
 from zdr.control.roles import system_actor
 from zdr.store.changes import ChangeListener, publish_change
+from zdr.store.crypto import Keyring
 from zdr.store.db import engine_for, migrate
 from zdr.testing.postgres import PostgresServer
 
@@ -68,7 +70,10 @@ async def test_a_committed_change_reaches_the_listener_at_once(pg_url: str, engi
     listener, heard = await listening(pg_url)
     try:
         assert heard.notices[0][1] is None       # on connecting: forget everything
-        plane = ControlPlane(ControlContext(engine=engine, catalog=default_catalog()))
+        master = bytes(range(32))
+        plane = ControlPlane(ControlContext(engine=engine, catalog=default_catalog(),
+                                            keyring=Keyring(engine, master),
+                                            chain_key=ChainKey.from_master_key(master)))
         org = plane.orgs.create(system_actor(), "notice-org", "enterprise")
         sent = time.monotonic()
         plane.arrangements.accept_baa(system_actor(), "notice-org", "2026-01")
