@@ -211,7 +211,7 @@ def build_app(
     on_shutdown.append(flusher.stop)
     limits = HeaderLimits(settings.max_header_bytes, settings.max_header_count)
     if server_process:
-        server_protocol.configure(limits)               # this worker's bound on request heads
+        server_protocol.configure(limits, settings.header_timeout_seconds)  # request heads
         on_startup.append(heap.settle_after_startup)    # last: after everything long-lived
     safety = safety or store.safety or NullSafetyQueue()
     return GatewayApp(
