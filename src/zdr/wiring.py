@@ -1,9 +1,11 @@
 """Builds the gateway from `Settings`: picks the real ports (SQL store) or their in-memory twins.
 
 `build_app(settings)` is what `zdr serve` runs (through `app_factory`, once per worker process).
-Tests pass their own `directory`, `sink`, `safety` and `clock`. The SQL store is imported lazily:
-when it is not there (or not initialised), the gateway still runs, on empty in-memory twins, and
-says so in its start-up log.
+Tests pass their own `directory`, `sink`, `safety` and `clock`. The SQL store is imported lazily.
+A home with neither a store nor a master key (before `zdr init`) runs on empty in-memory twins,
+and says so in its start-up log; once either exists, a store or master key that cannot be opened
+(missing, malformed, readable by others) makes `build_app` raise: the gateway fails closed rather
+than serve real traffic on in-memory ports.
 
 With the SQL store's sink in use (and no `safety` given) the safety pipeline
 (`zdr.safety.pipeline`) classifies every exchange whose decision keeps a classifier result; it is
@@ -18,6 +20,7 @@ import importlib
 import secrets
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from zdr.catalog import default_catalog, load_catalog
@@ -67,11 +70,12 @@ def sql_ports(settings: Settings) -> StorePorts:
         exchanges = importlib.import_module("zdr.store.exchanges")
     except ImportError:
         return ports
+    if not (settings.master_key or settings.key_file.exists() or store_exists(settings)):
+        return StorePorts(description="in-memory (no store and no master key: run `zdr init`)")
+    # From here on a store or a key is configured: one that cannot be opened stops the start
+    # (MasterKeyError and the like propagate), never a quiet fall-back to in-memory ports.
+    master_key = crypto.load_master_key(settings)
     engine = db.engine_for(settings.database_url)
-    try:
-        master_key = crypto.load_master_key(settings)
-    except Exception:  # noqa: BLE001 - no home initialised yet: run without the store
-        return StorePorts(description="in-memory (no master key: run `zdr init`)")
     keyring = crypto.Keyring(engine, master_key)
     ports.identifier_key = crypto.identifier_key(master_key)
     sink = exchanges.SqlExchangeSink(engine, keyring, capacity=settings.write_queue)
@@ -98,6 +102,17 @@ def sql_ports(settings: Settings) -> StorePorts:
     ports.directory = directory_module.SqlDirectory(engine)
     ports.control = control_plane_app(settings, engine)
     return ports
+
+
+def store_exists(settings: Settings) -> bool:
+    """Whether the configured store is there to open: any server URL, or an existing SQLite
+    file (`zdr init` creates it; without it the gateway runs on in-memory ports)."""
+    from sqlalchemy.engine import make_url
+
+    url = make_url(settings.database_url)
+    if url.get_backend_name() != "sqlite":
+        return True
+    return bool(url.database) and Path(str(url.database)).exists()
 
 
 def _add_sweeper(ports: StorePorts, engine: Any, keyring: Any, settings: Settings) -> None:

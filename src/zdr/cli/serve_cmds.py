@@ -50,8 +50,9 @@ def prepare_store(settings: Settings) -> None:
 
     from zdr.store.crypto import MasterKeyError, load_master_key
     from zdr.store.db import SchemaTooNew, engine_for, migrate
+    from zdr.wiring import store_exists
 
-    if settings.master_key or settings.key_file.exists():
+    if settings.master_key or settings.key_file.exists() or store_exists(settings):
         try:
             load_master_key(settings)
         except MasterKeyError as error:
