@@ -58,7 +58,7 @@ class StorePorts:
     on_shutdown: list[Hook] = field(default_factory=list)
     description: str = "in-memory (no SQL store)"
     write_queue_depth: Callable[[], int] | None = None
-    identifier_key: bytes | None = None     # pseudonyms of client-chosen names (master key)
+    identifier_keys: Callable[[str], bytes] | None = None   # each org's pseudonym key
 
 
 def sql_ports(settings: Settings) -> StorePorts:
@@ -77,7 +77,7 @@ def sql_ports(settings: Settings) -> StorePorts:
     master_key = crypto.load_master_key(settings)
     engine = db.engine_for(settings.database_url)
     keyring = crypto.Keyring(engine, master_key)
-    ports.identifier_key = crypto.identifier_key(master_key)
+    ports.identifier_keys = keyring.identifier_key      # from each org's data key
     sink = exchanges.SqlExchangeSink(engine, keyring, capacity=settings.write_queue)
 
     async def start_sink() -> None:
@@ -245,7 +245,7 @@ def build_app(
         max_body_bytes=settings.max_body_bytes,
         header_limits=limits,
         # Without the store nothing is kept across restarts: a key of this process will do.
-        pseudonyms=Pseudonyms(store.identifier_key or secrets.token_bytes(32), catalog),
+        pseudonyms=Pseudonyms(store.identifier_keys or secrets.token_bytes(32), catalog),
         fallback=fallback or store.control,
         on_startup=on_startup,
         on_shutdown=on_shutdown,

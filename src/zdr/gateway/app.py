@@ -156,7 +156,7 @@ class GatewayApp:
         now = self.clock.now()
         decision = decide(facts, principal.arrangements, self.catalog, now)
         ex = Exchange("", principal, decision, now, recorded=self.pseudonyms.recorded(
-            decision, principal.arrangements, now))
+            decision, principal.arrangements, now, principal.org_id))
         if problem is not None or decision.error is not None:
             if problem is not None:
                 ex.status, ex.outcome = problem.status, "bad_request"
