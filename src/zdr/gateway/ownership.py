@@ -43,6 +43,7 @@ from zdr.gateway.references import container_references
 from zdr.gateway.relay import Relay
 from zdr.gateway.responses import Headers, new_request_id, send_body, send_error
 from zdr.gateway.routes import Route
+from zdr.gateway.session_bodies import session_file_ids
 from zdr.ports import ResourceOwners, UpstreamResource
 
 MAX_CAPTURE = 8 * 1024 * 1024      # a created object or one list page: small JSON
@@ -66,6 +67,7 @@ KINDS = {kind.name: kind for kind in (
          ("features", "claude_code_remote_session")),
     Kind("container", "container", "Container not found.", ("features", "code_execution")),
 )}
+SESSION_KINDS = frozenset({"session", "cc_session"})
 UNREADABLE = "The upstream's answer could not be attributed to this organization."
 UNRECORDED = "The gateway could not record this organization's ownership of the new {what}."
 
@@ -174,15 +176,24 @@ class OwnershipGuard:
         return None if period is None else created_at + period
 
     async def refuse_foreign_references(self, ex: Exchange, body: dict[str, Any] | None,
-                                        send: Send, *, files: bool = True) -> bool:
+                                        send: Send, *, files: bool = True,
+                                        session: bool = False) -> bool:
         """Answer 404 (and return True) when `body` references a file, container or custom
         skill the caller's org does not own; False when every one is its own (or none is
-        referenced). `files=False`: the policy found no file reference, so none is looked for."""
+        referenced). `files=False`: the policy found no file reference, so none is looked for;
+        `session`: a session body, whose file ids are looked for at any depth."""
+        if session:                     # any file_id in a session body (session_bodies)
+            wanted = {"file": session_file_ids(body), "container": set(), "skill": set()}
+            return await self._refuse_unowned(ex, wanted, send)
         if not files and (body is None or body.get("container") is None):
             return False                # the hot path: nothing to look up
         wanted = {"file": file_references(body) if files else set()}
         named = container_references(body)
         wanted["container"], wanted["skill"] = named.containers, named.skills
+        return await self._refuse_unowned(ex, wanted, send)
+
+    async def _refuse_unowned(self, ex: Exchange, wanted: dict[str, set[str]],
+                              send: Send) -> bool:
         for kind, ids in wanted.items():
             if ids and not ids <= await self.owners.owned(ex.principal.org_id, kind,
                                                           sorted(ids), ex.started_at):
@@ -224,6 +235,9 @@ class OwnershipGuard:
                 await self._refuse(ex, send, 404, "not_found_error", kind.not_found,
                                    "not_found")
                 return
+            if method == "POST" and route.body_ids and await self.refuse_foreign_references(
+                    ex, parsed, send, session=kind.name in SESSION_KINDS):
+                return
             await self.relay.run(ex, method, target_url, headers, body, send, recorder, None)
             if method == "DELETE" and route.pattern.endswith("{id}") \
                     and 200 <= ex.status < 300:
@@ -233,8 +247,8 @@ class OwnershipGuard:
             await self._refuse(ex, send, 405, "invalid_request_error",
                                "This method is not allowed on this route.", "not_found")
             return
-        if method == "POST" and route.body_ids \
-                and await self.refuse_foreign_references(ex, parsed, send):
+        if method == "POST" and route.body_ids and await self.refuse_foreign_references(
+                ex, parsed, send, session=kind.name in SESSION_KINDS):
             return
         capture = CapturedResponse()
         try:
