@@ -13,6 +13,8 @@ through `zdr.ports.ResourceOwners` (kinds: `file`, `batch`, `skill`, `session` f
 - any request naming an id (a route with `{id}`: read, content, results, cancel, versions,
   events, archive, delete) is relayed only when the caller's org owns the id; a foreign, unknown
   or expired id gets `404 not_found_error` without contacting the upstream;
+- a list whose `after_id` / `before_id` cursor names an id the caller's org does not own is a
+  `404` (the page around another org's id would tell when it was made);
 - a list (`GET` on a collection) keeps only the caller's org's ids in the upstream's `data`, and
   its `first_id` / `last_id` cursors name only those (a page may hold fewer items than `limit`);
 - a successful delete of the object itself (not of a version under it) forgets the id;
@@ -32,6 +34,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
+from urllib.parse import parse_qsl
 
 import orjson
 
@@ -250,6 +253,11 @@ class OwnershipGuard:
         if method == "POST" and route.body_ids and await self.refuse_foreign_references(
                 ex, parsed, send, session=kind.name in SESSION_KINDS):
             return
+        cursors = list_cursors(target_url)
+        if method == "GET" and cursors and not cursors <= await self.owners.owned(
+                ex.principal.org_id, kind.name, sorted(cursors), ex.started_at):
+            await self._refuse(ex, send, 404, "not_found_error", kind.not_found, "not_found")
+            return          # a page relative to another org's id would tell where it stands
         capture = CapturedResponse()
         try:
             await self.relay.run(ex, method, target_url, headers, body, capture.send, recorder,
@@ -335,3 +343,16 @@ def _period(catalog: Catalog, kind: Kind) -> timedelta | None:
     if spec is None or spec.artifact_until_deleted or spec.artifact_days is None:
         return None
     return timedelta(days=spec.artifact_days)
+
+
+CURSOR_PARAMS = frozenset({"after_id", "before_id"})
+
+
+def list_cursors(target_url: str) -> set[str]:
+    """The ids a list request pages from (`after_id` / `before_id`, every repeat, decoded as the
+    upstream decodes them): each must be the caller's org's."""
+    _, _, query = target_url.partition("?")
+    if not query:
+        return set()
+    return {value for name, value in parse_qsl(query, keep_blank_values=True)
+            if name in CURSOR_PARAMS}
