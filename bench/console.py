@@ -77,7 +77,7 @@ def build(home: Path):  # type: ignore[no-untyped-def]
 
     asyncio.run(write())
     sink.close()
-    limiter = LoginRateLimiter(Limit(10_000, 60), Limit(10_000, 60))
+    limiter = LoginRateLimiter(engine, Limit(10_000, 60), Limit(10_000, 60), Limit(10_000, 60))
     app = Starlette(routes=[Mount("/console", build_console_app(plane, settings,
                                                                 limiter=limiter))])
     return app, org.id

@@ -7,6 +7,7 @@ the gateway is handed a `MetadataOnlyRecorder`, which has no method that takes c
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Protocol
@@ -90,6 +91,18 @@ class ClassificationRecord:
     scores: dict[str, float]
     labels: dict[str, bool]
     sampled_out: bool = False
+    # What of the exchange the classifier did not see, from a closed set (`NOT_SCORED`); stored
+    # among the labels as `not_scored:<reason>: true`. Never text.
+    not_scored: tuple[str, ...] = ()
+
+
+# Why part or all of an exchange was not scored (a closed set: safe in labels and metrics).
+NOT_SCORED = (
+    "media_type",    # a file whose media type is not text (PDF, image, archive, ...)
+    "no_content",    # the exchange carried no text (a list, a metadata read, a delete, an error)
+    "refused",       # answered 4xx (by the gateway or the upstream): bad input, no model read it
+    "size_limit",    # text past the per-exchange limit (the rest was scored)
+)
 
 
 class SafetySink(Protocol):
@@ -104,6 +117,15 @@ class SafetyQueue(Protocol):
     """Takes an exchange's text after the response is done; never blocks, never persists text."""
 
     def submit(self, meta: ExchangeMetadata, input_text: str, output_text: str) -> None: ...
+
+    def submit_parts(self, meta: ExchangeMetadata, parts: Sequence[tuple[str, str]],
+                     not_scored: tuple[str, ...] = ()) -> None:
+        """An exchange that carries several texts (a batch's requests, its results, the pieces
+        of an uploaded file): each (input, output) part is scored on its own and the exchange
+        gets one result, per category the highest score; flagged content holds the flagged
+        parts only. `not_scored` names what was not seen (`NOT_SCORED`); no parts and a reason
+        is a result without scores."""
+        ...
 
 
 @dataclass(frozen=True, slots=True)

@@ -5,13 +5,14 @@ This is the only module that reads the environment. Tests pass a mapping to `loa
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import tomllib
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 DEFAULT_PROVIDER_URL = "https://api.anthropic.com"
 
@@ -46,6 +47,29 @@ class Settings(BaseModel):
     write_queue: int = 10000
     session_secret: str | None = Field(default=None, repr=False)
     console_secure_cookies: bool = False
+    # Proxies (addresses or networks) whose X-Forwarded-For / X-Forwarded-Proto the console
+    # believes; empty: none, the peer of the connection is the client.
+    forwarded_allow_ips: tuple[str, ...] = ()
+
+    @field_validator("forwarded_allow_ips", mode="before")
+    @classmethod
+    def _proxy_list(cls, value: Any) -> Any:
+        """`ZDR_FORWARDED_ALLOW_IPS="10.0.0.5, 10.1.0.0/16"` or a TOML list; each a valid
+        address or network (no wildcard: trusting every peer would let anyone pick its address)."""
+        items = value.split(",") if isinstance(value, str) else value
+        if not isinstance(items, (list, tuple)):
+            return value
+        networks = []
+        for item in items:
+            text = str(item).strip()
+            if not text:
+                continue
+            try:
+                networks.append(str(ipaddress.ip_network(text, strict=False)))
+            except ValueError:
+                raise ValueError(f"forwarded_allow_ips: {text!r} is not an IP address or "
+                                 "network") from None
+        return tuple(networks)
 
     @property
     def sqlite_path(self) -> Path:

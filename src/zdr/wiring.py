@@ -18,7 +18,7 @@ from __future__ import annotations
 import asyncio
 import importlib
 import secrets
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -185,10 +185,14 @@ def build_app(
     use_store: bool | None = None,
     resources: ResourceOwners | None = None,
     server_process: bool = False,
+    on_startup: Sequence[Hook] = (),
+    on_shutdown: Sequence[Hook] = (),
 ) -> GatewayApp:
     """The gateway app. Ports not given come from the SQL store (when `use_store` is not False
     and the store is available), else from the in-memory twins. `server_process`: the app owns
-    its process (a `zdr serve` worker), so it may tune the process's garbage collector."""
+    its process (a `zdr serve` worker), so it may tune the process's garbage collector.
+    `on_startup` hooks run after the store's (e.g. a test's own safety pipeline), `on_shutdown`
+    hooks before the store closes."""
     catalog = load_catalog(settings.catalog_path) if settings.catalog_path else default_catalog()
     store = StorePorts()
     if use_store is None:
@@ -207,27 +211,27 @@ def build_app(
     metrics = GatewayMetrics()
     if store.write_queue_depth is not None:
         metrics.track_write_queue(store.write_queue_depth)
-    on_startup = list(store.on_startup)
-    on_shutdown = list(store.on_shutdown)
+    startup = [*store.on_startup, *on_startup]
+    shutdown = [*on_shutdown, *store.on_shutdown]
     if safety is None and store.safety is None and sink is None and store.sink is not None:
         pipeline = SafetyPort(settings, store.sink, metrics, logger)
         store.safety = pipeline
-        on_startup.append(pipeline.start)          # after the sink has started
-        on_shutdown.insert(0, pipeline.stop)       # before the sink closes
+        startup.append(pipeline.start)             # after the sink has started
+        shutdown.insert(0, pipeline.stop)          # before the sink closes
 
     async def announce() -> None:
         logger.info("gateway_started", upstream=settings.effective_upstream_url,
                     upstream_kind="stand-in" if stub else "provider", pid=_pid(),
                     catalog_version=catalog.version)
 
-    on_startup.append(announce)
+    startup.append(announce)
     flusher = LogFlusher(writer)
-    on_startup.append(flusher.start)
-    on_shutdown.append(flusher.stop)
+    startup.append(flusher.start)
+    shutdown.append(flusher.stop)
     limits = HeaderLimits(settings.max_header_bytes, settings.max_header_count)
     if server_process:
         server_protocol.configure(limits, settings.header_timeout_seconds)  # request heads
-        on_startup.append(heap.settle_after_startup)    # last: after everything long-lived
+        startup.append(heap.settle_after_startup)       # last: after everything long-lived
     safety = safety or store.safety or NullSafetyQueue()
     return GatewayApp(
         catalog=catalog,
@@ -247,8 +251,8 @@ def build_app(
         # Without the store nothing is kept across restarts: a key of this process will do.
         pseudonyms=Pseudonyms(store.identifier_keys or secrets.token_bytes(32), catalog),
         fallback=fallback or store.control,
-        on_startup=on_startup,
-        on_shutdown=on_shutdown,
+        on_startup=startup,
+        on_shutdown=shutdown,
     )
 
 
@@ -266,6 +270,12 @@ class SafetyPort:
         if self.pipeline is None:   # never while serving: the server starts after `start`
             raise RuntimeError("the safety pipeline is not running")
         self.pipeline.submit(meta, input_text, output_text)
+
+    def submit_parts(self, meta: Any, parts: Sequence[tuple[str, str]],
+                     not_scored: tuple[str, ...] = ()) -> None:
+        if self.pipeline is None:
+            raise RuntimeError("the safety pipeline is not running")
+        self.pipeline.submit_parts(meta, parts, not_scored)
 
     async def start(self) -> None:
         from zdr.safety.pipeline import pipeline_from_settings

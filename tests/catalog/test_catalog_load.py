@@ -29,22 +29,27 @@ def test_shipped_catalog_is_complete():
 
 
 DESIGN_TABLE = [
-    # (feature, zdr, hipaa eligible, artifact days (None: until deleted or nothing kept))
+    # (feature, zdr, HIPAA: True, False or "with ZDR", artifact days (None: until deleted or
+    # nothing kept))
     ("prompt_caching", "yes", True, None),            # messages line of the table
     ("memory", "yes", True, None),
     ("inference_geo", "yes", True, None),
     ("web_search", "yes", False, None),                # the BAA does not cover web search
     ("web_search_dynamic_filtering", "no", False, 30),
-    ("web_fetch", "yes", False, None),
-    ("tool_search", "yes", False, None),
-    ("context_editing", "yes", False, None),
-    ("compaction", "yes", False, None),
+    # BAA-covered only with ZDR in force ("not available for HIPAA-regulated organizations
+    # without Zero Data Retention"; the Claude Code CLI sends context_management every time)
+    ("web_fetch", "yes", "with ZDR", None),
+    ("tool_search", "yes", "with ZDR", None),
+    ("context_editing", "yes", "with ZDR", None),
+    ("compaction", "yes", "with ZDR", None),
     ("structured_outputs", "qualified", True, 1),      # schema only, <= 24 h
     ("code_execution", "no", False, 30),               # container data <= 30 days
     ("batches", "no", False, 29),
     ("files", "no", False, None),                      # until deleted
     ("agent_skills", "no", False, 30),
     ("mcp_connector", "no", False, 30),
+    # a /feedback or /bug transcript is kept 5 years (Claude Code's data-usage page)
+    ("claude_code_feedback", "no", False, 1825),
 ]
 
 
@@ -52,9 +57,56 @@ DESIGN_TABLE = [
 def test_design_feature_table(feature, zdr, hipaa, days):
     """Each line of docs/DESIGN.md §2's feature table is encoded as written."""
     spec = default_catalog().features[feature]
-    assert (spec.zdr, spec.hipaa_eligible, spec.artifact_days) == (zdr, hipaa, days)
+    encoded = "with ZDR" if spec.hipaa_requires_zdr else spec.hipaa_eligible
+    assert (spec.zdr, encoded, spec.artifact_days) == (zdr, hipaa, days)
     if feature == "files":
         assert spec.artifact_until_deleted
+
+
+def test_claude_code_is_baa_covered_only_with_zdr():
+    """Both Claude Code surfaces: HIPAA only with ZDR in force, never for covered models."""
+    for surface in ("claude_code_api", "claude_code_enterprise"):
+        spec = default_catalog().surfaces[surface]
+        assert spec.hipaa_eligible and spec.hipaa_requires_zdr and not spec.hipaa_covered_models
+
+
+def test_only_api_and_enterprise_can_hold_zdr_and_seats_are_enterprise():
+    catalog = default_catalog()
+    assert catalog.zdr_plans == {"api", "enterprise"}
+    assert catalog.key_kind_allowed("enterprise_seat", "enterprise")
+    assert not catalog.key_kind_allowed("enterprise_seat", "api")
+    assert catalog.key_kind_allowed("api", "team")
+
+
+# Captured on the wire (value and client), from @anthropic-ai/claude-code 2.1.332 (`claude -p`)
+# and the official SDKs: none may be unknown, and none of the CLI's is removed under ZDR.
+CLI_BETAS = [
+    "claude-code-20250219", "interleaved-thinking-2025-05-14", "context-management-2025-06-27",
+    "per-turn-control-2026-07-01", "mid-conversation-tool-changes-2026-07-01",
+    "thinking-token-count-2026-05-13", "advanced-tool-use-2025-11-20", "effort-2025-11-24",
+]
+SDK_BETAS = [
+    # sent by the SDKs themselves: count_tokens (Python), structured-output parsing (TypeScript),
+    # OAuth credentials (both)
+    "token-counting-2024-11-01", "structured-outputs-2025-12-15", "oauth-2025-04-20",
+]
+
+
+@pytest.mark.parametrize("beta", CLI_BETAS)
+def test_every_cli_beta_is_zdr_eligible(beta):
+    spec = default_catalog().betas[beta]
+    assert spec.zdr_eligible and spec.hipaa_eligible, spec.source
+    assert "docs" in spec.source or "ZDR" in spec.source
+
+
+@pytest.mark.parametrize("beta", SDK_BETAS)
+def test_sdk_betas_are_known(beta):
+    assert beta in default_catalog().betas
+
+
+def test_every_beta_has_a_source_and_a_beta_name():
+    for beta in default_catalog().betas.values():
+        assert beta.source.strip() and beta.id == beta.id.lower()
 
 
 @pytest.mark.parametrize(("model", "model_class"), [
@@ -64,6 +116,8 @@ def test_design_feature_table(feature, zdr, hipaa, days):
     ("claude-fable-5", "covered"),            # Fable 5
     ("claude-sonnet-4-5", "standard"),
     ("claude-mythical", "standard"),          # not the prefix
+    ("Claude-Mythos-5", "covered"),           # ids are compared case-insensitively
+    ("CLAUDE-FABLE-5-1", "covered"),
     (None, "standard"),
 ])
 def test_model_classes(model, model_class):
@@ -138,6 +192,30 @@ BAD = [
     # a missing error message
     (lambda t: t.replace("covered_model = \"In order", "covered_modell = \"In order"),
      "messages.covered_model", None, "is required"),
+    # ZDR granted to a consumer plan
+    (lambda t: t.replace('zdr_plans = ["api", "enterprise"]', 'zdr_plans = ["api", "pro"]'),
+     "zdr_plans", "zdr_plans = [", "must be commercial plans"),
+    # the plans ZDR can be granted to must be said, not assumed
+    (lambda t: t.replace('zdr_plans = ["api", "enterprise"]\n', ""),
+     "zdr_plans", None, "is required"),
+    # seats limited to a key kind that does not exist
+    (lambda t: t.replace('enterprise_seat = ["enterprise"]', 'robot_seat = ["enterprise"]'),
+     "key_kind_plans.robot_seat", "robot_seat = [", "not one of key_kinds"),
+    # "only with ZDR" on something not eligible at all
+    (lambda t: t.replace('[betas."claude-code-20250219"]\nzdr_eligible = true\n'
+                         'hipaa_eligible = true',
+                         '[betas."claude-code-20250219"]\nzdr_eligible = true\n'
+                         'hipaa_eligible = false'),
+     "betas.claude-code-20250219.hipaa_requires_zdr", None, "needs hipaa_eligible = true"),
+    # a beta entry that is not a beta name (it would be echoed in a header)
+    (lambda t: t.replace('[betas."effort-2025-11-24"]', '[betas."Effort Now"]'),
+     "betas.Effort Now", None, "is not a beta name"),
+    # a beta entry without its source
+    (lambda t: t.replace('[betas."effort-2025-11-24"]\nzdr_eligible = true\n'
+                         'hipaa_eligible = true\nsource',
+                         '[betas."effort-2025-11-24"]\nzdr_eligible = true\n'
+                         'hipaa_eligible = true\nsourc'),
+     "betas.effort-2025-11-24.sourc", None, "not a known catalog key"),
 ]
 
 

@@ -9,6 +9,7 @@ from starlette.applications import Starlette
 from starlette.routing import Mount
 from starlette.testclient import TestClient
 
+from backend_engines import backend_engine, module_backend_engine  # noqa: F401 - fixtures
 from zdr.console import build_console_app
 from zdr.console.ratelimit import LoginRateLimiter
 
@@ -27,8 +28,8 @@ def world(world_template: tuple[Path, str], tmp_path: Path) -> Iterator[World]:
 
 
 @pytest.fixture
-def limiter() -> LoginRateLimiter:
-    return LoginRateLimiter()
+def limiter(world: World) -> LoginRateLimiter:
+    return LoginRateLimiter(world.plane.ctx.engine)
 
 
 @pytest.fixture

@@ -238,3 +238,54 @@ def test_zdr_story_in_chromium(served: tuple[str, World], browser: object) -> No
                                   for p, loads in sorted(timings.total_ms.items())})
     assert len(every) >= 15
     assert statistics.median(every) < 50, every
+
+
+def test_people_and_organizations_in_chromium(served: tuple[str, World], browser: object) -> None:
+    """A provider admin creates an org (a look-alike name is refused next to the field); Acme's
+    owner adds a member; the member changes their password and is signed out elsewhere."""
+    base, world = served
+    acme = world.org_ids["Acme"]
+    timings = Timings()
+
+    padmin = sign_in(browser, base, "padmin@provider.test", timings)
+    padmin.goto(f"{base}/console/orgs")  # type: ignore[attr-defined]
+    padmin.get_by_label("Name", exact=True).fill("ACME")  # type: ignore[attr-defined]
+    padmin.get_by_label("Plan", exact=True).select_option("api")  # type: ignore[attr-defined]
+    padmin.get_by_role("button", name="Create organization").click()  # type: ignore[attr-defined]
+    padmin.wait_for_load_state()  # type: ignore[attr-defined]
+    assert "already exists" in padmin.locator("#name-error").inner_text()  # type: ignore[attr-defined]
+    shoot(padmin, "16-org-name-refused")
+    padmin.get_by_label("Name", exact=True).fill("Initech")  # type: ignore[attr-defined]
+    padmin.get_by_label("Plan", exact=True).select_option("team")  # type: ignore[attr-defined]
+    padmin.get_by_role("button", name="Create organization").click()  # type: ignore[attr-defined]
+    padmin.wait_for_load_state()  # type: ignore[attr-defined]
+    assert "Organization created" in padmin.get_by_role("status").first.inner_text()  # type: ignore[attr-defined]
+
+    owner = sign_in(browser, base, "owner@acme.test", timings)
+    owner.get_by_role("link", name="Members").click()  # type: ignore[attr-defined]
+    owner.wait_for_load_state()  # type: ignore[attr-defined]
+    assert owner.url.endswith(f"/console/orgs/{acme}/members")  # type: ignore[attr-defined]
+    owner.get_by_label("Email").fill("legal@provider.test")  # type: ignore[attr-defined]
+    owner.get_by_role("button", name="Add member").click()  # type: ignore[attr-defined]
+    owner.wait_for_load_state()  # type: ignore[attr-defined]
+    assert "Added" in owner.get_by_role("status").first.inner_text()  # type: ignore[attr-defined]
+    assert "legal@provider.test" in owner.locator("tbody").inner_text()  # type: ignore[attr-defined]
+    assert world.plane.accounts.actor_for_email("legal@provider.test").org_roles == {}
+    shoot(owner, "17-members")
+
+    elsewhere = sign_in(browser, base, "member@acme.test", timings)
+    member = sign_in(browser, base, "member@acme.test", timings)
+    member.get_by_role("link", name="member@acme.test").click()  # type: ignore[attr-defined]
+    member.wait_for_load_state()  # type: ignore[attr-defined]
+    member.get_by_label("Current password").fill(PASSWORD)  # type: ignore[attr-defined]
+    member.get_by_label("New password", exact=True).fill("a fresh password 2026")  # type: ignore[attr-defined]
+    member.get_by_label("New password again").fill("a fresh password 2026")  # type: ignore[attr-defined]
+    member.get_by_role("button", name="Change password").click()  # type: ignore[attr-defined]
+    member.wait_for_load_state()  # type: ignore[attr-defined]
+    assert "Password changed" in member.get_by_role("status").first.inner_text()  # type: ignore[attr-defined]
+    shoot(member, "18-password-changed")
+    elsewhere.reload()  # type: ignore[attr-defined]
+    assert "/console/login" in elsewhere.url  # type: ignore[attr-defined]
+
+    unexpected = [e for e in timings.console_errors if "status of 40" not in e]
+    assert unexpected == []

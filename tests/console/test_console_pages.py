@@ -114,12 +114,30 @@ def test_consumer_plan_org_is_told_why_it_cannot_request(client, world):
                                      org_roles={"Homebrew": ["org_owner"]})
     token = sign_in(client, "owner@homebrew.test", "a long password 1")
     html = privacy(client, world, "Homebrew").text
-    assert "only to commercial organizations" in html
+    assert "only to organizations on the api or enterprise plans" in html
     assert "Request zero data retention</button>" not in html
     response = client.post(f"/console/orgs/{world.org_ids['Homebrew']}/zdr-request",
                            data={"csrf_token": token, "reason": ""})
     assert response.status_code == 400
-    assert 'id="reason-error"' in response.text and "only to commercial" in response.text
+    assert 'id="reason-error"' in response.text
+    assert "only to organizations on the api or enterprise plans" in response.text
+
+
+def test_team_plan_org_cannot_request_zdr_from_the_console(client, world):
+    """A team org (not only a consumer one) is told why, and its form post is refused."""
+    world.plane.orgs.create(OPERATOR, "Teamco", "team")
+    world.plane.accounts.create_user(OPERATOR, "owner@teamco.test", "a long password 1",
+                                     org_roles={"Teamco": ["org_owner"]})
+    token = sign_in(client, "owner@teamco.test", "a long password 1")
+    org_id = world.plane.orgs.show(OPERATOR, "Teamco").id
+    html = client.get(f"/console/orgs/{org_id}/privacy").text
+    assert "the plan of this organization is team" in html
+    assert "Request zero data retention</button>" not in html
+    response = client.post(f"/console/orgs/{org_id}/zdr-request",
+                           data={"csrf_token": token, "reason": "please"})
+    assert response.status_code == 400
+    assert "only to organizations on the api or enterprise plans" in response.text
+    assert world.plane.orgs.show(OPERATOR, "Teamco").zdr_status == "none"
 
 
 def test_too_long_reason_is_reported_next_to_the_field(client, world):
@@ -220,7 +238,6 @@ def test_deny_needs_a_note_and_the_org_sees_it(client, world):
 
 
 def test_a_reviewer_cannot_approve_their_own_request(client, world):
-    world.plane.accounts.grant(OPERATOR, "padmin@provider.test", "Acme", "org_admin")
     token = sign_in(client, "padmin@provider.test")
     client.post(f"/console/orgs/{world.org_ids['Acme']}/zdr-request",
                 data={"csrf_token": token, "reason": "mine"})
@@ -417,3 +434,11 @@ def test_out_of_range_ids_get_a_clear_answer_not_a_server_error(client, email, m
     response = client.request(method, path, data={"csrf_token": token} if method == "POST"
                               else None)
     assert response.status_code in (200, 404), response.status_code
+
+
+def test_privacy_page_says_claude_code_feedback_is_kept_five_years(client, world):
+    """Settings > Privacy Controls lists the /feedback and /bug transcript with its 5 years."""
+    sign_in(client, "member@acme.test")
+    html = privacy(client, world).text
+    assert "Claude Code feedback submission (/feedback, /bug)" in html
+    assert "its feedback transcript" in html and "1,825 days (5 years)" in html

@@ -131,6 +131,11 @@ def test_sign_in_rotates_the_session_and_its_csrf_token(client):
     ("/console/holds", {"org": "{acme}", "scope": "org", "reason": "r"}),
     ("/console/holds/some-hold/release", {}),
     ("/console/flagged/1", {}),
+    ("/console/orgs", {"name": "Initech", "plan": "api"}),
+    ("/console/orgs/{acme}/members", {"email": "x@acme.test", "role": "org_member"}),
+    ("/console/account/password", {"current_password": "correct horse battery staple",
+                                   "new_password": "0123456789abc",
+                                   "confirm_password": "0123456789abc"}),
 ])
 @pytest.mark.parametrize("token", ["", "forged-token"])
 def test_every_post_needs_the_sessions_csrf_token(client, world, path, fields, token):
@@ -148,7 +153,8 @@ def test_every_post_needs_the_sessions_csrf_token(client, world, path, fields, t
 
 
 def test_rate_limit_stops_guessing_for_one_email_and_address(world):
-    limiter = LoginRateLimiter(per_account=Limit(3, 900), per_address=Limit(100, 900))
+    limiter = LoginRateLimiter(world.plane.ctx.engine, per_account_address=Limit(3, 900),
+                               per_address=Limit(100, 900))
     app = Starlette(routes=[Mount("/console", build_console_app(world.plane, world.settings,
                                                                 limiter=limiter))])
     with TestClient(app, follow_redirects=False) as client:
@@ -169,7 +175,8 @@ def test_rate_limit_stops_guessing_for_one_email_and_address(world):
 
 
 def test_rate_limit_per_address_slows_spraying_across_emails(world):
-    limiter = LoginRateLimiter(per_account=Limit(100, 900), per_address=Limit(4, 900))
+    limiter = LoginRateLimiter(world.plane.ctx.engine, per_account_address=Limit(100, 900),
+                               per_address=Limit(4, 900))
     app = Starlette(routes=[Mount("/console", build_console_app(world.plane, world.settings,
                                                                 limiter=limiter))])
     with TestClient(app, follow_redirects=False) as client:

@@ -1,4 +1,4 @@
-"""The console's pure parts: the session codec, the rate limiter, the privacy summary."""
+"""The console's pure parts: the session codec, the privacy summary."""
 
 from __future__ import annotations
 
@@ -8,27 +8,18 @@ import pytest
 
 from zdr.catalog import default_catalog
 from zdr.console.privacy import WorkspaceRow, ZdrRequestRow, period, probe_model, summarize
-from zdr.console.ratelimit import Limit, LoginRateLimiter, SlidingWindow
-from zdr.console.sessions import SessionCodec, SignedOut, new_session
+from zdr.console.sessions import SessionCodec, new_session, signed_in_session
 from zdr.policy import OrgState
 
 NOW = datetime(2026, 11, 25, 9, 30, tzinfo=UTC)
 CATALOG = default_catalog()
 
 
-class FakeClock:
-    def __init__(self) -> None:
-        self.t = 1000.0
-
-    def __call__(self) -> float:
-        return self.t
-
-
 # ---------------------------------------------------------------- sessions
 
 def test_a_session_round_trips_through_its_cookie():
     codec = SessionCodec(b"k" * 32)
-    session = new_session(1000.0, "user-1", "a@b.test")
+    session = signed_in_session(1000.0, "token-1", "user-1")
     assert codec.decode(codec.encode(session), 1001.0) == session
 
 
@@ -43,18 +34,18 @@ def test_a_session_round_trips_through_its_cookie():
 ])
 def test_a_forged_or_malformed_cookie_is_no_session(mangle):
     codec = SessionCodec(b"k" * 32)
-    value = codec.encode(new_session(1000.0, "user-1", "a@b.test"))
+    value = codec.encode(signed_in_session(1000.0, "token-1", "user-1"))
     assert codec.decode(mangle(value), 1001.0) is None
 
 
 def test_a_cookie_signed_with_another_secret_is_no_session():
-    value = SessionCodec(b"a" * 32).encode(new_session(1000.0, "u", "e@x.test"))
+    value = SessionCodec(b"a" * 32).encode(signed_in_session(1000.0, "t", "u"))
     assert SessionCodec(b"b" * 32).decode(value, 1001.0) is None
 
 
 def test_sessions_expire():
     codec = SessionCodec(b"k" * 32)
-    signed_in = new_session(1000.0, "u", "e@x.test")
+    signed_in = signed_in_session(1000.0, "t", "u")
     anonymous = new_session(1000.0)
     assert codec.decode(codec.encode(signed_in), 1000.0 + 8 * 3600 - 1) is not None
     assert codec.decode(codec.encode(signed_in), 1000.0 + 8 * 3600 + 1) is None
@@ -65,52 +56,6 @@ def test_sessions_expire():
 def test_a_short_secret_is_refused():
     with pytest.raises(ValueError, match="at least 32 bytes"):
         SessionCodec(b"short")
-
-
-def test_signed_out_sessions_are_remembered_in_bounded_memory():
-    signed_out = SignedOut(max_entries=3)
-    sessions = [new_session(1000.0, f"u{i}", "e@x.test") for i in range(5)]
-    for session in sessions:
-        signed_out.add(session)
-    assert len(signed_out) == 3
-    assert sessions[0].session_id not in signed_out and sessions[4].session_id in signed_out
-    signed_out.forget_expired(1000.0 + 9 * 3600)
-    assert len(signed_out) == 0
-
-
-# ---------------------------------------------------------------- rate limiting
-
-def test_window_blocks_after_the_limit_and_reopens_after_it():
-    clock = FakeClock()
-    window = SlidingWindow(Limit(3, 60.0), max_keys=10, clock=clock)
-    for _ in range(3):
-        assert window.retry_after("k") == 0
-        window.record("k")
-    assert window.retry_after("k") == pytest.approx(60.0)
-    clock.t += 30
-    assert window.retry_after("k") == pytest.approx(30.0)
-    clock.t += 30
-    assert window.retry_after("k") == 0
-
-
-def test_window_memory_is_bounded_by_forgetting_the_least_recent_key():
-    window = SlidingWindow(Limit(1, 60.0), max_keys=100, clock=FakeClock())
-    for i in range(10_000):
-        window.record(f"made-up-{i}@x.test")
-    assert len(window) == 100
-    assert window.retry_after("made-up-9999@x.test") > 0
-    assert window.retry_after("made-up-0@x.test") == 0
-
-
-def test_success_clears_the_accounts_failures_but_not_the_addresses():
-    limiter = LoginRateLimiter(Limit(2, 60.0), Limit(3, 60.0), clock=FakeClock())
-    limiter.failed("a@x.test", "1.2.3.4")
-    limiter.succeeded("a@x.test", "1.2.3.4")
-    limiter.failed("a@x.test", "1.2.3.4")
-    assert limiter.retry_after("a@x.test", "1.2.3.4") == 0
-    limiter.failed("b@x.test", "1.2.3.4")
-    assert limiter.retry_after("c@x.test", "1.2.3.4") > 0      # 3 failures from this address
-    assert limiter.retry_after("c@x.test", "5.6.7.8") == 0
 
 
 # ---------------------------------------------------------------- the privacy summary
@@ -141,6 +86,9 @@ APPROVED = ZdrRequestRow("r1", "approved", "addendum", NOW - timedelta(days=2),
     (org(zdr_status="requested"), [], "30 days"),
     # revoked: back to the period
     (org(zdr_status="revoked"), [APPROVED], "30 days"),
+    # a team org can hold no ZDR, whatever its stored status says
+    (org(plan="team", zdr_status="approved", zdr_effective_at=NOW - timedelta(hours=20)),
+     [APPROVED], "30 days"),
 ])
 def test_headline_says_exactly_what_is_in_force(state, requests, headline):
     assert summarize(state, WORKSPACES, requests, CATALOG, NOW).headline == headline
@@ -171,6 +119,14 @@ def test_features_outside_zdr_come_from_the_catalog():
     assert (batches.kept, batches.period) == ("its batch", "29 days")
 
 
+def test_claude_code_feedback_is_shown_with_its_five_years():
+    """A /feedback or /bug transcript is kept 5 years (Claude Code's data-usage page)."""
+    summary = summarize(org(), [], [], CATALOG, NOW)
+    feedback = next(f for f in summary.features_outside_zdr if "/feedback" in f.label)
+    assert (feedback.kept, feedback.period) == ("its feedback transcript",
+                                                "1,825 days (5 years)")
+
+
 def test_open_request_and_last_decision():
     requested = ZdrRequestRow("r2", "requested", "again", NOW, None, None, None)
     summary = summarize(org(zdr_status="requested"), [], [APPROVED, requested], CATALOG, NOW)
@@ -178,8 +134,8 @@ def test_open_request_and_last_decision():
 
 
 def test_periods_read_naturally():
-    assert [period(1), period(29), period(730), period(None)] == [
-        "24 hours", "29 days", "730 days (2 years)", "until deleted"]
+    assert [period(1), period(29), period(730), period(1825), period(None)] == [
+        "24 hours", "29 days", "730 days (2 years)", "1,825 days (5 years)", "until deleted"]
 
 
 def test_every_covered_pattern_has_a_probe_the_catalog_calls_covered():

@@ -17,6 +17,7 @@ import pytest
 from control_world import START, Clock, World, fast_engine, make_plane, populate
 from fastapi.testclient import TestClient
 
+from backend_engines import backend_engine, module_backend_engine  # noqa: F401 - fixtures
 from zdr.control.api import build_admin_app
 from zdr.control.plane import ControlPlane
 from zdr.control.roles import ALL_ROLES, system_actor

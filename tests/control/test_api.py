@@ -101,3 +101,27 @@ def test_key_secret_only_in_the_create_response(world: World, client: TestClient
     audit_text = client.get(f"{P}/audit", headers=auth(world)).text
     assert secret not in listing and secret not in audit_text
     assert created.json()["prefix"] in listing
+
+
+@pytest.mark.parametrize("plan", ["free", "pro", "max", "team"])
+def test_zdr_and_baa_for_other_plans_are_a_400_naming_the_allowed_plans(
+    world: World, client: TestClient, plan: str
+) -> None:
+    """ZDR and a BAA can only be granted to api and enterprise orgs: the API says so."""
+    name = f"small-{plan}"
+    created = client.post(f"{P}/orgs", json={"name": name, "plan": plan}, headers=auth(world))
+    assert created.status_code in (200, 201), created.text
+    for path, body in ((f"/orgs/{name}/zdr/request", {"reason": "please"}),
+                       (f"/orgs/{name}/hipaa", {"version": "2026-01"})):
+        message = assert_error(client.post(P + path, json=body, headers=auth(world)), 400,
+                               "invalid_request_error")
+        assert "api or enterprise plans" in message and f"organization is {plan}" in message
+    shown = client.get(f"{P}/orgs/{name}", headers=auth(world)).json()
+    assert shown["zdr_status"] == "none" and shown["hipaa"] is False
+
+
+def test_enterprise_seat_key_for_an_api_org_is_a_400(world: World, client: TestClient) -> None:
+    client.post(f"{P}/orgs", json={"name": "builder", "plan": "api"}, headers=auth(world))
+    message = assert_error(client.post(f"{P}/orgs/builder/keys", json={"kind": "enterprise_seat"},
+                                       headers=auth(world)), 400, "invalid_request_error")
+    assert "enterprise plan" in message

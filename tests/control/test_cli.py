@@ -72,7 +72,7 @@ def test_the_zdr_lifecycle_from_the_command_line(zdr: Zdr) -> None:
 
 
 def test_requester_cannot_approve_from_the_command_line(zdr: Zdr) -> None:
-    zdr("orgs", "create", "solo", "--plan", "team")
+    zdr("orgs", "create", "solo", "--plan", "api")
     zdr("orgs", "request-zdr", "solo")
     result = zdr("orgs", "approve-zdr", "solo", ok=False)
     assert "requester" in result.stderr
@@ -82,6 +82,32 @@ def test_consumer_org_is_refused_with_one_line(zdr: Zdr) -> None:
     zdr("orgs", "create", "family", "--plan", "pro")
     result = zdr("orgs", "request-zdr", "family", ok=False)
     assert "plan of this organization is pro" in result.stderr
+
+
+@pytest.mark.parametrize("plan", ["free", "pro", "max", "team"])
+def test_zdr_and_baa_are_refused_for_plans_other_than_api_and_enterprise(zdr: Zdr,
+                                                                          plan: str) -> None:
+    """Requesting ZDR or accepting a BAA for a free/pro/max/team org: one line, exit 1."""
+    name = f"small-{plan}"
+    zdr("orgs", "create", name, "--plan", plan)
+    for args in (("orgs", "request-zdr", name),
+                 ("orgs", "accept-baa", name, "--version", "2026-01")):
+        result = zdr(*args, ok=False)
+        assert result.exit_code == 1
+        lines = result.stderr.strip().splitlines()
+        assert len(lines) == 1 and lines[0].startswith("zdr: error: ")
+        assert "api or enterprise" in lines[0] and f"organization is {plan}" in lines[0]
+    shown = zdr.json("orgs", "show", name)
+    assert shown["zdr_status"] == "none" and shown["hipaa"] is False
+
+
+def test_enterprise_seat_keys_only_for_enterprise_orgs(zdr: Zdr) -> None:
+    result = zdr("keys", "create", "--org", "acme", "--kind", "enterprise_seat", ok=False)
+    assert "enterprise_seat key is available only to organizations on the enterprise plan" \
+        in result.stderr
+    zdr("orgs", "create", "seatco", "--plan", "enterprise")
+    assert zdr.json("keys", "create", "--org", "seatco", "--kind", "enterprise_seat")["kind"] \
+        == "enterprise_seat"
 
 
 def test_workspaces_and_keys(zdr: Zdr) -> None:
@@ -195,3 +221,63 @@ def test_users_list_and_token_revoke(zdr: Zdr) -> None:
     zdr("tokens", "revoke", token["prefix"], "--as", "reviewer@provider.example")
     zdr("tokens", "revoke", token["prefix"], ok=False)
     zdr("users", "list", "--as", "reviewer@provider.example", ok=False)
+
+
+def test_an_org_is_named_by_name_or_by_org_id_never_either(zdr: Zdr) -> None:
+    org_id = zdr.json("orgs", "show", "acme")["id"]
+    assert zdr.json("orgs", "show", "--org-id", org_id)["name"] == "acme"
+    assert zdr.json("orgs", "show", "--org-id", org_id.upper())["name"] == "acme"
+    assert zdr.json("orgs", "show", "ACME")["id"] == org_id          # names ignore case
+    assert "not found" in zdr("orgs", "show", org_id, ok=False).stderr   # NAME is a name
+    assert "not found" in zdr("orgs", "show", "--org-id", "acme", ok=False).stderr
+    assert "not both" in zdr("orgs", "show", "acme", "--org-id", org_id, ok=False).stderr
+    assert "--org-id" in zdr("orgs", "show", ok=False).stderr
+    assert zdr.json("keys", "list", "--org-id", org_id) == zdr.json("keys", "list", "--org", "acme")
+    assert zdr.json("audit", "list", "--org-id", org_id, "--limit", "1")[0]["org_id"] == org_id
+    assert "not found" in zdr("keys", "list", "--org", org_id, ok=False).stderr
+
+
+@pytest.mark.parametrize("name, reason", [
+    ("Evil\u202eCorp", "text-direction"),          # a right-to-left override
+    ("two\nlines", "text-direction"),
+    ("zero\u200bwidth", "text-direction"),
+    ("3f1c9a52-8d6e-4f0b-9b7e-2a4c6d8e0f13", "look like an organization id"),
+    ("ACME", "already exists"),                    # acme exists: names ignore case
+    ("   ", "needs a name"),
+])
+def test_a_refused_org_name_is_a_one_line_error(zdr: Zdr, name: str, reason: str) -> None:
+    result = zdr("orgs", "create", name, "--plan", "api", ok=False)
+    assert reason in result.stderr
+    assert name.strip() not in result.stderr or not name.strip()
+
+
+def test_owners_add_members_without_learning_about_accounts(zdr: Zdr) -> None:
+    answers = [zdr.json("orgs", "add-member", "acme", "--email", email, "--role", "org_member",
+                        "--as", "owner@acme.example")
+               for email in ("reviewer@provider.example", "nobody@nowhere.example")]
+    assert [{k: v for k, v in a.items() if k != "email"} for a in answers] == [
+        {"org_id": answers[0]["org_id"], "roles": ["org_member"]}] * 2
+    refused = zdr("orgs", "add-member", "acme", "--email", "reviewer@provider.example",
+                  "--role", "org_admin", ok=False)                  # the operator is told
+    assert "provider staff" in refused.stderr
+    members = [m["email"] for m in zdr.json("orgs", "members", "acme",
+                                            "--as", "owner@acme.example")]
+    assert "reviewer@provider.example" in members and "nobody@nowhere.example" in members
+    roles = zdr.json("users", "list")
+    assert [u["org_roles"] for u in roles if u["email"] == "reviewer@provider.example"] == [{}]
+    mixed = zdr("users", "create", "both@provider.example", "--provider-role", "legal",
+                "--org-role", "acme:org_member", ok=False)
+    assert "provider staff" in mixed.stderr
+
+
+def test_passwords_and_disabling_from_the_command_line(zdr: Zdr) -> None:
+    zdr("users", "create", "temp@acme.example", "--org-role", "acme:org_member", ok=None)
+    out = zdr("users", "set-password", "temp@acme.example", "--password-stdin",
+              stdin="a long enough password\n").stdout
+    assert "sessions have ended" in out and "a long enough password" not in out
+    assert "at least 12" in zdr("users", "set-password", "temp@acme.example",
+                                "--password-stdin", stdin="short\n", ok=False).stderr
+    assert "permission" in zdr("users", "disable", "temp@acme.example",
+                               "--as", "owner@acme.example", ok=False).stderr
+    zdr("users", "disable", "temp@acme.example")
+    assert "already disabled" in zdr("users", "disable", "temp@acme.example", ok=False).stderr

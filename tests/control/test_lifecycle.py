@@ -56,12 +56,14 @@ def test_approval_sets_effective_at_and_revocation_clears_it() -> None:
     assert apply(approved, "revoke").effective_at is None
 
 
-@pytest.mark.parametrize("plan", sorted(CATALOG.consumer_plans))
-def test_consumer_plans_are_refused_with_the_catalog_message(plan: str) -> None:
-    """free/pro/max: request and approve both refuse with the catalog's text naming the plan."""
-    refusal = lifecycle.consumer_refusal(plan, CATALOG.consumer_plans,
-                                         CATALOG.messages.consumer_zdr_refused)
-    assert refusal is not None and plan in refusal
+@pytest.mark.parametrize("plan", ["free", "pro", "max", "team"])
+def test_plans_that_cannot_hold_zdr_are_refused_with_the_catalog_message(plan: str) -> None:
+    """free/pro/max/team: request and approve both refuse with the catalog's text naming the
+    plan and the plans that can hold ZDR."""
+    refusal = lifecycle.plan_refusal(plan, CATALOG.zdr_plans, CATALOG.messages.zdr_plan_refused)
+    assert refusal is not None
+    assert f"plan of this organization is {plan}" in refusal
+    assert "api or enterprise" in refusal
     with pytest.raises(InvalidRequest, match=plan):
         lifecycle.request(ZdrState(), refusal=refusal, requester="owner")
     with pytest.raises(InvalidRequest):
@@ -69,9 +71,9 @@ def test_consumer_plans_are_refused_with_the_catalog_message(plan: str) -> None:
                           reviewer="r", effective_at=WHEN)
 
 
-@pytest.mark.parametrize("plan", sorted(CATALOG.plans - CATALOG.consumer_plans))
-def test_commercial_plans_are_not_refused(plan: str) -> None:
-    assert lifecycle.consumer_refusal(plan, CATALOG.consumer_plans, "x") is None
+@pytest.mark.parametrize("plan", ["api", "enterprise"])
+def test_api_and_enterprise_plans_are_not_refused(plan: str) -> None:
+    assert lifecycle.plan_refusal(plan, CATALOG.zdr_plans, "x") is None
 
 
 @pytest.mark.parametrize("decide", ["approve", "deny"])

@@ -1,8 +1,9 @@
 """Hypothesis state machine over request / approve / deny / revoke / create-org / accept-BAA.
 
 Against a real (SQLite) control plane, checked after every step: ZDR is in force only for an org
-whose ZDR was approved (and has taken effect), never for a consumer plan, never inherited by a new
-org; HIPAA never turns off; the audit chain verifies and grows by exactly one entry per action.
+whose ZDR was approved (and has taken effect), only for an api or enterprise org, never inherited
+by a new org; a BAA only for an api or enterprise org; HIPAA never turns off; the audit chain
+verifies and grows by exactly one entry per action.
 """
 
 from __future__ import annotations
@@ -24,7 +25,8 @@ from zdr.errors import ZdrError
 from zdr.store.db import migrate
 
 PLANS = ["free", "pro", "max", "team", "enterprise", "api"]
-CONSUMER = {"free", "pro", "max"}
+# plans that can hold neither ZDR nor a BAA (only api and enterprise can)
+CONSUMER = {"free", "pro", "max", "team"}
 # The design's transitions, written out independently of zdr.control.lifecycle.
 NEXT = {("none", "request"): "requested", ("denied", "request"): "requested",
         ("revoked", "request"): "requested", ("requested", "approve"): "approved",

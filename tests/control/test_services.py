@@ -12,7 +12,14 @@ from sqlalchemy import insert, select
 
 from zdr.errors import Conflict, InvalidRequest, NotFound, PermissionDenied
 from zdr.keys import hash_secret
-from zdr.store.tables import admin_tokens, api_keys, contents, org_data_keys, users
+from zdr.store.tables import (
+    admin_tokens,
+    api_keys,
+    contents,
+    org_data_keys,
+    organizations,
+    users,
+)
 
 
 def test_zdr_of_one_org_never_touches_a_sibling_or_a_new_org(world: World) -> None:
@@ -87,10 +94,45 @@ def test_hipaa_is_permanent_on_every_path(world: World) -> None:
         arr.disable_hipaa(op, "acme")
 
 
-def test_hipaa_is_not_for_consumer_plans(world: World) -> None:
-    world.plane.orgs.create(world.operator, "home", "max")
-    with pytest.raises(InvalidRequest):
+@pytest.mark.parametrize("plan", ["free", "pro", "max", "team"])
+def test_a_baa_is_only_for_api_and_enterprise_orgs(world: World, plan: str) -> None:
+    """The BAA does not cover Team or consumer plans: accepting one is refused, naming the plans
+    that can, and nothing changes."""
+    world.plane.orgs.create(world.operator, "home", plan)
+    with pytest.raises(InvalidRequest, match="api or enterprise plans; the plan of this "
+                                             f"organization is {plan}"):
         world.plane.arrangements.accept_baa(world.operator, "home", "2026-01")
+    assert world.plane.orgs.show(world.operator, "home").hipaa is False
+
+
+@pytest.mark.parametrize("plan", ["free", "pro", "max", "team"])
+def test_zdr_is_only_for_api_and_enterprise_orgs(world: World, plan: str) -> None:
+    world.plane.orgs.create(world.operator, "small", plan)
+    with pytest.raises(InvalidRequest, match="only to organizations on the api or enterprise"):
+        world.plane.arrangements.request_zdr(world.operator, "small")
+
+
+def test_approving_is_refused_for_a_team_org_whatever_its_stored_status(world: World) -> None:
+    """A team org left in "requested" (e.g. by an older version) cannot be approved."""
+    world.plane.orgs.create(world.operator, "small", "team")
+    org_id = world.plane.orgs.show(world.operator, "small").id
+    with world.engine.begin() as conn:
+        conn.execute(organizations.update().where(organizations.c.id == org_id)
+                     .values(zdr_status="requested"))
+    with pytest.raises(InvalidRequest, match="plan of this organization is team"):
+        world.plane.arrangements.approve_zdr(world.people["reviewer"], "small")
+    shown = world.plane.orgs.show(world.operator, "small")
+    assert shown.zdr_status == "requested" and not shown.zdr_in_force
+
+
+def test_enterprise_seat_keys_are_only_for_enterprise_orgs(world: World) -> None:
+    keys = world.plane.keys
+    world.plane.orgs.create(world.operator, "builder", "api")
+    with pytest.raises(InvalidRequest, match="enterprise_seat key is available only to "
+                                             "organizations on the enterprise plan"):
+        keys.create(world.operator, "builder", kind="enterprise_seat")
+    assert keys.list(world.operator, "builder") == []
+    assert keys.create(world.operator, "acme", kind="enterprise_seat").kind == "enterprise_seat"
 
 
 # -------------------------------------------------------------------------------- retention
@@ -227,10 +269,12 @@ def test_passwords_are_argon2_hashed_and_tokens_sha256(world: World) -> None:
 
 def test_org_owner_may_add_people_only_to_its_org(world: World) -> None:
     owner = world.people["org_owner"]
-    world.plane.accounts.create_user(owner, "new@acme.example", org_roles={"acme": ["org_member"]})
+    world.plane.accounts.add_member(owner, "acme", "new@acme.example", "org_member")
     with pytest.raises(NotFound):
-        world.plane.accounts.create_user(owner, "new@globex.example",
-                                         org_roles={"globex": ["org_member"]})
+        world.plane.accounts.add_member(owner, "globex", "new@globex.example", "org_member")
+    with pytest.raises(PermissionDenied):      # accounts are made by provider admins only
+        world.plane.accounts.create_user(owner, "boss@acme.example",
+                                         org_roles={"acme": ["org_member"]})
     with pytest.raises(PermissionDenied):
         world.plane.accounts.create_user(owner, "boss@acme.example", provider_roles=["reviewer"])
 

@@ -138,10 +138,10 @@ def test_refusals_and_failures_keep_nothing_of_the_zdr_org(stub, seeder, tmp_pat
                 model=MODEL, max_tokens=8, messages=user,
                 tools=[{"type": "web_search_20250305", "name": "web_search"}])
         assert "web_search" in str(refused.value)
-        # Browser access to a ZDR org.
+        # Browser access to a ZDR org (the browser's CORS Origin header).
         with pytest.raises(anthropic.PermissionDeniedError):
             client(gw, zdr_key, default_headers={
-                "anthropic-dangerous-direct-browser-access": "true"}).messages.create(
+                "origin": "https://app.example.com"}).messages.create(
                 model=MODEL, max_tokens=8, messages=user)
         for refusal in (refused.value,):
             assert canary not in refusal.response.text

@@ -273,13 +273,17 @@ def test_health_ready_and_metrics(gateway):
     assert "CANARYMODEL" not in text
 
 
-def test_safety_queue_gets_texts_only_after_success(gateway):
+def test_safety_queue_gets_what_was_seen_whatever_the_outcome(gateway):
+    # A completed exchange: input and output; an upstream failure: the input it was sent.
     secret, _ = gateway.directory.create_key("safety-org", zdr=True)
     post(gateway, secret, {**MSG, "messages": [{"role": "user", "content": "classify me"}]})
     _meta, input_text, output_text = gateway.safety.items[-1]
     assert input_text == "classify me" and "classify me" in output_text
-    post(gateway, secret, **{"x-stub-fail-status": "500"})
-    assert len(gateway.safety.items) == 1
+    post(gateway, secret, {**MSG, "messages": [{"role": "user", "content": "failed one"}]},
+         **{"x-stub-fail-status": "500"})
+    meta, input_text, output_text = gateway.safety.items[-1]
+    assert (meta.outcome, input_text, output_text) == ("upstream_error", "failed one", "")
+    assert len(gateway.safety.items) == 2
 
 
 def test_graceful_shutdown_finishes_in_flight_streams(tmp_path):

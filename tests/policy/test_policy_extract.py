@@ -226,10 +226,11 @@ def test_deep_nesting_fails_closed(catalog):
 
 
 def test_browser_signals(catalog):
-    """An Origin header or the dangerous-direct-browser-access header mark browser traffic."""
+    """Only the CORS Origin header marks browser traffic: the Claude Code CLI sends
+    anthropic-dangerous-direct-browser-access on every request, from no browser at all."""
     assert post({}, headers={"origin": "https://a"}, catalog=catalog).browser_access
-    assert post({}, headers={"anthropic-dangerous-direct-browser-access": "true"},
-                catalog=catalog).browser_access
+    assert not post({}, headers={"anthropic-dangerous-direct-browser-access": "true"},
+                    catalog=catalog).browser_access
     assert not post({}, catalog=catalog).browser_access
 
 
@@ -276,3 +277,61 @@ def test_canary_in_names_is_not_copied(catalog):
     assert not decision.allowed
     assert CANARY not in repr(facts)
     assert CANARY not in json.dumps(decision.as_json())
+
+
+BETA_CASES = [
+    # (anthropic-beta header, facts.betas)
+    # in order, spaces and case ignored, duplicates once
+    ("effort-2025-11-24, Interleaved-Thinking-2025-05-14,effort-2025-11-24",
+     ("effort-2025-11-24", "interleaved-thinking-2025-05-14")),
+    # a date without dashes (the Claude Code beta)
+    ("claude-code-20250219", ("claude-code-20250219",)),
+    # empty values skipped
+    (" , ,effort-2025-11-24,", ("effort-2025-11-24",)),
+    # anything not shaped like a beta name is renamed, never copied
+    (f"{CANARY},effort-2025-11-24", ("(not a beta name)", "effort-2025-11-24")),
+    ("effort 2025-11-24", ("(not a beta name)",)),
+    ("x" * 70 + "-2025-01-01", ("(not a beta name)",)),
+    # at most 64 values are read
+    (",".join(f"b{n}-2025-01-01" for n in range(70)),
+     (*(f"b{n}-2025-01-01" for n in range(64)), "(more betas than the gateway reads)")),
+    ("", ()),
+]
+
+
+@pytest.mark.parametrize(("header", "betas"), BETA_CASES)
+def test_beta_header_values(catalog, header, betas):
+    """The anthropic-beta values the policy judges; text that is not a beta name never is."""
+    facts = post({"model": MODEL}, headers={"anthropic-beta": header}, catalog=catalog)
+    assert facts.betas == betas
+    assert CANARY not in repr(facts)
+
+
+MALFORMED_CASES = [
+    # (body, path, malformed parameters)
+    ({"model": ["claude-mythos-5"]}, "/v1/messages", ("model",)),
+    ({"model": 5}, "/v1/messages", ("model",)),
+    ({"model": {"id": "claude-mythos-5"}}, "/v1/messages", ("model",)),
+    ({"model": None}, "/v1/messages/count_tokens", ("model",)),
+    ({"model": True}, "/v1/messages", ("model",)),
+    ({"requests": [{"custom_id": "a", "params": {"model": ["claude-mythos-5"]}}]},
+     "/v1/messages/batches", ("requests[].params.model",)),
+    # a string, or no model at all (the upstream says it is missing): not malformed here
+    ({"model": "claude-sonnet-5"}, "/v1/messages", ()),
+    ({}, "/v1/messages", ()),
+]
+
+
+@pytest.mark.parametrize(("body", "path", "malformed"), MALFORMED_CASES)
+def test_a_model_that_is_not_a_string_is_a_400(catalog, body, path, malformed):
+    """A model list, number, object or null is refused as the API would: 400
+    invalid_request_error, before any rule reads it (a list could hide a covered model)."""
+    facts = post(body, path=path, catalog=catalog)
+    assert facts.malformed == malformed
+    decision = decide(facts, arrangements("api", "approved"), catalog, NOW)
+    assert decision.allowed is (not malformed)
+    if malformed:
+        assert decision.error is not None
+        assert (decision.error.status, decision.error.type) == (400, "invalid_request_error")
+        assert decision.error.message.startswith(f"{malformed[0]}: Input should be a valid string")
+        assert [k for k, v in decision.keep.items() if v.kept] == ["metadata"]

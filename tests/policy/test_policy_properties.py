@@ -25,6 +25,19 @@ overrides = st.one_of(st.none(), st.integers(min_value=0, max_value=5000))
 custom = st.one_of(st.none(), st.integers(min_value=-10, max_value=5000))
 offsets = st.integers(min_value=-400, max_value=400)
 feature_sets = st.frozensets(st.sampled_from(FEATURES), max_size=6)
+BETAS = [*sorted(CATALOG.betas), "not-in-the-catalog-2099-01-01"]
+beta_lists = st.lists(st.sampled_from(BETAS), max_size=8, unique=True).map(tuple)
+
+
+def zdr_applies(arr: Arrangements) -> bool:
+    """Rule 1, restated: approved, in force, an api or enterprise org, no override, a key kind
+    ZDR covers (a seat only of an enterprise org)."""
+    org = arr.org
+    in_force = (org.zdr_status == "approved" and org.plan in ("api", "enterprise")
+                and org.zdr_effective_at is not None and org.zdr_effective_at <= NOW)
+    seat_ok = arr.key_kind != "enterprise_seat" or org.plan == "enterprise"
+    return (in_force and arr.workspace.retention_override_days is None
+            and arr.key_kind in CATALOG.zdr_key_kinds and seat_ok)
 
 
 @st.composite
@@ -36,17 +49,19 @@ def inputs(draw):  # type: ignore[no-untyped-def]
                    draw(custom))
     arr = Arrangements(org, draw(key_kinds), WorkspaceState(draw(overrides)))
     facts = RequestFacts(draw(surfaces), draw(feature_sets), draw(st.sampled_from(MODELS)),
-                         draw(st.booleans()))
+                         draw(st.booleans()), betas=draw(beta_lists))
     return facts, arr
 
 
 @settings(max_examples=400, deadline=None)
 @given(inputs())
-def test_consumer_plans_and_console_keys_never_get_zdr(args):
-    """A consumer-plan org, a console key or a consumer key never gets zdr=applied (or partial)."""
+def test_only_api_and_enterprise_orgs_get_zdr(args):
+    """An org on any plan but api or enterprise, a console or consumer key, or an Enterprise
+    seat of a non-enterprise org never gets zdr=applied (or partial)."""
     facts, arr = args
     decision = decide(facts, arr, CATALOG, NOW)
-    if arr.org.plan in CATALOG.consumer_plans or arr.key_kind in ("console", "consumer"):
+    if (arr.org.plan not in ("api", "enterprise") or arr.key_kind in ("console", "consumer")
+            or (arr.key_kind == "enterprise_seat" and arr.org.plan != "enterprise")):
         assert decision.zdr == "none"
 
 
@@ -60,6 +75,31 @@ def test_hipaa_org_never_allowed_an_ineligible_feature(args):
         assert not facts.features & DESIGN_FLOOR.never_hipaa
         assert all(CATALOG.features[f].hipaa_eligible for f in facts.features)
         assert CATALOG.surfaces[facts.surface].hipaa_eligible
+        if not zdr_applies(arr):
+            assert not (facts.features | {facts.surface}) & DESIGN_FLOOR.hipaa_needs_zdr
+
+
+@settings(max_examples=400, deadline=None)
+@given(inputs())
+def test_betas_pass_unchanged_unless_zdr_or_hipaa(args):
+    """Rule 5a: an org with neither ZDR applying nor HIPAA keeps every beta, in order; otherwise
+    only catalog betas eligible under the arrangement reach the upstream, and none the Claude
+    Code CLI sends is removed while ZDR applies."""
+    facts, arr = args
+    decision = decide(facts, arr, CATALOG, NOW)
+    if not decision.allowed:
+        return
+    zdr = zdr_applies(arr)
+    assert sorted(decision.betas_kept + decision.betas_removed) == sorted(facts.betas)
+    if not (zdr or arr.org.hipaa):
+        assert decision.betas_kept == facts.betas and decision.betas_removed == ()
+        return
+    for beta in decision.betas_kept:
+        spec = CATALOG.betas[beta]
+        assert spec.zdr_eligible or not zdr
+        assert not arr.org.hipaa or (spec.hipaa_eligible and (zdr or not spec.hipaa_requires_zdr))
+    if zdr:
+        assert not DESIGN_FLOOR.cli_betas & set(decision.betas_removed)
 
 
 @settings(max_examples=400, deadline=None)
@@ -101,10 +141,7 @@ def test_covered_model_never_from_zdr_scope(args):
     """A covered model is never allowed from a ZDR scope without the workspace override."""
     facts, arr = args
     decision = decide(facts, arr, CATALOG, NOW)
-    in_force = (arr.org.zdr_status == "approved" and arr.org.plan not in CATALOG.consumer_plans
-                and arr.org.zdr_effective_at is not None and arr.org.zdr_effective_at <= NOW)
-    zdr_scope = (in_force and arr.workspace.retention_override_days is None
-                 and arr.key_kind in CATALOG.zdr_key_kinds)
+    zdr_scope = zdr_applies(arr)
     if (CATALOG.model_class(facts.model) == "covered" and zdr_scope
             and CATALOG.surfaces[facts.surface].carries_content):
         assert not decision.allowed

@@ -56,8 +56,8 @@ PLAN_CASES = [
     ("messages", ("files", "code_execution"), "approved", "partial", False, (True, None)),
     # batches surface under ZDR: partial, 29 days
     ("batches", ("batches",), "approved", "partial", False, (True, 29)),
-    # no ZDR + batches: content 30 days and the batch 29 days
-    ("batches", ("batches",), "none", "none", True, (True, 29)),
+    # no ZDR + batches: the upstream keeps the batch 29 days; the gateway keeps no copy
+    ("batches", ("batches",), "none", "none", False, (True, 29)),
     # models listing: no content at all
     ("models", (), "approved", "none", False, (False, None)),
     ("models", (), "none", "none", False, (False, None)),

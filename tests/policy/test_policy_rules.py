@@ -22,14 +22,18 @@ SCOPE_CASES = [
     # (arrangements, surface, expected rule id, expected zdr state)
     # approved, in force, api key, eligible surface: the one way to ZDR
     (arrangements("api", "approved"), "messages", "scope.zdr_in_force", "applied"),
-    # team and enterprise are commercial plans too
-    (arrangements("team", "approved"), "count_tokens", "scope.zdr_in_force", "applied"),
+    # enterprise orgs too, also with an Enterprise seat (Claude Code for Enterprise)
+    (arrangements("enterprise", "approved"), "count_tokens", "scope.zdr_in_force", "applied"),
     (arrangements("enterprise", "approved", key="enterprise_seat"), "claude_code_enterprise",
      "scope.zdr_in_force", "applied"),
-    # consumer plans never get ZDR, whatever the status says
-    (arrangements("free", "approved"), "messages", "scope.consumer_plan", "none"),
-    (arrangements("pro", "approved"), "messages", "scope.consumer_plan", "none"),
-    (arrangements("max", "approved"), "messages", "scope.consumer_plan", "none"),
+    # only api and enterprise orgs can hold ZDR: the plan is re-checked whatever the status says
+    (arrangements("team", "approved"), "count_tokens", "scope.plan_not_eligible", "none"),
+    (arrangements("free", "approved"), "messages", "scope.plan_not_eligible", "none"),
+    (arrangements("pro", "approved"), "messages", "scope.plan_not_eligible", "none"),
+    (arrangements("max", "approved"), "messages", "scope.plan_not_eligible", "none"),
+    # an Enterprise seat key of a non-enterprise org never gets ZDR
+    (arrangements("api", "approved", key="enterprise_seat"), "claude_code_enterprise",
+     "scope.key_kind_plan", "none"),
     # every status but approved leaves ZDR out
     (arrangements("api", "none"), "messages", "scope.zdr_not_in_force", "none"),
     (arrangements("api", "requested"), "messages", "scope.zdr_not_in_force", "none"),
@@ -73,7 +77,8 @@ HIPAA_CASES = [
     # the seed article: the BAA does not cover web search
     ("messages", ("web_search",), False, "web_search"),
     # several ineligible features are all named, sorted, by catalog id
-    ("messages", ("web_fetch", "code_execution", "thinking"), False, "code_execution, web_fetch"),
+    ("messages", ("mcp_connector", "code_execution", "thinking"), False,
+     "code_execution, mcp_connector"),
     # ineligible surfaces are named too
     ("batches", ("batches",), False, "batches"),
     ("files", ("files",), False, "files"),
@@ -97,6 +102,86 @@ def test_hipaa_rule(catalog, surface, features, allowed, named):
     assert (decision.error.status, decision.error.type) == (400, "invalid_request_error")
     assert f": {named}." in decision.error.message
     assert [k for k, v in decision.keep.items() if v.kept] == ["metadata"]
+
+
+HIPAA_ZDR_CASES = [
+    # (surface, features, zdr status, key, allowed)
+    # web fetch, tool search, context editing and compaction: only with ZDR in force
+    ("messages", ("web_fetch",), "none", "api", False),
+    ("messages", ("web_fetch", "tool_search", "context_editing", "compaction"), "approved", "api",
+     True),
+    ("messages", ("context_editing",), "none", "api", False),
+    # Claude Code (both surfaces): BAA-covered only with ZDR in force
+    ("claude_code_api", (), "none", "api", False),
+    ("claude_code_api", ("context_editing",), "approved", "api", True),
+    ("claude_code_enterprise", (), "none", "enterprise_seat", False),
+    ("claude_code_enterprise", ("context_editing",), "approved", "enterprise_seat", True),
+]
+
+
+@pytest.mark.parametrize(("surface", "features", "status", "key", "allowed"), HIPAA_ZDR_CASES)
+def test_hipaa_needs_zdr_in_force(catalog, surface, features, status, key, allowed):
+    """Rule 2: some features and Claude Code are BAA-covered only with ZDR in force; without it
+    the provider's own words name them."""
+    decision = decide(facts(surface, *features), arrangements("enterprise", status, hipaa=True,
+                                                               key=key), catalog, NOW)
+    assert decision.allowed is allowed
+    if not allowed:
+        assert decision.error is not None
+        assert (decision.error.status, decision.error.type) == (400, "invalid_request_error")
+        assert ("not available for HIPAA-regulated organizations without Zero Data Retention: "
+                in decision.error.message)
+
+
+def test_hipaa_zdr_with_workspace_override_is_not_zdr(catalog):
+    """A workspace override takes ZDR out of force for the request: Claude Code is refused."""
+    arr = arrangements("enterprise", "approved", hipaa=True, override=30)
+    assert not decide(facts("claude_code_api"), arr, catalog, NOW).allowed
+
+
+@pytest.mark.parametrize("surface", ["claude_code_api", "claude_code_enterprise"])
+def test_hipaa_covered_model_never_in_claude_code(catalog, surface):
+    """Covered models are never BAA-covered in Claude Code, with ZDR or without."""
+    key = "enterprise_seat" if surface == "claude_code_enterprise" else "api"
+    for status, override in (("approved", None), ("approved", 30), ("none", None)):
+        decision = decide(facts(surface, model=COVERED), arrangements(
+            "enterprise", status, hipaa=True, key=key, override=override), catalog, NOW)
+        assert not decision.allowed
+        assert decision.error is not None and decision.error.status == 400
+        assert f"covered_model ({COVERED} in {surface})" in decision.error.message
+    # a covered model on the Messages surface of a HIPAA org without ZDR is not a HIPAA matter
+    assert decide(facts(model=COVERED), arrangements("enterprise", hipaa=True), catalog,
+                  NOW).allowed
+
+
+READ_CASES = [
+    # (surface, method, allowed): reading or deleting what the org has; creating is refused
+    ("files", "GET", True),
+    ("files", "DELETE", True),
+    ("batches", "GET", True),
+    ("batches", "DELETE", True),
+    ("files", "POST", False),
+    ("batches", "POST", False),       # creating, and cancelling, stay refused
+]
+
+
+@pytest.mark.parametrize(("surface", "method", "allowed"), READ_CASES)
+def test_hipaa_may_read_and_delete_its_own(catalog, surface, method, allowed):
+    """Rule 2: a HIPAA org may read and delete its own files and batches."""
+    request_facts = RequestFacts(surface, frozenset({surface}), None, method=method)
+    decision = decide(request_facts, arrangements("enterprise", hipaa=True), catalog, NOW)
+    assert decision.allowed is allowed
+    assert not decision.content_kept
+    ids = [h.id for h in decision.rules]
+    assert ("hipaa.read_or_delete_existing" in ids) is allowed
+
+
+def test_hipaa_read_with_another_ineligible_feature_is_refused(catalog):
+    """The read exemption covers the surface's own feature only."""
+    request_facts = RequestFacts("files", frozenset({"files", "code_execution"}), None,
+                                 method="GET")
+    decision = decide(request_facts, arrangements("enterprise", hipaa=True), catalog, NOW)
+    assert not decision.allowed
 
 
 def test_hipaa_off_ignores_eligibility(catalog):
@@ -125,6 +210,9 @@ COVERED_CASES = [
     (arrangements("api", "approved"), STD_MODEL, True, None),
     # a name that merely contains the word is not covered
     (arrangements("api", "approved"), "my-claude-mythos-5", True, None),
+    # model ids are compared case-insensitively
+    (arrangements("api", "approved"), "Claude-Mythos-5", False, None),
+    (arrangements("api", "approved"), "CLAUDE-FABLE-5", False, None),
 ]
 
 
@@ -164,6 +252,8 @@ BROWSER_CASES = [
     (arrangements("api"), True, True),
     # ZDR not yet in force: allowed
     (arrangements("api", "approved", effective_in_days=2), True, True),
+    # a team org's stored "approved" is not ZDR: allowed
+    (arrangements("team", "approved"), True, True),
 ]
 
 
@@ -208,7 +298,7 @@ def test_claude_code_enterprise_rule(catalog, surface, feature, status, allowed)
 def test_rules_run_in_design_order():
     """Unknown features first (fail closed), then rules 1 to 5 in the design's order."""
     assert [r.__name__ for r in REFUSING_RULES] == [
-        "known_features", "zdr_scope", "hipaa", "covered_model", "browser_access",
+        "well_formed", "known_features", "zdr_scope", "hipaa", "covered_model", "browser_access",
         "claude_code_enterprise",
     ]
 

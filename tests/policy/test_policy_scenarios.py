@@ -43,7 +43,7 @@ def test_scenarios_cover_every_rule_surface_and_feature():
         surfaces.add(decision.surface)
         features |= set(decision.features)
     expected_rules = {
-        "fail_closed.unknown_feature", "scope.consumer_plan", "scope.zdr_not_in_force",
+        "fail_closed.unknown_feature", "scope.plan_not_eligible", "scope.zdr_not_in_force",
         "scope.zdr_not_yet_effective", "scope.workspace_override", "scope.no_content",
         "scope.surface_ineligible", "scope.surface_not_covered", "scope.zdr_in_force",
         "hipaa.eligible", "hipaa.ineligible_features", "covered_model.rejected",
@@ -51,7 +51,9 @@ def test_scenarios_cover_every_rule_surface_and_feature():
         "retention.rejected_metadata_only", "retention.metadata", "retention.classifier_result",
         "retention.misuse_exception", "retention.zdr_applied", "retention.zdr_partial",
         "retention.no_content", "retention.custom_period", "retention.default_period",
-        "retention.workspace_override",
+        "retention.workspace_override", "retention.upstream_artifact", "scope.key_kind_plan",
+        "hipaa.read_or_delete_existing", "request.malformed", "betas.eligible", "betas.removed",
+        "covered_model.upstream_artifact",
     }
     # Not reachable with the shipped catalog (covered minimum == commercial minimum), so unit-
     # tested with another catalog: retention.covered_model_minimum. Internal errors only:
@@ -91,6 +93,19 @@ def test_explain_json_and_text():
     assert out["error"] is None and out["features"] == ["code_execution"]
     text = RUNNER.invoke(app, ["explain", path]).output
     assert "ZDR: partial" in text and "[retention.zdr_partial]" in text
+
+
+def test_explain_shows_the_betas_removed():
+    """`zdr explain` names the anthropic-beta values a ZDR org's request loses, and why."""
+    path = str(SCENARIOS / "betas_zdr_ineligible_removed.toml")
+    out = json.loads(RUNNER.invoke(app, ["explain", path, "--json"]).output)
+    assert out["betas_kept"] == ["interleaved-thinking-2025-05-14"]
+    assert out["betas_removed"] == ["shiny-new-thing-2027-01-01", "files-api-2025-04-14",
+                                    "mcp-client-2025-11-20"]
+    text = RUNNER.invoke(app, ["explain", path]).output
+    assert ("anthropic-beta removed: shiny-new-thing-2027-01-01, files-api-2025-04-14, "
+            "mcp-client-2025-11-20 (relayed: interleaved-thinking-2025-05-14)") in text
+    assert "[betas.removed]" in text and "not ZDR-eligible: files-api-2025-04-14" in text
 
 
 def test_explain_refusal_shows_error():
@@ -139,7 +154,7 @@ def test_explain_with_custom_catalog(tmp_path):
     toml = (Path(__file__).parents[2] / "src/zdr/catalog/default.toml").read_text()
     changed = toml.replace('label = "Code execution / programmatic tool calling"\nzdr = "no"',
                            'label = "Code execution / programmatic tool calling"\nzdr = "yes"')
-    changed = changed.replace('version = "2026-11-25.1"', 'version = "test-1"')
+    changed = changed.replace('version = "2026-12-07.1"', 'version = "test-1"')
     assert changed != toml
     (tmp_path / "c.toml").write_text(changed)
     out = json.loads(RUNNER.invoke(app, [

@@ -125,6 +125,11 @@ def run_storm(deployment: Deployment, figures: dict[str, Any]) -> Tally:
     return tally
 
 
+# Faults that end a stream after it started reaching the client.
+STREAMS_ENDING_EARLY = frozenset({"stream_timeout", "reset_mid_stream", "error_mid_stream",
+                                  "client_disconnect"})
+
+
 def test_storm(deployment: Deployment, tmp_path: Path) -> None:
     figures: dict[str, Any] = {}
     tally = run_storm(deployment, figures)
@@ -154,7 +159,11 @@ def test_storm(deployment: Deployment, tmp_path: Path) -> None:
         assert not missing, f"{len(missing)} completed retaining exchanges not stored once"
         assert all(count == 1 for count in stored.values())
         assert zdr_content == 0
-        assert len(stored) <= stats["completed"], "more stored than the stand-in completed"
+        # A retaining org's stream that ended early keeps what was relayed of it, once.
+        ended_early = sum(r.org in retaining and r.fault in STREAMS_ENDING_EARLY
+                          for r in results)
+        assert len(stored) <= stats["completed"] + ended_early, \
+            "more stored than the stand-in answered"
 
         # 3. zdr verify with every canary: clean.
         canary_file = tmp_path / "canaries.txt"

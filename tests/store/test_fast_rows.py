@@ -17,7 +17,7 @@ from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
 import pytest
-from sqlalchemy import Engine, Table
+from sqlalchemy import Engine, Table, select
 from store_data import classification, decision, make_org, meta
 from store_data import content as content_of
 from store_reset import reset
@@ -84,9 +84,11 @@ def batches(org: str) -> list[list[_Job]]:
     e = dataclasses.replace(meta(org, forever), started_at=datetime(2026, 1, 2, 3, 4, 5))
     f = meta(org, standard)
     g = meta(org, with_files, workspace_id="ws-g")       # only ever a final update
-    flagged_a: ClassificationRecord = classification(a, flagged=True)
+    flagged_a: ClassificationRecord = dataclasses.replace(
+        classification(a, flagged=True), not_scored=("size_limit",))    # partly scored
     calm_c = dataclasses.replace(classification(c, flagged=False), scores={"violence": 1},
-                                 labels={"violence": 0, "self_harm": 0})  # type: ignore[dict-item]
+                                 labels={"violence": 0, "self_harm": 0},  # type: ignore[dict-item]
+                                 not_scored=("media_type",))
     later_b = dataclasses.replace(b, duration_ms=987, output_tokens=77, outcome="ok")
     return [
         [_Job(a), _Job(c), _Job(a), _Job(d), _Job(d)],                   # metadata, repeats
@@ -98,6 +100,10 @@ def batches(org: str) -> list[list[_Job]]:
          _Job(dataclasses.replace(f, status_code=499), final=True), _Job(d),
          _Job(g, final=True)],
     ]
+
+
+def flagged_id(jobs: list[list[_Job]]) -> str:
+    return next(job.meta.exchange_id for batch in jobs for job in batch if job.flagged)
 
 
 def write(sink: SqlExchangeSink, commit: Callable[[Sequence[_Job]], None],
@@ -134,6 +140,15 @@ def test_driver_rows_equal_core_rows(engine: Engine, keyring: Keyring, single: b
             "SELECT count(*) FROM exchanges WHERE misuse_exception").scalar_one()
     assert tuple(final_b) == (987, 77, 4)
     assert flagged == 1
+    # What was not scored is among the labels; a flagged row's categories are categories only.
+    with engine.connect() as conn:
+        labels = dict(conn.execute(select(classifier_results.c.exchange_id,
+                                          classifier_results.c.labels)).all())
+        categories = conn.execute(select(flagged_contents.c.categories)).scalars().all()
+    assert labels[flagged_id(jobs)]["not_scored:size_limit"] is True
+    assert {k for v in labels.values() for k in v if k.startswith("not_scored:")} == {
+        "not_scored:size_limit", "not_scored:media_type"}
+    assert [c for row in categories for c in row if c.startswith("not_scored:")] == []
     core.close()
     fast.close()
 

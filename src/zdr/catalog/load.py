@@ -13,6 +13,8 @@ from pathlib import Path
 from typing import Any
 
 from zdr.catalog.schema import (
+    BETA_NAME,
+    BetaSpec,
     Catalog,
     ClaudeCodeSignals,
     FeatureSpec,
@@ -37,18 +39,21 @@ REQUIRED_FEATURES = (
 
 
 SURFACE_KEYS = frozenset({
-    "zdr_eligible", "hipaa_eligible", "carries_content", "artifact", "artifact_days",
-    "artifact_until_deleted", "source",
+    "zdr_eligible", "hipaa_eligible", "hipaa_requires_zdr", "hipaa_covered_models",
+    "carries_content", "artifact", "artifact_days", "artifact_until_deleted", "source",
 })
 FEATURE_KEYS = frozenset({
-    "label", "zdr", "hipaa_eligible", "artifact", "artifact_days", "artifact_until_deleted",
-    "tool_type_prefixes", "source",
+    "label", "zdr", "hipaa_eligible", "hipaa_requires_zdr", "artifact", "artifact_days",
+    "artifact_until_deleted", "tool_type_prefixes", "source",
 })
 MODEL_KEYS = frozenset({"pattern", "patterns", "class", "source"})
+BETA_KEYS = frozenset({"zdr_eligible", "hipaa_eligible", "hipaa_requires_zdr", "source"})
 TOP_LEVEL_KEYS = frozenset({
-    "version", "plans", "consumer_plans", "key_kinds", "zdr_key_kinds", "retention", "surfaces",
-    "features", "models", "claude_code", "messages", "request",
+    "version", "plans", "consumer_plans", "zdr_plans", "key_kinds", "zdr_key_kinds",
+    "key_kind_plans", "retention", "surfaces", "features", "betas", "models", "claude_code",
+    "messages", "request",
 })
+
 
 
 class CatalogError(ValueError):
@@ -158,6 +163,14 @@ def _artifact(r: _Reader, t: dict[str, Any], key: str) -> tuple[str | None, int 
     return artifact, days, until_deleted
 
 
+def _hipaa_requires_zdr(r: _Reader, t: dict[str, Any], key: str, eligible: bool) -> bool:
+    requires = bool(r.get(t, key, "hipaa_requires_zdr", bool, False))
+    if requires and not eligible:
+        raise r.fail(f"{key}.hipaa_requires_zdr",
+                     "needs hipaa_eligible = true (it narrows eligibility to ZDR requests)")
+    return requires
+
+
 def _source(r: _Reader, t: dict[str, Any], key: str) -> str:
     source = r.get(t, key, "source", str)
     if not source.strip():
@@ -174,15 +187,18 @@ def _surfaces(r: _Reader, data: dict[str, Any]) -> dict[str, SurfaceSpec]:
             raise r.fail(key, "must be a table")
         r.only(t, key, SURFACE_KEYS)
         artifact, days, until_deleted = _artifact(r, t, key)
+        hipaa = r.get(t, key, "hipaa_eligible", bool)
         surfaces[sid] = SurfaceSpec(
             id=sid,
             zdr_eligible=r.get(t, key, "zdr_eligible", bool),
-            hipaa_eligible=r.get(t, key, "hipaa_eligible", bool),
+            hipaa_eligible=hipaa,
             carries_content=r.get(t, key, "carries_content", bool),
             artifact=artifact,
             artifact_days=days,
             artifact_until_deleted=until_deleted,
             source=_source(r, t, key),
+            hipaa_requires_zdr=_hipaa_requires_zdr(r, t, key, hipaa),
+            hipaa_covered_models=r.get(t, key, "hipaa_covered_models", bool, True),
         )
     for sid in REQUIRED_SURFACES:
         if sid not in surfaces:
@@ -204,16 +220,18 @@ def _features(r: _Reader, data: dict[str, Any]) -> dict[str, FeatureSpec]:
         artifact, days, until_deleted = _artifact(r, t, key)
         if zdr != "yes" and artifact is None:
             raise r.fail(f"{key}.artifact", f"is required when zdr = {zdr!r}")
+        hipaa = r.get(t, key, "hipaa_eligible", bool)
         features[fid] = FeatureSpec(
             id=fid,
             label=r.get(t, key, "label", str),
             zdr=zdr,
-            hipaa_eligible=r.get(t, key, "hipaa_eligible", bool),
+            hipaa_eligible=hipaa,
             artifact=artifact,
             artifact_days=days,
             artifact_until_deleted=until_deleted,
             tool_type_prefixes=r.strings(t, key, "tool_type_prefixes"),
             source=_source(r, t, key),
+            hipaa_requires_zdr=_hipaa_requires_zdr(r, t, key, hipaa),
         )
     for fid in REQUIRED_FEATURES:
         if fid not in features:
@@ -226,6 +244,42 @@ def _features(r: _Reader, data: dict[str, Any]) -> dict[str, FeatureSpec]:
                              f"prefix {prefix!r} is also claimed by features.{owner[prefix]}")
             owner[prefix] = feature.id
     return features
+
+
+def _betas(r: _Reader, data: dict[str, Any]) -> dict[str, BetaSpec]:
+    table = r.table(data, "betas", "betas")
+    betas: dict[str, BetaSpec] = {}
+    for bid, t in table.items():
+        key = f"betas.{bid}"
+        if not isinstance(t, dict):
+            raise r.fail(key, "must be a table")
+        if not BETA_NAME.fullmatch(bid):
+            raise r.fail(key, "is not a beta name (lower-case words ending in a date, "
+                              "e.g. interleaved-thinking-2025-05-14)")
+        r.only(t, key, BETA_KEYS)
+        hipaa = r.get(t, key, "hipaa_eligible", bool)
+        betas[bid] = BetaSpec(
+            id=bid,
+            zdr_eligible=r.get(t, key, "zdr_eligible", bool),
+            hipaa_eligible=hipaa,
+            hipaa_requires_zdr=_hipaa_requires_zdr(r, t, key, hipaa),
+            source=_source(r, t, key),
+        )
+    return betas
+
+
+def _key_kind_plans(r: _Reader, data: dict[str, Any], key_kinds: frozenset[str],
+                    plans: frozenset[str]) -> dict[str, frozenset[str]]:
+    table = r.get(data, "", "key_kind_plans", dict, {})
+    limits: dict[str, frozenset[str]] = {}
+    for kind in table:
+        if kind not in key_kinds:
+            raise r.fail(f"key_kind_plans.{kind}", "is not one of key_kinds")
+        allowed = frozenset(r.strings(table, "key_kind_plans", kind))
+        if not allowed <= plans:
+            raise r.fail(f"key_kind_plans.{kind}", "must list plans from plans")
+        limits[kind] = allowed
+    return limits
 
 
 def _models(r: _Reader, data: dict[str, Any]) -> tuple[ModelPattern, ...]:
@@ -273,6 +327,10 @@ def parse_catalog(text: str, path: str = "<catalog>") -> Catalog:
     zdr_key_kinds = frozenset(r.strings(data, "", "zdr_key_kinds"))
     if not zdr_key_kinds <= key_kinds:
         raise r.fail("zdr_key_kinds", "must be a subset of key_kinds")
+    r.get(data, "", "zdr_plans", list)          # required: which plans may hold ZDR and a BAA
+    zdr_plans = frozenset(r.strings(data, "", "zdr_plans"))
+    if not zdr_plans <= plans - consumer:
+        raise r.fail("zdr_plans", "must be commercial plans (a subset of plans, no consumer plan)")
     cc = r.table(data, "claude_code", "claude_code")
     return Catalog(
         version=r.get(data, "", "version", str),
@@ -293,6 +351,9 @@ def parse_catalog(text: str, path: str = "<catalog>") -> Catalog:
         source_path=path,
         plain_params=frozenset(r.strings(request, "request", "plain_params")),
         zdr_key_kinds=zdr_key_kinds,
+        zdr_plans=zdr_plans,
+        key_kind_plans=_key_kind_plans(r, data, key_kinds, plans),
+        betas=_betas(r, data),
     )
 
 

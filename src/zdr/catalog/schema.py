@@ -3,10 +3,16 @@
 from __future__ import annotations
 
 import fnmatch
+import re
 from dataclasses import dataclass, field
 from typing import Literal
 
 ModelClass = Literal["standard", "covered"]
+
+# What an `anthropic-beta` value looks like: lower-case words and a date (`…-2025-05-14`,
+# `claude-code-20250219`). Nothing else is ever named in a decision or a header (it could carry
+# text from the request).
+BETA_NAME = re.compile(r"[a-z][a-z0-9]*(?:-[a-z0-9]+)*-20[0-9]{2}-?[0-9]{2}-?[0-9]{2}")
 
 
 @dataclass(frozen=True, slots=True)
@@ -26,6 +32,13 @@ class RetentionPeriods:
 
 @dataclass(frozen=True, slots=True)
 class SurfaceSpec:
+    """One surface. `hipaa_requires_zdr`: BAA-covered only while ZDR applies to the request;
+    `hipaa_covered_models`: whether covered models are BAA-covered on it.
+
+    An `artifact` surface (batches, files) carries what the upstream keeps as that feature's
+    artifact: the gateway never copies it into its own store, whatever the arrangement.
+    """
+
     id: str
     zdr_eligible: bool
     hipaa_eligible: bool
@@ -34,6 +47,8 @@ class SurfaceSpec:
     artifact_days: int | None
     artifact_until_deleted: bool
     source: str
+    hipaa_requires_zdr: bool = False
+    hipaa_covered_models: bool = True
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,10 +68,25 @@ class FeatureSpec:
     artifact_until_deleted: bool
     tool_type_prefixes: tuple[str, ...]
     source: str
+    hipaa_requires_zdr: bool = False     # BAA-covered only while ZDR applies to the request
 
     @property
     def zdr_eligible(self) -> bool:
         return self.zdr != "no"
+
+
+@dataclass(frozen=True, slots=True)
+class BetaSpec:
+    """One `anthropic-beta` value: may it reach the upstream for a ZDR or a HIPAA organization?
+
+    `hipaa_requires_zdr`: eligible under the BAA only while ZDR applies to the request.
+    """
+
+    id: str
+    zdr_eligible: bool
+    hipaa_eligible: bool
+    hipaa_requires_zdr: bool
+    source: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,7 +96,8 @@ class ModelPattern:
     source: str
 
     def matches(self, model: str) -> bool:
-        return fnmatch.fnmatchcase(model, self.pattern)
+        """Model ids are compared case-insensitively: `Claude-Mythos-5` is a Mythos model."""
+        return fnmatch.fnmatchcase(model.lower(), self.pattern.lower())
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,12 +105,16 @@ class Messages:
     """Exact client-facing error texts. `{features}` is replaced by a comma-separated list."""
 
     hipaa_ineligible: str
+    hipaa_requires_zdr: str
     covered_model: str
     browser_access: str
     claude_code_server_storage: str
     unknown_feature: str
+    malformed_request: str
     policy_unavailable: str
-    consumer_zdr_refused: str
+    zdr_plan_refused: str
+    baa_plan_refused: str
+    key_kind_plan_refused: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -105,6 +140,9 @@ class Catalog:
     source_path: str
     plain_params: frozenset[str] = frozenset()
     zdr_key_kinds: frozenset[str] = frozenset({"api", "enterprise_seat"})
+    zdr_plans: frozenset[str] = frozenset({"api", "enterprise"})
+    key_kind_plans: dict[str, frozenset[str]] = field(default_factory=dict)
+    betas: dict[str, BetaSpec] = field(default_factory=dict)
     _hash: int = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -113,6 +151,11 @@ class Catalog:
 
     def __hash__(self) -> int:
         return self._hash
+
+    def key_kind_allowed(self, key_kind: str, plan: str) -> bool:
+        """Whether an org on `plan` may hold keys of `key_kind` (e.g. seats: enterprise only)."""
+        plans = self.key_kind_plans.get(key_kind)
+        return plans is None or plan in plans
 
     def model_class(self, model: str | None) -> ModelClass:
         if model is None:

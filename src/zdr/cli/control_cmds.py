@@ -33,6 +33,12 @@ Home = Annotated[Path | None, typer.Option("--home", help=HOME_HELP)]
 AsUser = Annotated[str | None, typer.Option(
     "--as", help="Act as this user (with their roles) instead of the local operator.")]
 Json = Annotated[bool, typer.Option("--json", help=JSON_HELP)]
+OrgName = Annotated[str | None, typer.Argument(
+    metavar="NAME", help="The organization's name (or give --org-id).", show_default=False)]
+OrgOption = Annotated[str | None, typer.Option(
+    "--org", help="The organization's name (or give --org-id).")]
+OrgIdOption = Annotated[str | None, typer.Option(
+    "--org-id", help="The organization's id, instead of its name.")]
 
 orgs = typer.Typer(help="Organizations and their arrangements (ZDR, HIPAA, retention).",
                    no_args_is_help=True)
@@ -75,6 +81,28 @@ def session(home: Path | None, as_user: str | None) -> tuple[ControlPlane, Actor
     plane = build_control_plane(settings)
     actor = system_actor() if as_user is None else plane.accounts.actor_for_email(as_user)
     return plane, actor
+
+
+def org_ref(name: str | None, org_id: str | None, *, required: bool = True) -> str | None:
+    """The organization named on the command line: by name or by `--org-id`, never either."""
+    from zdr.control.org_names import OrgId
+    from zdr.control.org_names import OrgName as ByName
+
+    if name is not None and org_id is not None:
+        fail("name the organization by NAME or by --org-id, not both")
+    if org_id is not None:
+        return OrgId(org_id)
+    if name is not None:
+        return ByName(name)
+    if required:
+        fail("name the organization: NAME, or --org-id ID")
+    return None
+
+
+def one_org(name: str | None, org_id: str | None) -> str:
+    ref = org_ref(name, org_id)
+    assert ref is not None
+    return ref
 
 
 def show(value: Any, as_json: bool, text: Callable[[Any], str]) -> None:
@@ -148,20 +176,26 @@ def orgs_list(
 
 @orgs.command("show")
 @one_line_errors
-def orgs_show(name: str, home: Home = None, as_user: AsUser = None, as_json: Json = False) -> None:
+def orgs_show(
+    name: OrgName = None, org_id: OrgIdOption = None,
+    home: Home = None, as_user: AsUser = None, as_json: Json = False,
+) -> None:
     """Show what is in force for an organization."""
     plane, actor = session(home, as_user)
-    show(plane.orgs.show(actor, name), as_json, org_line)
+    ref = one_org(name, org_id)
+    show(plane.orgs.show(actor, ref), as_json, org_line)
 
 
 @orgs.command("zdr-history")
 @one_line_errors
 def orgs_zdr_history(
-    name: str, home: Home = None, as_user: AsUser = None, as_json: Json = False
+    name: OrgName = None, org_id: OrgIdOption = None,
+    home: Home = None, as_user: AsUser = None, as_json: Json = False,
 ) -> None:
     """The organization's ZDR requests and decisions."""
     plane, actor = session(home, as_user)
-    show(plane.arrangements.zdr_history(actor, name), as_json,
+    ref = one_org(name, org_id)
+    show(plane.arrangements.zdr_history(actor, ref), as_json,
          lambda r: f"{r.requested_at:%Y-%m-%d %H:%M}Z  {r.status}  by {r.requested_by}"
                    f"  decided by {r.decided_by or '-'}")
 
@@ -169,18 +203,20 @@ def orgs_zdr_history(
 @orgs.command("request-zdr")
 @one_line_errors
 def orgs_request_zdr(
-    name: str, reason: Annotated[str | None, typer.Option("--reason")] = None,
+    name: OrgName = None, org_id: OrgIdOption = None,
+    reason: Annotated[str | None, typer.Option("--reason")] = None,
     home: Home = None, as_user: AsUser = None, as_json: Json = False,
 ) -> None:
     """Ask for zero data retention (an org owner/admin; refused for consumer plans)."""
     plane, actor = session(home, as_user)
-    show(plane.arrangements.request_zdr(actor, name, reason), as_json, org_line)
+    ref = one_org(name, org_id)
+    show(plane.arrangements.request_zdr(actor, ref, reason), as_json, org_line)
 
 
 @orgs.command("approve-zdr")
 @one_line_errors
 def orgs_approve_zdr(
-    name: str,
+    name: OrgName = None, org_id: OrgIdOption = None,
     effective_at: Annotated[datetime | None, typer.Option(
         "--effective-at", help="When ZDR comes into force (default: now).")] = None,
     note: Annotated[str | None, typer.Option("--note")] = None,
@@ -188,74 +224,118 @@ def orgs_approve_zdr(
 ) -> None:
     """Approve a ZDR request (a reviewer who is not the requester)."""
     plane, actor = session(home, as_user)
-    show(plane.arrangements.approve_zdr(actor, name, effective_at, note), as_json, org_line)
+    ref = one_org(name, org_id)
+    show(plane.arrangements.approve_zdr(actor, ref, effective_at, note), as_json, org_line)
 
 
 @orgs.command("deny-zdr")
 @one_line_errors
 def orgs_deny_zdr(
-    name: str, note: Annotated[str | None, typer.Option("--note")] = None,
+    name: OrgName = None, org_id: OrgIdOption = None,
+    note: Annotated[str | None, typer.Option("--note")] = None,
     home: Home = None, as_user: AsUser = None, as_json: Json = False,
 ) -> None:
     """Deny a ZDR request."""
     plane, actor = session(home, as_user)
-    show(plane.arrangements.deny_zdr(actor, name, note), as_json, org_line)
+    ref = one_org(name, org_id)
+    show(plane.arrangements.deny_zdr(actor, ref, note), as_json, org_line)
 
 
 @orgs.command("revoke-zdr")
 @one_line_errors
 def orgs_revoke_zdr(
-    name: str, note: Annotated[str | None, typer.Option("--note")] = None,
+    name: OrgName = None, org_id: OrgIdOption = None,
+    note: Annotated[str | None, typer.Option("--note")] = None,
     home: Home = None, as_user: AsUser = None, as_json: Json = False,
 ) -> None:
     """Revoke an approved ZDR arrangement."""
     plane, actor = session(home, as_user)
-    show(plane.arrangements.revoke_zdr(actor, name, note), as_json, org_line)
+    ref = one_org(name, org_id)
+    show(plane.arrangements.revoke_zdr(actor, ref, note), as_json, org_line)
 
 
 @orgs.command("accept-baa")
 @one_line_errors
 def orgs_accept_baa(
-    name: str, version: Annotated[str, typer.Option("--version", help="The BAA version read.")],
+    version: Annotated[str, typer.Option("--version", help="The BAA version read.")],
+    name: OrgName = None, org_id: OrgIdOption = None,
     home: Home = None, as_user: AsUser = None, as_json: Json = False,
 ) -> None:
     """Accept a BAA version: HIPAA on, permanently."""
     plane, actor = session(home, as_user)
-    show(plane.arrangements.accept_baa(actor, name, version), as_json, org_line)
+    ref = one_org(name, org_id)
+    show(plane.arrangements.accept_baa(actor, ref, version), as_json, org_line)
 
 
 @orgs.command("set-retention")
 @one_line_errors
 def orgs_set_retention(
-    name: str, days: Annotated[int, typer.Option("--days")],
+    days: Annotated[int, typer.Option("--days")],
+    name: OrgName = None, org_id: OrgIdOption = None,
     confirm_shorten: Annotated[bool, typer.Option(
         "--confirm-shorten", help="Shortening deletes older content at once: confirm it.")] = False,
     home: Home = None, as_user: AsUser = None, as_json: Json = False,
 ) -> None:
     """Set an enterprise organization's custom retention period (days >= 30)."""
     plane, actor = session(home, as_user)
-    show(plane.arrangements.set_retention(actor, name, days, confirm_shorten=confirm_shorten),
+    ref = one_org(name, org_id)
+    show(plane.arrangements.set_retention(actor, ref, days, confirm_shorten=confirm_shorten),
          as_json, org_line)
 
 
 @orgs.command("delete")
 @one_line_errors
 def orgs_delete(
-    name: str, home: Home = None, as_user: AsUser = None, as_json: Json = False
+    name: OrgName = None, org_id: OrgIdOption = None,
+    home: Home = None, as_user: AsUser = None, as_json: Json = False,
 ) -> None:
     """Delete an organization (restorable for 7 days, then its content is erased)."""
     plane, actor = session(home, as_user)
-    show(plane.orgs.delete(actor, name), as_json, org_line)
+    ref = one_org(name, org_id)
+    show(plane.orgs.delete(actor, ref), as_json, org_line)
 
 
 @orgs.command("restore")
 @one_line_errors
 def orgs_restore(
-    name: str, home: Home = None, as_user: AsUser = None, as_json: Json = False
+    name: OrgName = None, org_id: OrgIdOption = None,
+    home: Home = None, as_user: AsUser = None, as_json: Json = False,
 ) -> None:
     """Restore a deleted organization within its restore window."""
     plane, actor = session(home, as_user)
-    show(plane.orgs.restore(actor, name), as_json, org_line)
+    ref = one_org(name, org_id)
+    show(plane.orgs.restore(actor, ref), as_json, org_line)
+
+
+def member_line(member: Any) -> str:
+    return f"{member.email}  {', '.join(member.roles)}"
+
+
+@orgs.command("add-member")
+@one_line_errors
+def orgs_add_member(
+    email: Annotated[str, typer.Option("--email", help="The person's email address.")],
+    role: Annotated[str, typer.Option("--role", help="org_owner|org_admin|org_member")],
+    name: OrgName = None, org_id: OrgIdOption = None,
+    home: Home = None, as_user: AsUser = None, as_json: Json = False,
+) -> None:
+    """Give someone a role in the organization (an account without a password is made if the
+    email has none; provider staff cannot be added)."""
+    ref = one_org(name, org_id)
+    plane, actor = session(home, as_user)
+    show(plane.accounts.add_member(actor, ref, email, role), as_json, member_line)
+
+
+@orgs.command("members")
+@one_line_errors
+def orgs_members(
+    name: OrgName = None, org_id: OrgIdOption = None,
+    home: Home = None, as_user: AsUser = None, as_json: Json = False,
+) -> None:
+    """List the organization's people and their roles in it."""
+    ref = one_org(name, org_id)
+    plane, actor = session(home, as_user)
+    show(plane.accounts.members(actor, ref), as_json, member_line)
 
 
 # ---------------------------------------------------------------------------------- workspaces
@@ -309,7 +389,7 @@ def key_line(key: Any) -> str:
 @keys.command("create")
 @one_line_errors
 def keys_create(
-    org: Annotated[str, typer.Option("--org")],
+    org: OrgOption = None, org_id: OrgIdOption = None,
     workspace: Annotated[str | None, typer.Option("--workspace")] = None,
     kind: Annotated[str, typer.Option(
         "--kind", help="api|enterprise_seat|console|consumer")] = "api",
@@ -318,7 +398,8 @@ def keys_create(
 ) -> None:
     """Create an API key. The secret is printed this once and stored only as a hash."""
     plane, actor = session(home, as_user)
-    created = plane.keys.create(actor, org, workspace, kind, name)
+    ref = one_org(org, org_id)
+    created = plane.keys.create(actor, ref, workspace, kind, name)
     if as_json:
         print_json(as_dict(created))
     else:
@@ -339,13 +420,14 @@ def keys_revoke(
 @keys.command("list")
 @one_line_errors
 def keys_list(
-    org: Annotated[str, typer.Option("--org")],
+    org: OrgOption = None, org_id: OrgIdOption = None,
     workspace: Annotated[str | None, typer.Option("--workspace")] = None,
     home: Home = None, as_user: AsUser = None, as_json: Json = False,
 ) -> None:
     """List an organization's keys (prefixes only)."""
     plane, actor = session(home, as_user)
-    show(plane.keys.list(actor, org, workspace), as_json, key_line)
+    ref = one_org(org, org_id)
+    show(plane.keys.list(actor, ref, workspace), as_json, key_line)
 
 
 # --------------------------------------------------------------------------- holds and flagged
@@ -358,16 +440,17 @@ def hold_line(hold: Any) -> str:
 @holds.command("place")
 @one_line_errors
 def holds_place(
-    org: Annotated[str, typer.Option("--org")],
     reason: Annotated[str, typer.Option("--reason")],
+    org: OrgOption = None, org_id: OrgIdOption = None,
     workspace: Annotated[str | None, typer.Option("--workspace")] = None,
     exchange: Annotated[str | None, typer.Option("--exchange", help="An exchange id.")] = None,
     home: Home = None, as_user: AsUser = None, as_json: Json = False,
 ) -> None:
     """Place a hold on an org, a workspace or one exchange (legal / trust & safety)."""
     plane, actor = session(home, as_user)
+    ref = one_org(org, org_id)
     scope: Scope = "exchange" if exchange else "workspace" if workspace else "org"
-    show(plane.holds.place(actor, org, reason, scope, workspace, exchange), as_json, hold_line)
+    show(plane.holds.place(actor, ref, reason, scope, workspace, exchange), as_json, hold_line)
 
 
 @holds.command("release")
@@ -383,24 +466,26 @@ def holds_release(
 @holds.command("list")
 @one_line_errors
 def holds_list(
-    org: Annotated[str | None, typer.Option("--org")] = None,
+    org: OrgOption = None, org_id: OrgIdOption = None,
     include_released: Annotated[bool, typer.Option("--all", help="Released holds too.")] = False,
     home: Home = None, as_user: AsUser = None, as_json: Json = False,
 ) -> None:
     """List standing holds."""
     plane, actor = session(home, as_user)
-    show(plane.holds.list(actor, org, include_released), as_json, hold_line)
+    ref = org_ref(org, org_id, required=False)
+    show(plane.holds.list(actor, ref, include_released), as_json, hold_line)
 
 
 @flagged.command("list")
 @one_line_errors
 def flagged_list(
-    org: Annotated[str, typer.Option("--org")],
+    org: OrgOption = None, org_id: OrgIdOption = None,
     home: Home = None, as_user: AsUser = None, as_json: Json = False,
 ) -> None:
     """List an organization's flagged records (no content)."""
     plane, actor = session(home, as_user)
-    show(plane.flagged.list(actor, org), as_json,
+    ref = one_org(org, org_id)
+    show(plane.flagged.list(actor, ref), as_json,
          lambda f: f"{f.id}  exchange={f.exchange_id}  {f.categories}"
                    f"  until {f.expires_at:%Y-%m-%d}")
 
@@ -442,14 +527,15 @@ def audit_verify(
 @audit.command("list")
 @one_line_errors
 def audit_list(
-    org: Annotated[str | None, typer.Option("--org")] = None,
+    org: OrgOption = None, org_id: OrgIdOption = None,
     after: Annotated[int, typer.Option("--after", help="Entries after this sequence number.")] = 0,
     limit: Annotated[int, typer.Option("--limit")] = 100,
     home: Home = None, as_user: AsUser = None, as_json: Json = False,
 ) -> None:
     """List audit entries."""
     plane, actor = session(home, as_user)
-    show(plane.audit.list(actor, org, after, limit), as_json,
+    ref = org_ref(org, org_id, required=False)
+    show(plane.audit.list(actor, ref, after, limit), as_json,
          lambda e: f"{e.seq}  {e.at:%Y-%m-%d %H:%M:%S}Z  {e.actor} ({e.role})  {e.action}"
                    f"  {e.target or ''}")
 
@@ -499,6 +585,35 @@ def users_list(home: Home = None, as_user: AsUser = None, as_json: Json = False)
     show(plane.accounts.list_users(actor), as_json,
          lambda u: f"{u.email}  {', '.join(u.provider_roles) or '-'}  "
                    f"{' '.join(f'{r}@{o}' for o, rs in u.org_roles.items() for r in rs)}")
+
+
+@users.command("set-password")
+@one_line_errors
+def users_set_password(
+    email: str,
+    password_stdin: Annotated[bool, typer.Option(
+        "--password-stdin", help="Read the password from standard input (else one is made).")
+    ] = False,
+    home: Home = None, as_user: AsUser = None,
+) -> None:
+    """Set a user's console password (provider admins); ends every console session of theirs."""
+    import secrets
+
+    password = sys.stdin.readline().rstrip("\n") if password_stdin else secrets.token_urlsafe(18)
+    plane, actor = session(home, as_user)
+    plane.accounts.set_password(actor, email, password)
+    typer.echo(f"password of {email.strip().lower()} set; their console sessions have ended")
+    if not password_stdin:
+        typer.echo(f"password (shown once): {password}")
+
+
+@users.command("disable")
+@one_line_errors
+def users_disable(email: str, home: Home = None, as_user: AsUser = None) -> None:
+    """Disable a user: no sign-in, no admin token; their console sessions end at once."""
+    plane, actor = session(home, as_user)
+    plane.accounts.disable_user(actor, email)
+    typer.echo(f"disabled {email.strip().lower()}; their console sessions have ended")
 
 
 @tokens.command("revoke")

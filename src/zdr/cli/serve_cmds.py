@@ -110,6 +110,9 @@ def serve(
             "zdr.wiring:app_factory", factory=True, host=settings.host, port=settings.port,
             workers=settings.workers, loop="uvloop", http=PROTOCOL, lifespan="on",
             access_log=False, log_level="warning", timeout_graceful_shutdown=30,
+            # The client's address is the connection's peer; X-Forwarded-* are believed only
+            # from `forwarded_allow_ips` (zdr.console.client_address), never by uvicorn's default.
+            proxy_headers=False,
         )
     finally:
         if stub is not None:

@@ -19,19 +19,23 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
 
+import zdr.console.account_views as account_views
 import zdr.console.audit_views as audit_views
 import zdr.console.auth_views as auth_views
 import zdr.console.exchange_views as exchange_views
 import zdr.console.flagged_views as flagged_views
 import zdr.console.hold_views as hold_views
+import zdr.console.member_views as member_views
 import zdr.console.org_views as org_views
 import zdr.console.review_views as review_views
+from zdr.console.client_address import TrustedProxies
 from zdr.console.headers import SecurityHeaders
 from zdr.console.ratelimit import LoginRateLimiter
 from zdr.console.rendering import Renderer
 from zdr.console.sessions import SessionCodec
 from zdr.console.web import Console, Handler, page_view
 from zdr.control.plane import ControlPlane
+from zdr.control.sessions import ConsoleSessions
 from zdr.settings import Settings
 
 STATIC = Path(__file__).with_name("static")
@@ -53,6 +57,11 @@ def routes() -> list[BaseRoute]:
         _post("/login", auth_views.login, sign_in=False),
         _post("/logout", auth_views.logout, sign_in=False),
         _get("/orgs", org_views.overview),
+        _post("/orgs", org_views.create_org),
+        _get("/orgs/{org_id}/members", member_views.members_page),
+        _post("/orgs/{org_id}/members", member_views.add_member),
+        _get("/account", account_views.account_page),
+        _post("/account/password", account_views.change_password),
         _get("/orgs/{org_id}/privacy", org_views.privacy_page),
         _post("/orgs/{org_id}/zdr-request", org_views.request_zdr),
         _get("/orgs/{org_id}/exchanges", exchange_views.org_exchanges),
@@ -103,13 +112,18 @@ def build_console_app(
     limiter: LoginRateLimiter | None = None,
     wall_clock: Callable[[], float] | None = None,
 ) -> Starlette:
-    """The console for one control plane. Mount it at /console."""
+    """The console for one control plane. Mount it at /console.
+
+    Sessions and the sign-in rate limit live in the control plane's database, so any number of
+    workers or instances on one database agree on both."""
     console = Console(
         plane=plane,
         codec=SessionCodec(session_secret(settings)),
         renderer=Renderer(plane.ctx.catalog.version),
-        limiter=limiter or LoginRateLimiter(),
+        limiter=limiter or LoginRateLimiter(plane.ctx.engine, clock=plane.ctx.now),
+        sessions=ConsoleSessions(plane.ctx),
         secure_cookies=settings.console_secure_cookies,
+        proxies=TrustedProxies.of(settings.forwarded_allow_ips),
     )
     if wall_clock is not None:
         console.wall_clock = wall_clock

@@ -14,7 +14,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response
 
-from zdr.console.web import Page
+from zdr.console.web import Page, org_id_param
 from zdr.control.audit import AuditEntry, ChainReport
 from zdr.control.roles import Actor
 
@@ -98,5 +98,5 @@ def _org(page: Page, actor: Actor, org_id: str) -> dict[str, Any]:
 
 async def org_audit(request: Request, page: Page) -> Response:
     viewer = page.signed_in_viewer
-    context = await run_in_threadpool(_org, page, viewer.actor, request.path_params["org_id"])
+    context = await run_in_threadpool(_org, page, viewer.actor, org_id_param(request))
     return page.render(request, "audit.html", title="Audit log", **context)

@@ -1,9 +1,10 @@
 """Sign in, sign out and the landing page.
 
-Sign-in failures all read the same ("Invalid email or password"); after too many failures for one
-email from one address the form answers 429 until the window passes, whatever the password.
-A successful sign-in starts a new session (new id, new CSRF token), so a session id planted
-before sign-in is worthless afterwards.
+Sign-in failures all read the same ("Invalid email or password"); after too many failures
+(`zdr.console.ratelimit`: for one email from one address, for one email, from one address) the
+form answers 429 until the window passes, whatever the password. A successful sign-in starts a
+new session (a new token, recorded in the database, and a new CSRF token), so a session id
+planted before sign-in is worthless afterwards. Signing out deletes the session's record.
 """
 
 from __future__ import annotations
@@ -15,8 +16,10 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response
 
-from zdr.console.sessions import new_session
+from zdr.console.ratelimit import TooManyAttempts
+from zdr.console.sessions import new_session, signed_in_session
 from zdr.console.web import Page, client_address
+from zdr.control.roles import Actor
 from zdr.errors import AuthenticationFailed
 
 MAX_EMAIL = 320
@@ -51,42 +54,49 @@ async def login(request: Request, page: Page) -> Response:
         errors["password"] = "Enter your password."  # noqa: S105 - a message, not a password
     elif len(password) > MAX_PASSWORD:
         errors["password"] = "That password is too long."  # noqa: S105 - a message
-    address = client_address(request)
-    status = 400
-    if not errors:
-        wait = console.limiter.retry_after(email, address)
-        if wait > 0:
-            minutes = max(1, math.ceil(wait / 60))
-            errors["form"] = (f"Too many failed sign-ins. Try again in {minutes} minute"
-                              f"{'s' if minutes > 1 else ''}.")
-            status = 429
-    if not errors:
-        assert isinstance(password, str)
-        try:
-            actor = await run_in_threadpool(console.plane.accounts.check_password, email, password)
-        except AuthenticationFailed:
-            console.limiter.failed(email, address)
-            errors["form"] = "Invalid email or password."
-            status = 401
-        else:
-            console.limiter.succeeded(email, address)
-            page.session = new_session(console.wall_clock(), actor.user_id, actor.email)
-            page.new_session = True
-            return page.redirect(next_path)
-    response = page.render(request, "login.html", status, title="Sign in", errors=errors,
+    if errors:
+        return page.render(request, "login.html", 400, title="Sign in", errors=errors,
                            email=email[:MAX_EMAIL], next_path=next_path)
-    if status == 429:
-        wait = console.limiter.retry_after(email, address)
-        response.headers["retry-after"] = str(math.ceil(wait))
-    return response
+    assert isinstance(password, str)
+    try:
+        actor = await checked_password(request, page, email, password)
+    except TooManyAttempts as refused:
+        response = page.render(request, "login.html", 429, title="Sign in",
+                               errors={"form": too_many_message(refused.retry_after)},
+                               email=email, next_path=next_path)
+        response.headers["retry-after"] = str(max(1, math.ceil(refused.retry_after)))
+        return response
+    except AuthenticationFailed:
+        return page.render(request, "login.html", 401, title="Sign in",
+                           errors={"form": "Invalid email or password."}, email=email,
+                           next_path=next_path)
+    token = await run_in_threadpool(console.sessions.start, actor.user_id)
+    page.session = signed_in_session(console.wall_clock(), token, actor.user_id)
+    page.new_session = True
+    return page.redirect(next_path)
+
+
+async def checked_password(request: Request, page: Page, email: str, password: str) -> Actor:
+    """The actor whose password this is, counted by the rate limit: raises `TooManyAttempts`
+    (password not even checked) or `AuthenticationFailed`."""
+    console = page.console
+    attempt = await run_in_threadpool(console.limiter.begin, email, client_address(request))
+    actor = await run_in_threadpool(console.plane.accounts.check_password, email, password)
+    await run_in_threadpool(console.limiter.succeeded, attempt)
+    return actor
+
+
+def too_many_message(retry_after: float) -> str:
+    minutes = max(1, math.ceil(retry_after / 60))
+    return (f"Too many failed sign-ins. Try again in {minutes} minute"
+            f"{'s' if minutes > 1 else ''}.")
 
 
 async def logout(request: Request, page: Page) -> Response:
-    now = page.console.wall_clock()
+    """End the session in the database (every worker refuses its cookie from now on)."""
     if page.session.signed_in:
-        page.console.signed_out.forget_expired(now)
-        page.console.signed_out.add(page.session)
-    page.session = new_session(now)
+        await run_in_threadpool(page.console.sessions.end, page.session.session_id)
+    page.session = new_session(page.console.wall_clock())
     page.new_session = True
     return page.redirect("/login", "signed-out")
 

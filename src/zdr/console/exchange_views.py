@@ -15,7 +15,7 @@ from starlette.responses import Response
 
 from zdr.console.exchanges import ExchangeRecords, ExchangeView, StoredRecords
 from zdr.console.privacy import when
-from zdr.console.web import Page
+from zdr.console.web import Page, org_id_param
 from zdr.policy.decision import RECORD_CLASSES
 from zdr.policy.explain import ZDR_WORDS, describe_keep
 
@@ -93,7 +93,7 @@ async def why(request: Request, page: Page) -> Response:
 
 async def org_exchanges(request: Request, page: Page) -> Response:
     viewer = page.signed_in_viewer
-    org_id = request.path_params["org_id"]
+    org_id = org_id_param(request)
     rows = await run_in_threadpool(ExchangeRecords(page.console.control).recent, viewer.actor,
                                    org_id)
     org = await run_in_threadpool(page.console.plane.orgs.show, viewer.actor, org_id)

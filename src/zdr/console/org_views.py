@@ -13,8 +13,9 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from zdr.console.privacy import WorkspaceRow, ZdrRequestRow, period, summarize
-from zdr.console.web import Page
+from zdr.console.web import Page, org_id_param
 from zdr.control.arrangements import Arrangements
+from zdr.control.lifecycle import plan_refusal
 from zdr.control.organizations import Organizations
 from zdr.control.roles import Actor, authorize
 from zdr.control.views import OrgView
@@ -53,8 +54,9 @@ def _org_context(org: OrgView) -> dict[str, Any]:
 
 def _request_blocked(page: Page, org: dict[str, Any], zdr_status: str) -> str | None:
     catalog = page.console.control.catalog
-    if org["plan"] in catalog.consumer_plans:
-        return catalog.messages.consumer_zdr_refused.replace("{plan}", str(org["plan"]))
+    refusal = plan_refusal(str(org["plan"]), catalog.zdr_plans, catalog.messages.zdr_plan_refused)
+    if refusal is not None:
+        return refusal
     if zdr_status == "approved":
         return "Zero data retention is approved for this organization."
     return None
@@ -63,7 +65,7 @@ def _request_blocked(page: Page, org: dict[str, Any], zdr_status: str) -> str | 
 async def privacy_page(request: Request, page: Page, *, errors: dict[str, str] | None = None,
                        form_reason: str = "", status: int = 200) -> Response:
     viewer = page.signed_in_viewer
-    org_id = request.path_params["org_id"]
+    org_id = org_id_param(request)
     context = await run_in_threadpool(_privacy_context, page, viewer.actor, org_id)
     org = context["org"]
     assert isinstance(org, dict)
@@ -88,7 +90,7 @@ async def privacy_page(request: Request, page: Page, *, errors: dict[str, str] |
 
 async def request_zdr(request: Request, page: Page) -> Response:
     viewer = page.signed_in_viewer
-    org_id = request.path_params["org_id"]
+    org_id = org_id_param(request)
     reason = page.field("reason", limit=5000)
     errors: dict[str, str] = {}
     if len(reason) > 2000:
@@ -118,11 +120,35 @@ def _overview(page: Page, actor: Actor) -> dict[str, Any]:
     return {"orgs": orgs, "hold_counts": hold_counts}
 
 
-async def overview(request: Request, page: Page) -> Response:
+async def overview(request: Request, page: Page, *, errors: dict[str, str] | None = None,
+                   form: dict[str, str] | None = None, status: int = 200) -> Response:
     viewer = page.signed_in_viewer
     context = await run_in_threadpool(_overview, page, viewer.actor)
-    return page.render(request, "orgs.html", title="Organizations",
-                       can_revoke=viewer.may("zdr.revoke", None), **context)
+    return page.render(request, "orgs.html", status, title="Organizations",
+                       can_revoke=viewer.may("zdr.revoke", None),
+                       can_create=viewer.may("org.create", None),
+                       plans=sorted(page.console.control.catalog.plans), errors=errors or {},
+                       form=form or {"name": "", "plan": ""}, **context)
+
+
+async def create_org(request: Request, page: Page) -> Response:
+    """A new organization (provider admins); a refused name is shown next to the field."""
+    viewer = page.signed_in_viewer
+    form = {"name": page.field("name", limit=1000), "plan": page.field("plan", limit=40)}
+    errors: dict[str, str] = {}
+    if form["plan"] not in page.console.control.catalog.plans:
+        errors["plan"] = "Choose a plan."
+    if not errors:
+        try:
+            created = await run_in_threadpool(page.console.plane.orgs.create, viewer.actor,
+                                              form["name"], form["plan"])
+        except ZdrError as error:
+            if error.status in (403, 404):
+                raise
+            errors["name"] = error.message[:1].upper() + error.message[1:] + "."
+        else:
+            return page.redirect(f"/orgs/{created.id}/privacy", "org-created")
+    return await overview(request, page, errors=errors, form=form, status=400)
 
 
 async def not_found(request: Request, page: Page) -> Response:

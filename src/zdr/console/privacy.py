@@ -77,8 +77,8 @@ def period(days: int | None) -> str:
         return "24 hours"
     if days % 365 == 0:
         years = days // 365
-        return f"{days} days ({years} year{'s' if years > 1 else ''})"
-    return f"{days} days"
+        return f"{days:,} days ({years} year{'s' if years > 1 else ''})"
+    return f"{days:,} days"
 
 
 def probe_model(pattern: str) -> str:
@@ -88,7 +88,7 @@ def probe_model(pattern: str) -> str:
 
 def _headline(org: OrgState, approved: ZdrRequestRow | None, in_force: bool, catalog: Catalog,
               now: datetime) -> str:
-    if org.zdr_status == "approved" and org.plan not in catalog.consumer_plans:
+    if org.zdr_status == "approved" and org.plan in catalog.zdr_plans:
         approved_on = when(approved.decided_at) if approved else "—"
         effective = org.zdr_effective_at
         if in_force:

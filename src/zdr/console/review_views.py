@@ -10,8 +10,9 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response
 
-from zdr.console.web import Page
+from zdr.console.web import Page, org_id_param
 from zdr.control.arrangements import Arrangements
+from zdr.control.lifecycle import plan_refusal
 from zdr.control.organizations import Organizations
 from zdr.control.roles import Actor
 from zdr.control.views import OrgView, ZdrRequestView
@@ -22,7 +23,7 @@ from zdr.errors import Unprocessable, ZdrError
 class PendingRequest:
     org: OrgView
     request: ZdrRequestView
-    consumer_plan: bool
+    plan_refusal: str | None     # why this org's plan cannot hold ZDR, if it cannot
 
 
 def pending_requests(page: Page, actor: Actor) -> list[PendingRequest]:
@@ -36,8 +37,9 @@ def pending_requests(page: Page, actor: Actor) -> list[PendingRequest]:
         history = arrangements.zdr_history(actor, org.id)
         open_request = next((r for r in reversed(history) if r.status == "requested"), None)
         if open_request is not None:
-            pending.append(PendingRequest(org, open_request,
-                                          org.plan in control.catalog.consumer_plans))
+            catalog = control.catalog
+            refusal = plan_refusal(org.plan, catalog.zdr_plans, catalog.messages.zdr_plan_refused)
+            pending.append(PendingRequest(org, open_request, refusal))
     return sorted(pending, key=lambda p: p.request.requested_at)
 
 
@@ -69,7 +71,7 @@ def parse_effective(value: str) -> datetime | None:
 
 async def approve(request: Request, page: Page) -> Response:
     viewer = page.signed_in_viewer
-    org_id = request.path_params["org_id"]
+    org_id = org_id_param(request)
     raw = page.field("effective_at", limit=64)
     note = page.field("note", limit=5000) or None
     effective = parse_effective(raw)
@@ -90,7 +92,7 @@ async def approve(request: Request, page: Page) -> Response:
 
 async def deny(request: Request, page: Page) -> Response:
     viewer = page.signed_in_viewer
-    org_id = request.path_params["org_id"]
+    org_id = org_id_param(request)
     note = page.field("note", limit=5000)
     if not note:
         return await queue_page(request, page, status=400, errors={org_id: {
@@ -108,7 +110,7 @@ async def deny(request: Request, page: Page) -> Response:
 
 async def revoke(request: Request, page: Page) -> Response:
     viewer = page.signed_in_viewer
-    org_id = request.path_params["org_id"]
+    org_id = org_id_param(request)
     note = page.field("note", limit=5000)
     if not note:
         raise Unprocessable("Say why zero data retention is revoked: the organization sees it.")

@@ -1,7 +1,11 @@
-"""Console sessions: a signed, expiring cookie that names the user and carries the CSRF token.
+"""The console's cookie: a signed, expiring value that carries the CSRF token and, once signed
+in, the session token.
 
-The cookie holds no secret of the user and no role: the user's roles are read through the control
-plane on every request, so a role change or a disabled account takes effect at once.
+Before sign-in the cookie is the whole session (it only carries the CSRF token of the sign-in
+form). A signed-in session is also a row of `console_sessions` (`zdr.control.sessions`), found by
+the hash of the token in the cookie: every request checks it, so signing out, a password change
+or a disabled account ends the session on every worker and across restarts. The cookie holds no
+role: roles are read through the control plane on every request.
 
     value = base64url(json payload) "." base64url(HMAC-SHA256(secret, payload))
 """
@@ -16,18 +20,19 @@ from dataclasses import dataclass
 
 import orjson
 
+from zdr.control.sessions import SESSION_LIFETIME
+
 COOKIE_NAME = "zdr_console"
-SESSION_SECONDS = 8 * 3600          # absolute lifetime of a signed-in session
+SESSION_SECONDS = int(SESSION_LIFETIME.total_seconds())   # absolute lifetime once signed in
 ANONYMOUS_SECONDS = 2 * 3600        # lifetime of the pre-login session that carries the CSRF token
 
 
 @dataclass(frozen=True, slots=True)
 class Session:
-    session_id: str
+    session_id: str           # signed in: the token whose hash is the `console_sessions` row
     csrf_token: str
     issued_at: int
     user_id: str | None = None
-    email: str | None = None
 
     @property
     def signed_in(self) -> bool:
@@ -38,15 +43,16 @@ class Session:
         return SESSION_SECONDS if self.signed_in else ANONYMOUS_SECONDS
 
 
-def new_session(now: float, user_id: str | None = None, email: str | None = None) -> Session:
-    """A fresh session: new id and new CSRF token (rotated at sign-in and sign-out)."""
-    return Session(
-        session_id=secrets.token_urlsafe(18),
-        csrf_token=secrets.token_urlsafe(32),
-        issued_at=int(now),
-        user_id=user_id,
-        email=email,
-    )
+def new_session(now: float) -> Session:
+    """A fresh signed-out session: new id and new CSRF token."""
+    return Session(session_id=secrets.token_urlsafe(18), csrf_token=secrets.token_urlsafe(32),
+                   issued_at=int(now))
+
+
+def signed_in_session(now: float, token: str, user_id: str) -> Session:
+    """The cookie's side of a session started by `ConsoleSessions.start`: a new CSRF token too."""
+    return Session(session_id=token, csrf_token=secrets.token_urlsafe(32), issued_at=int(now),
+                   user_id=user_id)
 
 
 def _b64(data: bytes) -> str:
@@ -71,7 +77,7 @@ class SessionCodec:
     def encode(self, session: Session) -> str:
         payload = orjson.dumps({
             "s": session.session_id, "c": session.csrf_token, "t": session.issued_at,
-            "u": session.user_id, "e": session.email,
+            "u": session.user_id,
         })
         return f"{_b64(payload)}.{_b64(self._mac(payload))}"
 
@@ -91,7 +97,6 @@ class SessionCodec:
             session = Session(
                 session_id=str(data["s"]), csrf_token=str(data["c"]), issued_at=int(data["t"]),
                 user_id=None if data["u"] is None else str(data["u"]),
-                email=None if data["e"] is None else str(data["e"]),
             )
         except (orjson.JSONDecodeError, KeyError, TypeError, ValueError):
             return None
@@ -99,30 +104,3 @@ class SessionCodec:
             return None
         return session
 
-
-
-class SignedOut:
-    """Session ids signed out in this process, remembered until they would have expired anyway.
-
-    The cookie is also cleared in the browser; this makes a copied cookie useless after sign-out
-    on the worker that served the sign-out. Bounded: the oldest entries go first.
-    """
-
-    def __init__(self, max_entries: int = 100_000) -> None:
-        self.max_entries = max_entries
-        self._until: dict[str, float] = {}
-
-    def add(self, session: Session) -> None:
-        self._until[session.session_id] = session.issued_at + session.lifetime
-        while len(self._until) > self.max_entries:
-            del self._until[next(iter(self._until))]
-
-    def __contains__(self, session_id: object) -> bool:
-        return isinstance(session_id, str) and session_id in self._until
-
-    def forget_expired(self, now: float) -> None:
-        for session_id in [s for s, until in self._until.items() if until < now]:
-            del self._until[session_id]
-
-    def __len__(self) -> int:
-        return len(self._until)

@@ -2,7 +2,8 @@
 
 A handler is written as `async def view(request, page) -> Response` and wrapped with `@page_view`;
 the wrapper loads (or starts) the session, refuses a POST whose CSRF token is wrong before the
-handler runs, resolves the signed-in viewer's roles from the store, and sets the cookie.
+handler runs, checks a signed-in session against the database and resolves the viewer's roles
+from the store, and sets the cookie.
 """
 
 from __future__ import annotations
@@ -19,12 +20,15 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
 from zdr.console import csrf
+from zdr.console.client_address import TrustedProxies
 from zdr.console.ratelimit import LoginRateLimiter
 from zdr.console.rendering import NavItem, Renderer
-from zdr.console.sessions import COOKIE_NAME, Session, SessionCodec, SignedOut, new_session
+from zdr.console.sessions import COOKIE_NAME, Session, SessionCodec, new_session
 from zdr.control.context import ControlContext
+from zdr.control.org_names import OrgId
 from zdr.control.plane import ControlPlane
 from zdr.control.roles import ORG_ROLES, Actor, authorize
+from zdr.control.sessions import ConsoleSessions
 from zdr.errors import ZdrError
 
 
@@ -46,13 +50,15 @@ class Viewer:
         return authorize(self.actor, action, org_id).allowed
 
 
-def load_viewer(plane: ControlPlane, user_id: str, email: str) -> Viewer | None:
-    """The signed-in person as the control plane sees them now (None: gone or disabled)."""
+def load_viewer(sessions: ConsoleSessions, plane: ControlPlane, session: Session
+                ) -> Viewer | None:
+    """The signed-in person as the control plane sees them now (None: the session has ended or
+    expired, or the account is disabled)."""
     try:
-        actor = plane.accounts.actor_for_email(email)
+        actor = sessions.actor_for(session.session_id)
     except ZdrError:
         return None
-    if actor.user_id != user_id:
+    if actor.user_id != session.user_id:
         return None
     names = {} if actor.is_provider else {org.id: org.name for org in plane.orgs.list(actor)}
     return Viewer(actor=actor, email=actor.email, org_names=names)
@@ -66,8 +72,9 @@ class Console:
     codec: SessionCodec
     renderer: Renderer
     limiter: LoginRateLimiter
+    sessions: ConsoleSessions
     secure_cookies: bool
-    signed_out: SignedOut = field(default_factory=SignedOut)
+    proxies: TrustedProxies = field(default_factory=TrustedProxies)
     wall_clock: Callable[[], float] = time.time
 
     @property
@@ -119,6 +126,9 @@ FLASHES = {
     "hold-placed": ("good", "Hold placed: nothing under it will be deleted until it is released."),
     "hold-released": ("good", "Hold released: purge may now take what has expired."),
     "signed-out": ("good", "You are signed out."),
+    "password-changed": ("good", "Password changed. You are signed out everywhere else."),
+    "member-added": ("good", "Added. They see this organization when they next sign in."),
+    "org-created": ("good", "Organization created."),
 }
 
 
@@ -137,6 +147,8 @@ def navigation(viewer: Viewer | None, current: str) -> tuple[NavItem, ...]:
             items.append((f"/orgs/{org_id}/privacy", label))
             if viewer.may("audit.read", org_id) and not viewer.actor.is_provider:
                 items.append((f"/orgs/{org_id}/audit", "Audit log"))
+            if viewer.may("member.read", org_id) and not viewer.actor.is_provider:
+                items.append((f"/orgs/{org_id}/members", "Members"))
     provider_pages = (
         ("zdr.approve", "/reviews", "Reviews"),
         ("org.read", "/orgs", "Organizations"),
@@ -155,8 +167,26 @@ Handler = Callable[[Request, Page], Awaitable[Response]]
 MAX_FORM_BYTES = 64 * 1024      # every console form is far smaller; bigger bodies are refused
 
 
+def org_id_param(request: Request) -> OrgId:
+    """The organization in a console path: always its id, never looked up as a name."""
+    return OrgId(request.path_params["org_id"])
+
+
+def _peer(request: Request) -> str | None:
+    return request.client.host if request.client else None
+
+
 def client_address(request: Request) -> str:
-    return request.client.host if request.client else "unknown"
+    """The client's address: the connection's peer, or what trusted proxies say it is."""
+    console: Console = request.app.state.console
+    return console.proxies.client(_peer(request), request.headers.getlist("x-forwarded-for"))
+
+
+def is_https(request: Request) -> bool:
+    console: Console = request.app.state.console
+    scheme = console.proxies.scheme(request.url.scheme, _peer(request),
+                                    request.headers.get("x-forwarded-proto"))
+    return scheme == "https"
 
 
 def page_view(
@@ -169,8 +199,6 @@ def page_view(
         console: Console = request.app.state.console
         now = console.wall_clock()
         session = console.codec.decode(request.cookies.get(COOKIE_NAME), now)
-        if session is not None and session.session_id in console.signed_out:
-            session = None
         fresh = session is None
         if session is None:
             session = new_session(now)
@@ -194,8 +222,8 @@ def page_view(
                 return finish(request, refusal, page)
         viewer = None
         if session.signed_in:
-            viewer = await run_in_threadpool(load_viewer, console.plane, session.user_id or "",
-                                             session.email or "")
+            viewer = await run_in_threadpool(load_viewer, console.sessions, console.plane,
+                                             session)
             if viewer is None:
                 session, fresh = new_session(now), True
         page = Page(console, session, viewer, form, base, fresh)
@@ -240,7 +268,7 @@ def finish(request: Request, response: Response, page: Page) -> Response:
         response.set_cookie(
             COOKIE_NAME, console.codec.encode(page.session), max_age=page.session.lifetime,
             path=page.base or "/", httponly=True, samesite="strict",
-            secure=console.secure_cookies or request.url.scheme == "https",
+            secure=console.secure_cookies or is_https(request),
         )
     return response
 

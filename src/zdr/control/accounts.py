@@ -14,18 +14,22 @@ from typing import Any
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
-from sqlalchemy import Connection, select
+from sqlalchemy import Connection, delete, select
 from sqlalchemy.exc import IntegrityError
 
-from zdr.control.context import ControlContext, find_org
-from zdr.control.roles import ORG_ROLES, PROVIDER_ROLES, Actor
-from zdr.control.views import NewSecretView, UserView
-from zdr.errors import AuthenticationFailed, Conflict, InvalidRequest, NotFound
+from zdr.control.context import ControlContext, find_org, guarded_org
+from zdr.control.roles import ORG_ROLES, PROVIDER_ROLES, Actor, authorize
+from zdr.control.views import MemberView, NewSecretView, UserView
+from zdr.errors import AuthenticationFailed, Conflict, InvalidRequest, NotFound, PermissionDenied
 from zdr.keys import hash_secret, new_admin_token
 from zdr.store.db import utc
-from zdr.store.tables import admin_tokens, memberships, users
+from zdr.store.tables import admin_tokens, console_sessions, memberships, users
 
 _hasher = PasswordHasher()
+MAX_EMAIL = 320
+MIN_PASSWORD = 12
+MAX_PASSWORD = 1024
+STAFF_IN_ORG = "provider staff cannot hold a role in an organization"
 
 
 @cache
@@ -37,6 +41,8 @@ def _dummy_hash() -> str:
 
 
 def actor_for_user(conn: Connection, user_id: str, email: str) -> Actor:
+    """The user's roles as stored. Provider staff hold no organization role: an org membership
+    row of a staff account (made before that was refused) grants nothing."""
     provider: set[str] = set()
     per_org: dict[str, set[str]] = {}
     for row in conn.execute(select(memberships).where(memberships.c.user_id == user_id)):
@@ -44,6 +50,8 @@ def actor_for_user(conn: Connection, user_id: str, email: str) -> Actor:
             provider.add(row.role)
         else:
             per_org.setdefault(row.org_id, set()).add(row.role)
+    if provider:
+        per_org = {}
     return Actor(user_id=user_id, email=email, provider_roles=frozenset(provider),
                  org_roles={org: frozenset(roles) for org, roles in per_org.items()})
 
@@ -55,6 +63,31 @@ def _user(conn: Connection, email: str) -> Any:
     return row
 
 
+def _email(email: str) -> str:
+    email = email.strip().lower()
+    if "@" not in email or len(email) > MAX_EMAIL:
+        raise InvalidRequest("a user needs an email address")
+    return email
+
+
+def _password_hash(password: str) -> str:
+    if len(password) < MIN_PASSWORD:
+        raise InvalidRequest(f"a password has at least {MIN_PASSWORD} characters")
+    if len(password) > MAX_PASSWORD:
+        raise InvalidRequest(f"a password has at most {MAX_PASSWORD} characters")
+    return _hasher.hash(password)
+
+
+def _is_staff(conn: Connection, user_id: str) -> bool:
+    return conn.execute(select(memberships.c.id).where(
+        memberships.c.user_id == user_id, memberships.c.org_id.is_(None))).first() is not None
+
+
+def _end_console_sessions(conn: Connection, user_id: str) -> None:
+    """Sign the user out of the console everywhere (zdr.control.sessions)."""
+    conn.execute(delete(console_sessions).where(console_sessions.c.user_id == user_id))
+
+
 class Accounts:
     def __init__(self, ctx: ControlContext) -> None:
         self.ctx = ctx
@@ -64,25 +97,29 @@ class Accounts:
         self, actor: Actor, email: str, password: str | None = None,
         provider_roles: Iterable[str] = (), org_roles: Mapping[str, Iterable[str]] | None = None,
     ) -> UserView:
-        """A new user with optional password and roles; `org_roles` maps org id/name to roles."""
-        email = email.strip().lower()
-        if "@" not in email or len(email) > 320:
-            raise InvalidRequest("a user needs an email address")
-        if password is not None and len(password) < 12:
-            raise InvalidRequest("a password has at least 12 characters")
+        """A new user (provider admins) with optional password and either provider roles or
+        org roles — never both: provider staff do not join organizations. `org_roles` maps an
+        org reference (`zdr.control.org_names`) to roles. Org owners add people with
+        `add_member`, which tells them nothing about accounts outside their org."""
+        if not actor.is_provider:
+            raise PermissionDenied("permission denied: accounts are made by provider admins; "
+                                   "add people to your organization as members (add-member)")
+        self.ctx.guard(actor, "user.create", None)
+        email = _email(email)
+        password_hash = None if password is None else _password_hash(password)
         provider = sorted(set(provider_roles))
         unknown = [r for r in provider if r not in PROVIDER_ROLES]
         if unknown:
             raise InvalidRequest(f"unknown provider role {unknown[0]!r}")
-        if provider or not org_roles:
-            self.ctx.guard(actor, "user.create", None)
+        if provider and org_roles:
+            raise InvalidRequest(STAFF_IN_ORG)
         user_id = str(uuid.uuid4())
         try:
             with self.ctx.write() as conn:
                 grants = self._grants(conn, actor, org_roles or {})
                 conn.execute(users.insert().values(
                     id=user_id, email=email, created_at=self.ctx.now(),
-                    password_hash=None if password is None else _hasher.hash(password),
+                    password_hash=password_hash,
                 ))
                 for role in provider:
                     grants.append((None, role))
@@ -97,21 +134,99 @@ class Accounts:
             raise Conflict(f"a user {email} already exists") from None
         return view
 
-    def grant(self, actor: Actor, email: str, org: str, role: str) -> UserView:
-        """Give an existing user a role in an organization."""
+    def add_member(self, actor: Actor, org: str, email: str, role: str) -> MemberView:
+        """Give the person with `email` a role in `org` (its owner, or a provider admin).
+
+        The answer, the org's member list and the org's audit log read the same whether or not
+        an account with that email exists, and whatever it holds elsewhere: a new account
+        (without a password, until a provider admin sets one) is made when there is none.
+        Provider staff are never pulled in: a provider admin, who may see every account anyway,
+        is told; for an org owner the membership is recorded like any other, but grants nothing
+        — a staff account holds no org role (`actor_for_user`).
+        """
+        if role not in ORG_ROLES:
+            raise InvalidRequest(f"unknown org role {role!r}; one of {', '.join(ORG_ROLES)}")
+        email = _email(email)
+        with self.ctx.write() as conn:
+            org_id = guarded_org(self.ctx, conn, actor, "membership.grant", org).id
+            row = conn.execute(select(users.c.id).where(users.c.email == email)).first()
+            if row is not None and authorize(actor, "user.read", None).allowed \
+                    and _is_staff(conn, row.id):
+                raise Conflict(STAFF_IN_ORG)
+            if row is None:
+                user_id = str(uuid.uuid4())
+                conn.execute(users.insert().values(id=user_id, email=email,
+                                                   created_at=self.ctx.now()))
+                self.ctx.record(conn, actor, "user.create", None, email, None,
+                                {"provider_roles": [], "org_roles": [[org_id, role]]})
+            else:
+                user_id = row.id
+            held = set(conn.execute(select(memberships.c.role).where(
+                memberships.c.user_id == user_id, memberships.c.org_id == org_id)).scalars())
+            if role not in held:
+                conn.execute(memberships.insert().values(
+                    id=str(uuid.uuid4()), user_id=user_id, org_id=org_id, role=role))
+                self.ctx.record(conn, actor, "membership.grant", org_id, email, None,
+                                {"role": role})
+        return MemberView(email=email, org_id=org_id, roles=tuple(sorted(held | {role})))
+
+    def grant(self, actor: Actor, email: str, org: str, role: str) -> MemberView:
+        """Give a user a role in an organization: `add_member`."""
+        return self.add_member(actor, org, email, role)
+
+    def members(self, actor: Actor, org: str) -> list[MemberView]:
+        """The memberships of one organization, as added (its owners and admins see them). The
+        list says nothing an owner did not already know: it holds every email added, whatever
+        its account (a disabled account, or a staff account whose membership grants nothing)."""
+        with self.ctx.read() as conn:
+            org_id = guarded_org(self.ctx, conn, actor, "member.read", org).id
+            rows = conn.execute(
+                select(users.c.email, memberships.c.role)
+                .join(memberships, memberships.c.user_id == users.c.id)
+                .where(memberships.c.org_id == org_id)
+                .order_by(users.c.email, memberships.c.role)).all()
+        roles: dict[str, list[str]] = {}
+        for row in rows:
+            roles.setdefault(row.email, []).append(row.role)
+        return [MemberView(email=e, org_id=org_id, roles=tuple(r)) for e, r in roles.items()]
+
+    def set_password(
+        self, actor: Actor, email: str, password: str, current_password: str | None = None,
+    ) -> None:
+        """Set a user's console password: your own (with the current one), or anyone's as a
+        provider admin. Every console session of the user ends, on every worker."""
+        email = email.strip().lower()
+        own = email == actor.email
+        if not own:
+            self.ctx.guard(actor, "user.manage", None)
+        password_hash = _password_hash(password)
+        if own:
+            if not current_password:
+                raise InvalidRequest("enter your current password")
+            try:
+                self.check_password(email, current_password)
+            except AuthenticationFailed:
+                raise InvalidRequest("the current password is not right") from None
         with self.ctx.write() as conn:
             user = _user(conn, email)
-            [(org_id, role)] = self._grants(conn, actor, {org: [role]})
-            exists = conn.execute(select(memberships.c.id).where(
-                memberships.c.user_id == user.id, memberships.c.org_id == org_id,
-                memberships.c.role == role)).first()
-            if exists is not None:
-                raise Conflict("the user already has this role")
-            conn.execute(memberships.insert().values(
-                id=str(uuid.uuid4()), user_id=user.id, org_id=org_id, role=role))
-            self.ctx.record(conn, actor, "membership.grant", org_id, user.email, None,
-                            {"role": role})
-            return self._view(conn, user.id)
+            conn.execute(users.update().where(users.c.id == user.id)
+                         .values(password_hash=password_hash))
+            _end_console_sessions(conn, user.id)
+            self.ctx.record(conn, actor, "user.set_password", None, email, None,
+                            {"console_sessions": "ended"})
+
+    def disable_user(self, actor: Actor, email: str) -> None:
+        """Disable a user (provider admins): no sign-in, no admin token, sessions ended now."""
+        self.ctx.guard(actor, "user.manage", None)
+        with self.ctx.write() as conn:
+            user = _user(conn, email)
+            if user.disabled_at is not None:
+                raise Conflict("the user is already disabled")
+            now = self.ctx.now()
+            conn.execute(users.update().where(users.c.id == user.id).values(disabled_at=now))
+            _end_console_sessions(conn, user.id)
+            self.ctx.record(conn, actor, "user.disable", None, user.email,
+                            {"disabled_at": None}, {"disabled_at": now})
 
     def _grants(
         self, conn: Connection, actor: Actor, org_roles: Mapping[str, Iterable[str]]

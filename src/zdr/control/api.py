@@ -26,18 +26,20 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from zdr.control import api_models as m
 from zdr.control.audit import AuditEntry, ChainReport
 from zdr.control.flagged import FlaggedContent
+from zdr.control.org_names import OrgId, OrgName
 from zdr.control.plane import ControlPlane
 from zdr.control.roles import Actor
 from zdr.control.views import (
     FlaggedView,
     KeyView,
+    MemberView,
     NewSecretView,
     OrgView,
     UserView,
     WorkspaceView,
     ZdrRequestView,
 )
-from zdr.errors import AuthenticationFailed, ZdrError, error_body
+from zdr.errors import AuthenticationFailed, InvalidRequest, NotFound, ZdrError, error_body
 from zdr.store.holds import Hold
 
 PREFIX = "/admin/v1"
@@ -104,7 +106,27 @@ def current_actor(
 
 S = Annotated[ControlPlane, Depends(plane)]
 A = Annotated[Actor, Depends(current_actor)]
-OrgRef = Annotated[str, Path(description="organization id or name", max_length=200)]
+OrgRef = Annotated[str, Path(
+    description="the organization's id, or its name: a UUID is only ever looked up as an id, "
+                "anything else only as a name (no name may look like an id)", max_length=200)]
+Email = Annotated[str, Path(min_length=3, max_length=320)]
+OrgQuery = Annotated[str | None, Query(
+    max_length=200, description="the organization's id or name, read as `{org}` in paths")]
+OrgIdQuery = Annotated[str | None, Query(max_length=200, description="the organization's id")]
+OrgNameQuery = Annotated[str | None, Query(max_length=200,
+                                           description="the organization's name")]
+
+
+def org_query(org: str | None, org_id: str | None, org_name: str | None) -> str | None:
+    """One organization from the query: `org_id` (by id only), `org_name` (by name only) or
+    `org` (by its shape); at most one of them."""
+    if sum(value is not None for value in (org, org_id, org_name)) > 1:
+        raise InvalidRequest("give one of org, org_id and org_name")
+    if org_id is not None:
+        return OrgId(org_id)
+    if org_name is not None:
+        return OrgName(org_name)
+    return org
 r = APIRouter(responses=ERRORS)
 
 
@@ -129,8 +151,18 @@ def me(who: A) -> m.ActorView:
 
 # -- organizations ------------------------------------------------------------------------
 @r.get("/orgs", tags=["orgs"])
-def list_orgs(s: S, who: A, include_deleted: bool = False) -> list[OrgView]:
-    return s.orgs.list(who, include_deleted=include_deleted)
+def list_orgs(
+    s: S, who: A, include_deleted: bool = False,
+    name: Annotated[str | None, Query(max_length=200, description="only the org of this name")]
+    = None,
+) -> list[OrgView]:
+    if name is None:
+        return s.orgs.list(who, include_deleted=include_deleted)
+    try:
+        found = s.orgs.show(who, OrgName(name))
+    except NotFound:
+        return []
+    return [found] if include_deleted or found.deleted_at is None else []
 
 @r.post("/orgs", status_code=201, tags=["orgs"])
 def create_org(s: S, who: A, body: m.OrgCreate) -> OrgView:
@@ -214,10 +246,10 @@ def revoke_key(s: S, who: A, prefix: str) -> KeyView:
 # -- holds, flagged content, audit --------------------------------------------------------
 @r.get("/holds", tags=["holds"])
 def list_holds(
-    s: S, who: A, org: Annotated[str | None, Query(max_length=200)] = None,
+    s: S, who: A, org: OrgQuery = None, org_id: OrgIdQuery = None, org_name: OrgNameQuery = None,
     include_released: bool = False,
 ) -> list[Hold]:
-    return s.holds.list(who, org, include_released)
+    return s.holds.list(who, org_query(org, org_id, org_name), include_released)
 
 @r.post("/holds", status_code=201, tags=["holds"])
 def place_hold(s: S, who: A, body: m.HoldPlace) -> Hold:
@@ -241,11 +273,11 @@ def read_flagged(
 
 @r.get("/audit", tags=["audit"])
 def list_audit(
-    s: S, who: A, org: Annotated[str | None, Query(max_length=200)] = None,
+    s: S, who: A, org: OrgQuery = None, org_id: OrgIdQuery = None, org_name: OrgNameQuery = None,
     after_seq: Annotated[int, Query(ge=0, le=MAX_ID)] = 0,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
 ) -> list[AuditEntry]:
-    return s.audit.list(who, org, after_seq, limit)
+    return s.audit.list(who, org_query(org, org_id, org_name), after_seq, limit)
 
 @r.get("/audit/verify", tags=["audit"])
 def verify_audit(
@@ -260,8 +292,31 @@ def create_user(s: S, who: A, body: m.UserCreate) -> UserView:
                                   body.org_roles)
 
 @r.post("/users/{email}/memberships", tags=["accounts"])
-def grant(s: S, who: A, email: str, body: m.MembershipGrant) -> UserView:
+def grant(s: S, who: A, email: Email, body: m.MembershipGrant) -> MemberView:
+    """As `POST /orgs/{org}/members`: the same answer whether or not the email has an account."""
     return s.accounts.grant(who, email, body.org, body.role)
+
+@r.put("/users/{email}/password", status_code=204, tags=["accounts"])
+def set_password(s: S, who: A, email: Email, body: m.PasswordSet) -> None:
+    """Your own password (with `current_password`), or anyone's as a provider admin. Ends every
+    console session of the user."""
+    s.accounts.set_password(who, email, body.password, body.current_password)
+
+@r.post("/users/{email}/disable", status_code=204, tags=["accounts"])
+def disable_user(s: S, who: A, email: Email) -> None:
+    """No more sign-in or admin token for this user; their console sessions end at once."""
+    s.accounts.disable_user(who, email)
+
+@r.get("/orgs/{org}/members", tags=["accounts"])
+def list_members(s: S, who: A, org: OrgRef) -> list[MemberView]:
+    """The organization's people and their roles in it (no provider staff, nothing else)."""
+    return s.accounts.members(who, org)
+
+@r.post("/orgs/{org}/members", tags=["accounts"])
+def add_member(s: S, who: A, org: OrgRef, body: m.MemberAdd) -> MemberView:
+    """Give someone a role in the org by email. The answer is the same whether or not the email
+    has an account (one without a password is made if not); provider staff cannot be added."""
+    return s.accounts.add_member(who, org, body.email, body.role)
 
 @r.get("/users", tags=["accounts"])
 def list_users(s: S, who: A) -> list[UserView]:

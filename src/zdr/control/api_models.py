@@ -96,6 +96,16 @@ class MembershipGrant(Body):
     role: OrgRole
 
 
+class MemberAdd(Body):
+    email: str = Field(min_length=3, max_length=320)
+    role: OrgRole
+
+
+class PasswordSet(Body):
+    password: str = Field(min_length=12, max_length=1024)
+    current_password: str | None = Field(default=None, max_length=1024)
+
+
 class TokenCreate(Body):
     email: str = Field(min_length=3, max_length=320)
 

@@ -6,6 +6,7 @@ import uuid
 
 from sqlalchemy import select
 
+from zdr.control import lifecycle
 from zdr.control.context import ControlContext, guarded_org
 from zdr.control.roles import Actor
 from zdr.control.views import KeyView, NewSecretView
@@ -31,6 +32,7 @@ class ApiKeys:
         key_id = str(uuid.uuid4())
         with self.ctx.write() as conn:
             org_row = guarded_org(self.ctx, conn, actor, "key.create", org)
+            self._check_plan(kind, org_row.plan)
             if workspace is None:
                 try:
                     ws = find_workspace(conn, org_row.id, DEFAULT_WORKSPACE)
@@ -47,6 +49,16 @@ class ApiKeys:
                             {"prefix": secret.prefix, "workspace_id": ws.id, "kind": kind})
         return NewSecretView(id=key_id, prefix=secret.prefix, secret=secret.secret,
                              org_id=org_row.id, workspace_id=ws.id, kind=kind)
+
+    def _check_plan(self, kind: str, plan: str) -> None:
+        """Some key kinds belong to some plans only: an Enterprise seat to an enterprise org."""
+        catalog = self.ctx.catalog
+        allowed = catalog.key_kind_plans.get(kind)
+        if allowed is None:
+            return
+        refusal = lifecycle.plan_refusal(plan, allowed, catalog.messages.key_kind_plan_refused)
+        if refusal is not None:
+            raise InvalidRequest(refusal.replace("{kind}", kind))
 
     def list(self, actor: Actor, org: str, workspace: str | None = None) -> list[KeyView]:
         with self.ctx.read() as conn:

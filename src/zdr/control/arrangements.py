@@ -41,9 +41,9 @@ class Arrangements:
         return OrgView.of(row, self.ctx.catalog, self.ctx.now())
 
     def _refusal(self, plan: str) -> str | None:
+        """Why an org on `plan` cannot hold ZDR (only api and enterprise orgs can), or None."""
         catalog = self.ctx.catalog
-        return lifecycle.consumer_refusal(
-            plan, catalog.consumer_plans, catalog.messages.consumer_zdr_refused)
+        return lifecycle.plan_refusal(plan, catalog.zdr_plans, catalog.messages.zdr_plan_refused)
 
     def _open_request(self, conn: Connection, org_id: str, status: str) -> Row[Any] | None:
         return conn.execute(
@@ -153,9 +153,11 @@ class Arrangements:
             raise InvalidRequest("a BAA version is 1 to 50 characters")
         with self.ctx.write() as conn:
             row = guarded_org(self.ctx, conn, actor, "hipaa.accept_baa", org)
-            if row.plan in self.ctx.catalog.consumer_plans:
-                raise InvalidRequest(
-                    f"HIPAA is available only to commercial organizations; the plan is {row.plan}")
+            catalog = self.ctx.catalog
+            refusal = lifecycle.plan_refusal(row.plan, catalog.zdr_plans,
+                                             catalog.messages.baa_plan_refused)
+            if refusal is not None:       # the BAA covers api and enterprise orgs only
+                raise InvalidRequest(refusal)
             if row.hipaa and row.baa_version == version:
                 raise Conflict(f"BAA version {version} is already accepted")
             self._set_org(conn, row.id, hipaa=True, baa_version=version,

@@ -14,10 +14,11 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Connection, Engine, Row, or_, select
+from sqlalchemy import Connection, Engine, Row, select
 
 from zdr.catalog.schema import Catalog
 from zdr.control import audit
+from zdr.control.org_names import OrgId, canonical_id, name_key, reference
 from zdr.control.roles import SYSTEM_ACTOR_ID, Actor, authorize
 from zdr.errors import NotFound, PermissionDenied
 from zdr.store.db import read_only
@@ -77,10 +78,18 @@ def actor_name(actor: Actor) -> str:
 
 
 def find_org(conn: Connection, ref: str, *, deleted: bool | None = False) -> Row[Any]:
-    """The organization with id or name `ref`. `deleted`: False live only, True deleted only."""
-    query = select(organizations).where(
-        or_(organizations.c.id == ref, organizations.c.name == ref)
-    ).where(organizations.c.erased_at.is_(None))
+    """The organization `ref` names: an `OrgId`, an `OrgName`, or a plain string read by its shape
+    (`zdr.control.org_names`). One column is searched, never either of two.
+    `deleted`: False live only, True deleted only, None both."""
+    typed = reference(ref)
+    if isinstance(typed, OrgId):
+        org_id = canonical_id(typed)
+        if org_id is None:
+            raise NotFound("organization not found")
+        query = select(organizations).where(organizations.c.id == org_id)
+    else:
+        query = select(organizations).where(organizations.c.name_key == name_key(typed))
+    query = query.where(organizations.c.erased_at.is_(None))
     if deleted is False:
         query = query.where(organizations.c.deleted_at.is_(None))
     elif deleted is True:

@@ -4,8 +4,9 @@
                           │                                                        │
                           └──deny──► denied ──request──► requested ◄──request──────┘
 
-No I/O and no clock: callers pass the plan, who acts and when ZDR takes effect. A refused
-transition raises an error of `zdr.errors` that says why; the state never changes half-way.
+No I/O and no clock: callers pass the plan's refusal (if any), who acts and when ZDR takes effect.
+A refused transition raises an error of `zdr.errors` that says why; the state never changes
+half-way.
 """
 
 from __future__ import annotations
@@ -36,9 +37,12 @@ class ZdrState:
     requested_by: str | None = None
 
 
-def consumer_refusal(plan: str, consumer_plans: frozenset[str], message: str) -> str | None:
-    """The catalog's refusal text when `plan` is a consumer plan, else None."""
-    return message.replace("{plan}", plan) if plan in consumer_plans else None
+def plan_refusal(plan: str, allowed: frozenset[str], message: str) -> str | None:
+    """The catalog's refusal text when `plan` may not hold the arrangement (ZDR and a BAA: only
+    api and enterprise orgs), naming the plans that may; else None."""
+    if plan in allowed:
+        return None
+    return message.replace("{plans}", " or ".join(sorted(allowed))).replace("{plan}", plan)
 
 
 def _step(state: ZdrState, event: Event) -> ZdrStatus:
@@ -49,7 +53,7 @@ def _step(state: ZdrState, event: Event) -> ZdrStatus:
 
 
 def request(state: ZdrState, *, refusal: str | None, requester: str) -> ZdrState:
-    """An org owner/admin asks for ZDR. `refusal` is set for consumer-plan orgs."""
+    """An org owner/admin asks for ZDR. `refusal` is set for orgs whose plan cannot hold it."""
     if refusal is not None:
         raise InvalidRequest(refusal)
     return ZdrState(status=_step(state, "request"), requested_by=requester)
@@ -65,7 +69,8 @@ def _decide(state: ZdrState, event: Event, reviewer: str) -> ZdrStatus:
 def approve(
     state: ZdrState, *, refusal: str | None, reviewer: str, effective_at: datetime
 ) -> ZdrState:
-    """A provider reviewer (not the requester) approves; ZDR is in force from `effective_at`."""
+    """A provider reviewer (not the requester) approves; ZDR is in force from `effective_at`.
+    `refusal` is set for orgs whose plan cannot hold ZDR (checked again at approval)."""
     if refusal is not None:
         raise InvalidRequest(refusal)
     return replace(state, status=_decide(state, "approve", reviewer), effective_at=effective_at)

@@ -9,16 +9,20 @@ from __future__ import annotations
 import uuid
 from datetime import timedelta
 
-from sqlalchemy import select
+from sqlalchemy import Connection, select
 from sqlalchemy.exc import IntegrityError
 
 from zdr.control.context import ControlContext, find_org, guarded_org
 from zdr.control.keyring import create_org_key
+from zdr.control.org_names import name_key, normalize_name
 from zdr.control.roles import Actor
 from zdr.control.views import OrgView
 from zdr.errors import Conflict, InvalidRequest
 from zdr.store.db import utc
 from zdr.store.tables import organizations
+
+TAKEN = ("an organization with this name already exists (names are compared ignoring case and "
+         "look-alike characters)")
 
 
 class Organizations:
@@ -29,19 +33,20 @@ class Organizations:
         return OrgView.of(row, self.ctx.catalog, self.ctx.now())
 
     def create(self, actor: Actor, name: str, plan: str) -> OrgView:
+        """A new organization; its name as `org_names.normalize_name` makes it, unique among
+        every organization's name (ignoring case and look-alike forms) and id."""
         self.ctx.guard(actor, "org.create", None)
-        name = name.strip()
-        if not name:
-            raise InvalidRequest("an organization needs a name")
+        name = normalize_name(name)
         if plan not in self.ctx.catalog.plans:
             plans = ", ".join(sorted(self.ctx.catalog.plans))
             raise InvalidRequest(f"unknown plan {plan!r}; one of {plans}")
         org_id = str(uuid.uuid4())
         try:
             with self.ctx.write() as conn:
+                self._refuse_taken(conn, name)
                 conn.execute(organizations.insert().values(
-                    id=org_id, name=name, plan=plan, created_at=self.ctx.now(),
-                    zdr_status="none", hipaa=False,
+                    id=org_id, name=name, name_key=name_key(name), plan=plan,
+                    created_at=self.ctx.now(), zdr_status="none", hipaa=False,
                 ))
                 create_org_key(self.ctx, conn, org_id)
                 row = find_org(conn, org_id)
@@ -49,8 +54,19 @@ class Organizations:
                 self.ctx.record(conn, actor, "org.create", org_id, name, None,
                                 {"name": name, "plan": plan})
         except IntegrityError:
-            raise Conflict(f"an organization named {name!r} already exists") from None
+            raise Conflict(TAKEN) from None
         return view
+
+    @staticmethod
+    def _refuse_taken(conn: Connection, name: str) -> None:
+        """Another organization (live, deleted or erased) has this name, or this as its id."""
+        taken = conn.execute(select(organizations.c.id).where(
+            organizations.c.name_key == name_key(name))).first()
+        if taken is None:
+            taken = conn.execute(select(organizations.c.id).where(
+                organizations.c.id == name)).first()
+        if taken is not None:
+            raise Conflict(TAKEN)
 
     def list(self, actor: Actor, *, include_deleted: bool = False) -> list[OrgView]:
         """Every org for provider roles; only their own orgs for org people."""

@@ -62,6 +62,8 @@ PERMISSIONS: Mapping[str, Rule] = {
     "user.create": Rule(_ADMIN, _NONE, "create a user"),
     "membership.grant": Rule(_ADMIN, frozenset({"org_owner"}), "give a user a role in an org"),
     "user.read": Rule(_ADMIN, _NONE, "list users and their roles"),
+    "user.manage": Rule(_ADMIN, _NONE, "set another user's password or disable a user"),
+    "member.read": Rule(_ADMIN, _ORG_ADMINS, "list the people of an organization"),
     "token.create": Rule(_ADMIN, _NONE, "create an admin API token for any user"),
     "token.revoke": Rule(_ADMIN, _NONE, "revoke any user's admin API token"),
 }

@@ -142,6 +142,16 @@ class UserView:
 
 
 @dataclass(frozen=True, slots=True)
+class MemberView:
+    """A person as one organization's owner sees them: the email and the roles in that org only
+    (never their provider roles, other orgs, id or creation date)."""
+
+    email: str
+    org_id: str
+    roles: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
 class FlaggedView:
     """A flagged exchange's record, without its content."""
 

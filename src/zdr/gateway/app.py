@@ -20,6 +20,7 @@ from zdr.catalog.schema import Catalog
 from zdr.gateway.asgi import ASGIApp, Receive, Scope, Send
 from zdr.gateway.auth import PrincipalCache, presented_key
 from zdr.gateway.body import UnreadableBody, read_json_object
+from zdr.gateway.classify import View, view_for
 from zdr.gateway.client import ClientChannel
 from zdr.gateway.exchange import Exchange
 from zdr.gateway.header_limits import TOO_LARGE_STATUS, TOO_LARGE_TYPE, HeaderLimits
@@ -32,7 +33,6 @@ from zdr.gateway.relay import Relay
 from zdr.gateway.responses import new_request_id, send_body, send_error
 from zdr.gateway.routes import STORAGE, Match, Route, Router
 from zdr.gateway.session_bodies import with_session_model
-from zdr.gateway.texts import request_text
 from zdr.observability import AccessLog, GatewayMetrics
 from zdr.policy import decide, extract_facts
 from zdr.ports import Clock, Directory, ExchangeSink, ResourceOwners, SafetyQueue
@@ -160,6 +160,8 @@ class GatewayApp:
         decision = decide(facts, principal.arrangements, self.catalog, now)
         ex = Exchange("", principal, decision, now, recorded=self.pseudonyms.recorded(
             decision, principal.arrangements, now, principal.org_id))
+        view = view_for(decision, route, method, headers, body, parsed,
+                        readable=problem is None) if self.classify else None
         if problem is not None or decision.error is not None:
             if problem is not None:
                 ex.status, ex.outcome = problem.status, "bad_request"
@@ -172,11 +174,11 @@ class GatewayApp:
             ex.mark_first_byte()
             await send_error(send, ex.status, error_type, message, ex.request_id,
                              decision.retention_label)
-            await self._finish(ex, MetadataRecorder(self.sink.record_metadata), None, None)
+            await self._finish(ex, MetadataRecorder(self.sink.record_metadata), None, view)
             return
         if route.body_ids and not route.owned and await self.ownership.refuse_foreign_references(
                 ex, parsed, send, files="files" in decision.features):
-            await self._finish(ex, MetadataRecorder(self.sink.record_metadata), None, None)
+            await self._finish(ex, MetadataRecorder(self.sink.record_metadata), None, view)
             return      # a file, container or skill of another org: zdr.gateway.ownership
         recorder = recorder_for(decision, self.sink)
         observer = None
@@ -187,12 +189,13 @@ class GatewayApp:
         ex.stream = bool(parsed and parsed.get("stream") is True)
         channel = ClientChannel(receive, send)
         channel.watch()
+        relay_send = view.tap(channel.send) if view is not None else channel.send
         try:
             if route.owned:     # one org's ids (zdr.gateway.ownership)
                 await self.ownership.run(ex, route, matched.resource_id, method, target.target,
-                                         headers, body, channel.send, recorder, parsed)
+                                         headers, body, relay_send, recorder, parsed)
             else:
-                await self.relay.run(ex, method, target.target, headers, body, channel.send,
+                await self.relay.run(ex, method, target.target, headers, body, relay_send,
                                      recorder, observer, self._settler(ex, observer))
         except asyncio.CancelledError:
             if not channel.consume_cancel():
@@ -212,7 +215,7 @@ class GatewayApp:
                 await channel.send({"type": "http.response.body", "body": b"", "more_body": False})
         finally:
             channel.stop()
-        await self._finish(ex, recorder, observer, parsed)
+        await self._finish(ex, recorder, observer, view)
 
     def _settler(self, ex: Exchange, observer: MessageObserver | None) -> Hook | None:
         """What runs before a Messages response completes: record the container it names."""
@@ -258,7 +261,7 @@ class GatewayApp:
         ex: Exchange,
         recorder: MetadataRecorder,
         observer: MessageObserver | None,
-        parsed: dict[str, Any] | None,
+        view: View | None,
     ) -> None:
         if not ex.request_id:   # the client left before the upstream answered
             ex.request_id = new_request_id()
@@ -266,13 +269,14 @@ class GatewayApp:
         decision = ex.decision
         try:
             await recorder.finish(meta)
-        except Exception:  # noqa: BLE001 - a store failure must not crash the served request
-            self.log.error("metadata_write_failed", request_id=meta.exchange_id,
-                           org_id=meta.org_id, surface=decision.surface)
-        if (observer is not None and self.classify and ex.outcome == "ok"
-                and decision.keep["classifier_result"].kept):
+        except Exception as error:  # noqa: BLE001 - a store failure must not crash the request
+            # metadata, or the part of an abandoned stream a retaining org keeps
+            self.log.error("exchange_write_failed", request_id=meta.exchange_id,
+                           org_id=meta.org_id, surface=decision.surface,
+                           error_type=type(error).__name__)
+        if view is not None:    # whatever the outcome: what was seen (zdr.gateway.classify)
             try:
-                self.safety.submit(meta, request_text(parsed), observer.output_text)
+                await view.submit(self.safety, meta, observer)
             except Exception:  # noqa: BLE001 - the classifier is off the response path
                 self.log.error("safety_submit_failed", request_id=meta.exchange_id,
                                org_id=meta.org_id, surface=decision.surface)
@@ -292,10 +296,11 @@ class GatewayApp:
     async def _unrouted(self, send: Send, status: int, error_type: str, message: str, *,
                         surface: str = "unknown", outcome: str = "not_found") -> None:
         request_id = new_request_id()
-        await send_error(send, status, error_type, message, request_id, NO_RETENTION)
+        # counted and logged before answering: once the client has its answer, both exist
         self.metrics.observe(surface, outcome, NO_RETENTION, status, 0.0, None)
         self.log.info("refused", request_id=request_id, surface=surface, status=status,
                       outcome=outcome)
+        await send_error(send, status, error_type, message, request_id, NO_RETENTION)
 
     async def _ops(self, path: str, send: Send) -> None:
         if path == "/metrics":

@@ -14,6 +14,7 @@ from typing import Any
 import orjson
 
 from zdr.gateway.sse import SseEvent
+from zdr.gateway.texts import content_texts
 
 # Events whose JSON the observer must read for usage and completion.
 _USAGE_EVENTS = frozenset({"message_start", "message_delta"})
@@ -83,15 +84,7 @@ class MessageObserver:
             return
         content = data.get("content")
         if isinstance(content, list):
-            for block in content:
-                if not isinstance(block, dict):
-                    continue
-                if isinstance(block.get("text"), str):
-                    self._parts.append(block["text"])
-                elif isinstance(block.get("thinking"), str):
-                    self._parts.append(block["thinking"])
-                elif "input" in block:
-                    self._parts.append(orjson.dumps(block["input"]).decode())
+            self._parts.extend(content_texts(content))
 
     def _delta(self, data: dict[str, Any]) -> None:
         delta = data.get("delta")

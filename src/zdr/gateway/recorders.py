@@ -27,17 +27,52 @@ class MetadataRecorder:
 
 
 class RetainingRecorder(MetadataRecorder):
-    """Records metadata and, before the last byte reaches the client, the retained content."""
+    """Records metadata and, before the last byte reaches the client, the retained content.
 
-    __slots__ = ("_record_retained",)
+    A streamed response is kept as it is relayed: the relay calls `relaying(request)` once the
+    response has started reaching the client and `relayed(chunk)` for each chunk it passes on.
+    A complete stream is written by the relay before its last event goes out (`retain`); one
+    that ends early — the client hung up, the upstream failed or cut the stream — is written by
+    `finish`: the request and what was relayed, once, with the exchange's outcome
+    (`client_disconnected`, `upstream_error`, `timeout`) marking it partial.
+    """
+
+    __slots__ = ("_record_retained", "_relayed", "_request", "_settled")
 
     def __init__(self, sink: ExchangeSink) -> None:
         super().__init__(sink.record_metadata)
         self._record_retained = sink.record_retained
+        self._request: bytes | None = None
+        self._relayed: list[bytes] = []
+        self._settled = False       # a content write was made (or tried): never a second one
+
+    def relaying(self, request: bytes) -> None:
+        """The response has started reaching the client: what is relayed from now on is kept."""
+        self._request = request
+
+    def relayed(self, chunk: bytes) -> None:
+        self._relayed.append(chunk)
+
+    def content(self) -> RetainedContent:
+        """The request and the response as relayed so far."""
+        return RetainedContent(self._request or b"", b"".join(self._relayed))
 
     async def retain(self, meta: ExchangeMetadata, content: RetainedContent) -> None:
+        self._settled = True
         # Shielded: a client that hangs up during the write must not leave it half done.
         await asyncio.shield(self._record_retained(meta, content))
+
+    async def finish(self, meta: ExchangeMetadata) -> None:
+        """The final metadata; first, for a stream that ended early, what was relayed of it.
+        The metadata is recorded even if that content write fails (which is then raised)."""
+        if self._request is None or self._settled:
+            await super().finish(meta)
+            return
+        content, self._relayed = self.content(), []
+        try:
+            await self.retain(meta, content)
+        finally:
+            await super().finish(meta)
 
 
 def recorder_for(decision: Decision, sink: ExchangeSink) -> MetadataRecorder:

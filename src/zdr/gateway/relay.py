@@ -3,7 +3,9 @@
 Server-sent events are written to the client chunk by chunk, exactly as received; a copy of each
 chunk goes through the sans-I/O parser only to observe usage and completion. The raw response is
 held in memory only for a `RetainingRecorder`, and written durably before the chunk carrying
-`message_stop` (or the JSON body) is sent, so a response the client saw complete is stored.
+`message_stop` (or the JSON body) is sent, so a response the client saw complete is stored; a
+stream that ends early is written by the recorder at the end of the exchange, as far as it was
+relayed.
 """
 
 from __future__ import annotations
@@ -93,6 +95,11 @@ class Relay:
         out_headers = upstream.request_headers(
             headers, self._provider_key, forward_knobs=self._forward_knobs
         )
+        removed = ex.decision.betas_removed
+        if removed:     # rule 5a: only the betas eligible under the org's arrangement go upstream
+            out_headers.pop("anthropic-beta", None)
+            if ex.decision.betas_kept:
+                out_headers["anthropic-beta"] = ",".join(ex.decision.betas_kept)
         try:
             async with self._session.request(
                 method, URL(self.base_url + target, encoded=True), data=body or None,
@@ -100,6 +107,8 @@ class Relay:
             ) as response:
                 ex.request_id = response.headers.get("request-id") or new_request_id()
                 common = base_headers(ex.request_id, ex.decision.retention_label)
+                if removed:
+                    common.append((b"zdr-betas-removed", ",".join(removed).encode()))
                 common.extend(upstream.response_headers(response.headers))
                 content_type = response.headers.get("content-type", "application/json")
                 if response.status >= 400:
@@ -162,7 +171,8 @@ class Relay:
         ex.mark_first_byte()
         parser = SseParser(observer.wanted if observer is not None else None)
         retaining = recorder if isinstance(recorder, RetainingRecorder) else None
-        raw: list[bytes] = []
+        if retaining is not None and observer is not None:
+            retaining.relaying(request_body)     # kept as relayed, even if it ends early
         async for chunk in response.content.iter_any():
             if observer is not None:
                 final = False
@@ -170,12 +180,11 @@ class Relay:
                     observer.event(event)
                     final = final or event.event == "message_stop"
                 if retaining is not None:
-                    raw.append(chunk)
+                    retaining.relayed(chunk)
                     if final:
                         ex.input_tokens, ex.output_tokens = (observer.input_tokens,
                                                              observer.output_tokens)
-                        content = RetainedContent(request_body, b"".join(raw))
-                        if not await _retained(retaining, ex, content):
+                        if not await _retained(retaining, ex, retaining.content()):
                             await _send_sse_error(send, "api_error", STORE_FAILED, ex.request_id)
                             return
                 if final and settle is not None:

@@ -1,17 +1,31 @@
-"""The text of a request, in memory only, for the safety classifier (never logged or stored)."""
+"""The text of requests and responses, in memory only, for the safety classifier (never logged or
+stored by this module).
+
+- `request_text(body)`: a Messages API body's system prompt and messages;
+- `batch_request_texts(body)`: each request of a new message batch, one text per request;
+- `message_text(message)`: a Message object's output (text, thinking, tool inputs);
+- `json_text(value)`: every string value of a JSON document whose schema the gateway does not
+  read (Claude Code's server-side storage routes).
+"""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 from typing import Any
 
+import orjson
+
 MAX_DEPTH = 8
+MAX_JSON_DEPTH = 32
+# Blocks whose `title` / `context` are text the model reads (documents, search results).
+TITLED_BLOCKS = frozenset({"document", "search_result"})
 
 
 def request_text(body: Mapping[str, Any] | None) -> str:
-    """The text blocks (and plain-string contents) of a Messages API body's system prompt and
-    messages, tool results' included, joined by newlines. Images, documents, tool inputs and
-    thinking are not text blocks and are left out."""
+    """The text of a Messages API body's system prompt and messages, joined by newlines: text
+    blocks and plain-string contents, tool results', documents' and search results' included
+    (a document's plain-text `data` source or `content` source, titles and context). Images,
+    base64 and file sources, tool inputs and thinking are left out."""
     if body is None:
         return ""
     parts: list[str] = []
@@ -24,6 +38,59 @@ def request_text(body: Mapping[str, Any] | None) -> str:
     return "\n".join(parts)
 
 
+def batch_request_texts(body: Mapping[str, Any] | None) -> list[str]:
+    """One `request_text` per request of a `POST /v1/messages/batches` body (its `params`)."""
+    requests = body.get("requests") if body is not None else None
+    if not isinstance(requests, list):
+        return []
+    texts = []
+    for request in requests:
+        params = request.get("params") if isinstance(request, dict) else None
+        texts.append(request_text(params) if isinstance(params, dict) else "")
+    return texts
+
+
+def message_text(message: Mapping[str, Any]) -> str:
+    """The output of a Message object: its text, thinking and tool inputs (as JSON)."""
+    content = message.get("content")
+    return "".join(content_texts(content)) if isinstance(content, list) else ""
+
+
+def content_texts(blocks: list[Any]) -> list[str]:
+    """The text of each output content block (what `message_text` joins)."""
+    parts = []
+    for block in blocks:
+        if not isinstance(block, dict):
+            continue
+        if isinstance(block.get("text"), str):
+            parts.append(block["text"])
+        elif isinstance(block.get("thinking"), str):
+            parts.append(block["thinking"])
+        elif "input" in block:
+            parts.append(orjson.dumps(block["input"]).decode())
+    return parts
+
+
+def json_text(value: Any) -> str:
+    """Every string value (not the keys) of a JSON document, joined by newlines."""
+    parts: list[str] = []
+    _strings(value, parts, 0)
+    return "\n".join(parts)
+
+
+def _strings(value: Any, parts: list[str], depth: int) -> None:
+    if depth > MAX_JSON_DEPTH:
+        return
+    if isinstance(value, str):
+        parts.append(value)
+    elif isinstance(value, list):
+        for item in value:
+            _strings(item, parts, depth + 1)
+    elif isinstance(value, dict):
+        for item in value.values():
+            _strings(item, parts, depth + 1)
+
+
 def _collect(value: Any, parts: list[str], depth: int) -> None:
     if depth > MAX_DEPTH:
         return
@@ -33,9 +100,20 @@ def _collect(value: Any, parts: list[str], depth: int) -> None:
         for item in value:
             _collect(item, parts, depth + 1)
     elif isinstance(value, dict):
+        kind = value.get("type", "text")
         text = value.get("text")
-        if isinstance(text, str) and value.get("type", "text") == "text":
+        if isinstance(text, str) and kind == "text":
             parts.append(text)
+        if kind in TITLED_BLOCKS:
+            for name in ("title", "context"):
+                if isinstance(value.get(name), str):
+                    parts.append(value[name])
+        source = value.get("source")
+        if isinstance(source, dict):
+            if source.get("type") == "text" and isinstance(source.get("data"), str):
+                parts.append(source["data"])
+            elif source.get("type") == "content":
+                _collect(source.get("content"), parts, depth + 1)
         content = value.get("content")
         if content is not None:
             _collect(content, parts, depth + 1)

@@ -7,6 +7,7 @@ from functools import lru_cache
 from types import MappingProxyType
 
 from zdr.catalog.schema import Catalog
+from zdr.policy.betas import filter_betas
 from zdr.policy.decision import NOT_KEPT, RECORD_CLASSES, Decision, Keep, PolicyError, RuleHit
 from zdr.policy.facts import Arrangements, RequestFacts
 from zdr.policy.retention import feature_names, retention_plan
@@ -14,8 +15,10 @@ from zdr.policy.rules import REFUSING_RULES, Scope
 
 
 def zdr_in_force(arrangements: Arrangements, catalog: Catalog, now: datetime) -> bool:
+    """The org's ZDR is approved, has taken effect, and its plan may hold ZDR (api, enterprise):
+    the plan is checked here whatever the stored status says."""
     org = arrangements.org
-    if org.zdr_status != "approved" or org.plan in catalog.consumer_plans:
+    if org.zdr_status != "approved" or org.plan not in catalog.zdr_plans:
         return False
     return org.zdr_effective_at is None or org.zdr_effective_at <= now
 
@@ -40,12 +43,14 @@ def evaluate(
 ) -> Decision:
     """The rules themselves, uncached; may raise (callers go through `decide`)."""
     override = arrangements.workspace.retention_override_days
+    key_kind = arrangements.key_kind
     scope = Scope(
         facts=facts,
         arrangements=arrangements,
         catalog=catalog,
         org_zdr=org_zdr,
-        zdr_scope=org_zdr and override is None and arrangements.key_kind in catalog.zdr_key_kinds,
+        zdr_scope=(org_zdr and override is None and key_kind in catalog.zdr_key_kinds
+                   and catalog.key_kind_allowed(key_kind, arrangements.org.plan)),
         model_class=_model_class(catalog, facts.model),
     )
     hits: list[RuleHit] = []
@@ -55,6 +60,8 @@ def evaluate(
         if error is not None:
             return _refusal(scope, hits, error)
     zdr, keep, artifacts, plan_hits = retention_plan(scope)
+    kept, removed, beta_hits = filter_betas(catalog, facts.betas, scope.zdr_scope,
+                                            arrangements.org.hipaa)
     return Decision(
         allowed=True,
         error=None,
@@ -65,8 +72,10 @@ def evaluate(
         zdr=zdr,
         keep=MappingProxyType(keep),
         artifacts=artifacts,
-        rules=(*hits, *plan_hits),
+        rules=(*hits, *beta_hits, *plan_hits),
         catalog_version=catalog.version,
+        betas_kept=kept,
+        betas_removed=removed,
     )
 
 

@@ -62,6 +62,8 @@ class Decision:
     artifacts: tuple[Artifact, ...]
     rules: tuple[RuleHit, ...]
     catalog_version: str
+    betas_kept: tuple[str, ...] = ()      # the `anthropic-beta` values relayed (rule 5a)
+    betas_removed: tuple[str, ...] = ()   # removed before relaying; empty: the header is untouched
 
     @property
     def status(self) -> int:
@@ -73,15 +75,19 @@ class Decision:
 
     @property
     def retention_label(self) -> str:
-        """The value of the `zdr-retention` response header."""
+        """The value of the `zdr-retention` response header: `zero`, `partial`, the content's
+        period (`30d`), or, when only the upstream keeps what the request carries (files and
+        batches of an org without ZDR), that artifact's period (`29d`, `until-deleted`)."""
         if self.zdr == "applied":
             return "zero"
         if self.zdr == "partial":
             return "partial"
-        content = self.keep["content"]
-        if not content.kept:
-            return "none"
-        return "until-deleted" if content.days is None else f"{content.days}d"
+        kept = self.keep["content"]
+        if not kept.kept:
+            kept = self.keep["feature_artifact"]
+            if not kept.kept:
+                return "none"
+        return "until-deleted" if kept.days is None else f"{kept.days}d"
 
     def keep_days(self, record_class: str) -> int | None:
         return self.keep[record_class].days
@@ -106,4 +112,6 @@ class Decision:
             "rules": [hit.id for hit in self.rules],
             "reasons": [hit.reason for hit in self.rules],
             "catalog_version": self.catalog_version,
+            "betas_kept": list(self.betas_kept),
+            "betas_removed": list(self.betas_removed),
         }

@@ -31,6 +31,9 @@ def explain_text(decision: Decision) -> str:
         lines.append(f"REFUSED  {decision.error.status} {decision.error.type}: "
                      f"{decision.error.message}")
     lines.append(f"features: {', '.join(decision.features) or '(none)'}")
+    if decision.betas_removed:
+        lines.append(f"anthropic-beta removed: {', '.join(decision.betas_removed)} "
+                     f"(relayed: {', '.join(decision.betas_kept) or '(none)'})")
     lines.append(f"ZDR: {decision.zdr} — {ZDR_WORDS[decision.zdr]}")
     lines.append("retention plan:")
     for record_class, keep in decision.keep.items():

@@ -23,10 +23,12 @@ class RequestFacts:
     surface: str
     features: frozenset[str] = frozenset()
     model: str | None = None
-    browser_access: bool = False
+    browser_access: bool = False        # the request carries a CORS `Origin` header
     unknown_features: frozenset[str] = frozenset()
     method: str = "POST"
     route: str = "/v1/messages"
+    betas: tuple[str, ...] = ()         # `anthropic-beta` values, in order; odd ones renamed
+    malformed: tuple[str, ...] = ()     # parameters of the wrong type (e.g. a `model` list)
 
 
 @dataclass(frozen=True, slots=True)

@@ -82,7 +82,8 @@ def _feature_keep(catalog: Catalog, features: frozenset[str]) -> _FeatureKeep:
                           f"ZDR in force, but not for: {named}; content itself is not kept.")
     hits = tuple(
         RuleHit(f"retention.artifact.{a.feature}",
-                f"{catalog.features[a.feature].label}: its {a.kind} is kept {_period(a.days)}.")
+                f"{catalog.features[a.feature].label}: its {a.kind.replace('_', ' ')} is kept "
+                f"{_period(a.days)}.")
         for a in artifacts
     )
     return _FeatureKeep(artifacts, tuple(sorted(features)), _longest(artifacts), partial, hits)
@@ -169,7 +170,13 @@ def retention_plan(scope: Scope) -> Plan:
                             f"The {surface.id} surface carries no content: nothing to retain."))
     else:
         zdr = "none"
-        if surface.carries_content:
+        if surface.carries_content and surface.artifact is not None:
+            period = _period(_surface_days(surface))
+            hits.append(RuleHit("retention.upstream_artifact",
+                                f"The {surface.id} surface: what it carries is held by the "
+                                f"upstream as its {surface.artifact} ({period}); the gateway "
+                                "keeps no copy of it."))
+        elif surface.carries_content:
             days, period_hits = content_days(scope)
             keep["content"] = Keep(True, days)
             hits.extend(period_hits)
@@ -184,4 +191,9 @@ def _surface_days(surface: SurfaceSpec) -> int | None:
 def _period(days: int | None) -> str:
     if days is None:
         return "until deleted"
-    return "24 hours" if days == 1 else f"{days} days"
+    if days == 1:
+        return "24 hours"
+    if days % 365 == 0:
+        years = days // 365
+        return f"{days:,} days ({years} year{'s' if years > 1 else ''})"
+    return f"{days} days"

@@ -25,13 +25,27 @@ class Scope:
     facts: RequestFacts
     arrangements: Arrangements
     catalog: Catalog
-    org_zdr: bool          # the org's ZDR is approved, in force and its plan is commercial
-    zdr_scope: bool        # org_zdr, no workspace override, and a key kind ZDR covers
+    org_zdr: bool          # the org's ZDR is approved and in force, and its plan may hold ZDR
+    zdr_scope: bool        # org_zdr, no workspace override, and a key kind ZDR covers (that the
+                           # org's plan may hold): ZDR applies to this request
     model_class: str
 
 
 Verdict = tuple[Sequence[RuleHit], PolicyError | None]
 NOTHING: Verdict = ((), None)
+READ_METHODS = frozenset({"GET", "DELETE"})   # reading or deleting creates nothing new
+
+
+def well_formed(scope: Scope) -> Verdict:
+    """A parameter the policy reads has the wrong type (a `model` list, number, object or null):
+    refuse it as the API would, before reading anything else from it."""
+    malformed = scope.facts.malformed
+    if not malformed:
+        return NOTHING
+    listed = ", ".join(malformed)
+    return ([RuleHit("request.malformed", f"Refused: {listed} is not a string.")],
+            PolicyError(400, INVALID, scope.catalog.messages.malformed_request.format(
+                fields=listed)))
 
 
 def known_features(scope: Scope) -> Verdict:
@@ -60,13 +74,17 @@ def known_features(scope: Scope) -> Verdict:
 
 
 def zdr_scope(scope: Scope) -> Verdict:
-    """Rule 1: ZDR applies only to an approved, in-force, commercial org on an eligible surface,
-    for a key kind ZDR covers, in a workspace without a retention override."""
+    """Rule 1: ZDR applies only to an approved, in-force org on a plan that may hold ZDR (api,
+    enterprise: re-checked here whatever the stored status says), on an eligible surface, for a
+    key kind ZDR covers, in a workspace without a retention override."""
     org = scope.arrangements.org
-    surface = scope.catalog.surfaces[scope.facts.surface]
-    if org.plan in scope.catalog.consumer_plans:
-        return [RuleHit("scope.consumer_plan",
-                        f"ZDR never applies to a consumer-plan ({org.plan}) organization.")], None
+    catalog = scope.catalog
+    surface = catalog.surfaces[scope.facts.surface]
+    if org.plan not in catalog.zdr_plans:
+        plans = ", ".join(sorted(catalog.zdr_plans))
+        return [RuleHit("scope.plan_not_eligible",
+                        f"ZDR never applies to an organization on the {org.plan} plan (only "
+                        f"{plans}), whatever its stored ZDR status.")], None
     if org.zdr_status != "approved":
         return [RuleHit("scope.zdr_not_in_force",
                         f"The organization's ZDR status is '{org.zdr_status}', not approved.")
@@ -86,10 +104,14 @@ def zdr_scope(scope: Scope) -> Verdict:
                         f"ZDR is in force for the org but never applies to the {surface.id} "
                         "surface.")], None
     key_kind = scope.arrangements.key_kind
-    if key_kind not in scope.catalog.zdr_key_kinds:
+    if key_kind not in catalog.zdr_key_kinds:
         return [RuleHit("scope.key_kind_ineligible",
                         f"ZDR is in force for the org but never applies to requests made with a "
                         f"{key_kind} key.")], None
+    if not catalog.key_kind_allowed(key_kind, org.plan):
+        return [RuleHit("scope.key_kind_plan",
+                        f"ZDR never applies to a {key_kind} key of an organization on the "
+                        f"{org.plan} plan.")], None
     if not surface.zdr_eligible:
         return [RuleHit("scope.surface_not_covered",
                         f"ZDR is in force; the {surface.id} surface is not ZDR-eligible and keeps "
@@ -99,30 +121,66 @@ def zdr_scope(scope: Scope) -> Verdict:
 
 
 def hipaa(scope: Scope) -> Verdict:
-    """Rule 2: a HIPAA org is refused every HIPAA-ineligible feature and surface, all named."""
+    """Rule 2: a HIPAA org is refused every HIPAA-ineligible feature and surface, all named.
+
+    Some are BAA-covered only while ZDR applies to the request (web fetch, tool search, context
+    editing, compaction, Claude Code); covered models never are in Claude Code. Reading or
+    deleting the org's own files and batches is allowed: it creates nothing new.
+    """
     org = scope.arrangements.org
     if not org.hipaa:
         return NOTHING
-    catalog = scope.catalog
-    ineligible = list(_hipaa_ineligible(catalog, scope.facts.features))
-    surface = catalog.surfaces[scope.facts.surface]
-    if not surface.hipaa_eligible and surface.id not in ineligible:
-        ineligible.append(surface.id)
-    if not ineligible:
-        return [RuleHit("hipaa.eligible",
-                        f"HIPAA (BAA {org.baa_version}) is on; every feature used is eligible.")
-                ], None
-    listed = ", ".join(ineligible)
-    return (
-        [RuleHit("hipaa.ineligible_features",
-                 f"HIPAA (BAA {org.baa_version}) is on and the request uses: {listed}.")],
-        PolicyError(400, INVALID, catalog.messages.hipaa_ineligible.format(features=listed)),
-    )
+    catalog, facts = scope.catalog, scope.facts
+    surface = catalog.surfaces[facts.surface]
+    reading = surface.artifact is not None and facts.method in READ_METHODS
+    found = _hipaa_ineligible(catalog, facts.features, scope.zdr_scope,
+                              surface.id if reading else "")
+    never, needs_zdr = list(found[0]), list(found[1])
+    if not surface.hipaa_eligible and not reading:
+        if surface.id not in never:
+            never.append(surface.id)
+    elif surface.hipaa_requires_zdr and not scope.zdr_scope:
+        needs_zdr.append(surface.id)
+    if (not surface.hipaa_covered_models and scope.model_class == "covered"
+            and surface.carries_content):
+        never.append(f"covered_model ({facts.model} in {surface.id})")
+    if not never and not needs_zdr:
+        hits = [RuleHit("hipaa.eligible",
+                        f"HIPAA (BAA {org.baa_version}) is on; every feature used is eligible.")]
+        if reading:
+            hits.append(RuleHit("hipaa.read_or_delete_existing",
+                                f"HIPAA is on: reading or deleting the organization's own "
+                                f"{surface.id} is allowed (it creates nothing; deleting only "
+                                "shortens retention)."))
+        return hits, None
+    parts = []
+    if never:
+        parts.append(catalog.messages.hipaa_ineligible.format(features=", ".join(never)))
+    if needs_zdr:
+        parts.append(catalog.messages.hipaa_requires_zdr.format(features=", ".join(needs_zdr)))
+    listed = ", ".join(never + needs_zdr)
+    reason = f"HIPAA (BAA {org.baa_version}) is on and the request uses: {listed}"
+    if needs_zdr:
+        reason += f" ({', '.join(needs_zdr)}: BAA-covered only with ZDR in force)"
+    return ([RuleHit("hipaa.ineligible_features", reason + ".")],
+            PolicyError(400, INVALID, " ".join(parts)))
 
 
 @lru_cache(maxsize=4096)
-def _hipaa_ineligible(catalog: Catalog, features: frozenset[str]) -> tuple[str, ...]:
-    return tuple(sorted(f for f in features if not catalog.features[f].hipaa_eligible))
+def _hipaa_ineligible(catalog: Catalog, features: frozenset[str], zdr: bool, reading: str
+                      ) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """(never eligible, eligible only with ZDR in force) among `features`; `reading` names the
+    artifact surface whose own feature a read or delete may use."""
+    never, needs_zdr = [], []
+    for fid in sorted(features):
+        spec = catalog.features[fid]
+        if fid == reading:
+            continue
+        if not spec.hipaa_eligible:
+            never.append(fid)
+        elif spec.hipaa_requires_zdr and not zdr:
+            needs_zdr.append(fid)
+    return tuple(never), tuple(needs_zdr)
 
 
 def covered_model(scope: Scope) -> Verdict:
@@ -132,7 +190,8 @@ def covered_model(scope: Scope) -> Verdict:
     """
     if scope.model_class != "covered":
         return NOTHING
-    if not scope.catalog.surfaces[scope.facts.surface].carries_content:
+    surface = scope.catalog.surfaces[scope.facts.surface]
+    if not surface.carries_content:
         return NOTHING
     model = scope.facts.model
     if scope.zdr_scope:
@@ -141,6 +200,10 @@ def covered_model(scope: Scope) -> Verdict:
                      f"{model} is a covered model and the request comes from a ZDR scope.")],
             PolicyError(400, INVALID, scope.catalog.messages.covered_model),
         )
+    if surface.artifact is not None:
+        return [RuleHit("covered_model.upstream_artifact",
+                        f"{model} is a covered model: the upstream keeps this request as its "
+                        f"{surface.artifact} for review; the gateway keeps no copy.")], None
     days = scope.catalog.retention.covered_model_min_days
     return [RuleHit("covered_model.review_retention",
                     f"{model} is a covered model: content is kept at least {days} days for "
@@ -148,7 +211,9 @@ def covered_model(scope: Scope) -> Verdict:
 
 
 def browser_access(scope: Scope) -> Verdict:
-    """Rule 4: ZDR traffic must come from a backend, never straight from a browser."""
+    """Rule 4: ZDR traffic must come from a backend, never straight from a browser. The signal is
+    the CORS `Origin` header (`anthropic-dangerous-direct-browser-access` alone is not one: the
+    Claude Code CLI sends it on every request)."""
     if not (scope.org_zdr and scope.facts.browser_access):
         return NOTHING
     return (
@@ -178,5 +243,5 @@ def claude_code_enterprise(scope: Scope) -> Verdict:
     )
 
 
-REFUSING_RULES = (known_features, zdr_scope, hipaa, covered_model, browser_access,
+REFUSING_RULES = (well_formed, known_features, zdr_scope, hipaa, covered_model, browser_access,
                   claude_code_enterprise)

@@ -10,7 +10,8 @@ now = "2026-11-25T12:00:00Z"            # optional; default: the caller's now
 [request]    method, path, headers (table), body (a JSON string)
 [expect]     any key of the decision's JSON (allowed, status, zdr, surface, model, model_class,
              retention, features, rules, catalog_version), plus error_contains, error_type,
-             features_include, rules_include, rules_exclude, reasons_include,
+             features_include, rules_include, rules_exclude, reasons_include, betas_kept and
+             betas_removed (exact lists, in order),
              <record class>_kept / <record class>_days, and [expect.keep.<record class>] kept/days.
              A period that never ends is written "until_deleted".
 ```
@@ -37,7 +38,7 @@ ORG_KEYS = frozenset({"plan", "zdr", "hipaa", "retention_days", "zdr_effective_a
                       "baa_version", "id"})
 REQUEST_KEYS = frozenset({"method", "path", "headers", "body"})
 EXACT_KEYS = frozenset({"allowed", "status", "zdr", "surface", "model", "model_class",
-                        "retention", "catalog_version"})
+                        "retention", "catalog_version", "betas_kept", "betas_removed"})
 SET_KEYS = frozenset({"features", "rules"})
 CHECK_KEYS = frozenset({"error_contains", "error_type", "features_include", "rules_include",
                         "rules_exclude", "reasons_include", "keep"})

@@ -23,6 +23,11 @@ threads as one queue item (a `call_soon` flush), so a burst wakes a worker once,
 exchange; from a thread without the pipeline's running loop it queues the exchange directly. The
 capacity (`queue_size`) counts exchanges, collected or queued, not queue items.
 
+`submit_parts` takes an exchange of several texts (a batch's requests, its results, the pieces of
+a file): one job, whose parts are classified one by one (or through `classify_many` in calls of
+at most `CLASSIFY_BATCH` texts) and combined into one result (`zdr.safety.parts`); with no parts
+it writes a text-free result that says why (`not_scored`) through the backlog.
+
 `submit` never blocks and never raises: when the queue is full the exchange still gets a result,
 marked `sampled_out=True` with no scores, and `zdr_classifier_sampled_out_total` counts it.
 Log lines carry the exchange id (`request_id`) and error type names only. The text
@@ -41,6 +46,7 @@ import threading
 import time
 from asyncio import _get_running_loop
 from collections import deque
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -49,6 +55,7 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 from zdr.ports import ClassificationRecord, ExchangeMetadata, RetainedContent, SafetySink
 from zdr.safety.classifier import ClassificationResult, Classifier, load_classifier
+from zdr.safety.parts import Pair, combined, flagged_content
 from zdr.safety.processes import ChildClassifierError, ProcessClassifier
 from zdr.settings import Settings
 
@@ -69,6 +76,10 @@ class SafetyMetrics:
         self.skipped = Counter(
             "zdr_classifier_skipped", "Exchanges whose decision keeps no classifier result.",
             registry=self.registry)
+        self.not_scored = Counter(
+            "zdr_classifier_not_scored",
+            "Exchanges whose result says part or all of them was not scored, by reason.",
+            ("reason",), registry=self.registry)
         self.errors = Counter(
             "zdr_classifier_errors", "Classifier or sink failures.", ("stage",),
             registry=self.registry)
@@ -90,6 +101,12 @@ class _Job:
     meta: ExchangeMetadata
     input_text: str = field(repr=False)
     output_text: str = field(repr=False)
+    # an exchange of several texts (`submit_parts`): scored part by part, then combined
+    parts: Sequence[Pair] | None = field(default=None, repr=False)
+    not_scored: tuple[str, ...] = ()
+
+    def pairs(self) -> Sequence[Pair]:
+        return self.parts if self.parts is not None else ((self.input_text, self.output_text),)
 
 
 _STOP = object()
@@ -111,6 +128,15 @@ def _error_type(error: BaseException) -> str:
     return type(error).__name__
 
 
+def not_scored_record(meta: ExchangeMetadata, classifier: Classifier,
+                      not_scored: tuple[str, ...]) -> ClassificationRecord:
+    """The result of an exchange with nothing to score: no scores, and the reasons."""
+    return ClassificationRecord(
+        exchange_id=meta.exchange_id, org_id=meta.org_id, classifier=classifier.name,
+        classifier_version=classifier.version, flagged=False, scores={}, labels={},
+        not_scored=not_scored)
+
+
 def sampled_out_record(meta: ExchangeMetadata, classifier: Classifier) -> ClassificationRecord:
     """The result of an exchange the pipeline had no capacity for: no scores, `sampled_out`."""
     return ClassificationRecord(
@@ -119,11 +145,12 @@ def sampled_out_record(meta: ExchangeMetadata, classifier: Classifier) -> Classi
         sampled_out=True)
 
 
-def result_record(meta: ExchangeMetadata, result: ClassificationResult) -> ClassificationRecord:
+def result_record(meta: ExchangeMetadata, result: ClassificationResult,
+                  not_scored: tuple[str, ...] = ()) -> ClassificationRecord:
     return ClassificationRecord(
         exchange_id=meta.exchange_id, org_id=meta.org_id, classifier=result.classifier,
         classifier_version=result.version, flagged=result.flagged, scores=dict(result.scores),
-        labels=dict(result.labels))
+        labels=dict(result.labels), not_scored=not_scored)
 
 
 class SafetyPipeline:
@@ -156,7 +183,8 @@ class SafetyPipeline:
         self._held: list[deque[_Job]] = []
         self._write_timeout = write_timeout
         self._threads: list[threading.Thread] = []
-        self._backlog: deque[ExchangeMetadata] = deque()
+        # text-free results waiting to be written (sampled out, or nothing to score)
+        self._backlog: deque[tuple[ExchangeMetadata, ClassificationRecord]] = deque()
         self._backlog_ready: asyncio.Event | None = None
         self._writer: asyncio.Task[None] | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -181,19 +209,42 @@ class SafetyPipeline:
         if not meta.decision.keep["classifier_result"].kept:
             self.metrics.skipped.inc()
             return
+        self._enqueue(_Job(meta, input_text, output_text))
+
+    def submit_parts(self, meta: ExchangeMetadata, parts: Sequence[Pair],
+                     not_scored: tuple[str, ...] = ()) -> None:
+        """An exchange of several texts (`zdr.ports.SafetyQueue.submit_parts`); never blocks,
+        never raises, never logs text."""
+        if not meta.decision.keep["classifier_result"].kept:
+            self.metrics.skipped.inc()
+            return
+        for reason in not_scored:
+            self.metrics.not_scored.labels(reason=reason).inc()
+        if not parts:       # nothing to score: a text-free result, written on the loop
+            self._backlog.append((meta, not_scored_record(meta, self.classifier, not_scored)))
+            self._wake_writer()
+            return
+        self._enqueue(_Job(meta, "", "", tuple(parts), not_scored))
+
+    def _enqueue(self, job: _Job) -> None:
+        """Collect the job on the loop (or queue it from elsewhere) if there is room, else
+        record the exchange as sampled out."""
         if self._accepting:
             loop = self._loop
             if loop is not None and _get_running_loop() is loop:
                 collected = self._collected
                 if self._queued + len(collected) < self._capacity:
-                    collected.append(_Job(meta, input_text, output_text))
+                    collected.append(job)
                     if len(collected) == 1:
                         loop.call_soon(self._flush)
                     return
-            elif self._queue_now(_Job(meta, input_text, output_text)):
+            elif self._queue_now(job):
                 return
+        self._sampled_out(job.meta)
+
+    def _sampled_out(self, meta: ExchangeMetadata) -> None:
         self.metrics.sampled_out.inc()
-        self._backlog.append(meta)
+        self._backlog.append((meta, sampled_out_record(meta, self.classifier)))
         self._wake_writer()
 
     def _flush(self) -> None:
@@ -256,7 +307,7 @@ class SafetyPipeline:
             await asyncio.to_thread(thread.join, max(0.0, deadline - time.monotonic()))
         for job in self._drain_jobs():
             self.metrics.sampled_out.inc()
-            self._backlog.append(job.meta)
+            self._backlog.append((job.meta, sampled_out_record(job.meta, self.classifier)))
         for thread in threads:
             if thread.is_alive():       # still busy past the deadline: let it exit when done
                 self._jobs.put(_STOP)
@@ -362,23 +413,29 @@ class SafetyPipeline:
             return []
         self._started(len(jobs))
         started = time.perf_counter()
+        pairs = [pair for job in jobs for pair in job.pairs()]
         try:
-            results: list[ClassificationResult] = list(
-                many([(job.input_text, job.output_text) for job in jobs]))
-            if len(results) != len(jobs):
-                raise ValueError("classify_many returned a different number of results")
+            results: list[ClassificationResult] = []
+            for first in range(0, len(pairs), CLASSIFY_BATCH):   # parts: many calls per job
+                chunk = pairs[first:first + CLASSIFY_BATCH]
+                results.extend(many(chunk))
+                if len(results) != first + len(chunk):
+                    raise ValueError("classify_many returned a different number of results")
         except Exception as error:  # noqa: BLE001 - a classifier failure must not kill the worker
             self.metrics.errors.labels(stage="classify").inc(len(jobs))
             for job in jobs:
                 self._log.warning("classifier_failed", request_id=job.meta.exchange_id,
                                   error_type=_error_type(error))
-            results = [ClassificationResult(self.classifier.name, self.classifier.version, {}, {})
-                       for _ in jobs]
+            results = [self._empty_result()] * len(pairs)
+        pairs.clear()
         each = (time.perf_counter() - started) / len(jobs)
         outcomes: list[_Outcome] = []
-        for job, result in zip(jobs, results, strict=True):
+        first = 0
+        for job in jobs:
             self.metrics.seconds.observe(each)
-            outcomes.append((job.meta, *self._outcome(job, result)))
+            count = len(job.pairs())
+            outcomes.append((job.meta, *self._outcome(job, results[first:first + count])))
+            first += count
         del job
         jobs.clear()            # the jobs held the only queued references to the text
         return outcomes
@@ -386,23 +443,32 @@ class SafetyPipeline:
     def _classify(self, job: _Job) -> tuple[ClassificationRecord, RetainedContent | None]:
         started = time.perf_counter()
         try:
-            result = self.classifier.classify(job.input_text, job.output_text)
+            results = [self.classifier.classify(input_text, output_text)
+                       for input_text, output_text in job.pairs()]
         except Exception as error:  # noqa: BLE001 - a classifier failure must not kill the worker
             self.metrics.errors.labels(stage="classify").inc()
             self._log.warning("classifier_failed", request_id=job.meta.exchange_id,
                               error_type=_error_type(error))
-            result = ClassificationResult(self.classifier.name, self.classifier.version, {}, {})
+            results = [self._empty_result()] * len(job.pairs())
         self.metrics.seconds.observe(time.perf_counter() - started)
-        return self._outcome(job, result)
+        return self._outcome(job, results)
 
-    def _outcome(self, job: _Job, result: ClassificationResult
+    def _empty_result(self) -> ClassificationResult:
+        return ClassificationResult(self.classifier.name, self.classifier.version, {}, {})
+
+    def _outcome(self, job: _Job, results: list[ClassificationResult]
                  ) -> tuple[ClassificationRecord, RetainedContent | None]:
+        result = combined(self.classifier.name, self.classifier.version, results)
         self._classified[result.flagged].inc()
         flagged = None
         if result.flagged and job.meta.decision.keep["flagged_content"].kept:
-            flagged = RetainedContent(request=job.input_text.encode("utf-8", "surrogatepass"),
-                                      response=job.output_text.encode("utf-8", "surrogatepass"))
-        return result_record(job.meta, result), flagged
+            if job.parts is None:
+                flagged = RetainedContent(
+                    request=job.input_text.encode("utf-8", "surrogatepass"),
+                    response=job.output_text.encode("utf-8", "surrogatepass"))
+            else:
+                flagged = flagged_content(job.parts, results)
+        return result_record(job.meta, result, job.not_scored), flagged
 
     # ---- hand-off to the loop: one hop per batch ----------------------------------------------
 
@@ -553,14 +619,12 @@ class SafetyPipeline:
         while self._backlog:
             batch = [self._backlog.popleft()
                      for _ in range(min(len(self._backlog), BACKLOG_BATCH))]
-            await asyncio.gather(*(self._write_sampled_out(meta) for meta in batch))
+            await asyncio.gather(*(self._write_text_free(meta, record) for meta, record in batch))
 
-    async def _write_sampled_out(self, meta: ExchangeMetadata) -> None:
+    async def _write_text_free(self, meta: ExchangeMetadata, record: ClassificationRecord) -> None:
         try:
-            await asyncio.wait_for(
-                self._sink.record_classification(
-                    meta, sampled_out_record(meta, self.classifier), None),
-                self._write_timeout)
+            await asyncio.wait_for(self._sink.record_classification(meta, record, None),
+                                   self._write_timeout)
             self._count_done()
         except Exception as error:  # noqa: BLE001 - keep writing the rest
             self._write_failed(meta, error)

@@ -131,11 +131,20 @@ def classification_row(
         "classifier_version": result.classifier_version[:40],
         "flagged": result.flagged,
         "scores": {str(k): float(v) for k, v in result.scores.items()},
-        "labels": {str(k): bool(v) for k, v in result.labels.items()},
+        "labels": stored_labels(result),
         "sampled_out": result.sampled_out,
         "created_at": now,
         "expires_at": expiry(meta, "classifier_result") or FOREVER,
     }
+
+
+def stored_labels(result: ClassificationRecord) -> dict[str, bool]:
+    """The `labels` column: each category's label, and `not_scored:<reason>: true` for each part
+    of the exchange the classifier did not see (so a reader can tell "clean" from "not seen")."""
+    labels = {str(k): bool(v) for k, v in result.labels.items()}
+    for reason in result.not_scored:
+        labels[f"not_scored:{reason}"] = True
+    return labels
 
 
 def flagged_row(
@@ -242,7 +251,7 @@ def classification_values(meta: ExchangeMetadata, result: ClassificationRecord, 
         result.exchange_id, result.org_id, meta.workspace_id, result.classifier[:80],
         result.classifier_version[:40], result.flagged,
         json_dumps({str(k): float(v) for k, v in result.scores.items()}),
-        json_dumps({str(k): bool(v) for k, v in result.labels.items()}),
+        json_dumps(stored_labels(result)),
         result.sampled_out, now, stamp(expiry(meta, "classifier_result") or FOREVER),
     )
 

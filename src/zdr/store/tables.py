@@ -11,6 +11,9 @@ keys are `(id, expires_at)` and `(exchange_id, expires_at)`.
 
 from __future__ import annotations
 
+import unicodedata
+from typing import Any
+
 from sqlalchemy import (
     JSON,
     BigInteger,
@@ -38,10 +41,24 @@ metadata = MetaData(naming_convention={
 TS = DateTime(timezone=True)
 ROW_ID = BigInteger().with_variant(Integer, "sqlite")   # 64-bit ids; SQLite's rowid alias
 
+
+
+def org_name_key(name: str) -> str:
+    """How organization names compare: NFKC, case-folded, NFKC again (zdr.control.org_names)."""
+    return unicodedata.normalize("NFKC", unicodedata.normalize("NFKC", name.strip()).casefold())
+
+
+def _name_key_default(context: Any) -> str:
+    return org_name_key(context.get_current_parameters()["name"])
+
+
 organizations = Table(
     "organizations", metadata,
     Column("id", String(36), primary_key=True),
     Column("name", String(200), nullable=False, unique=True),
+    # The name as compared: NFKC, case-folded (zdr.control.org_names); unique, so two orgs never
+    # differ only by case or by look-alike forms. Orgs are looked up by this or by id, never either.
+    Column("name_key", String(700), default=_name_key_default),
     Column("plan", String(20), nullable=False),
     Column("created_at", TS, nullable=False),
     Column("zdr_status", String(20), nullable=False, default="none"),
@@ -243,6 +260,30 @@ admin_tokens = Table(
 )
 
 Index("ix_holds_active", holds.c.org_id, holds.c.released_at)
+Index("uq_organizations_name_key", organizations.c.name_key, unique=True)
+
+# Signed-in console sessions. The browser holds a random token; only its SHA-256 is stored, so a
+# copy of the database cannot sign anyone in. Deleting the row ends the session on every worker.
+console_sessions = Table(
+    "console_sessions", metadata,
+    Column("token_hash", String(64), primary_key=True),
+    Column("user_id", String(36), ForeignKey("users.id"), nullable=False, index=True),
+    Column("created_at", TS, nullable=False),
+    Column("expires_at", TS, nullable=False, index=True),
+)
+
+# Console sign-in attempts that have not succeeded (failed, or still being checked), for the rate
+# limit every worker shares. Hashes of the account's email and of the client's address only;
+# rows older than the longest window are deleted as new attempts arrive.
+login_attempts = Table(
+    "login_attempts", metadata,
+    Column("id", ROW_ID, primary_key=True, autoincrement=True),
+    Column("account_hash", String(64), nullable=False),
+    Column("address_hash", String(64), nullable=False),
+    Column("at", TS, nullable=False, index=True),
+)
+Index("ix_login_attempts_account", login_attempts.c.account_hash, login_attempts.c.at)
+Index("ix_login_attempts_address", login_attempts.c.address_hash, login_attempts.c.at)
 
 # Which org created each upstream object: file, message batch, skill, session, container (the
 # gateway relays all orgs' objects under one provider key; zdr.gateway.ownership refuses other

@@ -91,7 +91,8 @@ class UvicornThread(_ThreadServer):
     def __init__(self, app: Any, **config: Any) -> None:
         super().__init__()
         options: dict[str, Any] = {"loop": "uvloop", "http": PROTOCOL, "log_level": "warning",
-                   "access_log": False, "lifespan": "on", "timeout_graceful_shutdown": 10}
+                   "access_log": False, "lifespan": "on", "timeout_graceful_shutdown": 10,
+                   "proxy_headers": False}
         options.update(config)
         self.server = uvicorn.Server(uvicorn.Config(app, **options))
 

@@ -5,9 +5,10 @@ Faithful to the wire format: message objects, the full SSE event sequence (`mess
 `message_stop`), usage, `tool_use` blocks when tools are given (Claude Code: only when asked, see
 zdr.testing.stub_replies), token counting, models, and
 minimal batches and files (remembered by id: created, listed, read, cancelled, deleted; each
-created with a distinct id; an unknown id gets a 404), and skills, sessions and code-execution
-containers (`zdr.testing.stub_resources`). Knobs (per request, as headers, or as defaults from
-the command line):
+created with a distinct id; an unknown id gets a 404; a batch's results answer each request as
+`/v1/messages` would, a file's content is what was uploaded), skills, sessions and code-execution
+containers (`zdr.testing.stub_resources`), and Claude Code's feedback (an id). Knobs (per
+request, as headers, or as defaults from the command line):
 
     x-stub-latency-ms: N          wait before answering
     x-stub-chunks: N              number of text deltas in a stream
@@ -36,7 +37,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import orjson
-from aiohttp import web
+from aiohttp import BodyPartReader, web
 from aiohttp.typedefs import Handler
 
 from zdr.testing.stub_replies import (
@@ -181,6 +182,46 @@ def error_body(status: int, message: str, request_id: str) -> bytes:
         "message": message}, "request_id": request_id})
 
 
+def _batch_results(raw: bytes, override: str | None) -> list[dict[str, Any]]:
+    """A succeeded result per request of a new batch: the reply its params would get."""
+    try:
+        body = orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        return []
+    requests = body.get("requests") if isinstance(body, dict) else None
+    results = []
+    for request in requests if isinstance(requests, list) else ():
+        if not isinstance(request, dict):
+            continue
+        params: dict[str, Any] = request["params"] if isinstance(request.get("params"),
+                                                                 dict) else {}
+        text = reply_text(params, override)
+        results.append({"custom_id": request.get("custom_id"), "result": {
+            "type": "succeeded", "message": {
+                "id": _id("msg"), "type": "message", "role": "assistant",
+                "model": params.get("model", "claude-sonnet-5"),
+                "content": [{"type": "text", "text": text}], "stop_reason": "end_turn",
+                "stop_sequence": None,
+                "usage": {"input_tokens": count_tokens(params),
+                          "output_tokens": max(1, len(text) // 4)}}}})
+    return results
+
+
+async def _uploaded(request: web.Request) -> tuple[str, bytes] | None:
+    """The (media type, bytes) of a multipart upload's `file` part, if there is one."""
+    if not request.content_type.startswith("multipart/"):
+        return None
+    try:
+        reader = await request.multipart()
+        async for part in reader:
+            if isinstance(part, BodyPartReader) and part.name == "file":
+                media_type = part.headers.get("content-type", "application/octet-stream")
+                return media_type, bytes(await part.read())
+    except (ValueError, AssertionError):
+        return None
+    return None
+
+
 @web.middleware
 async def api_errors(request: web.Request, handler: Handler) -> web.StreamResponse:
     """Unknown routes, wrong methods and unparseable bodies answered as the API answers them
@@ -205,6 +246,8 @@ class StubUpstream:
         self.stats = StubStats()
         # Files and batches it created, by id (one provider account: it cannot tell orgs apart).
         self.created: dict[str, dict[str, dict[str, Any]]] = {"file": {}, "batch": {}}
+        self.file_bytes: dict[str, bytes] = {}          # what each file was uploaded with
+        self.batch_results: dict[str, list[dict[str, Any]]] = {}   # each batch's results
         self.resources = StubResources(self)
 
     new_id = staticmethod(_id)
@@ -224,6 +267,7 @@ class StubUpstream:
         app.router.add_get("/v1/models/{model_id}", self.model)
         app.router.add_route("*", "/v1/messages/batches{tail:.*}", self.batches)
         app.router.add_route("*", "/v1/files{tail:.*}", self.files)
+        app.router.add_post("/api/claude_cli_feedback", self.feedback)
         self.resources.add_routes(app)
         app.router.add_get("/stub/stats", self.stats_view)
         app.router.add_get("/stub/requests", self.requests_view)
@@ -392,7 +436,7 @@ class StubUpstream:
         failed = await self._prelude(request)
         if failed is not None:
             return failed
-        await request.read()
+        raw = await request.read()
         tail = request.match_info["tail"].strip("/")
         batch_id, _, action = tail.partition("/")
         store = self.created["batch"]
@@ -407,6 +451,8 @@ class StubUpstream:
                     "ended_at": None, "archived_at": None, "cancel_initiated_at": None,
                     "results_url": None}
                 store[created["id"]] = created
+                self.batch_results[created["id"]] = _batch_results(
+                    raw, request.headers.get("x-stub-output", self.config.output))
                 return self._json(request, created)
             return self._json(request, _page(store))
         found = store.get(batch_id)
@@ -420,8 +466,8 @@ class StubUpstream:
             store[batch_id] = found
         elif action == "results":
             self.stats.completed += 1
-            line = {"custom_id": "stub", "result": {"type": "succeeded"}}
-            return web.Response(body=orjson.dumps(line) + b"\n",
+            lines = self.batch_results.get(batch_id, [])
+            return web.Response(body=b"".join(orjson.dumps(line) + b"\n" for line in lines),
                                 content_type="application/x-jsonl",
                                 headers=self._headers(request))
         return self._json(request, found)
@@ -430,17 +476,20 @@ class StubUpstream:
         failed = await self._prelude(request)
         if failed is not None:
             return failed
+        upload = await _uploaded(request) if request.method == "POST" else None
         await request.read()
         tail = request.match_info["tail"].strip("/")
         file_id, _, action = tail.partition("/")
         store = self.created["file"]
         if not file_id:
             if request.method == "POST":
+                mime_type, data = upload or ("application/octet-stream", b"")
                 created: dict[str, Any] = {
                     "id": _id("file"), "type": "file", "filename": "upload",
-                    "mime_type": "application/octet-stream", "size_bytes": 0,
-                    "created_at": "2026-01-01T00:00:00Z", "downloadable": False}
+                    "mime_type": mime_type, "size_bytes": len(data),
+                    "created_at": "2026-01-01T00:00:00Z", "downloadable": True}
                 store[created["id"]] = created
+                self.file_bytes[created["id"]] = data
                 return self._json(request, created)
             return self._json(request, _page(store))
         found = store.get(file_id)
@@ -451,10 +500,18 @@ class StubUpstream:
             return self._json(request, {"id": file_id, "type": "file_deleted"})
         if action == "content":
             self.stats.completed += 1
-            return web.Response(body=b"stand-in file content",
-                                content_type="application/octet-stream",
+            return web.Response(body=self.file_bytes.get(file_id) or b"stand-in file content",
+                                content_type=found["mime_type"],
                                 headers=self._headers(request))
         return self._json(request, found)
+
+    async def feedback(self, request: web.Request) -> web.Response:
+        """Claude Code's feedback submission: takes any JSON, answers an id."""
+        failed = await self._prelude(request)
+        if failed is not None:
+            return failed
+        await request.read()
+        return self._json(request, {"feedback_id": _id("fb")})
 
     def _json(self, request: web.Request, value: dict[str, Any]) -> web.Response:
         self.stats.completed += 1

@@ -1,0 +1,102 @@
+"""The console under `zdr serve --workers 2`, as deployed: the sign-in rate limit and sign-out hold
+across worker processes, and a client on the same host cannot choose its address with
+X-Forwarded-For (no proxy is configured)."""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+
+import httpx
+import pytest
+
+from zdr.testing.servers import free_port, port_open
+
+ZDR = [sys.executable, "-c", "from zdr.cli import main; main()"]
+CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
+
+
+def wait_for(predicate: object, timeout: float = 20.0) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():  # type: ignore[operator]
+            return True
+        time.sleep(0.1)
+    return False
+
+
+PASSWORD = "a long enough password"
+PEOPLE = ("guessed@provider.example", "kept@provider.example")
+
+
+@pytest.fixture(scope="module")
+def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    home = tmp_path_factory.mktemp("serve-console") / "home"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("ZDR_")}
+    env.update(ZDR_HOME=str(home), ZDR_STUB_PORT=str(free_port()))
+
+    def run(*args: str, stdin: str | None = None) -> None:
+        subprocess.run([*ZDR, *args], env=env, input=stdin, capture_output=True, text=True,
+                       timeout=60, check=True)
+
+    run("init")
+    for email in PEOPLE:
+        run("users", "create", email, "--provider-role", "reviewer", "--password-stdin",
+            stdin=PASSWORD + "\n")
+    port = free_port()
+    server = subprocess.Popen([*ZDR, "serve", "--port", str(port), "--workers", "2"], env=env,
+                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        started = wait_for(lambda: port_open(port) or server.poll() is not None, timeout=60)
+        assert started and server.poll() is None, "gateway did not start"
+        assert wait_for(lambda: httpx.get(f"{base}/readyz").status_code == 200)
+        yield base
+    finally:
+        server.terminate()
+        output, _ = server.communicate(timeout=30)
+        if server.returncode not in (0, -15):
+            print(output)
+
+
+def attempt(client: httpx.Client, email: str, password: str,
+            headers: dict[str, str] | None = None) -> int:
+    match = CSRF.search(client.get("/console/login").text)
+    assert match
+    return client.post("/console/login", headers=headers, data={
+        "email": email, "password": password, "csrf_token": match.group(1)}).status_code
+
+
+@pytest.mark.slow
+def test_a_forwarded_for_from_a_local_client_does_not_reset_the_limit(served: str) -> None:
+    with httpx.Client(base_url=served, follow_redirects=False) as client:
+        codes = [attempt(client, PEOPLE[0], f"guess {i}",
+                         headers={"X-Forwarded-For": f"198.51.100.{i}"}) for i in range(5)]
+        assert codes == [401] * 5
+        assert attempt(client, PEOPLE[0], PASSWORD,
+                       headers={"X-Forwarded-For": "198.51.100.77"}) == 429
+
+
+@pytest.mark.slow
+def test_a_cookie_signed_out_on_one_worker_is_refused_by_every_worker(served: str) -> None:
+    with httpx.Client(base_url=served, follow_redirects=False) as client:
+        assert attempt(client, PEOPLE[1], PASSWORD) == 303
+        copied = client.cookies["zdr_console"]
+        page = client.get("/console/reviews")
+        assert page.status_code == 200
+        match = CSRF.search(page.text)
+        assert match
+        assert client.post("/console/logout", data={"csrf_token": match.group(1)}
+                           ).status_code == 303
+    # New connections each time: the two workers share the listening socket, so these land on
+    # both of them.
+    codes = set()
+    for _ in range(12):
+        with httpx.Client(base_url=served, follow_redirects=False,
+                          cookies={"zdr_console": copied}) as thief:
+            codes.add(thief.get("/console/reviews").status_code)
+    assert codes == {303}
