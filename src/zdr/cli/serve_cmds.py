@@ -53,9 +53,10 @@ def prepare_store(settings: Settings) -> None:
 
     from zdr.store.crypto import MasterKeyError, load_master_key
     from zdr.store.db import SchemaTooNew, engine_for, migrate
+    from zdr.wiring import store_exists
 
     has_key = bool(settings.master_key or settings.key_file.exists())
-    if has_key:
+    if has_key or store_exists(settings):
         try:
             load_master_key(settings)
         except MasterKeyError as error:
