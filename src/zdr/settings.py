@@ -40,6 +40,7 @@ class Settings(BaseModel):
     max_body_bytes: int = 32 * 1024 * 1024
     max_header_bytes: int = Field(default=32 * 1024, ge=1024)   # names + values + 4 per header
     max_header_count: int = Field(default=100, ge=8)
+    header_timeout_seconds: float = Field(default=30.0, gt=0)   # a request head, first byte to last
     classifier: str = "zdr.safety.default:DefaultClassifier"
     classifier_workers: int = 1
     classifier_queue: int = 1000

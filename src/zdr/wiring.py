@@ -1,9 +1,11 @@
 """Builds the gateway from `Settings`: picks the real ports (SQL store) or their in-memory twins.
 
 `build_app(settings)` is what `zdr serve` runs (through `app_factory`, once per worker process).
-Tests pass their own `directory`, `sink`, `safety` and `clock`. The SQL store is imported lazily:
-when it is not there (or not initialised), the gateway still runs, on empty in-memory twins, and
-says so in its start-up log.
+Tests pass their own `directory`, `sink`, `safety` and `clock`. The SQL store is imported lazily.
+A home with neither a store nor a master key (before `zdr init`) runs on empty in-memory twins,
+and says so in its start-up log; once either exists, a store or master key that cannot be opened
+(missing, malformed, readable by others) makes `build_app` raise: the gateway fails closed rather
+than serve real traffic on in-memory ports.
 
 With the SQL store's sink in use (and no `safety` given) the safety pipeline
 (`zdr.safety.pipeline`) classifies every exchange whose decision keeps a classifier result; it is
@@ -18,6 +20,7 @@ import importlib
 import secrets
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from zdr.catalog import default_catalog, load_catalog
@@ -60,7 +63,7 @@ class StorePorts:
     description: str = "in-memory (no SQL store)"
     write_queue_depth: Callable[[], int] | None = None
     changes: Any = None         # zdr.store.changes.ChangeListener (PostgreSQL)
-    identifier_key: bytes | None = None     # pseudonyms of client-chosen names (master key)
+    identifier_keys: Callable[[str], bytes] | None = None   # each org's pseudonym key
     end_user_key: bytes | None = None       # keyed hashes of metadata.user_id (master key)
 
 
@@ -73,13 +76,14 @@ def sql_ports(settings: Settings) -> StorePorts:
         exchanges = importlib.import_module("zdr.store.exchanges")
     except ImportError:
         return ports
-    try:
-        master_key = crypto.load_master_key(settings)
-    except Exception:  # noqa: BLE001 - no home initialised yet: run without the store
-        return StorePorts(description="in-memory (no master key: run `zdr init`)")
+    if not (settings.master_key or settings.key_file.exists() or store_exists(settings)):
+        return StorePorts(description="in-memory (no store and no master key: run `zdr init`)")
+    # From here on a store or a key is configured: one that cannot be opened stops the start
+    # (MasterKeyError and the like propagate), never a quiet fall-back to in-memory ports.
+    master_key = crypto.load_master_key(settings)
     engine = db.engine_for(settings.database_url)
     keyring = crypto.Keyring(engine, master_key)
-    ports.identifier_key = crypto.identifier_key(master_key)
+    ports.identifier_keys = keyring.identifier_key      # from each org's data key
     ports.end_user_key = crypto.derived_key(master_key, "end-users")
     sink = exchanges.SqlExchangeSink(engine, keyring, capacity=settings.write_queue)
 
@@ -110,6 +114,17 @@ def sql_ports(settings: Settings) -> StorePorts:
         ports.on_startup.append(ports.changes.start)
         ports.on_shutdown.append(ports.changes.stop)
     return ports
+
+
+def store_exists(settings: Settings) -> bool:
+    """Whether the configured store is there to open: any server URL, or an existing SQLite
+    file (`zdr init` creates it; without it the gateway runs on in-memory ports)."""
+    from sqlalchemy.engine import make_url
+
+    url = make_url(settings.database_url)
+    if url.get_backend_name() != "sqlite":
+        return True
+    return bool(url.database) and Path(str(url.database)).exists()
 
 
 def _add_sweeper(ports: StorePorts, engine: Any, keyring: Any, settings: Settings) -> None:
@@ -274,7 +289,7 @@ def build_app(
     shutdown.append(flusher.stop)
     limits = HeaderLimits(settings.max_header_bytes, settings.max_header_count)
     if server_process:
-        server_protocol.configure(limits)               # this worker's bound on request heads
+        server_protocol.configure(limits, settings.header_timeout_seconds)  # request heads
         startup.append(heap.settle_after_startup)       # last: after everything long-lived
     safety = safety or store.safety or NullSafetyQueue()
     app = GatewayApp(
@@ -293,7 +308,7 @@ def build_app(
         max_body_bytes=settings.max_body_bytes,
         header_limits=limits,
         # Without the store nothing is kept across restarts: a key of this process will do.
-        pseudonyms=Pseudonyms(store.identifier_key or secrets.token_bytes(32), catalog),
+        pseudonyms=Pseudonyms(store.identifier_keys or secrets.token_bytes(32), catalog),
         fallback=fallback or store.control,
         end_users=None if store.end_user_key is None else EndUsers(store.end_user_key),
         on_startup=startup,

@@ -92,8 +92,14 @@ def served_with_orgs(tmp_path: Path) -> Iterator[Served]:
 
 @pytest.fixture(scope="module")
 def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
-    """`zdr serve` on a fresh home (no store yet: in-memory ports), for what comes before auth."""
-    yield from serving(prepared(tmp_path_factory.mktemp("serve-heads")))
+    """`zdr serve` on a fresh home (no store yet: in-memory ports), for what comes before auth;
+    a request head must arrive within `HEAD_TIMEOUT` seconds."""
+    served = prepared(tmp_path_factory.mktemp("serve-heads"))
+    served.env["ZDR_HEADER_TIMEOUT_SECONDS"] = str(HEAD_TIMEOUT)
+    yield from serving(served)
+
+
+HEAD_TIMEOUT = 3
 
 
 def message(**extra):
@@ -181,3 +187,72 @@ def test_oversized_heads_are_431_in_the_api_format(served: Served, name: str,
     assert error["type"] == "error" and error["error"]["type"] == "request_too_large"
     assert "100 headers" in error["error"]["message"]
     assert httpx.get(served.base + "/healthz", timeout=20).status_code == 200   # still serving
+
+
+def api_error(answer: bytes, status: bytes) -> dict:
+    """The answer's error object, after checking its status, JSON type and that it quotes none
+    of `CANARY`."""
+    status_line, _, rest = answer.partition(b"\r\n")
+    assert status_line.split(b" ")[1] == status, answer[:300]
+    headers_blob, _, body = rest.partition(b"\r\n\r\n")
+    assert b"content-type: application/json" in headers_blob.lower()
+    assert CANARY not in answer
+    error = json.loads(body)
+    assert error["type"] == "error"
+    return error["error"]
+
+
+CANARY = b"zdrcanaryhttp"
+POST_HEAD = b"POST /v1/messages HTTP/1.1\r\nhost: x\r\nx-api-key: " + CANARY + b"\r\n"
+
+
+@pytest.mark.parametrize(("name", "request_bytes"), [
+    ("NUL in the target", b"GET /v1/mo\x00" + CANARY + b" HTTP/1.1\r\nhost: x\r\n\r\n"),
+    ("control byte in the target", b"GET /v1/\x01" + CANARY + b" HTTP/1.1\r\nhost: x\r\n\r\n"),
+    ("non-ASCII in the target", b"GET /v1/\xc3\xa9" + CANARY + b" HTTP/1.1\r\nhost: x\r\n\r\n"),
+    ("DEL in the target", b"GET /v1/\x7f" + CANARY + b" HTTP/1.1\r\nhost: x\r\n\r\n"),
+    ("bad method", b"G@T /v1/" + CANARY + b" HTTP/1.1\r\nhost: x\r\n\r\n"),
+    ("bad version", b"GET /v1/" + CANARY + b" HTTP/9.7\r\nhost: x\r\n\r\n"),
+    ("space in a header name", b"GET /v1/models HTTP/1.1\r\nho st: " + CANARY + b"\r\n\r\n"),
+    ("NUL in a header value", b"GET /v1/models HTTP/1.1\r\nx-a: \x00" + CANARY + b"\r\n\r\n"),
+    ("bare LF line", b"GET /v1/models HTTP/1.1\nhost: x\n" + CANARY + b"\n\n"),
+    ("chunk size not hex", POST_HEAD + b"transfer-encoding: chunked\r\n\r\nzz\r\n"
+     + CANARY + b"\r\n0\r\n\r\n"),
+    ("chunk longer than its size", POST_HEAD + b"transfer-encoding: chunked\r\n\r\n2\r\n"
+     + CANARY + b"\r\n0\r\n\r\n"),
+    ("transfer-encoding and content-length", POST_HEAD + b"content-length: 5\r\n"
+     b"transfer-encoding: chunked\r\n\r\n0\r\n\r\n" + CANARY),
+    ("two content-lengths", POST_HEAD + b"content-length: 5\r\ncontent-length: 6\r\n\r\n"
+     + CANARY),
+    ("content-length not a number", POST_HEAD + b"content-length: 5x\r\n\r\n" + CANARY),
+])
+def test_malformed_http_is_400_in_the_api_format(served: Served, name: str,
+                                                 request_bytes: bytes) -> None:
+    """What llhttp refuses is answered by the server in the API's error format, quoting
+    nothing (uvicorn's own answer was `400 Bad Request` in plain text)."""
+    error = api_error(raw_head(served.port, request_bytes), b"400")
+    assert error["type"] == "invalid_request_error", name
+    assert "not valid HTTP/1.1" in error["message"]
+    assert httpx.get(served.base + "/healthz", timeout=20).status_code == 200   # still serving
+
+
+@pytest.mark.parametrize("sent", [b"", b"GET /v1/models HTTP/1.1\r\nhost: x\r\nx-slow: "])
+def test_a_head_that_does_not_arrive_in_time_is_408(served: Served, sent: bytes) -> None:
+    """Slowloris: a connection that sends nothing, or trickles its head, is answered and closed
+    after the head timeout instead of being held open for ever."""
+    started = time.monotonic()
+    with socket.create_connection(("127.0.0.1", served.port), timeout=30) as sock:
+        sock.sendall(sent)
+        answer = b""
+        for _ in range(HEAD_TIMEOUT * 2):      # a byte a second: the timer does not restart
+            time.sleep(1)
+            if sent:
+                try:
+                    sock.sendall(b"a")
+                except OSError:
+                    break
+        while chunk := sock.recv(65536):
+            answer += chunk
+    assert time.monotonic() - started < HEAD_TIMEOUT + 20
+    error = api_error(answer, b"408")
+    assert error["type"] == "timeout_error"

@@ -243,3 +243,29 @@ def test_a_request_cannot_reference_another_orgs_file(
     answer = httpx.post(gateway.url + path, headers={"x-api-key": a_key},
                         content=orjson.dumps(wrap(file_id)))
     assert answer.status_code == 200, answer.text             # the owner may use its file
+
+
+@pytest.mark.parametrize("query", [
+    "after_id={theirs}", "before_id={theirs}", "after_id={mine}&after_id={theirs}",
+    "limit=1&before%5Fid={theirs}", "after_id={mine}&before_id={theirs}",
+])
+def test_a_list_cannot_page_from_another_orgs_id(stub: Any, gateway: Any, query: str) -> None:
+    """A cursor naming org A's file would page org B's list around it (where it stands among
+    B's files, and so when A made it): a 404, nothing relayed; B's own cursors page as usual."""
+    a_key = gateway.directory.create_key("cursor-a")[0]
+    b_key = gateway.directory.create_key("cursor-b")[0]
+
+    def upload(key: str) -> str:
+        return str(httpx.post(gateway.url + "/v1/files", headers={"x-api-key": key}, timeout=10,
+                              files={"file": ("notes.txt", b"org data")}).json()["id"])
+
+    theirs, mine = upload(a_key), upload(b_key)
+    before = stub.stub.stats.requests
+    answer = httpx.get(gateway.url + "/v1/files?" + query.format(theirs=theirs, mine=mine),
+                       headers={"x-api-key": b_key}, timeout=10)
+    assert answer.status_code == 404, answer.text
+    assert answer.json()["error"]["type"] == "not_found_error"
+    assert stub.stub.stats.requests == before
+    own = httpx.get(gateway.url + f"/v1/files?after_id={mine}", headers={"x-api-key": b_key},
+                    timeout=10)
+    assert own.status_code == 200

@@ -212,3 +212,55 @@ def test_a_traversal_cannot_reach_another_orgs_session(stub: Any, gateway: Any) 
         assert answer.status == 400 and theirs not in answer.body.decode()
     assert stub.stub.stats.requests == before
     assert theirs in stub.stub.resources.sessions
+
+
+# ------------------------------------------------------------------ session bodies
+SESSION_ROOTS = ["/v1/sessions", "/v1/code/sessions"]
+
+
+@pytest.mark.parametrize("root", SESSION_ROOTS)
+@pytest.mark.parametrize("body", [
+    {"model": "claude-mythos-5", "environment_id": "env_1"},
+    {"agent": {"type": "agent", "model": "claude-mythos-5"}, "environment_id": "env_1"},
+    {"agent": {"model": {"id": "claude-mythos-5"}}, "model": "claude-haiku-4-5"},
+], ids=["top-level", "inline agent", "object, behind a standard one"])
+def test_a_covered_model_in_a_session_body_is_refused_from_a_zdr_scope(
+        stub: Any, gateway: Any, root: str, body: dict[str, Any]) -> None:
+    """The same 400 as on /v1/messages: the covered-model rule sees the session's model."""
+    zdr_key = gateway.directory.create_key("sessions-zdr" + root, zdr=True)[0]
+    before = stub.stub.stats.requests
+    refused = api(gateway, zdr_key, "POST", root, body)
+    assert refused.status_code == 400, refused.text
+    assert refused.json()["error"]["type"] == "invalid_request_error"
+    on_messages = api(gateway, zdr_key, "POST", "/v1/messages", message(model="claude-mythos-5"))
+    assert refused.json()["error"]["message"] == on_messages.json()["error"]["message"]
+    assert stub.stub.stats.requests == before                         # never relayed
+    standard = gateway.directory.create_key("sessions-standard" + root)[0]
+    assert api(gateway, standard, "POST", root, body).status_code == 200
+
+
+@pytest.mark.parametrize("root", SESSION_ROOTS)
+def test_a_session_body_cannot_name_another_orgs_file(stub: Any, gateway: Any,
+                                                      root: str) -> None:
+    a_key, b_key = two_orgs(gateway, "sessfile" + root)
+    a_file = httpx.post(gateway.url + "/v1/files", headers={"x-api-key": a_key}, timeout=10,
+                        files={"file": ("notes.txt", b"org data")}).json()["id"]
+    b_file = httpx.post(gateway.url + "/v1/files", headers={"x-api-key": b_key}, timeout=10,
+                        files={"file": ("notes.txt", b"org data")}).json()["id"]
+
+    def mounting(file_id: str) -> dict[str, Any]:
+        return {"environment_id": "env_1",
+                "resources": [{"type": "file", "file_id": file_id, "mount_path": "/x"}]}
+
+    before = stub.stub.stats.requests
+    assert_not_found(api(gateway, b_key, "POST", root, mounting(a_file)))
+    assert stub.stub.stats.requests == before
+    created = api(gateway, b_key, "POST", root, mounting(b_file))
+    assert created.status_code == 200, created.text
+    value = created.json()
+    session_id = value["session"]["id"] if "session" in value else value["id"]
+    events = {"events": [{"type": "user.message", "content": [
+        {"type": "document", "source": {"type": "file", "file_id": a_file}}]}]}
+    before = stub.stub.stats.requests
+    assert_not_found(api(gateway, b_key, "POST", f"{root}/{session_id}/events", events))
+    assert stub.stub.stats.requests == before

@@ -54,23 +54,24 @@ def prepare_store(settings: Settings) -> None:
 
     from zdr.store.crypto import MasterKeyError, load_master_key
     from zdr.store.db import SchemaTooNew, durability_warning, engine_for, migrate
+    from zdr.wiring import store_exists
 
     has_key = bool(settings.master_key or settings.key_file.exists())
-    if has_key:
+    url = make_url(settings.database_url)
+    if settings.db_url and not has_key:
+        fail(f"no master key for the store at {_place(url)}: set ZDR_MASTER_KEY or run "
+             "`zdr init`")
+    if has_key or store_exists(settings):
         try:
             load_master_key(settings)
         except MasterKeyError as error:
             fail(str(error))
-    url = make_url(settings.database_url)
     if url.get_backend_name() == "sqlite":
         path = Path(url.database or "")
         if not path.exists():
             if has_key or settings.db_url:
                 fail(f"no store at {path}: run `zdr init`, or set ZDR_DB_URL to the store")
             return      # no store yet (`zdr init` makes one): the gateway runs on in-memory ports
-    if settings.db_url and not has_key:
-        fail(f"no master key for the store at {_place(url)}: set ZDR_MASTER_KEY or run "
-             "`zdr init`")
     try:
         engine = engine_for(settings.database_url)
         try:

@@ -34,7 +34,8 @@ from zdr.gateway.pseudonyms import Pseudonyms
 from zdr.gateway.recorders import MetadataRecorder, RetainingRecorder, recorder_for
 from zdr.gateway.relay import Relay
 from zdr.gateway.responses import new_request_id, send_body, send_error
-from zdr.gateway.routes import Match, Route, Router
+from zdr.gateway.routes import STORAGE, Match, Route, Router
+from zdr.gateway.session_bodies import with_session_model
 from zdr.observability import AccessLog, GatewayMetrics
 from zdr.outage import STORE_DOWN, is_store_outage, where
 from zdr.policy import decide, extract_facts
@@ -168,10 +169,12 @@ class GatewayApp:
         path = target.path
         facts = extract_facts(method, path, headers, parsed, principal.arrangements.key_kind,
                               self.catalog)
+        if route.name == STORAGE and parsed is not None:   # a model chosen in a session body
+            facts = with_session_model(facts, parsed, self.catalog)
         now = self.clock.now()
         decision = decide(facts, principal.arrangements, self.catalog, now)
         ex = Exchange("", principal, decision, now, recorded=self.pseudonyms.recorded(
-            decision, principal.arrangements, now))
+            decision, principal.arrangements, now, principal.org_id))
         ex.end_user = self.end_users.of(parsed)
         view = view_for(decision, route, method, headers, body, parsed,
                         readable=problem is None) if self.classify else None

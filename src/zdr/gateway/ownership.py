@@ -13,6 +13,8 @@ through `zdr.ports.ResourceOwners` (kinds: `file`, `batch`, `skill`, `session` f
 - any request naming an id (a route with `{id}`: read, content, results, cancel, versions,
   events, archive, delete) is relayed only when the caller's org owns the id; a foreign, unknown
   or expired id gets `404 not_found_error` without contacting the upstream;
+- a list whose `after_id` / `before_id` cursor names an id the caller's org does not own is a
+  `404` (the page around another org's id would tell when it was made);
 - a list (`GET` on a collection) keeps only the caller's org's ids in the upstream's `data`, and
   its `first_id` / `last_id` cursors name only those (a page may hold fewer items than `limit`);
 - a successful delete of the object itself (not of a version under it) forgets the id;
@@ -32,6 +34,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
+from urllib.parse import parse_qsl
 
 import orjson
 
@@ -43,6 +46,7 @@ from zdr.gateway.references import container_references
 from zdr.gateway.relay import Relay
 from zdr.gateway.responses import Headers, new_request_id, send_body, send_error
 from zdr.gateway.routes import Route
+from zdr.gateway.session_bodies import session_file_ids
 from zdr.outage import STORE_DOWN, log_failure
 from zdr.ports import ResourceOwners, UpstreamResource
 
@@ -67,6 +71,7 @@ KINDS = {kind.name: kind for kind in (
          ("features", "claude_code_remote_session")),
     Kind("container", "container", "Container not found.", ("features", "code_execution")),
 )}
+SESSION_KINDS = frozenset({"session", "cc_session"})
 UNREADABLE = "The upstream's answer could not be attributed to this organization."
 UNRECORDED = "The gateway could not record this organization's ownership of the new {what}."
 
@@ -175,15 +180,24 @@ class OwnershipGuard:
         return None if period is None else created_at + period
 
     async def refuse_foreign_references(self, ex: Exchange, body: dict[str, Any] | None,
-                                        send: Send, *, files: bool = True) -> bool:
+                                        send: Send, *, files: bool = True,
+                                        session: bool = False) -> bool:
         """Answer 404 (and return True) when `body` references a file, container or custom
         skill the caller's org does not own; False when every one is its own (or none is
-        referenced). `files=False`: the policy found no file reference, so none is looked for."""
+        referenced). `files=False`: the policy found no file reference, so none is looked for;
+        `session`: a session body, whose file ids are looked for at any depth."""
+        if session:                     # any file_id in a session body (session_bodies)
+            wanted = {"file": session_file_ids(body), "container": set(), "skill": set()}
+            return await self._refuse_unowned(ex, wanted, send)
         if not files and (body is None or body.get("container") is None):
             return False                # the hot path: nothing to look up
         wanted = {"file": file_references(body) if files else set()}
         named = container_references(body)
         wanted["container"], wanted["skill"] = named.containers, named.skills
+        return await self._refuse_unowned(ex, wanted, send)
+
+    async def _refuse_unowned(self, ex: Exchange, wanted: dict[str, set[str]],
+                              send: Send) -> bool:
         for kind, ids in wanted.items():
             if not ids:
                 continue
@@ -236,6 +250,9 @@ class OwnershipGuard:
                 await self._refuse(ex, send, 404, "not_found_error", kind.not_found,
                                    "not_found")
                 return
+            if method == "POST" and route.body_ids and await self.refuse_foreign_references(
+                    ex, parsed, send, session=kind.name in SESSION_KINDS):
+                return
             await self.relay.run(ex, method, target_url, headers, body, send, recorder, None)
             if method == "DELETE" and route.pattern.endswith("{id}") \
                     and 200 <= ex.status < 300:
@@ -248,9 +265,14 @@ class OwnershipGuard:
             await self._refuse(ex, send, 405, "invalid_request_error",
                                "This method is not allowed on this route.", "not_found")
             return
-        if method == "POST" and route.body_ids \
-                and await self.refuse_foreign_references(ex, parsed, send):
+        if method == "POST" and route.body_ids and await self.refuse_foreign_references(
+                ex, parsed, send, session=kind.name in SESSION_KINDS):
             return
+        cursors = list_cursors(target_url)
+        if method == "GET" and cursors and not cursors <= await self.owners.owned(
+                ex.principal.org_id, kind.name, sorted(cursors), ex.started_at):
+            await self._refuse(ex, send, 404, "not_found_error", kind.not_found, "not_found")
+            return          # a page relative to another org's id would tell where it stands
         capture = CapturedResponse()
         try:
             await self.relay.run(ex, method, target_url, headers, body, capture.send, recorder,
@@ -344,3 +366,16 @@ def _period(catalog: Catalog, kind: Kind) -> timedelta | None:
     if spec is None or spec.artifact_until_deleted or spec.artifact_days is None:
         return None
     return timedelta(days=spec.artifact_days)
+
+
+CURSOR_PARAMS = frozenset({"after_id", "before_id"})
+
+
+def list_cursors(target_url: str) -> set[str]:
+    """The ids a list request pages from (`after_id` / `before_id`, every repeat, decoded as the
+    upstream decodes them): each must be the caller's org's."""
+    _, _, query = target_url.partition("?")
+    if not query:
+        return set()
+    return {value for name, value in parse_qsl(query, keep_blank_values=True)
+            if name in CURSOR_PARAMS}

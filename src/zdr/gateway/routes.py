@@ -53,8 +53,12 @@ class Route:
         return "{id}" in self.segments
 
 
-def _routes(name: str, owner: str | None, *table: tuple[str, frozenset[str]]) -> list[Route]:
-    return [Route(name, pattern, methods, json_body=False, content=False, owner=owner)
+def _routes(name: str, owner: str | None, *table: tuple[str, frozenset[str]],
+            json_post: bool = False) -> list[Route]:
+    """`json_post`: a POST's body is one JSON object, read once (`zdr.gateway.body`) and checked
+    for the model and file ids it names (`zdr.gateway.session_bodies`)."""
+    return [Route(name, pattern, methods, json_body=json_post and "POST" in methods,
+                  content=False, owner=owner, body_ids=json_post and "POST" in methods)
             for pattern, methods in table]
 
 
@@ -92,11 +96,11 @@ TABLE: tuple[Route, ...] = (
              (SESSIONS_ROOT + "/{id}", GET_POST_DELETE),
              (SESSIONS_ROOT + "/{id}/archive", POST),
              (SESSIONS_ROOT + "/{id}/events", GET_POST),
-             (SESSIONS_ROOT + "/{id}/events/stream", GET)),
+             (SESSIONS_ROOT + "/{id}/events/stream", GET), json_post=True),
     *_routes(STORAGE, "cc_session",
              (CODE_SESSIONS_ROOT, GET_POST),
              (CODE_SESSIONS_ROOT + "/{id}", GET_POST_DELETE),
-             (CODE_SESSIONS_ROOT + "/{id}/events", GET_POST)),
+             (CODE_SESSIONS_ROOT + "/{id}/events", GET_POST), json_post=True),
     *_routes(STORAGE, None, (FEEDBACK_ROOT, POST)),
 )
 STORAGE_ROOTS = (SESSIONS_ROOT, CODE_SESSIONS_ROOT, FEEDBACK_ROOT)

@@ -9,6 +9,15 @@ lingers (`LINGER_SECONDS`): the server stops sending, then drops whatever the cl
 until it stops or the time is up, so the client reads the answer instead of a connection reset
 (closing a socket with unread input resets it, and the reset discards the answer).
 
+Whatever else llhttp refuses — a NUL, control or non-ASCII byte in the request line, a bad
+method or version, an invalid header character, a broken chunked body, both `Transfer-Encoding`
+and `Content-Length` — is answered `400 invalid_request_error` in the API's format (uvicorn's own
+answer is plain text), with a fixed message that quotes nothing of the request, and the
+connection closes the same way. A head must be complete within `head_timeout` seconds of its
+first byte (or of the connection, for the first request): a client trickling a head, or opening
+a connection and sending nothing, gets `408 timeout_error` and is closed, so it cannot hold a
+worker's connection open (uvicorn's keep-alive timer covers only the wait between requests).
+
 `max_head_bytes` is the configured header size plus `REQUEST_LINE_BYTES` for the request line,
 so a request within the configured limits always reaches the app, which checks them exactly.
 Each worker process sets it from its settings (`configure`, called by `zdr.wiring.build_app`);
@@ -29,6 +38,10 @@ from zdr.gateway.responses import error_payload, new_request_id
 PROTOCOL = "zdr.gateway.server_protocol:BoundedHeadProtocol"
 REQUEST_LINE_BYTES = 16 * 1024
 LINGER_SECONDS = 2.0
+HEAD_TIMEOUT_SECONDS = 30.0
+MALFORMED = ("The request is not valid HTTP/1.1 (request line, header or chunked body); send a "
+             "well-formed request with an ASCII, percent-encoded path.")
+HEAD_TIMEOUT = "The request head was not received in time; send the whole head at once."
 
 
 class BoundedHeadProtocol(HttpToolsProtocol):
@@ -41,21 +54,66 @@ class BoundedHeadProtocol(HttpToolsProtocol):
 
     limits: ClassVar[HeaderLimits] = HeaderLimits(32 * 1024, 100)
     max_head_bytes: ClassVar[int] = limits.max_bytes + REQUEST_LINE_BYTES
+    head_timeout: ClassVar[float] = HEAD_TIMEOUT_SECONDS
     _head_left: int | None
+    _head_timer: asyncio.TimerHandle | None = None
     _refused = False
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         self._head_left = self.max_head_bytes
         super().connection_made(transport)
+        self._arm_head_timer()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._cancel_head_timer()
+        super().connection_lost(exc)
 
     def on_message_begin(self) -> None:
         if self._head_left is None:
             self._head_left = self.max_head_bytes
+        self._arm_head_timer()
         super().on_message_begin()
 
     def on_headers_complete(self) -> None:
         self._head_left = None
+        self._cancel_head_timer()
         super().on_headers_complete()
+
+    def send_400_response(self, msg: str) -> None:
+        """llhttp refused the request (uvicorn's `msg` is its own, never the request's)."""
+        self._cancel_head_timer()
+        cycle = self.cycle
+        if cycle is not None and not cycle.response_complete:
+            # A broken body under a running request: the app sees a disconnect (its answer is
+            # dropped), and the client gets this one unless a response has already begun.
+            cycle.disconnected = True
+            cycle.message_event.set()
+            if cycle.response_started:
+                self.transport.close()  # mid-response: nothing can be said in the API format
+                return
+        self._answer(400, "Bad Request", "invalid_request_error", MALFORMED)
+
+    def _arm_head_timer(self) -> None:
+        if self._head_timer is None and not self._refused:
+            self._head_timer = self.loop.call_later(self.head_timeout, self._head_timed_out)
+
+    def _cancel_head_timer(self) -> None:
+        if self._head_timer is not None:
+            self._head_timer.cancel()
+            self._head_timer = None
+
+    def _head_timed_out(self) -> None:
+        self._head_timer = None
+        if self._refused or self.transport.is_closing():
+            return
+        if self._responding():          # a pipelined head behind a running request: later
+            self._arm_head_timer()
+            return
+        self._answer(408, "Request Timeout", "timeout_error", HEAD_TIMEOUT)
+
+    def _responding(self) -> bool:
+        cycle = self.cycle
+        return cycle is not None and not cycle.response_complete
 
     def data_received(self, data: bytes) -> None:
         if self._refused:
@@ -68,7 +126,7 @@ class BoundedHeadProtocol(HttpToolsProtocol):
             return
         self._head_left = 0
         super().data_received(data[:left])      # the head may end within the allowance
-        if self.transport.is_closing():
+        if self._refused or self.transport.is_closing():
             return
         if self._head_left is not None:
             self._refuse()
@@ -76,9 +134,15 @@ class BoundedHeadProtocol(HttpToolsProtocol):
         super().data_received(data[left:])
 
     def _refuse(self) -> None:
+        self._answer(TOO_LARGE_STATUS, "Request Header Fields Too Large", TOO_LARGE_TYPE,
+                     self.limits.message)
+
+    def _answer(self, status: int, reason: str, error_type: str, message: str) -> None:
+        """Answer in the API's error format, then close, lingering so the client reads it."""
+        self._cancel_head_timer()
         request_id = new_request_id()
-        body = error_payload(TOO_LARGE_TYPE, self.limits.message, request_id)
-        head = (f"HTTP/1.1 {TOO_LARGE_STATUS} Request Header Fields Too Large\r\n"
+        body = error_payload(error_type, message, request_id)
+        head = (f"HTTP/1.1 {status} {reason}\r\n"
                 f"content-type: application/json\r\ncontent-length: {len(body)}\r\n"
                 f"request-id: {request_id}\r\nzdr-retention: none\r\n"
                 "connection: close\r\n\r\n").encode("ascii")
@@ -92,7 +156,8 @@ class BoundedHeadProtocol(HttpToolsProtocol):
             transport.close()
 
 
-def configure(limits: HeaderLimits) -> None:
-    """Set this process's bound from the configured header limits."""
+def configure(limits: HeaderLimits, head_timeout: float = HEAD_TIMEOUT_SECONDS) -> None:
+    """Set this process's bounds from the configured header limits and head timeout."""
     BoundedHeadProtocol.limits = limits
     BoundedHeadProtocol.max_head_bytes = limits.max_bytes + REQUEST_LINE_BYTES
+    BoundedHeadProtocol.head_timeout = head_timeout

@@ -5,10 +5,12 @@ Envelope scheme (AES-256-GCM from `cryptography` throughout):
     master key (32 bytes; Settings.master_key as base64, or the key file; never in the database)
       ├─ HKDF-SHA256(info="zdr/audit-chain/v1") → HMAC key of the audit chain's links
       ├─ HKDF-SHA256(info="zdr/end-users/v1") → HMAC key of end users' ids (`metadata.user_id`)
-      ├─ HKDF-SHA256(info="zdr/client-identifiers/v1") → HMAC key of the pseudonyms that stand
-      │    for client-chosen names in a ZDR org's metadata (`identifier_key`)
       └─ HKDF-SHA256(info="zdr/key-wrapping/v1") → key-wrapping key
            ├─ wraps each org's *content* data key  (org_data_keys.wrapped_key)
+           │    └─ HKDF-SHA256(info="zdr/client-identifiers/v2|<org id>") → that org's HMAC key
+           │         of the pseudonyms that stand for client-chosen names in its metadata
+           │         (`Keyring.identifier_key`): two orgs' pseudonyms of one name differ, and
+           │         destroying the data key makes the org's pseudonyms unlinkable too
            └─ wraps each org's *safety* data key   (org_data_keys.wrapped_safety_key)
                 (flagged content, the misuse exception: it may outlive the org's erasure
                 while a hold stands, so it has its own key)
@@ -27,8 +29,9 @@ a new one and destroy the old one) so that old backups become unreadable; this m
 rotation command yet.
 
 Public names: `create_master_key_file(path)` (called by `zdr init`), `load_master_key(settings)`,
-`identifier_key(master_key)`,
-`Keyring(engine, master_key)` with `encrypt` / `decrypt` / `destroy` / `destroy_safety_key` /
+`org_identifier_key(secret, org_id)`,
+`Keyring(engine, master_key)` with `encrypt` / `decrypt` / `identifier_key` / `destroy` /
+`destroy_safety_key` /
 `create_org_key(conn, org_id)` (in the control plane's transaction),
 `Sealed`, `record_aad`, and the errors `MasterKeyError`, `KeyDestroyed`, `DecryptionFailed`.
 """
@@ -140,8 +143,8 @@ def load_master_key(settings: Settings) -> bytes:
 
 def derived_key(master_key: bytes, purpose: str) -> bytes:
     """A key of its own for one purpose, never stored: HKDF-SHA256 of the master key with
-    info `zdr/<purpose>/v1` (pseudonyms of client-chosen names: "client-identifiers"; the audit
-    chain's links: "audit-chain"; end users' keyed hashes: "end-users"). Whoever has the
+    info `zdr/<purpose>/v1` (the audit chain's links: "audit-chain"; end users' keyed hashes:
+    "end-users"). Whoever has the
     master key can derive it again; nobody else can."""
     if len(master_key) != KEY_BYTES:
         raise MasterKeyError(f"the master key must be {KEY_BYTES} bytes")
@@ -149,10 +152,12 @@ def derived_key(master_key: bytes, purpose: str) -> bytes:
                 info=f"zdr/{purpose}/v1".encode()).derive(master_key)
 
 
-def identifier_key(master_key: bytes) -> bytes:
-    """The key of the keyed hashes that stand for client-chosen identifiers in a ZDR org's
-    metadata (`zdr.gateway.pseudonyms`): HKDF-SHA256 of the master key, its own purpose."""
-    return derived_key(master_key, "client-identifiers")
+def org_identifier_key(secret: bytes, org_id: str) -> bytes:
+    """The key of the keyed hashes that stand for client-chosen identifiers in one org's
+    metadata (`zdr.gateway.pseudonyms`): HKDF-SHA256 of `secret` (the org's content data key,
+    `Keyring.identifier_key`), its own purpose, bound to the org."""
+    return HKDF(algorithm=hashes.SHA256(), length=KEY_BYTES, salt=None,
+                info=b"zdr/client-identifiers/v2|" + org_id.encode()).derive(secret)
 
 
 def _wrapping_key(master_key: bytes) -> AESGCM:
@@ -201,6 +206,12 @@ class Keyring:
             return key.decrypt(sealed.nonce, sealed.ciphertext, _data_aad(org_id, purpose, aad))
         except InvalidTag as error:
             raise DecryptionFailed("ciphertext does not match this org, record or key") from error
+
+    def identifier_key(self, org_id: str) -> bytes:
+        """The org's pseudonym key, derived from its content data key (created if it has none
+        yet). Raises `KeyDestroyed` once the org was crypto-shredded: its pseudonyms can no
+        longer be recomputed, so names recorded under them can no longer be confirmed."""
+        return org_identifier_key(self._load(org_id, "content", create=True), org_id)
 
     def destroy(self, org_id: str, now: datetime | None = None) -> None:
         """Crypto-shred the org's content key (idempotent). The safety key is separate."""
