@@ -33,8 +33,8 @@ from zdr.errors import STORE_DOWN, DatabaseUnavailable, StoreUnavailable, render
 from zdr.gateway.asgi import ASGIApp, Receive, Scope, Send
 from zdr.gateway.responses import new_request_id, send_error
 
-__all__ = ["STORE_DOWN", "ErrorBoundary", "error_json", "is_store_outage", "log_failure",
-           "outage_types", "surface_of", "where"]
+__all__ = ["STORE_DOWN", "ErrorBoundary", "as_tree", "error_json", "is_store_outage",
+           "log_failure", "logged_type", "outage_types", "surface_of", "where"]
 log = logging.getLogger("zdr.outage")
 
 
@@ -61,7 +61,7 @@ def is_store_outage(error: BaseException) -> bool:
     return isinstance(as_tree(error), StoreUnavailable)
 
 
-def error_type(error: BaseException) -> str:
+def logged_type(error: BaseException) -> str:
     """The type to log for `error`: for a store outage, the database exception it stands for."""
     found = as_tree(error)
     if isinstance(found, DatabaseUnavailable):
@@ -85,7 +85,7 @@ def where(error: BaseException) -> str:
 def log_failure(error: BaseException, surface: str) -> None:
     """One warning line: the error's type and location, never its message."""
     kind = "store unavailable" if is_store_outage(error) else "unexpected error"
-    log.warning("%s on %s: %s at %s", kind, surface, error_type(error), where(error) or "?")
+    log.warning("%s on %s: %s at %s", kind, surface, logged_type(error), where(error) or "?")
 
 
 def error_json(error: BaseException) -> tuple[int, dict[str, Any]]:
@@ -110,7 +110,7 @@ class ErrorBoundary:
                 raise
             request_id = new_request_id()
             self.log.error("store_unavailable" if is_store_outage(error) else "unhandled_error",
-                           request_id=request_id, error_type=error_type(error),
+                           request_id=request_id, error_type=logged_type(error),
                            location=where(error), surface=surface_of(scope.get("path", "")))
             status, body = error_json(error)
             # If the response had started, this fails and the client sees the connection end

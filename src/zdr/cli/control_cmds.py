@@ -58,7 +58,7 @@ def one_line_errors(command: Callable[P, R]) -> Callable[P, R]:
 
     @functools.wraps(command)
     def run(*args: P.args, **kwargs: P.kwargs) -> R:
-        from zdr.outage import error_type, is_store_outage
+        from zdr.outage import is_store_outage, logged_type
 
         try:
             return command(*args, **kwargs)
@@ -71,7 +71,7 @@ def one_line_errors(command: Callable[P, R]) -> Callable[P, R]:
         except Exception as error:
             if not is_store_outage(error):      # the pool's timeout: not a statement's error
                 raise
-            fail(database_down(error_type(error)))
+            fail(database_down(logged_type(error)))
 
     return run
 

@@ -48,7 +48,7 @@ from zdr.gateway.responses import new_request_id, send_body, send_error, send_re
 from zdr.gateway.routes import STORAGE, Match, Route, Router
 from zdr.gateway.session_bodies import with_session_model
 from zdr.observability import AccessLog, GatewayMetrics
-from zdr.outage import error_type, is_store_outage, where
+from zdr.outage import is_store_outage, logged_type, where
 from zdr.policy import decide, extract_facts
 from zdr.ports import Clock, Directory, ExchangeSink, ResourceOwners, SafetyQueue
 
@@ -325,7 +325,7 @@ class GatewayApp:
 
     async def _store_down(self, send: Send, error: Exception, surface: str) -> None:
         self.log.error("store_unavailable" if is_store_outage(error) else "auth_failed",
-                       surface=surface, error_type=error_type(error), location=where(error))
+                       surface=surface, error_type=logged_type(error), location=where(error))
         await self._unrouted(send, StoreUnavailable(STORE_DOWN), surface=surface,
                              outcome="store_unavailable")
 
