@@ -24,10 +24,10 @@ from pathlib import Path
 from typing import Any
 
 from zdr.catalog import default_catalog, load_catalog
+from zdr.end_users import EndUsers
 from zdr.gateway import heap, server_protocol
 from zdr.gateway.app import GatewayApp
 from zdr.gateway.asgi import ASGIApp
-from zdr.gateway.end_users import EndUsers
 from zdr.gateway.header_limits import HeaderLimits
 from zdr.gateway.metrics_access import MetricsAccess, MetricsListener
 from zdr.gateway.pseudonyms import Pseudonyms

@@ -18,12 +18,12 @@ from typing import Any
 import orjson
 
 from zdr.catalog.schema import Catalog
+from zdr.end_users import EndUsers
 from zdr.gateway.asgi import ASGIApp, Receive, Scope, Send
 from zdr.gateway.auth import PrincipalCache, presented_key
 from zdr.gateway.body import UnreadableBody, read_json_object
 from zdr.gateway.classify import View, view_for
 from zdr.gateway.client import ClientChannel
-from zdr.gateway.end_users import EndUsers
 from zdr.gateway.exchange import Exchange
 from zdr.gateway.header_limits import TOO_LARGE_STATUS, TOO_LARGE_TYPE, HeaderLimits
 from zdr.gateway.metrics_access import UNAUTHORIZED, MetricsAccess
