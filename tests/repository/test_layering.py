@@ -283,6 +283,59 @@ def test_the_table_says_what_the_architecture_relies_on() -> None:
                                                                            "zdr.wiring"}
 
 
+# The one cycle between rows the table allows: a statement carries `zdr verify`'s checks of the
+# org (control/evidence.py runs `zdr.verify.run`), and `zdr verify` checks the audit chain with the
+# control plane's own code (`zdr.control.audit`, `zdr.control.checkpoints`).
+ALLOWED_CYCLES = {frozenset({"zdr.control", "zdr.verify"})}
+
+
+def row_graph(contracts: dict[str, Contract]) -> dict[str, set[str]]:
+    """Row → the rows its may-import entries fall in; the composition roots left out."""
+    roots = {owner for owner, contract in contracts.items() if contract.every_zdr}
+    graph: dict[str, set[str]] = {owner: set() for owner in contracts if owner not in roots}
+    for owner in graph:
+        for name in contracts[owner].zdr:
+            target = governing(name, contracts)
+            if target is not None and target.owner != owner and target.owner not in roots:
+                graph[owner].add(target.owner)
+    return graph
+
+
+def cycles(graph: dict[str, set[str]]) -> list[list[str]]:
+    """Each cycle once, as the path that closes it (depth-first)."""
+    found: list[list[str]] = []
+    seen: set[frozenset[str]] = set()
+
+    def visit(node: str, path: list[str]) -> None:
+        for target in sorted(graph.get(node, ())):
+            if target in path:
+                loop = path[path.index(target):]
+                if frozenset(loop) not in seen:
+                    seen.add(frozenset(loop))
+                    found.append([*loop, target])
+            elif len(path) < len(graph):
+                visit(target, [*path, target])
+
+    for start in sorted(graph):
+        visit(start, [start])
+    return found
+
+
+def test_the_rows_form_layers() -> None:
+    """Apart from the composition roots (which may import everything) no row may import, by any
+    path, a row that imports it: a new cycle is a new entry the table must not take."""
+    loops = [loop for loop in cycles(row_graph(contracts_of_document()))
+             if frozenset(loop) not in ALLOWED_CYCLES]
+    assert not loops, "cycles between rows of the table: " + "; ".join(
+        " -> ".join(loop) for loop in loops)
+
+
+def test_a_cycle_between_rows_is_found() -> None:
+    graph = row_graph(parse_table(SYNTHETIC_TABLE.replace(
+        "| records | `zdr.policy` |", "| records | `zdr.policy`, `zdr.gateway.relay` |")))
+    assert cycles(graph) == [["zdr.gateway", "zdr.ports", "zdr.gateway"]]
+
+
 # ------------------------------------------------------------------ the checker catches things
 SYNTHETIC_TABLE = f"""
 {TABLE_TITLE}
