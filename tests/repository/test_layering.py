@@ -18,7 +18,8 @@ Beyond the cell, a module may always import its own row's package and `zdr` itse
 `__init__.py`, which holds only `__version__`).
 
 Every import counts wherever it is written: at the top of the module, inside a function (a lazy
-import is still a dependency), and under `if TYPE_CHECKING:` — a name used in an annotation
+import is still a dependency), `importlib.import_module` with a literal name, and under
+`if TYPE_CHECKING:` — a name used in an annotation
 couples the modules as much as a call does; only when it is loaded differs.
 """
 
@@ -138,8 +139,32 @@ def module_name(path: Path, source_root: Path) -> str:
     return ".".join(parts)
 
 
+def imported_names(node: ast.AST, package: str) -> list[str]:
+    """The absolute module names one node imports: `import a.b`, `from . import c`, and
+    `importlib.import_module("a.b")` with a literal name. `from zdr.proof import merkle` names
+    `zdr.proof.merkle`, which may be a module of its own."""
+    if isinstance(node, ast.Import):
+        return [alias.name for alias in node.names]
+    if isinstance(node, ast.ImportFrom):
+        if node.level:
+            parent = ".".join(package.split(".")[:len(package.split(".")) - node.level + 1])
+            target = f"{parent}.{node.module}" if node.module else parent
+        else:
+            target = node.module or ""
+        if target == "zdr" or target.startswith("zdr."):
+            return [f"{target}.{alias.name}" for alias in node.names]
+        return [target]
+    if isinstance(node, ast.Call) and node.args and isinstance(node.args[0], ast.Constant) \
+            and isinstance(node.args[0].value, str) and (
+                (isinstance(node.func, ast.Attribute) and node.func.attr == "import_module")
+                or (isinstance(node.func, ast.Name) and node.func.id in ("import_module",
+                                                                          "__import__"))):
+        return [node.args[0].value]
+    return []
+
+
 def imports_of(source: str, module: str, path: str, is_package: bool) -> Iterator[Import]:
-    """Every import statement in `source`, anywhere in it, with relative names made absolute."""
+    """Every import in `source`, wherever it is written, with relative names made absolute."""
     tree = ast.parse(source, filename=path)
     guarded: set[int] = set()
     for node in ast.walk(tree):
@@ -147,23 +172,8 @@ def imports_of(source: str, module: str, path: str, is_package: bool) -> Iterato
             guarded.update(id(inner) for stmt in node.body for inner in ast.walk(stmt))
     package = module if is_package else module.rpartition(".")[0]
     for node in ast.walk(tree):
-        if isinstance(node, ast.Import):
-            names = [alias.name for alias in node.names]
-        elif isinstance(node, ast.ImportFrom):
-            base = package
-            if node.level:
-                base = ".".join(package.split(".")[:len(package.split(".")) - node.level + 1])
-                target = f"{base}.{node.module}" if node.module else base
-            else:
-                target = node.module or ""
-            # `from zdr.proof import merkle` imports the module zdr.proof.merkle
-            names = [target]
-            if target.startswith("zdr"):
-                names = [f"{target}.{alias.name}" for alias in node.names]
-        else:
-            continue
-        for name in names:
-            yield Import(module, path, node.lineno, name, id(node) in guarded)
+        for name in imported_names(node, package):
+            yield Import(module, path, getattr(node, "lineno", 0), name, id(node) in guarded)
 
 
 def source_imports(source_root: Path) -> Iterator[Import]:
@@ -375,6 +385,8 @@ def synthetic(module: str, source: str) -> list[str]:
      "zdr.gateway.relay imports zdr.store.db"),
     ("zdr.ports", "import json\n", "zdr.ports imports json; the row of zdr.ports allows no stdlib"),
     ("zdr.verify.run", "import json\n", "no row of the table holds zdr.verify.run"),
+    ("zdr.catalog.load", "import importlib\nstore = importlib.import_module('zdr.store.db')\n",
+     "zdr/catalog/load.py:2: zdr.catalog.load imports zdr.store.db"),
 ])
 def test_a_forbidden_import_is_named_with_module_and_line(
     module: str, source: str, expected: str
