@@ -1,6 +1,4 @@
-"""The last line around the whole app (`zdr serve`): an exception that escapes it is answered in
-the API's format if no response has started (503 for a store outage, else 500, `zdr.outage`) and
-logged by type, location and surface; it is never re-raised, so the server prints no traceback."""
+"""`ErrorBoundary`: the last line around the whole app `zdr serve` runs (built in `zdr.wiring`)."""
 
 from __future__ import annotations
 
