@@ -265,10 +265,10 @@ class _Tally:
     __slots__ = ("count", "direct", "duration", "duration_buckets", "duration_sum", "requests",
                  "ttfb", "ttfb_buckets", "ttfb_sum")
 
-    def __init__(self, requests: Any, duration: Any, ttfb: Any, *, direct: bool) -> None:
+    def __init__(self, requests: Any, duration: Any, ttfb: Any) -> None:
         self.requests, self.duration, self.ttfb = requests, duration, ttfb
         # Bulk updates need the children's per-bucket values; without them, observe each.
-        self.direct = direct or not (_bulk_capable(duration) and _bulk_capable(ttfb))
+        self.direct = not (_bulk_capable(duration) and _bulk_capable(ttfb))
         self.count = 0
         self.duration_sum = self.ttfb_sum = 0.0
         self.duration_buckets = [0] * (len(duration._upper_bounds) if not self.direct else 0)
@@ -341,10 +341,12 @@ class GatewayMetrics:
 
     def observe(self, surface: str, outcome: str, retention: str, status: int, seconds: float,
                 ttfb: float | None) -> None:
-        """One answered request. In one process, tallied in plain numbers and added to the
-        Prometheus metrics at most `FLUSH_SECONDS` later (and before every `render`): three
-        locked Prometheus updates per request cost more than the tally. With several worker
-        processes (`multiprocess_dir`) at once: another worker may answer the next scrape."""
+        """One answered request, tallied in plain numbers and added to the Prometheus metrics
+        later in bulk (and before every `render`): five locked Prometheus updates per request
+        (each a write to a shared file with several workers) cost more than the tally. In one
+        process at most `FLUSH_SECONDS` later; with several worker processes
+        (`multiprocess_dir`) at the end of this turn of the event loop, before it reads the next
+        request, since another worker may answer the next scrape."""
         key = (surface, outcome, retention, status // 100)
         tally = self._tallies.get(key)
         if tally is None:
@@ -378,7 +380,10 @@ class GatewayMetrics:
             self.flush()
             return
         self._flush_due = True
-        loop.call_later(FLUSH_SECONDS, self.flush)
+        if self.multiprocess_dir is None:
+            loop.call_later(FLUSH_SECONDS, self.flush)
+        else:
+            loop.call_soon(self.flush)
 
     def _tally(self, key: tuple[str, str, str, int], status: int) -> _Tally:
         surface, outcome, retention, _ = key
@@ -386,7 +391,6 @@ class GatewayMetrics:
             self.requests.labels(surface, outcome, retention, f"{status // 100}xx"),
             self.duration.labels(surface, outcome),
             self.ttfb.labels(surface),
-            direct=self.multiprocess_dir is not None,
         )
         self._tallies[key] = tally
         return tally
