@@ -316,6 +316,7 @@ class GatewayApp:
         request_id = new_request_id()
         # counted and logged before answering: once the client has its answer, both exist
         self.metrics.observe(surface, outcome, NO_RETENTION, status, 0.0, None)
+        self.metrics.flush()        # not left to the tally (refusals are not the hot path)
         self.log.info("refused", request_id=request_id, surface=surface, status=status,
                       outcome=outcome)
         await send_error(send, status, error_type, message, request_id, NO_RETENTION)
