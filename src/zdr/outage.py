@@ -11,10 +11,9 @@ The store raises an outage as `zdr.errors.DatabaseUnavailable` (`zdr.store.failu
 the database's exceptions); what SQLAlchemy raises outside a statement (an exhausted pool) is
 translated here by the same function. A database error's message can carry SQL, bound
 parameters (a key's hash, an email address) or a server's reply, so only its type is logged,
-with where it was raised (`location`), never the message or a traceback. `ErrorBoundary` is
-the last line: whatever escapes the gateway app is answered in the API's format (503 for an
-outage, else 500) and logged the same way, so the server never prints a traceback or answers
-`text/plain`.
+with where it was raised (`location`), never the message or a traceback. The last line around
+the whole app, `zdr.gateway.boundary`, answers whatever escapes it the same way (503 for an
+outage, else 500), so the server never prints a traceback or answers `text/plain`.
 
     is_store_outage(error)   # -> bool
     error_json(error)        # (status, body): zdr.errors.render, after the store's translation
@@ -24,17 +23,14 @@ outage, else 500) and logged the same way, so the server never prints a tracebac
 
 from __future__ import annotations
 
-import contextlib
 import logging
 from pathlib import PurePath
 from typing import Any
 
-from zdr.errors import STORE_DOWN, DatabaseUnavailable, StoreUnavailable, render
-from zdr.gateway.asgi import ASGIApp, Receive, Scope, Send
-from zdr.gateway.responses import new_request_id, send_error
+from zdr.errors import STORE_DOWN, UNEXPECTED, DatabaseUnavailable, StoreUnavailable, render
 
-__all__ = ["STORE_DOWN", "ErrorBoundary", "as_tree", "error_json", "is_store_outage",
-           "log_failure", "logged_type", "outage_types", "surface_of", "where"]
+__all__ = ["STORE_DOWN", "UNEXPECTED", "as_tree", "error_json", "is_store_outage", "log_failure",
+           "logged_type", "outage_types", "where"]
 log = logging.getLogger("zdr.outage")
 
 
@@ -91,39 +87,3 @@ def log_failure(error: BaseException, surface: str) -> None:
 def error_json(error: BaseException) -> tuple[int, dict[str, Any]]:
     """Status and API-format body for an error nothing else answered (`zdr.errors.render`)."""
     return render(as_tree(error))
-
-
-class ErrorBoundary:
-    """Around the whole gateway (`zdr serve`): an exception that escapes `app` is answered in
-    the API's format if no response has started (503 for an outage, else 500) and logged by
-    type and location; it is never re-raised, so the server prints no traceback."""
-
-    def __init__(self, app: ASGIApp, logger: Any) -> None:
-        self.app = app
-        self.log = logger
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        try:
-            await self.app(scope, receive, send)
-        except Exception as error:     # answered and logged by type, never re-raised
-            if scope["type"] != "http":
-                raise
-            request_id = new_request_id()
-            self.log.error("store_unavailable" if is_store_outage(error) else "unhandled_error",
-                           request_id=request_id, error_type=logged_type(error),
-                           location=where(error), surface=surface_of(scope.get("path", "")))
-            status, body = error_json(error)
-            # If the response had started, this fails and the client sees the connection end
-            # unfinished (never a clean end of a truncated body).
-            with contextlib.suppress(Exception):
-                await send_error(send, status, body["error"]["type"], body["error"]["message"],
-                                 request_id, "none")
-
-
-def surface_of(path: str) -> str:
-    """Which surface a path belongs to, from a closed set (a path may carry anything)."""
-    for prefix, surface in (("/admin/", "admin_api"), ("/console", "console"),
-                            ("/v1/", "api")):
-        if path.startswith(prefix):
-            return surface
-    return "other"

@@ -18,6 +18,7 @@ from typing import Any
 import orjson
 
 from zdr.catalog.schema import Catalog
+from zdr.end_users import EndUsers
 from zdr.errors import (
     STORE_DOWN,
     AuthenticationFailed,
@@ -34,7 +35,6 @@ from zdr.gateway.auth import PrincipalCache, presented_key
 from zdr.gateway.body import read_json_object
 from zdr.gateway.classify import View, view_for
 from zdr.gateway.client import ClientChannel
-from zdr.gateway.end_users import EndUsers
 from zdr.gateway.exchange import Exchange
 from zdr.gateway.header_limits import HeaderLimits
 from zdr.gateway.metrics_access import UNAUTHORIZED, MetricsAccess
@@ -47,7 +47,7 @@ from zdr.gateway.relay import Relay
 from zdr.gateway.responses import new_request_id, send_body, send_error, send_refusal
 from zdr.gateway.routes import STORAGE, Match, Route, Router
 from zdr.gateway.session_bodies import with_session_model
-from zdr.observability import AccessLog, GatewayMetrics
+from zdr.observability import AccessLog, GatewayMetrics, LoggerAccessLog
 from zdr.outage import is_store_outage, logged_type, where
 from zdr.policy import decide, extract_facts
 from zdr.ports import Clock, Directory, ExchangeSink, ResourceOwners, SafetyQueue
@@ -103,7 +103,7 @@ class GatewayApp:
         self.classify = classify   # False: no classifier is wired, so no text is collected for it
         self._on_startup = tuple(on_startup)
         self._on_shutdown = tuple(on_shutdown)
-        self.access = AccessLog(log_writer) if log_writer is not None else logger
+        self.access = AccessLog(log_writer) if log_writer is not None else LoggerAccessLog(logger)
         self.tracer = tracer        # zdr.tracing.ExchangeTracer, or None: traces are off
         self.ready = False
 
@@ -304,8 +304,8 @@ class GatewayApp:
                              seconds, ex.ttfb)
         if self.tracer is not None:
             self.tracer.record(ex, meta)
-        self.access.info(
-            "exchange", request_id=meta.exchange_id, org_id=meta.org_id,
+        self.access.exchange(
+            request_id=meta.exchange_id, org_id=meta.org_id,
             workspace_id=meta.workspace_id, key_prefix=ex.principal.key_prefix,
             surface=decision.surface, status=ex.status, outcome=ex.outcome,
             retention=decision.retention_label, zdr=decision.zdr,
@@ -319,6 +319,7 @@ class GatewayApp:
         request_id = new_request_id()
         # counted and logged before answering: once the client has its answer, both exist
         self.metrics.observe(surface, outcome, NO_RETENTION, error.status, 0.0, None)
+        self.metrics.flush()        # not left to the tally (refusals are not the hot path)
         self.log.info("refused", request_id=request_id, surface=surface, status=error.status,
                       outcome=outcome)
         await send_refusal(send, error, request_id, NO_RETENTION)
