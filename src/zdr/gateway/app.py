@@ -11,14 +11,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import secrets
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
 import orjson
 
-from zdr.catalog.schema import Catalog
-from zdr.end_users import EndUsers
 from zdr.errors import (
     STORE_DOWN,
     AuthenticationFailed,
@@ -35,22 +32,20 @@ from zdr.gateway.auth import PrincipalCache, presented_key
 from zdr.gateway.body import read_json_object
 from zdr.gateway.classify import View, view_for
 from zdr.gateway.client import ClientChannel
+from zdr.gateway.collaborators import Limits, Outputs, PolicyInputs
 from zdr.gateway.exchange import Exchange
-from zdr.gateway.header_limits import HeaderLimits
-from zdr.gateway.metrics_access import UNAUTHORIZED, MetricsAccess
+from zdr.gateway.metrics_access import UNAUTHORIZED
 from zdr.gateway.observe import MessageObserver
 from zdr.gateway.ownership import OwnershipGuard
 from zdr.gateway.paths import PathRefused, RequestTarget, request_target
-from zdr.gateway.pseudonyms import Pseudonyms
 from zdr.gateway.recorders import MetadataRecorder, RetainingRecorder, recorder_for
 from zdr.gateway.relay import Relay
 from zdr.gateway.responses import new_request_id, send_body, send_error, send_refusal
 from zdr.gateway.routes import STORAGE, Match, Route, Router
 from zdr.gateway.session_bodies import with_session_model
-from zdr.observability import AccessLog, GatewayMetrics, LoggerAccessLog
+from zdr.observability import AccessLog, LoggerAccessLog
 from zdr.outage import is_store_outage, logged_type, where
 from zdr.policy import decide, extract_facts
-from zdr.ports import Clock, Directory, ExchangeSink, ResourceOwners, SafetyQueue
 
 OPS_PATHS = frozenset({"/healthz", "/readyz", "/metrics"})
 NO_RETENTION = "none"
@@ -58,53 +53,43 @@ Hook = Callable[[], Awaitable[None]]
 
 
 class GatewayApp:
+    """`policy`: what decisions read; `outputs`: where exchanges go; `limits`: request bounds
+    (`zdr.gateway.collaborators`). `relay` talks to the upstream; `fallback` answers the paths
+    the gateway does not serve; `on_startup` / `on_shutdown` run in the ASGI lifespan."""
+
     def __init__(
         self,
-        *,
-        catalog: Catalog,
-        directory: Directory,
-        sink: ExchangeSink,
-        safety: SafetyQueue,
-        clock: Clock,
+        policy: PolicyInputs,
+        outputs: Outputs,
+        limits: Limits,
         relay: Relay,
-        owners: ResourceOwners,
-        metrics: GatewayMetrics,
-        logger: Any,
-        key_cache_ttl: float,
-        log_writer: Any = None,
-        max_body_bytes: int,
-        header_limits: HeaderLimits,
-        pseudonyms: Pseudonyms,
+        *,
         fallback: ASGIApp | None = None,
-        end_users: EndUsers | None = None,
-        classify: bool = True,
         on_startup: Sequence[Hook] = (),
         on_shutdown: Sequence[Hook] = (),
-        metrics_access: MetricsAccess | None = None,
-        tracer: Any = None,
     ) -> None:
-        self.catalog = catalog
-        self.metrics_access = metrics_access or MetricsAccess()
+        self.catalog = catalog = policy.catalog
         self.router = Router(catalog)
-        self.principals = PrincipalCache(directory, key_cache_ttl)
-        self.sink = sink
-        self.safety = safety
-        self.clock = clock
+        self.principals = PrincipalCache(policy.directory, limits.key_cache_ttl)
+        self.clock = policy.clock
+        self.ownership = OwnershipGuard(policy.owners, catalog, relay)
+        self.pseudonyms = policy.pseudonyms
+        self.end_users = policy.end_users
+        self.sink = outputs.sink
+        self.safety = outputs.safety
+        self.classify = outputs.classify
+        self.metrics = outputs.metrics
+        self.metrics_access = outputs.metrics_access
+        self.log = outputs.logger
+        self.access = AccessLog(outputs.log_writer) if outputs.log_writer is not None \
+            else LoggerAccessLog(outputs.logger)
+        self.tracer = outputs.tracer
+        self.max_body_bytes = limits.max_body_bytes
+        self.header_limits = limits.header_limits
         self.relay = relay
-        self.ownership = OwnershipGuard(owners, catalog, relay)
-        self.metrics = metrics
-        self.log = logger
-        self.max_body_bytes = max_body_bytes
-        self.header_limits = header_limits
-        self.pseudonyms = pseudonyms      # client-chosen names in a ZDR org's record
         self.fallback = fallback
-        # keyed hashes of metadata.user_id; without a store a key of this process will do
-        self.end_users = end_users or EndUsers(secrets.token_bytes(32))
-        self.classify = classify   # False: no classifier is wired, so no text is collected for it
         self._on_startup = tuple(on_startup)
         self._on_shutdown = tuple(on_shutdown)
-        self.access = AccessLog(log_writer) if log_writer is not None else LoggerAccessLog(logger)
-        self.tracer = tracer        # zdr.tracing.ExchangeTracer, or None: traces are off
         self.ready = False
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:

@@ -11,6 +11,8 @@ Public names (the gateway, the control plane and the CLI rely on them):
   connections that fail after 5 s when the server does not answer (`connect_timeout` in the URL
   overrides it).
   Use it from worker threads (asyncio callers: `asyncio.to_thread`).
+- `store_exists(url)`: whether there is a store to open: any server URL, or an existing SQLite
+  file (`zdr init` creates it; without one the gateway runs on in-memory ports).
 - `read_only(conn)`: mark a SQLite connection so its transactions begin `DEFERRED` (readers never
   take the write lock); a no-op on PostgreSQL.
 - `migrate(engine)`: upgrade to the newest revision shipped in `zdr/store/migrations`; raises
@@ -120,6 +122,13 @@ def engine_for(url: str, **kwargs: Any) -> Engine:
     _configure_sqlite(engine, file)
     failures.install(engine)
     return engine
+
+
+def store_exists(url: str) -> bool:
+    parsed = make_url(url)
+    if parsed.get_backend_name() != "sqlite":
+        return True
+    return bool(parsed.database) and Path(str(parsed.database)).exists()
 
 
 def _file_identity(path: Path | None) -> tuple[int, int] | None:
