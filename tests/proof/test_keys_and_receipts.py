@@ -19,6 +19,7 @@ from starlette.testclient import TestClient
 from typer.testing import CliRunner
 
 from zdr.cli import app
+from zdr.control.evidence import Evidence
 from zdr.proof import ledger, receipts
 from zdr.proof.canonical import instant
 from zdr.proof.envelope import InvalidDocument
@@ -204,3 +205,22 @@ def test_issuing_an_erasure_receipt_twice_gives_the_logged_one(world: World) -> 
     assert again.document == first.document and again.entry == first.entry
     assert world.plane.evidence.owed_erasure_receipts() == []
     assert len(_receipts(world)) == 1
+
+
+def test_two_processes_issuing_one_receipt_log_it_once(
+        world: World, monkeypatch: pytest.MonkeyPatch) -> None:
+    _erased_world(world)
+    report = erase_org(world.engine, world.keyring, world.orgs["acme"], world.now)
+    first = world.plane.evidence.org_erasure_receipt(report)
+    looked_up = []
+    real_lookup = Evidence._issued_receipt
+
+    def not_yet_seen(self: Evidence, record_id: str) -> Any:
+        looked_up.append(record_id)     # the other process checked before the first committed
+        return None if len(looked_up) == 1 else real_lookup(self, record_id)
+
+    monkeypatch.setattr(Evidence, "_issued_receipt", not_yet_seen)
+    again = world.plane.evidence.org_erasure_receipt(report)
+    assert again.entry == first.entry and len(looked_up) == 2
+    assert len(_receipts(world)) == 1
+    assert world.plane.evidence.verify_log(world.operator).ok
