@@ -16,7 +16,7 @@ from sqlalchemy import Engine
 from exchange_rows import ExchangeRows
 from zdr.control.plane import ControlPlane, build_control_plane
 from zdr.control.roles import Actor, system_actor
-from zdr.gateway.end_users import EndUsers
+from zdr.end_users import EndUsers
 from zdr.ports import ExchangeMetadata
 from zdr.settings import Settings, load_settings
 from zdr.store.crypto import Keyring, derived_key
