@@ -106,8 +106,10 @@ def unreachable(database_url: str, error: BaseException) -> str:
     (SQLite) and the error's type — never the password, nor the driver's message."""
     from sqlalchemy.engine import make_url
 
+    from zdr.outage import logged_type
+
     url = make_url(database_url)
-    reason = type(error).__name__
+    reason = logged_type(error)
     if url.get_backend_name() == "sqlite":
         return f"cannot open the SQLite store {url.database} ({reason})"
     return (f"cannot reach the database at {_place(url)} ({reason}); check that the server is "

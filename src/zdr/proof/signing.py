@@ -26,12 +26,13 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
+from zdr.errors import Misconfigured
 from zdr.settings import Settings
 
 ALGORITHM = "Ed25519"
 
 
-class SigningKeyError(RuntimeError):
+class SigningKeyError(Misconfigured):
     """No usable signing key: unreadable, malformed, or readable by other users."""
 
 

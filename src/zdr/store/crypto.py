@@ -57,6 +57,7 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from sqlalchemy import Column, Connection, Engine, select, update
 
+from zdr.errors import Misconfigured
 from zdr.settings import Settings
 from zdr.store.tables import org_data_keys
 from zdr.store.upsert import insert_ignoring_duplicates
@@ -70,7 +71,7 @@ _COLUMNS: dict[Purpose, tuple[Column[Any], Column[Any]]] = {
 }
 
 
-class MasterKeyError(RuntimeError):
+class MasterKeyError(Misconfigured):
     """No usable master key: missing, unreadable or malformed (the message never shows the key)."""
 
 
