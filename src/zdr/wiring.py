@@ -54,8 +54,8 @@ from zdr.settings import Settings, load_settings
 from zdr.store.changes import ChangeListener
 from zdr.store.crypto import Keyring, derived_key, load_master_key
 from zdr.store.db import engine_for, store_exists
-from zdr.store.deletion import ErasureReport
 from zdr.store.directory import SqlDirectory
+from zdr.store.erasure_records import ErasureReport
 from zdr.store.exchanges import SqlExchangeSink
 from zdr.store.resources import SqlResourceOwners
 from zdr.store.sweeper import PurgeSweeper
