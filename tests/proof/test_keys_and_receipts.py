@@ -125,7 +125,7 @@ def _erased_world(world: World) -> None:
 
 def _sweeper(world: World) -> PurgeSweeper:
     return PurgeSweeper(world.engine, 1, keyring=world.keyring, clock=lambda: world.now,
-                        on_erased=erasure_receipts(world.settings, world.engine))
+                        on_erased=erasure_receipts(world.plane))
 
 
 def _receipts(world: World) -> list[ledger.LogEntry]:
