@@ -17,6 +17,7 @@ Installed into bench/.venv-ceiling by bench/ceiling.py; the product does not dep
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import socket
 from collections import deque
@@ -103,6 +104,11 @@ class PyreqwestAnswer:
         await self._request.__aexit__(None, None, None)
 
 
+# pyreqwest reads a streamed body ahead into a buffer of this many bytes (its default: 64 KiB) and
+# hands over nothing before it is full or the body ends; 0 forwards each chunk as it arrives.
+STREAM_BUFFER = int(os.environ.get("CEILING_PYREQWEST_BUFFER", "0"))
+
+
 class PyreqwestUpstream:
     def __init__(self, base_url: str) -> None:
         self.base_url = base_url.rstrip("/")
@@ -127,6 +133,7 @@ class PyreqwestUpstream:
             self._client.request(method, self.base_url + path)
             .headers({k.decode(): v.decode() for k, v in headers})
             .body_bytes(body)
+            .streamed_read_buffer_limit(STREAM_BUFFER)
             .build_streamed()
         )
         response = await request.__aenter__()
@@ -163,10 +170,8 @@ class PooledConnection(asyncio.Protocol):
         self.transport = transport  # type: ignore[assignment]  # uvloop's is no subclass
         sock = transport.get_extra_info("socket")
         if sock is not None:
-            try:
+            with contextlib.suppress(OSError):
                 sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-            except OSError:
-                pass
 
     def data_received(self, data: bytes) -> None:
         import httptools
