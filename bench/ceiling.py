@@ -234,18 +234,36 @@ def run_load(run: Run, variants: list[Variant], plan: list[Scenario]) -> None:
             for scenario in plan:
                 for variant in order:
                     server = servers.get(variant.name, stub)
-                    row = measure(run, variant, server.pid, server.base_url + "/v1/messages",
-                                  scenario)
+                    if server.process.poll() is not None:
+                        continue  # died earlier: noted at the end
+                    try:
+                        row = measure(run, variant, server.pid,
+                                      server.base_url + "/v1/messages", scenario)
+                    except RuntimeError as exc:  # wrk found nobody listening
+                        print(f"r{number} {variant.name}: {exc}", flush=True)
+                        continue
                     row["round"] = number
                     run.rows.append(row)
                     print(f"r{number} {variant.name:27} {scenario.name:12} {row['rps']:8.1f} req/s"
                           f"  p50 {row['p50_ms']:6.2f}  p99 {row['p99_ms']:6.2f} ms"
                           f"  cpu {row['cpu_s_per_1k']:.3f} s/1k  err {row['errors']}"
                           f"  load {row['loadavg'].split()[0]}", flush=True)
+            partial = run.args.out.with_suffix(".partial.json")
+            partial.write_text(json.dumps({"checks": run.checks, "rows": run.rows}, indent=1),
+                               encoding="utf-8")
     finally:
-        for server in servers.values():
+        for name, server in servers.items():
+            if server.process.poll() is not None:
+                run.notes.append(f"`{name}` died during the load (exit {server.process.returncode}"
+                                 f"): {_last_error(server.log)}; only its runs before that count")
             server.stop()
         stub.stop()
+
+
+def _last_error(log: Path) -> str:
+    lines = [line for line in log.read_text(errors="replace").splitlines()
+             if "rror" in line and not line.startswith(" ")]
+    return lines[-1][:200].replace("`", "'") if lines else "no error line in its log"
 
 
 # ---------------------------------------------------------------- report
@@ -255,6 +273,8 @@ def medians(rows: list[dict[str, Any]]) -> dict[tuple[str, str], dict[str, Any]]
     """Per target and scenario, the median over the rounds of each figure."""
     grouped: dict[tuple[str, str], list[dict[str, Any]]] = {}
     for row in rows:
+        if row["errors"] > row.get("ok", 0):  # a server that died mid-run: not a figure
+            continue
         grouped.setdefault((row["target"], row["scenario"]), []).append(row)
     out = {}
     for key, group in grouped.items():

@@ -101,7 +101,7 @@ def test_pool_drops_an_unfinished_response_and_the_upstream_sees_it() -> None:
 def test_the_median_round_is_kept_and_compared_with_today() -> None:
     rows = [
         {"target": target, "scenario": "small c=16", "rps": rps, "p50_ms": 1.0, "p99_ms": 2.0,
-         "cpu_s_per_1k": cpu, "peak_rss_mb": 40.0, "errors": 0}
+         "cpu_s_per_1k": cpu, "peak_rss_mb": 40.0, "errors": 0, "ok": 100}
         for target, rps, cpu in (
             ("today", 1000, 0.20), ("today", 3000, 0.10), ("today", 2000, 0.16),
             ("uvicorn+httptools", 4000, 0.08), ("uvicorn+httptools", 1000, 0.09),
