@@ -143,6 +143,9 @@ class PyreqwestUpstream:
 # ---------------------------------------------------------------- httptools pool
 
 
+READ_TIMEOUT = 600.0  # seconds without a byte from the upstream; armed for every wait
+
+
 class PooledConnection(asyncio.Protocol):
     """One upstream connection; one request at a time; the parser lives as long as it does."""
 
@@ -215,11 +218,19 @@ class PooledConnection(asyncio.Protocol):
             waiter.set_result(None)
 
     async def wait(self) -> None:
+        """Until the parser has news; at most READ_TIMEOUT seconds (as the gateway's sock_read)."""
         self._waiter = self._loop.create_future()
+        timer = self._loop.call_later(READ_TIMEOUT, self._time_out)
         try:
             await self._waiter
         finally:
+            timer.cancel()
             self._waiter = None
+
+    def _time_out(self) -> None:
+        self.error = TimeoutError("no bytes from the upstream within the read timeout")
+        self.abort()
+        self._wake()
 
     def send(self, request: bytes) -> None:
         self._reset()

@@ -8,6 +8,7 @@ import asyncio
 from collections.abc import Awaitable, Callable
 
 import ceiling
+import ceiling_clients
 import pytest
 from aiohttp import web
 from ceiling_clients import HttptoolsUpstream
@@ -119,3 +120,29 @@ def test_the_median_round_is_kept_and_compared_with_today() -> None:
     text = ceiling.render(meta, figures, {}, variants, [ceiling.Scenario("small", 16)], [])
     line = next(row for row in text.splitlines() if row.startswith("| uvicorn + httptools pool"))
     assert "| 3,000 | 1.50 |" in line and "| 0.080 | 0.50 |" in line
+
+
+def test_pool_gives_up_on_an_upstream_that_stops_sending(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(ceiling_clients, "READ_TIMEOUT", 0.2)
+
+    async def stalls(request: web.Request) -> web.StreamResponse:
+        response = web.StreamResponse(headers={"content-type": "text/event-stream"})
+        await response.prepare(request)
+        await response.write(b"data: 0\n\n")
+        await asyncio.sleep(1)
+        return response
+
+    async def scenario() -> None:
+        runner, base = await _serve(stalls)
+        pool = HttptoolsUpstream(base)
+        try:
+            answer = await pool.open("POST", "/v1/messages", [], b"{}")
+            assert await answer.read_chunk() == b"data: 0\n\n"
+            with pytest.raises(TimeoutError):
+                await asyncio.wait_for(answer.read_chunk(), 3)
+            await answer.aclose()
+            assert pool.idle == []
+        finally:
+            await runner.cleanup()
+
+    asyncio.run(scenario())
