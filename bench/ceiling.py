@@ -1,7 +1,7 @@
 """The stack's ceiling: the bare pass-through on other HTTP servers and upstream clients, in one
 run beside today's stack (bench/bare_proxy.py: uvicorn + aiohttp) and the stand-in alone.
 
-    .venv/bin/python bench/ceiling.py                       # 3 rounds (~15 min on 2 cores)
+    .venv/bin/python bench/ceiling.py                       # 3 rounds (~10 min on 2 cores)
     .venv/bin/python bench/ceiling.py --rounds 1 --requests 1000 --time-cap 2    # a smoke run
 
 First run: creates bench/.venv-ceiling (git-ignored) and installs the candidates there from PyPI
@@ -342,8 +342,8 @@ def render(meta: dict[str, Any], figures: dict[tuple[str, str], dict[str, Any]],
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--requests", type=int, default=3000, help="requests per run")
-    parser.add_argument("--time-cap", type=float, default=4.0, help="seconds per run at most")
+    parser.add_argument("--requests", type=int, default=2000, help="requests per run")
+    parser.add_argument("--time-cap", type=float, default=3.0, help="seconds per run at most")
     parser.add_argument("--rounds", type=int, default=3, help="rounds; the median is kept")
     parser.add_argument("--targets", help="comma-separated target names (default: all)")
     parser.add_argument("--scenarios", help="comma-separated, e.g. small:1,stream:16")
