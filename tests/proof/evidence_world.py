@@ -13,6 +13,7 @@ from typing import Any
 
 from sqlalchemy import Engine
 
+from sink_writes import write_exchange
 from zdr.catalog import default_catalog
 from zdr.control.plane import ControlPlane, build_control_plane
 from zdr.control.roles import Actor, system_actor
@@ -22,21 +23,6 @@ from zdr.ports import ClassificationRecord, ExchangeMetadata
 from zdr.settings import Settings, load_settings
 from zdr.store.crypto import Keyring, derived_key
 from zdr.store.db import engine_for, migrate
-from zdr.store.partitions import PartitionManager
-from zdr.store.records import (
-    artifact_rows,
-    classification_row,
-    content_row,
-    exchange_row,
-    flagged_row,
-)
-from zdr.store.tables import (
-    classifier_results,
-    contents,
-    exchanges,
-    feature_artifacts,
-    flagged_contents,
-)
 
 MASTER = bytes(range(32))
 START = datetime(2026, 11, 20, 9, 0, tzinfo=UTC)
@@ -98,35 +84,20 @@ class World:
             key_id=None, started_at=started, decision=decision, status_code=200, outcome="ok",
             input_tokens=12, output_tokens=7, duration_ms=40, ttfb_ms=9,
             end_user=None if user_id is None else self.end_user(user_id))
-        written = started + timedelta(seconds=1)
-        partitions = PartitionManager(self.engine)
-        content = flagged_content = None
         result = ClassificationRecord(
             exchange_id=meta.exchange_id, org_id=meta.org_id, classifier="test",
             classifier_version="1", flagged=flagged,
             scores={"violence": 0.9 if flagged else 0.0}, labels={"violence": flagged})
+        content = flagged_content = None
         if decision.content_kept:     # sealed first: the key ring may write the org's key
-            content = content_row(meta, self.keyring.encrypt(
-                meta.org_id, b'{"v":1}', f"content|{meta.exchange_id}".encode()), written)
-            partitions.ensure("contents", [content["expires_at"]])
+            content = self.keyring.encrypt(
+                meta.org_id, b'{"v":1}', f"content|{meta.exchange_id}".encode())
         if flagged:
-            flagged_content = flagged_row(meta, result, self.keyring.encrypt(
+            flagged_content = self.keyring.encrypt(
                 meta.org_id, b'{"v":1}', f"flagged_content|{meta.exchange_id}".encode(),
-                "flagged"), written)
-            partitions.ensure("flagged_contents", [flagged_content["expires_at"]])
-        with self.engine.begin() as conn:
-            conn.execute(exchanges.insert().values(**exchange_row(meta)))
-            rows = artifact_rows(meta, written)
-            if rows:
-                conn.execute(feature_artifacts.insert(), rows)
-            if content is not None:
-                conn.execute(contents.insert().values(**content))
-            conn.execute(classifier_results.insert().values(
-                **classification_row(meta, result, written)))
-            if flagged_content is not None:
-                conn.execute(flagged_contents.insert().values(**flagged_content))
-                conn.execute(exchanges.update().where(exchanges.c.id == meta.exchange_id)
-                             .values(misuse_exception=True))
+                "flagged")
+        write_exchange(self.engine, self.keyring, meta, started + timedelta(seconds=1),
+                       content=content, classification=result, flagged=flagged_content)
         return meta
 
     def statement(self, org: str, since: datetime = START - timedelta(hours=1),

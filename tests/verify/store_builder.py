@@ -1,7 +1,8 @@
 """A real store (SQLite file, migrated) filled with consistent rows, for verify to judge.
 
-Rows are written with the store's own row builders (`zdr.store.records`) from real decisions of the
-policy, so a clean store is what the gateway would leave; each test then breaks one promise.
+Rows are written through the store's own write path (`sink_writes.write_exchange`) from real
+decisions of the policy, so a clean store is what the gateway would leave; each test then breaks
+one promise.
 """
 
 from __future__ import annotations
@@ -13,27 +14,14 @@ from typing import Any
 
 from sqlalchemy import Engine
 
+from sink_writes import write_exchange
 from zdr.catalog import default_catalog
 from zdr.policy import Arrangements, OrgState, RequestFacts, decide
 from zdr.ports import ClassificationRecord, ExchangeMetadata
 from zdr.settings import Settings
 from zdr.store.crypto import Keyring, Sealed
 from zdr.store.partitions import PartitionManager
-from zdr.store.records import (
-    artifact_rows,
-    classification_row,
-    content_row,
-    exchange_row,
-    flagged_row,
-)
-from zdr.store.tables import (
-    classifier_results,
-    contents,
-    exchanges,
-    feature_artifacts,
-    flagged_contents,
-    organizations,
-)
+from zdr.store.tables import exchanges, organizations
 from zdr.verify import Report, VerifyOptions, run_verify
 
 NOW = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
@@ -72,20 +60,10 @@ class Store:
         meta = ExchangeMetadata(
             exchange_id=f"ex_{uuid.uuid4().hex}", org_id=self.orgs[org], workspace_id=None,
             key_id=None, started_at=started, decision=decision, status_code=200, outcome="ok")
-        written = started + timedelta(seconds=2)
         sealed = self.seal(meta)                      # the keyring writes the org key itself
-        if with_content and decision.content_kept:
-            self.partitions("contents", content_row(meta, sealed, written)["expires_at"])
-        with self.engine.begin() as conn:
-            conn.execute(exchanges.insert().values(**exchange_row(meta)))
-            rows = artifact_rows(meta, written)
-            if rows:
-                conn.execute(feature_artifacts.insert(), rows)
-            if with_content and decision.content_kept:
-                conn.execute(contents.insert().values(**content_row(meta, sealed, written)))
-            if classify and decision.keep["classifier_result"].kept:
-                conn.execute(classifier_results.insert().values(
-                    **classification_row(meta, self.classification(meta), written)))
+        write_exchange(self.engine, self.keyring, meta, started + timedelta(seconds=2),
+                       content=sealed if with_content and decision.content_kept else None,
+                       classification=self.classification(meta) if classify else None)
         return meta
 
     def partitions(self, table: str, *expiries: datetime) -> None:
@@ -105,14 +83,13 @@ class Store:
 
     def flag(self, meta: ExchangeMetadata, misuse_exception: bool = True) -> None:
         """Flagged content as the safety pipeline writes it (misuse exception)."""
-        sealed = self.seal(meta, "flagged")
-        row = flagged_row(meta, self.classification(meta, True), sealed,
-                          meta.started_at + timedelta(seconds=3))
-        self.partitions("flagged_contents", row["expires_at"])
-        with self.engine.begin() as conn:
-            conn.execute(flagged_contents.insert().values(**row))
-            conn.execute(exchanges.update().where(exchanges.c.id == meta.exchange_id)
-                         .values(misuse_exception=misuse_exception))
+        write_exchange(self.engine, self.keyring, meta, meta.started_at + timedelta(seconds=3),
+                       classification=self.classification(meta, True),
+                       flagged=self.seal(meta, "flagged"))
+        if not misuse_exception:                      # what a broken write path would leave
+            with self.engine.begin() as conn:
+                conn.execute(exchanges.update().where(exchanges.c.id == meta.exchange_id)
+                             .values(misuse_exception=False))
 
     def verify(self, **options: Any) -> Report:
         options.setdefault("at", NOW + timedelta(hours=1))
