@@ -16,7 +16,7 @@ from zdr.safety.testing import InMemorySafetySink
 
 
 class CountingQueue:
-    """The pipeline's job queue, counting what is put in it."""
+    """The job queue's items, counting what is put in it."""
 
     def __init__(self) -> None:
         self.inner: queue.SimpleQueue[Any] = queue.SimpleQueue()
@@ -38,7 +38,7 @@ async def test_a_burst_in_one_loop_iteration_is_one_queue_item() -> None:
     classifier = BatchingClassifier()
     pipeline = SafetyPipeline(classifier, sink, queue_size=500)
     counting = CountingQueue()
-    pipeline._jobs = counting  # type: ignore[assignment]
+    pipeline._queue._items = counting  # type: ignore[assignment]
     await pipeline.start()
     for burst in (50, 1, 130):
         for _ in range(burst):
