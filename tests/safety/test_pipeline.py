@@ -278,7 +278,7 @@ def test_pipeline_from_settings_uses_the_configured_classifier_and_pool(
                         classifier_queue=7)
     pipeline = pipeline_from_settings(settings, sink, processes=False)
     assert isinstance(pipeline.classifier, NullClassifier)
-    assert pipeline._workers == 3 and pipeline._capacity == 7
+    assert pipeline._executor.count == 3 and pipeline._queue.capacity == 7
 
 
 @pytest.mark.parametrize(("workers", "queue_size"), [(0, 1), (1, 0)])

@@ -16,7 +16,7 @@ from zdr.safety.pipeline import SafetyPipeline
 
 
 class CountingQueue:
-    """The pipeline's job queue, counting what is put in it."""
+    """The job queue's items, counting what is put in it."""
 
     def __init__(self) -> None:
         self.inner: queue.SimpleQueue[Any] = queue.SimpleQueue()
@@ -38,7 +38,7 @@ async def test_a_burst_in_one_loop_iteration_is_one_queue_item() -> None:
     classifier = BatchingClassifier()
     pipeline = SafetyPipeline(classifier, sink, queue_size=500)
     counting = CountingQueue()
-    pipeline._jobs = counting  # type: ignore[assignment]
+    pipeline._queue._items = counting  # type: ignore[assignment]
     await pipeline.start()
     for burst in (50, 1, 130):
         for _ in range(burst):
@@ -95,3 +95,42 @@ async def test_submit_from_a_thread_without_the_loop_queues_directly() -> None:
     assert {m.exchange_id for m in metas} == set(sink.results)
     # a worker may have started some already, so at most 2 were sampled out
     assert pipeline.metrics.value("zdr_classifier_sampled_out_total") <= 2
+
+
+async def test_submit_from_another_running_loop_queues_directly() -> None:
+    """A caller on a thread running an event loop of its own is not on the pipeline's loop:
+    its exchanges are queued at once (one item each), not collected for a flush that its loop
+    would never run."""
+    sink = InMemorySafetySink()
+    pipeline = SafetyPipeline(BatchingClassifier(), sink, queue_size=50)
+    counting = CountingQueue()
+    pipeline._queue._items = counting  # type: ignore[assignment]
+    await pipeline.start()
+    metas = [make_meta(zdr=True) for _ in range(5)]
+
+    async def submit_all() -> None:
+        for meta in metas:
+            pipeline.submit(meta, CLEAN.format(tag="other-loop"), "")
+
+    await asyncio.to_thread(asyncio.run, submit_all())
+    await settle(pipeline, sink, 5)
+    await pipeline.stop()
+    assert counting.puts[:5] == [1, 1, 1, 1, 1]
+    assert {m.exchange_id for m in metas} == set(sink.results)
+    assert pipeline.metrics.value("zdr_classifier_sampled_out_total") == 0
+
+
+def test_the_safety_package_uses_no_private_asyncio_api() -> None:
+    """Private asyncio names (`asyncio._get_running_loop`, …) change between Python releases."""
+    import ast
+    from pathlib import Path
+
+    import zdr.safety
+
+    for path in Path(zdr.safety.__file__).parent.glob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.ImportFrom) and node.module == "asyncio":
+                assert not [a.name for a in node.names if a.name.startswith("_")], path.name
+            if (isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name)
+                    and node.value.id == "asyncio"):
+                assert not node.attr.startswith("_"), (path.name, node.attr)

@@ -27,19 +27,17 @@ those columns are what was stored, nothing is queued; otherwise an UPDATE of jus
 rides along with the next batch (it waits up to `FINAL_UPDATE_LINGER` for one, so it costs no
 commit of its own while traffic flows).
 
-How a batch is written: by default through the driver (`zdr.store.upsert.DriverInsert`): rows
-are tuples already in bind form (`zdr.store.records.*_values`: JSON serialized once per
-decision, datetimes formatted as SQLAlchemy would bind them), one `executemany` per table,
-and no `RETURNING` unless an exchange of the batch may have feature artifacts (those rows go
-through the Core statement with `RETURNING id`, so artifacts still go only with a new row).
-The Core path (`driver_sql=False`, and any driver other than pysqlite and psycopg) writes the
-same rows from dicts through SQLAlchemy Core; tests/store/test_fast_rows.py proves both store
-identical rows on both backends. Two more savings on the driver path: the writer thread keeps
-its connection while batches keep coming (`HELD_CONNECTION_IDLE`; no pool checkout and no
-pre-ping round trip per batch; released after an error or when idle), and a job of an
-exchange whose row this sink committed lately (the classifier result after the metadata, the
-final metadata after the content) does not send that row again (`ON CONFLICT DO NOTHING`
-would drop it; a final update is then just the UPDATE).
+How a batch is written: through the driver (`zdr.store.upsert.DriverInsert`), pysqlite or
+psycopg: rows are tuples already in bind form (`zdr.store.records.*_values`: JSON serialized
+once per decision, datetimes formatted as SQLAlchemy's own types bind them), one `executemany`
+(SQLite: multi-row statements) per table, and no `RETURNING` unless an exchange of the batch may
+have feature artifacts (those rows are inserted with `RETURNING id`, so artifacts go only with
+a row that is new). tests/store/test_stored_rows.py checks what is stored against the schema on
+both backends. Two more savings: the writer thread keeps its connection while batches keep
+coming (`HELD_CONNECTION_IDLE`; no pool checkout and no pre-ping round trip per batch; released
+after an error or when idle), and a job of an exchange whose row this sink committed lately
+(the classifier result after the metadata, the final metadata after the content) does not send
+that row again (`ON CONFLICT DO NOTHING` would drop it; a final update is then just the UPDATE).
 
 Content is encrypted before it is queued (small content on the caller's loop, in microseconds;
 large content, or an org's first use of its key, in a crypto thread), then written by one writer
@@ -53,18 +51,18 @@ import asyncio
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Connection, Engine, bindparam, update
+from sqlalchemy import Connection, Engine
 
 from zdr.errors import StoreUnavailable
 from zdr.ports import ClassificationRecord, ExchangeMetadata, RetainedContent
 from zdr.store import records
 from zdr.store.content import FlaggedContent, StoredContent, pack, read_content, read_flagged
 from zdr.store.crypto import KeyDestroyed, Keyring, Purpose, Sealed, record_aad
-from zdr.store.db import datetime_binder, json_dumps, utc
+from zdr.store.db import datetime_binder, utc
 from zdr.store.partitions import PartitionManager
 from zdr.store.tables import (
     classifier_results,
@@ -73,7 +71,7 @@ from zdr.store.tables import (
     feature_artifacts,
     flagged_contents,
 )
-from zdr.store.upsert import DriverInsert, DriverUpdate, driver_supported, ignoring_duplicates
+from zdr.store.upsert import DriverInsert, DriverUpdate, driver_supported
 from zdr.store.writer import BatchWriter
 
 
@@ -96,11 +94,11 @@ INLINE_SEAL_BYTES = 64 * 1024
 FINAL_UPDATE_LINGER = 0.05
 # Exchanges whose row was written with content and whose final metadata has not come yet.
 _PENDING_FINAL_LIMIT = 10_000
-# Driver path: exchange ids whose row this sink committed lately (writer thread only). A later
+# Exchange ids whose row this sink committed lately (writer thread only). A later
 # job of the same exchange (its classifier result) then skips re-inserting that row, which
 # `ON CONFLICT DO NOTHING` would drop anyway. Oldest forgotten first.
 _COMMITTED_LIMIT = 16_384
-# Driver path: the writer thread keeps its connection between batches (no pool checkout, no
+# The writer thread keeps its connection between batches (no pool checkout, no
 # pre-ping round trip per batch) while batches follow each other within this many seconds;
 # it returns it to the pool when idle that long, and after any error, so the next batch
 # checks out a fresh (pre-pinged) one.
@@ -109,11 +107,6 @@ HELD_CONNECTION_IDLE = 1.0
 # The columns of `exchanges` that change between the content write and the end of the exchange.
 FINAL_COLUMNS = ("status_code", "outcome", "input_tokens", "output_tokens", "duration_ms",
                  "ttfb_ms")
-_FINAL_UPDATE = (
-    update(exchanges)
-    .where(exchanges.c.id == bindparam("b_id"))
-    .values({name: bindparam(f"b_{name}") for name in FINAL_COLUMNS})
-)
 
 
 def _final(meta: ExchangeMetadata) -> tuple[Any, ...]:
@@ -137,35 +130,31 @@ class SqlExchangeSink:
         max_batch: int = 512,
         put_timeout: float = 10.0,
         clock: Callable[[], datetime] = _now,
-        driver_sql: bool | None = None,
     ) -> None:
-        """`driver_sql`: write through the driver (None: whenever the engine allows it)."""
+        """`engine`: pysqlite or psycopg (`zdr.store.db.engine_for` makes one of those)."""
+        if not driver_supported(engine.dialect):
+            raise ValueError("the store writes through pysqlite or psycopg: make the engine "
+                             "with zdr.store.db.engine_for")
         self.engine = engine
         self.keyring = keyring
         self._clock = clock
         self._partitions = PartitionManager(engine)
-        dialect = engine.dialect.name
-        self._insert_exchange = ignoring_duplicates(dialect, exchanges).returning(exchanges.c.id)
-        self._inserts = {table.name: ignoring_duplicates(dialect, table) for table in (
-            feature_artifacts, contents, classifier_results, flagged_contents)}
-        dialect_ok = (driver_supported(engine.dialect)
-                      and getattr(engine.dialect, "_json_serializer", None) is json_dumps)
-        if driver_sql and not dialect_ok:
-            raise ValueError("driver-level writes need pysqlite or psycopg and the store's "
-                             "JSON serializer (zdr.store.db.engine_for)")
-        self.driver_sql = dialect_ok if driver_sql is None else driver_sql
-        if self.driver_sql:
-            self._stamp = datetime_binder(dialect)
-            d = engine.dialect
-            self._driver_inserts = {
-                "exchanges": DriverInsert.build(d, exchanges, records.EXCHANGE_COLUMNS),
-                "contents": DriverInsert.build(d, contents, records.CONTENT_COLUMNS),
-                "classifier_results": DriverInsert.build(d, classifier_results,
-                                                         records.CLASSIFIER_COLUMNS),
-                "flagged_contents": DriverInsert.build(d, flagged_contents,
-                                                       records.FLAGGED_COLUMNS),
-            }
-            self._driver_final = DriverUpdate.build(d, exchanges, FINAL_COLUMNS, "id")
+        self._stamp = datetime_binder(engine.dialect.name)
+        d = engine.dialect
+        self._inserts = {
+            "exchanges": DriverInsert.build(d, exchanges, records.EXCHANGE_COLUMNS),
+            "contents": DriverInsert.build(d, contents, records.CONTENT_COLUMNS),
+            "classifier_results": DriverInsert.build(d, classifier_results,
+                                                     records.CLASSIFIER_COLUMNS),
+            "flagged_contents": DriverInsert.build(d, flagged_contents, records.FLAGGED_COLUMNS),
+            "feature_artifacts": DriverInsert.build(d, feature_artifacts,
+                                                    records.ARTIFACT_COLUMNS),
+        }
+        # Exchanges with feature artifacts: which rows are new decides whether artifacts go too.
+        self._insert_new_exchanges = DriverInsert.build(d, exchanges, records.EXCHANGE_COLUMNS,
+                                                        returning="id")
+        self._final_update = DriverUpdate.build(d, exchanges, FINAL_COLUMNS, "id")
+        self._misuse_update = DriverUpdate.build(d, exchanges, ("misuse_exception",), "id")
         self._committed: dict[str, None] = {}
         self._held: Connection | None = None       # writer thread only (see _connection)
         self._held_at = 0.0
@@ -174,10 +163,9 @@ class SqlExchangeSink:
         # Large content is sealed in its own thread, overlapping the writer's round trips.
         self._crypto = ThreadPoolExecutor(max_workers=1, thread_name_prefix="zdr-store-crypto")
         self.writer: BatchWriter[_Job] = BatchWriter(
-            self._commit_driver if self.driver_sql else self._commit, capacity=capacity,
-            max_batch=max_batch, put_timeout=put_timeout,
-            on_retry=self._partitions.forget,
-            on_idle=self._release if self.driver_sql else None, idle_after=HELD_CONNECTION_IDLE,
+            self._commit, capacity=capacity, max_batch=max_batch, put_timeout=put_timeout,
+            on_retry=self._partitions.forget, on_idle=self._release,
+            idle_after=HELD_CONNECTION_IDLE,
         )
 
     # -- ports ---------------------------------------------------------------------------------
@@ -246,69 +234,11 @@ class SqlExchangeSink:
         return read_flagged(self.engine, self.keyring, exchange_id, self._clock())
 
     # -- writer thread -------------------------------------------------------------------------
-    def _rows(self, jobs: Sequence[_Job], now: datetime) -> _Rows:
-        rows = _Rows()
-        seen: set[tuple[str, str]] = set()
-
-        def first(kind: str, exchange_id: str) -> bool:
-            if (kind, exchange_id) in seen:
-                return False
-            seen.add((kind, exchange_id))
-            return True
-
-        for job in jobs:
-            meta = job.meta
-            exchange_id = meta.exchange_id
-            if job.final:               # later metadata of the same exchange wins
-                rows.exchanges[exchange_id] = records.exchange_row(meta)
-                rows.metas[exchange_id] = meta
-                rows.final_ids.add(exchange_id)
-            elif exchange_id not in rows.exchanges:
-                rows.exchanges[exchange_id] = records.exchange_row(meta)
-                rows.metas[exchange_id] = meta
-            if job.content is not None and first("contents", exchange_id):
-                rows.contents.append(records.content_row(meta, job.content, now))
-            result = job.classification
-            if result is None:
-                continue
-            if records.kept(meta, "classifier_result") and first("classifier", exchange_id):
-                rows.classifier_results.append(records.classification_row(meta, result, now))
-            if job.flagged is not None and first("flagged", exchange_id):
-                rows.flagged_contents.append(records.flagged_row(meta, result, job.flagged, now))
-        return rows
-
     def _commit(self, jobs: Sequence[_Job]) -> None:
-        now = utc(self._clock())
-        rows = self._rows(jobs, now)
-        self._partitions.ensure("contents", (r["expires_at"] for r in rows.contents))
-        self._partitions.ensure("flagged_contents",
-                                (r["expires_at"] for r in rows.flagged_contents))
-        inserts = self._inserts
-        with self.engine.begin() as conn:
-            new_ids = self._insert_exchanges(conn, list(rows.exchanges.values()))
-            artifacts = [a for i in new_ids for a in records.artifact_rows(rows.metas[i], now)]
-            updates = [self._final_update(rows.exchanges[i])
-                       for i in rows.final_ids if i not in new_ids]
-            if updates:
-                conn.execute(_FINAL_UPDATE, updates)
-            for name, values in (
-                ("feature_artifacts", artifacts),
-                ("contents", rows.contents),
-                ("classifier_results", rows.classifier_results),
-                ("flagged_contents", rows.flagged_contents),
-            ):
-                if values:
-                    conn.execute(inserts[name], values)
-            flagged_ids = [r["exchange_id"] for r in rows.flagged_contents]
-            if flagged_ids:
-                conn.execute(update(exchanges).where(exchanges.c.id.in_(flagged_ids))
-                             .values(misuse_exception=True))
-
-    def _commit_driver(self, jobs: Sequence[_Job]) -> None:
-        """`_commit` with driver-level statements: the same rows, a fraction of the CPU."""
+        """Write the batch in one transaction (or raise): one row per exchange and table, the
+        final metadata as an UPDATE, artifacts only with an exchange row that is new."""
         stamp = self._stamp
-        now_dt = utc(self._clock())
-        now = stamp(now_dt)
+        now = stamp(utc(self._clock()))
         exchange_rows: dict[str, tuple[Any, ...]] = {}
         metas: dict[str, ExchangeMetadata] = {}
         final: dict[str, tuple[Any, ...]] = {}
@@ -343,17 +273,16 @@ class SqlExchangeSink:
             self._partitions.ensure("contents", (r[-1] for r in content_rows.values()))
             self._partitions.ensure("flagged_contents", (r[-1] for r in flagged_rows.values()))
         # Exchanges whose decision keeps feature artifacts need to know whether their row is
-        # new (RETURNING): those few go through Core; the rest in one driver executemany.
-        with_artifacts = [i for i, m in metas.items()
-                          if records.decision_columns(m.decision).has_artifacts]
+        # new (RETURNING): those few go in statements of their own; the rest in one executemany.
+        with_artifacts = {i: exchange_rows[i] for i, m in metas.items()
+                          if records.decision_columns(m.decision).has_artifacts}
         plain = exchange_rows
         if with_artifacts:
-            core_ids = set(with_artifacts)
-            plain = {i: row for i, row in exchange_rows.items() if i not in core_ids}
+            plain = {i: row for i, row in exchange_rows.items() if i not in with_artifacts}
         conn = self._connection()
         try:
-            self._write_driver(conn, plain, with_artifacts, metas, final, content_rows,
-                               classifier_rows, flagged_rows, now_dt)
+            self._write(conn, plain, with_artifacts, metas, final, content_rows,
+                        classifier_rows, flagged_rows, now)
         except BaseException:
             self._release()             # a fresh, pre-pinged connection for the retry
             raise
@@ -381,53 +310,27 @@ class SqlExchangeSink:
             except Exception:  # noqa: BLE001 - a broken connection: the pool discards it
                 held.invalidate()
 
-    def _write_driver(
-        self, conn: Connection, plain: dict[str, tuple[Any, ...]], with_artifacts: list[str],
+    def _write(
+        self, conn: Connection, plain: dict[str, tuple[Any, ...]],
+        with_artifacts: dict[str, tuple[Any, ...]],
         metas: dict[str, ExchangeMetadata], final: dict[str, tuple[Any, ...]],
         content_rows: dict[str, tuple[Any, ...]], classifier_rows: dict[str, tuple[Any, ...]],
-        flagged_rows: dict[str, tuple[Any, ...]], now_dt: datetime,
+        flagged_rows: dict[str, tuple[Any, ...]], now: Any,
     ) -> None:
         """One transaction on `conn`: the batch's rows, committed or rolled back."""
-        inserts = self._driver_inserts
+        inserts = self._inserts
+        stamp = self._stamp
         with conn.begin():
             if with_artifacts:
-                new_ids = self._insert_exchanges(
-                    conn, [records.exchange_row(metas[i]) for i in with_artifacts])
-                artifacts = [a for i in new_ids
-                             for a in records.artifact_rows(metas[i], now_dt)]
-                if artifacts:
-                    conn.execute(self._inserts["feature_artifacts"], artifacts)
+                new_ids = self._insert_new_exchanges.new_keys(conn, list(with_artifacts.values()))
+                inserts["feature_artifacts"].execute(conn, [
+                    row for i in with_artifacts if i in new_ids
+                    for row in records.artifact_values(metas[i], now, stamp)])
             inserts["exchanges"].execute(conn, list(plain.values()))
             # Final metadata: the row exists (its content committed before), or was inserted
             # just above with these very values; either way the UPDATE leaves the final ones.
-            self._driver_final.execute(conn, list(final.values()))
+            self._final_update.execute(conn, list(final.values()))
             inserts["contents"].execute(conn, list(content_rows.values()))
             inserts["classifier_results"].execute(conn, list(classifier_rows.values()))
             inserts["flagged_contents"].execute(conn, list(flagged_rows.values()))
-            if flagged_rows:
-                conn.execute(update(exchanges).where(exchanges.c.id.in_(list(flagged_rows)))
-                             .values(misuse_exception=True))
-
-    def _insert_exchanges(self, conn: Connection, values: list[dict[str, Any]]) -> set[str]:
-        """Insert the exchange rows not yet stored (one statement); the ids that are new."""
-        if not values:
-            return set()
-        return set(conn.execute(self._insert_exchange, values).scalars())
-
-    @staticmethod
-    def _final_update(row: dict[str, Any]) -> dict[str, Any]:
-        values = {f"b_{name}": row[name] for name in FINAL_COLUMNS}
-        values["b_id"] = row["id"]
-        return values
-
-
-@dataclass(slots=True)
-class _Rows:
-    """One batch's rows per table (exchanges keyed by id: one row per exchange)."""
-
-    exchanges: dict[str, dict[str, Any]] = field(default_factory=dict)
-    metas: dict[str, ExchangeMetadata] = field(default_factory=dict)
-    final_ids: set[str] = field(default_factory=set)
-    contents: list[dict[str, Any]] = field(default_factory=list)
-    classifier_results: list[dict[str, Any]] = field(default_factory=list)
-    flagged_contents: list[dict[str, Any]] = field(default_factory=list)
+            self._misuse_update.execute(conn, [(True, i) for i in flagged_rows])

@@ -4,13 +4,12 @@
 (`decision.keep[record_class].days` counted from the exchange's start), so what is stored can be
 explained later by the decision and rule ids stored next to it.
 
-Two forms of the same rows:
-- dicts keyed by column name (`exchange_row`, `content_row`, …), for SQLAlchemy Core statements;
-- tuples in the column order of `*_COLUMNS` (`exchange_values`, `content_values`, …), for the
-  writer's driver-level `executemany` (`zdr.store.upsert.DriverInsert`): JSON columns already
-  serialized by `zdr.store.db.json_dumps` (what the engine's serializer would produce) and
-  datetimes passed through `stamp`, the backend's bind form (`db.datetime_binder`). Those
-  tuples store exactly what the dicts store through Core (tests/store/test_fast_rows.py).
+Rows are tuples in the column order of `*_COLUMNS` (`exchange_values`, `content_values`, …), for
+the writer's driver-level statements (`zdr.store.upsert.DriverInsert`): JSON columns already
+serialized by `zdr.store.db.json_dumps` and datetimes passed through `stamp`, the backend's bind
+form (`db.datetime_binder`, what SQLAlchemy's own types bind, so Core reads them back as it
+reads its own writes). tests/store/test_stored_rows.py checks every column written against the
+schema (`zdr.store.tables`) on both backends.
 
 The per-decision parts (the decision JSON, features, rule ids, labels) are computed once per
 Decision object (`decision_columns`): the policy returns the same object for the same facts.
@@ -44,101 +43,6 @@ def kept(meta: ExchangeMetadata, record_class: str) -> bool:
     return meta.decision.keep[record_class].kept
 
 
-_DECISION_JSON: dict[int, tuple[Decision, dict[str, Any]]] = {}
-
-
-def decision_json(decision: Decision) -> dict[str, Any]:
-    """`decision.as_json()`, memoized: the policy returns the same Decision object for the same
-    facts and arrangements (its own cache), so the writer serializes each one once."""
-    cached = _DECISION_JSON.get(id(decision))
-    if cached is not None and cached[0] is decision:
-        return cached[1]
-    if len(_DECISION_JSON) > 4096:
-        _DECISION_JSON.clear()
-    value = decision.as_json()
-    _DECISION_JSON[id(decision)] = (decision, value)
-    return value
-
-
-def rule_ids(meta: ExchangeMetadata) -> list[str]:
-    return [hit.id for hit in meta.decision.rules]
-
-
-def exchange_row(meta: ExchangeMetadata) -> dict[str, Any]:
-    decision = meta.decision
-    return {
-        "id": meta.exchange_id,
-        "org_id": meta.org_id,
-        "workspace_id": meta.workspace_id,
-        "key_id": meta.key_id,
-        "surface": decision.surface[:40],
-        "model": None if decision.model is None else decision.model[:64],
-        "features": list(decision.features),
-        "stream": meta.stream,
-        "status_code": meta.status_code,
-        "outcome": meta.outcome[:30],
-        "zdr_state": decision.zdr,
-        "retention": decision.retention_label[:20],
-        "catalog_version": decision.catalog_version[:40],
-        "decision": decision_json(decision),
-        "misuse_exception": False,
-        "input_tokens": meta.input_tokens,
-        "output_tokens": meta.output_tokens,
-        "started_at": utc(meta.started_at),
-        "duration_ms": meta.duration_ms,
-        "ttfb_ms": meta.ttfb_ms,
-        "expires_at": expiry(meta, "metadata") or FOREVER,
-        "end_user": meta.end_user,
-    }
-
-
-def artifact_rows(meta: ExchangeMetadata, now: datetime) -> list[dict[str, Any]]:
-    start = utc(meta.started_at)
-    return [
-        {
-            "exchange_id": meta.exchange_id,
-            "org_id": meta.org_id,
-            "workspace_id": meta.workspace_id,
-            "feature": artifact.feature,
-            "kind": artifact.kind,
-            "created_at": now,
-            "expires_at": None if artifact.days is None else start + timedelta(days=artifact.days),
-        }
-        for artifact in meta.decision.artifacts
-    ]
-
-
-def content_row(meta: ExchangeMetadata, sealed: Sealed, now: datetime) -> dict[str, Any]:
-    return {
-        "exchange_id": meta.exchange_id,
-        "org_id": meta.org_id,
-        "workspace_id": meta.workspace_id,
-        "nonce": sealed.nonce,
-        "ciphertext": sealed.ciphertext,
-        "rule_ids": rule_ids(meta),
-        "created_at": now,
-        "expires_at": expiry(meta, "content") or FOREVER,
-    }
-
-
-def classification_row(
-    meta: ExchangeMetadata, result: ClassificationRecord, now: datetime
-) -> dict[str, Any]:
-    return {
-        "exchange_id": result.exchange_id,
-        "org_id": result.org_id,
-        "workspace_id": meta.workspace_id,
-        "classifier": result.classifier[:80],
-        "classifier_version": result.classifier_version[:40],
-        "flagged": result.flagged,
-        "scores": {str(k): float(v) for k, v in result.scores.items()},
-        "labels": stored_labels(result),
-        "sampled_out": result.sampled_out,
-        "created_at": now,
-        "expires_at": expiry(meta, "classifier_result") or FOREVER,
-    }
-
-
 def stored_labels(result: ClassificationRecord) -> dict[str, bool]:
     """The `labels` column: each category's label, and `not_scored:<reason>: true` for each part
     of the exchange the classifier did not see (so a reader can tell "clean" from "not seen")."""
@@ -148,23 +52,6 @@ def stored_labels(result: ClassificationRecord) -> dict[str, bool]:
     return labels
 
 
-def flagged_row(
-    meta: ExchangeMetadata, result: ClassificationRecord, sealed: Sealed, now: datetime
-) -> dict[str, Any]:
-    return {
-        "exchange_id": meta.exchange_id,
-        "org_id": meta.org_id,
-        "workspace_id": meta.workspace_id,
-        "nonce": sealed.nonce,
-        "ciphertext": sealed.ciphertext,
-        "categories": sorted(str(k) for k, v in result.labels.items() if v),
-        "rule_ids": rule_ids(meta),
-        "created_at": now,
-        "expires_at": expiry(meta, "flagged_content") or FOREVER,
-    }
-
-
-# -- driver-level rows: tuples in column order ------------------------------------------------
 Stamp = Callable[[datetime], Any]
 
 EXCHANGE_COLUMNS = (
@@ -178,6 +65,8 @@ CONTENT_COLUMNS = ("exchange_id", "org_id", "workspace_id", "nonce", "ciphertext
 CLASSIFIER_COLUMNS = ("exchange_id", "org_id", "workspace_id", "classifier",
                       "classifier_version", "flagged", "scores", "labels", "sampled_out",
                       "created_at", "expires_at")
+ARTIFACT_COLUMNS = ("exchange_id", "org_id", "workspace_id", "feature", "kind", "created_at",
+                    "expires_at")
 FLAGGED_COLUMNS = ("exchange_id", "org_id", "workspace_id", "nonce", "ciphertext", "categories",
                    "rule_ids", "created_at", "expires_at")
 
@@ -215,7 +104,7 @@ def decision_columns(decision: Decision) -> DecisionColumns:
         zdr_state=decision.zdr,
         retention=decision.retention_label[:20],
         catalog_version=decision.catalog_version[:40],
-        decision=json_dumps(decision_json(decision)),
+        decision=json_dumps(decision.as_json()),
         rule_ids=json_dumps([hit.id for hit in decision.rules]),
         has_artifacts=bool(decision.artifacts),
     )
@@ -224,7 +113,7 @@ def decision_columns(decision: Decision) -> DecisionColumns:
 
 
 def exchange_values(meta: ExchangeMetadata, stamp: Stamp) -> tuple[Any, ...]:
-    """`exchange_row(meta)` as a tuple in `EXCHANGE_COLUMNS` order."""
+    """The `exchanges` row of `meta`, in `EXCHANGE_COLUMNS` order."""
     d = decision_columns(meta.decision)
     return (
         meta.exchange_id, meta.org_id, meta.workspace_id, meta.key_id, d.surface, d.model,
@@ -237,7 +126,7 @@ def exchange_values(meta: ExchangeMetadata, stamp: Stamp) -> tuple[Any, ...]:
 
 def content_values(meta: ExchangeMetadata, sealed: Sealed, now: Any,
                    stamp: Stamp) -> tuple[Any, ...]:
-    """`content_row` as a tuple (`CONTENT_COLUMNS`); `now` already in bind form."""
+    """The `contents` row of sealed content (`CONTENT_COLUMNS`); `now` already in bind form."""
     return (
         meta.exchange_id, meta.org_id, meta.workspace_id, sealed.nonce, sealed.ciphertext,
         decision_columns(meta.decision).rule_ids, now,
@@ -247,7 +136,7 @@ def content_values(meta: ExchangeMetadata, sealed: Sealed, now: Any,
 
 def classification_values(meta: ExchangeMetadata, result: ClassificationRecord, now: Any,
                           stamp: Stamp) -> tuple[Any, ...]:
-    """`classification_row` as a tuple (`CLASSIFIER_COLUMNS`); `now` already in bind form."""
+    """The `classifier_results` row (`CLASSIFIER_COLUMNS`); `now` already in bind form."""
     return (
         result.exchange_id, result.org_id, meta.workspace_id, result.classifier[:80],
         result.classifier_version[:40], result.flagged,
@@ -259,10 +148,22 @@ def classification_values(meta: ExchangeMetadata, result: ClassificationRecord, 
 
 def flagged_values(meta: ExchangeMetadata, result: ClassificationRecord, sealed: Sealed,
                    now: Any, stamp: Stamp) -> tuple[Any, ...]:
-    """`flagged_row` as a tuple (`FLAGGED_COLUMNS`); `now` already in bind form."""
+    """The `flagged_contents` row (`FLAGGED_COLUMNS`); `now` already in bind form. Its
+    categories are the labels that are set (never a `not_scored:` marker)."""
     return (
         meta.exchange_id, meta.org_id, meta.workspace_id, sealed.nonce, sealed.ciphertext,
         json_dumps(sorted(str(k) for k, v in result.labels.items() if v)),
         decision_columns(meta.decision).rule_ids, now,
         stamp(expiry(meta, "flagged_content") or FOREVER),
     )
+
+
+def artifact_values(meta: ExchangeMetadata, now: Any, stamp: Stamp) -> list[tuple[Any, ...]]:
+    """The `feature_artifacts` rows its decision names (`ARTIFACT_COLUMNS`); `now` in bind form.
+    An artifact kept until deleted has no `expires_at`."""
+    start = utc(meta.started_at)
+    return [
+        (meta.exchange_id, meta.org_id, meta.workspace_id, artifact.feature, artifact.kind, now,
+         None if artifact.days is None else stamp(start + timedelta(days=artifact.days)))
+        for artifact in meta.decision.artifacts
+    ]

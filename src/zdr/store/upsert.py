@@ -1,11 +1,13 @@
 """`INSERT … ON CONFLICT DO NOTHING` for either backend: how the store makes writes idempotent.
 
 Two forms of the same statement:
-- `ignoring_duplicates(dialect, table)`: a SQLAlchemy Core insert (dict rows, bind processors);
-- `DriverInsert`: the statement as the driver's SQL text for a fixed column order, executed with
-  `Connection.exec_driver_sql(sql, [tuple, …])` — one `executemany` that skips SQLAlchemy's
-  per-row parameter processing (the writer thread holds the GIL for less). Rows are tuples
-  already in bind form (`zdr.store.records.*_values`). Errors are still SQLAlchemy's
+- `ignoring_duplicates(dialect, table)`: a SQLAlchemy Core insert, for the control plane's few
+  single-row writes (key ring, resources);
+- `DriverInsert`: the exchange writer's form, the statement as the driver's SQL text for a fixed
+  column order, executed with `Connection.exec_driver_sql(sql, [tuple, …])` — one `executemany`
+  that skips SQLAlchemy's per-row parameter processing (the writer thread holds the GIL for
+  less). Rows are tuples already in bind form (`zdr.store.records.*_values`). With `returning`
+  it also tells which rows were new (`DriverInsert.new_keys`). Errors are still SQLAlchemy's
   (`DBAPIError`, disconnect handling) since the execution goes through the Connection.
 """
 
@@ -51,7 +53,9 @@ def driver_supported(dialect: Dialect) -> bool:
 @dataclass(frozen=True, slots=True)
 class DriverInsert:
     """`INSERT INTO table (columns) VALUES (…) ON CONFLICT DO NOTHING` in the driver's SQL; on
-    SQLite also with several rows per statement (`chunked`, by size in `SQLITE_CHUNKS`)."""
+    SQLite also with several rows per statement (`chunked`, by size in `SQLITE_CHUNKS`). Built
+    with `returning` (a key column), the statement returns the key of each row it inserted, on
+    both backends in multi-row statements of the `SQLITE_CHUNKS` sizes: use `new_keys`."""
 
     table: str
     columns: tuple[str, ...]
@@ -59,7 +63,8 @@ class DriverInsert:
     chunked: dict[int, str] | None = None
 
     @classmethod
-    def build(cls, dialect: Dialect, table: Table, columns: Sequence[str]) -> DriverInsert:
+    def build(cls, dialect: Dialect, table: Table, columns: Sequence[str],
+              returning: str | None = None) -> DriverInsert:
         placeholder = DRIVER_PLACEHOLDERS[(dialect.name, dialect.driver)]
         known = set(table.c.keys())
         unknown = [name for name in columns if name not in known]
@@ -70,17 +75,35 @@ class DriverInsert:
         names = ", ".join(quote(c) for c in columns)
         row = "(" + ", ".join([placeholder] * len(columns)) + ")"
 
+        if returning is not None and returning not in known:
+            raise ValueError(f"{table.name} has no column {returning}")
+        tail = "" if returning is None else f" RETURNING {quote(returning)}"
+
         def statement(count: int) -> str:
             values = ", ".join([row] * count)
             return (f"INSERT INTO {quote(table.name)} ({names}) VALUES {values} "  # noqa: S608
-                    "ON CONFLICT DO NOTHING")
+                    f"ON CONFLICT DO NOTHING{tail}")
 
         chunked = ({size: statement(size) for size in SQLITE_CHUNKS if size > 1}
-                   if dialect.name == "sqlite" else None)
+                   if dialect.name == "sqlite" or returning is not None else None)
         return cls(table.name, tuple(columns), statement(1), chunked)
 
     def execute(self, conn: Connection, rows: Sequence[tuple[Any, ...]]) -> None:
         _execute(conn, self.sql, self.chunked, rows)
+
+    def new_keys(self, conn: Connection, rows: Sequence[tuple[Any, ...]]) -> set[Any]:
+        """Insert `rows` (a statement built with `returning`); the keys of those that were new
+        (a row already stored is skipped and not returned)."""
+        keys: set[Any] = set()
+        start = 0
+        statements = {**(self.chunked or {}), 1: self.sql}
+        for size in sorted(statements, reverse=True):
+            sql = statements[size]
+            while len(rows) - start >= size:
+                flat = tuple(value for row in rows[start:start + size] for value in row)
+                keys.update(conn.exec_driver_sql(sql, flat).scalars())
+                start += size
+        return keys
 
 
 @dataclass(frozen=True, slots=True)

@@ -86,8 +86,8 @@ _STOP = object()
 class BatchWriter(Generic[J]):
     """Runs `commit(jobs)` in one thread, in batches, with back-pressure on a bounded queue.
 
-    `commit` must write all jobs in one transaction or raise. `prepare(job)` runs first, per job,
-    outside the transaction (encryption); it may raise to fail only that job.
+    `commit` must write all jobs in one transaction or raise (jobs come ready to write: the
+    sink encrypts content before it submits it).
     """
 
     def __init__(
@@ -102,11 +102,12 @@ class BatchWriter(Generic[J]):
         idle_linger: float = 0.003,
         name: str = "zdr-store-writer",
         on_retry: Callable[[], None] | None = None,
-        on_idle: Callable[[], None] | None = None,
+        on_idle: Callable[[], None] = lambda: None,
         idle_after: float = 1.0,
     ) -> None:
         """`on_idle`: called (in the writer thread) once the queue has stayed empty for
-        `idle_after` seconds, before the thread blocks until the next job."""
+        `idle_after` seconds, before the thread blocks until the next job (the sink returns
+        its held connection to the pool)."""
         self._commit = commit
         self._queue: queue.Queue[Any] = queue.Queue(maxsize=capacity)
         self.max_batch = max_batch
@@ -228,8 +229,6 @@ class BatchWriter(Generic[J]):
 
     def _next(self) -> Any:
         """The next queue item; after `idle_after` seconds without one, `on_idle` first."""
-        if self._on_idle is None:
-            return self._queue.get()
         try:
             return self._queue.get(timeout=self.idle_after)
         except queue.Empty:
