@@ -52,9 +52,10 @@ class ExchangeRows:
             key_id=None, started_at=started, decision=decision, status_code=200, outcome="ok",
             input_tokens=12, output_tokens=7, duration_ms=40, ttfb_ms=9, end_user=end_user)
         keeps_result = classify and decision.keep["classifier_result"].kept
+        sealed = self.seal(meta)                      # the keyring writes the org key itself
         write_exchange(
             self.engine, self.keyring, meta, started + WRITTEN_AFTER,
-            content=self.seal(meta) if with_content and decision.content_kept else None,
+            content=sealed if with_content and decision.content_kept else None,
             classification=self.classification(meta, flagged) if keeps_result else None)
         if flagged:
             self.flag(meta)
