@@ -33,10 +33,11 @@ from zdr.gateway.metrics_access import MetricsAccess, MetricsListener
 from zdr.gateway.pseudonyms import Pseudonyms
 from zdr.gateway.relay import Relay
 from zdr.gateway.responses import new_request_id, send_error
+from zdr.gateway.upstream_aiohttp import AiohttpUpstream
 from zdr.hardening import harden_process
 from zdr.observability import GatewayMetrics, file_and_stderr_writer, make_logger
 from zdr.outage import ErrorBoundary
-from zdr.ports import Clock, Directory, ExchangeSink, ResourceOwners, SafetyQueue
+from zdr.ports import Clock, Directory, ExchangeSink, ResourceOwners, SafetyQueue, Upstream
 from zdr.settings import Settings, load_settings
 from zdr.testing.memory import (
     InMemoryDirectory,
@@ -233,12 +234,14 @@ def build_app(
     on_startup: Sequence[Hook] = (),
     on_shutdown: Sequence[Hook] = (),
     span_exporter: Any = None,
+    upstream: Upstream | None = None,
 ) -> GatewayApp:
     """The gateway app. Ports not given come from the SQL store (when `use_store` is not False
     and the store is available), else from the in-memory twins. `server_process`: the app owns
     its process (a `zdr serve` worker), so it may tune the process's garbage collector.
     `on_startup` hooks run after the store's (e.g. a test's own safety pipeline), `on_shutdown`
-    hooks before the store closes."""
+    hooks before the store closes. `upstream`: what requests are relayed through (by default
+    aiohttp to the settings' upstream URL; tests pass `zdr.gateway.upstream_memory`'s twin)."""
     catalog = load_catalog(settings.catalog_path) if settings.catalog_path else default_catalog()
     store = StorePorts()
     if use_store is None:
@@ -249,9 +252,9 @@ def build_app(
     logger = make_logger(writer)
     stub = settings.uses_stub_upstream
     relay = Relay(
-        settings.effective_upstream_url,
+        upstream or AiohttpUpstream(settings.effective_upstream_url,
+                                    read_timeout=settings.upstream_timeout_seconds),
         settings.provider_api_key or STUB_PROVIDER_KEY,
-        read_timeout=settings.upstream_timeout_seconds,
         forward_knobs=settings.provider_api_key is None,
     )
     metrics = GatewayMetrics(multiprocess_dir=settings.metrics_multiprocess_dir)
