@@ -10,8 +10,8 @@
     ├── Unprocessable           422 invalid_request_error
     ├── RateLimited             429 rate_limit_error
     ├── UpstreamError           500 api_error (or the upstream's own status and type)
-    │   ├── UpstreamUnreachable 502 api_error        the connection could not be opened
-    │   ├── UpstreamDisconnected 502 api_error       the connection failed once open
+    │   ├── UpstreamUnreachable 502 api_error (no connection could be opened)
+    │   ├── UpstreamDropped     502 api_error (the connection failed once open)
     │   ├── UpstreamTimeout     504 timeout_error
     │   └── Overloaded          529 overloaded_error
     └── StoreUnavailable        503 api_error
@@ -89,7 +89,7 @@ class UpstreamUnreachable(UpstreamError):
         super().__init__(message)
 
 
-class UpstreamDisconnected(UpstreamError):
+class UpstreamDropped(UpstreamError):
     status = 502
     error_type = "api_error"
 

@@ -191,7 +191,7 @@ class Upstream(Protocol):
     chooses them). Leaving its block releases the reply; leaving it before the body's end (the
     client hung up and the task was cancelled, or an error) closes the connection, so the
     upstream stops generating. Every failure to reach the upstream or read its answer raises a
-    `zdr.errors.UpstreamError` (`UpstreamUnreachable`, `UpstreamDisconnected`,
+    `zdr.errors.UpstreamError` (`UpstreamUnreachable`, `UpstreamDropped`,
     `UpstreamTimeout`) whose message says nothing of the exchange; an answer with an error
     status is a reply like any other."""
 

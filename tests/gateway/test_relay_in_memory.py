@@ -1,41 +1,24 @@
 """The relay, driven through the ASGI app with the in-memory upstream (no socket, no server):
-bodies, streams and targets pass byte for byte; the upstream sees the gateway's credential and
-the decision's betas; containers and created objects are recorded for the caller's org; usage
-and completion are observed from the stream; and every upstream failure reaches the client in
-the API's error format (an `error` event once a stream has started)."""
+bodies, streams and targets pass byte for byte; the upstream sees the gateway's credential (and
+the decision's betas: test_beta_relay.py); containers and created objects are recorded for the
+caller's org; usage and completion are observed from the stream; and every upstream failure
+reaches the client in the API's error format (an `error` event once a stream has started)."""
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterator
-from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import orjson
 import pytest
-from asgi_driver import Answer, exchange
+from asgi_driver import Answer
+from memory_gateway import MESSAGE, MSG, World
 
-from zdr.errors import UpstreamDisconnected, UpstreamTimeout, UpstreamUnreachable
-from zdr.gateway.app import GatewayApp
+from zdr.errors import UpstreamDropped, UpstreamTimeout, UpstreamUnreachable
 from zdr.gateway.relay import TRUNCATED
-from zdr.gateway.upstream_memory import STALL, CannedReply, MemoryUpstream, SentRequest
-from zdr.settings import load_settings
+from zdr.gateway.upstream_memory import STALL, CannedReply, SentRequest
 from zdr.testing.canaries import new_canary
-from zdr.testing.logcapture import CapturedLines
-from zdr.testing.memory import (
-    InMemoryDirectory,
-    InMemoryResourceOwners,
-    InMemorySink,
-    RecordingSafetyQueue,
-)
-from zdr.wiring import STUB_PROVIDER_KEY, build_app
-
-MODEL = "claude-sonnet-5"
-MSG = {"model": MODEL, "max_tokens": 32, "messages": [{"role": "user", "content": "hello"}]}
-MESSAGE = {"id": "msg_1", "type": "message", "role": "assistant", "model": MODEL,
-           "content": [{"type": "text", "text": "Hi there"}], "stop_reason": "end_turn",
-           "usage": {"input_tokens": 11, "output_tokens": 3}}
+from zdr.wiring import STUB_PROVIDER_KEY
 
 
 def stream_events(text: str = "Hi there", container: str | None = None) -> list[tuple[str, Any]]:
@@ -57,46 +40,6 @@ def stream_events(text: str = "Hi there", container: str | None = None) -> list[
                            "usage": {"output_tokens": 7}}),
         ("message_stop", {"type": "message_stop"}),
     ]
-
-
-@dataclass
-class World:
-    app: GatewayApp
-    upstream: MemoryUpstream
-    directory: InMemoryDirectory
-    sink: InMemorySink
-    owners: InMemoryResourceOwners
-    safety: RecordingSafetyQueue
-    logs: CapturedLines
-
-    def answer(self, reply: CannedReply) -> None:
-        self.upstream.handler = lambda _request: reply
-
-    def key(self, name: str, **arrangements: Any) -> str:
-        return self.directory.create_key(name, **arrangements)[0]
-
-    async def post(self, key: str, body: Any = MSG, target: bytes = b"/v1/messages",
-                   method: str = "POST", **kwargs: Any) -> Answer:
-        headers = {"x-api-key": key, "content-type": "application/json",
-                   **kwargs.pop("headers", {})}
-        raw = body if isinstance(body, bytes) else orjson.dumps(body) if body is not None \
-            else b""
-        return await exchange(self.app, method, target, headers, raw, **kwargs)
-
-    @property
-    def sent(self) -> SentRequest:
-        return self.upstream.requests[-1]
-
-
-@pytest.fixture
-def world(tmp_path: Path) -> Iterator[World]:
-    upstream = MemoryUpstream(lambda _request: CannedReply.json(MESSAGE))
-    directory, sink, owners = InMemoryDirectory(), InMemorySink(), InMemoryResourceOwners()
-    safety, logs = RecordingSafetyQueue(), CapturedLines()
-    settings = load_settings(env={}, home=tmp_path / "home")
-    app = build_app(settings, directory=directory, sink=sink, safety=safety, resources=owners,
-                    use_store=False, log_writer=logs, upstream=upstream)
-    yield World(app, upstream, directory, sink, owners, safety, logs)
 
 
 def assert_api_error(answer: Answer, status: int, error_type: str) -> dict[str, Any]:
@@ -203,27 +146,6 @@ async def test_the_upstream_sees_the_gateways_credential_and_an_allow_list(world
 async def test_without_a_version_the_upstream_gets_the_default_one(world: World) -> None:
     await world.post(world.key("version-org"))
     assert world.sent.headers["anthropic-version"] == "2023-06-01"
-
-
-@pytest.mark.parametrize(("arrangements", "sent", "upstream", "removed"), [
-    # a ZDR org: ineligible and unknown betas are taken out, and named to the client
-    ({"zdr": True}, "effort-2025-11-24, files-api-2025-04-14,brand-new-2027-01-01",
-     "effort-2025-11-24", "brand-new-2027-01-01,files-api-2025-04-14"),
-    # nothing left: no header at all upstream
-    ({"zdr": True}, "message-batches-2024-09-24", None, "message-batches-2024-09-24"),
-    # a standard org: the header passes exactly as sent
-    ({}, "effort-2025-11-24, files-api-2025-04-14,brand-new-2027-01-01",
-     "effort-2025-11-24, files-api-2025-04-14,brand-new-2027-01-01", None),
-], ids=["zdr-trimmed", "zdr-emptied", "standard-unchanged"])
-async def test_the_beta_header_is_rewritten_from_the_decision(
-    world: World, arrangements: dict[str, Any], sent: str, upstream: str | None,
-    removed: str | None
-) -> None:
-    answer = await world.post(world.key("beta-org", **arrangements),
-                              headers={"anthropic-beta": sent})
-    assert answer.status == 200, answer.body
-    assert world.sent.headers.get("anthropic-beta") == upstream
-    assert answer.headers.get("zdr-betas-removed") == removed
 
 
 # ------------------------------------------------------------------ observation and recording
@@ -352,7 +274,7 @@ async def test_a_huge_upstream_error_body_is_cut_at_the_bound(world: World) -> N
 @pytest.mark.parametrize(("fault", "status", "error_type", "outcome"), [
     (UpstreamUnreachable(), 502, "api_error", "upstream_error"),     # connect error
     (UpstreamTimeout(), 504, "timeout_error", "timeout"),            # no answer in time
-    (UpstreamDisconnected(), 502, "api_error", "upstream_error"),    # closed before answering
+    (UpstreamDropped(), 502, "api_error", "upstream_error"),    # closed before answering
 ], ids=["connect", "timeout", "hang-up"])
 async def test_an_upstream_that_fails_before_answering_is_an_api_error(
     world: World, fault: Exception, status: int, error_type: str, outcome: str
@@ -373,7 +295,7 @@ async def test_an_upstream_that_fails_before_answering_is_an_api_error(
 
 
 @pytest.mark.parametrize(("fault", "error_type", "outcome"), [
-    (UpstreamDisconnected(), "api_error", "upstream_error"),       # hang-up mid-stream
+    (UpstreamDropped(), "api_error", "upstream_error"),       # hang-up mid-stream
     (UpstreamTimeout(), "timeout_error", "timeout"),               # silent mid-stream
 ], ids=["hang-up", "timeout"])
 async def test_a_stream_cut_mid_way_ends_with_an_error_event(

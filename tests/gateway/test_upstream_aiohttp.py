@@ -13,7 +13,7 @@ import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestServer
 
-from zdr.errors import UpstreamDisconnected, UpstreamError, UpstreamTimeout, UpstreamUnreachable
+from zdr.errors import UpstreamDropped, UpstreamError, UpstreamTimeout, UpstreamUnreachable
 from zdr.gateway.upstream_aiohttp import AiohttpUpstream, translated
 from zdr.testing.servers import free_port
 
@@ -27,10 +27,10 @@ SECRET = "SECRET-IN-CLIENT-ERROR"
     (aiohttp.SocketTimeoutError(SECRET), UpstreamTimeout),
     (aiohttp.ClientConnectorError(aiohttp.client_reqrep.ConnectionKey(
         SECRET, 443, True, True, None, None, None), OSError(111, SECRET)), UpstreamUnreachable),
-    (aiohttp.ServerDisconnectedError(SECRET), UpstreamDisconnected),   # closed mid-answer
-    (aiohttp.ClientPayloadError(SECRET), UpstreamDisconnected),        # a broken body
-    (aiohttp.ClientOSError(104, SECRET), UpstreamDisconnected),        # reset
-    (aiohttp.ClientError(SECRET), UpstreamDisconnected),               # anything else
+    (aiohttp.ServerDisconnectedError(SECRET), UpstreamDropped),   # closed mid-answer
+    (aiohttp.ClientPayloadError(SECRET), UpstreamDropped),        # a broken body
+    (aiohttp.ClientOSError(104, SECRET), UpstreamDropped),        # reset
+    (aiohttp.ClientError(SECRET), UpstreamDropped),               # anything else
 ])
 def test_client_errors_become_the_trees_upstream_errors(error: BaseException,
                                                         translation: type) -> None:
@@ -161,7 +161,7 @@ async def test_a_connection_cut_mid_body_is_a_disconnect(upstream_for: Any) -> N
 
     upstream = await upstream_for(handler)
     for read_all in (False, True):
-        with pytest.raises(UpstreamDisconnected):
+        with pytest.raises(UpstreamDropped):
             async with upstream.request("GET", "/v1/cut", {}, b"") as reply:
                 if read_all:
                     await reply.read()

@@ -20,7 +20,7 @@ from typing import Self
 import aiohttp
 from yarl import URL
 
-from zdr.errors import UpstreamDisconnected, UpstreamError, UpstreamTimeout, UpstreamUnreachable
+from zdr.errors import UpstreamDropped, UpstreamError, UpstreamTimeout, UpstreamUnreachable
 from zdr.ports import UpstreamBody
 
 CLIENT_ERRORS = (aiohttp.ClientError, TimeoutError)
@@ -32,7 +32,7 @@ def translated(error: BaseException) -> UpstreamError:
         return UpstreamTimeout()
     if isinstance(error, aiohttp.ClientConnectorError):
         return UpstreamUnreachable()
-    return UpstreamDisconnected()
+    return UpstreamDropped()
 
 
 class AiohttpUpstream:

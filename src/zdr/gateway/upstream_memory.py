@@ -8,7 +8,7 @@
     assert upstream.requests[-1].target == "/v1/messages?beta=true"
 
 A reply's body is a sequence of chunks, relayed one by one. In place of a chunk it may hold a
-fault: an `UpstreamError` raised there (`UpstreamDisconnected()`: the upstream hung up mid-body;
+fault: an `UpstreamError` raised there (`UpstreamDropped()`: the upstream hung up mid-body;
 `UpstreamTimeout()`: it went silent past the read timeout), or `STALL` (nothing more, until the
 client hangs up and the exchange is cancelled). A handler that raises `UpstreamUnreachable()` or
 `UpstreamTimeout()` is an upstream that cannot be reached or does not answer. These are the
