@@ -1,4 +1,5 @@
-"""The relay: send an allowed request upstream and pass the answer back as it arrives.
+"""The relay: send an allowed request upstream (through the `zdr.ports.Upstream` port) and pass
+the answer back as it arrives.
 
 Server-sent events are written to the client chunk by chunk, exactly as received; a copy of each
 chunk goes through the sans-I/O parser only to observe usage and completion. The raw response is
@@ -75,23 +76,23 @@ class Relay:
             if ex.decision.betas_kept:
                 out_headers["anthropic-beta"] = ",".join(ex.decision.betas_kept)
         try:
-            async with self.upstream.request(method, target, out_headers, body) as response:
-                ex.request_id = response.headers.get("request-id") or new_request_id()
+            async with self.upstream.request(method, target, out_headers, body) as reply:
+                ex.request_id = reply.headers.get("request-id") or new_request_id()
                 common = base_headers(ex.request_id, ex.decision.retention_label)
                 if removed:
                     common.append((b"zdr-betas-removed", ",".join(removed).encode()))
-                common.extend(upstream.response_headers(response.headers))
-                content_type = response.headers.get("content-type", "application/json")
-                if response.status >= 400:
-                    await self._error(ex, response, send, common)
+                common.extend(upstream.response_headers(reply.headers))
+                content_type = reply.headers.get("content-type", "application/json")
+                if reply.status >= 400:
+                    await self._error(ex, reply, send, common)
                 elif content_type.startswith("text/event-stream"):
-                    await self._stream(ex, response, body, send, recorder, observer, common,
+                    await self._stream(ex, reply, body, send, recorder, observer, common,
                                        settle)
                 elif observer is not None:
-                    await self._message(ex, response, body, send, recorder, observer, common,
+                    await self._message(ex, reply, body, send, recorder, observer, common,
                                         content_type, settle)
                 else:
-                    await self._passthrough(ex, response, send, common, content_type)
+                    await self._passthrough(ex, reply, send, common, content_type)
         except UpstreamError as error:    # translated by the Upstream (zdr.errors)
             ex.request_id = ex.request_id or new_request_id()
             ex.outcome = "timeout" if isinstance(error, UpstreamTimeout) else "upstream_error"
@@ -106,23 +107,23 @@ class Relay:
             ex.output_tokens = observer.output_tokens
 
     async def _error(
-        self, ex: Exchange, response: UpstreamReply, send: Send, common: Headers
+        self, ex: Exchange, reply: UpstreamReply, send: Send, common: Headers
     ) -> None:
         data = bytearray()
-        async for chunk in response.chunks():   # bounded: an error body is never streamed on
+        async for chunk in reply.chunks():   # bounded: an error body is never streamed on
             data += chunk[:MAX_ERROR_BODY - len(data)]
             if len(data) >= MAX_ERROR_BODY:
                 break
-        ex.status = response.status
-        ex.outcome = upstream.outcome_for_status(response.status)
+        ex.status = reply.status
+        ex.outcome = upstream.outcome_for_status(reply.status)
         ex.mark_first_byte()
-        await send_body(send, response.status, upstream.error_body(response.status, bytes(data),
+        await send_body(send, reply.status, upstream.error_body(reply.status, bytes(data),
                                                                    ex.request_id), common)
 
     async def _stream(
         self,
         ex: Exchange,
-        response: UpstreamReply,
+        reply: UpstreamReply,
         request_body: bytes,
         send: Send,
         recorder: MetadataRecorder,
@@ -131,10 +132,10 @@ class Relay:
         settle: Settle | None,
     ) -> None:
         ex.stream = True
-        ex.status = response.status
+        ex.status = reply.status
         await send({
             "type": "http.response.start",
-            "status": response.status,
+            "status": reply.status,
             "headers": [(b"content-type", SSE_TYPE), (b"cache-control", b"no-cache"), *common],
         })
         ex.mark_first_byte()
@@ -142,7 +143,7 @@ class Relay:
         retaining = recorder if isinstance(recorder, RetainingRecorder) else None
         if retaining is not None and observer is not None:
             retaining.relaying(request_body)     # kept as relayed, even if it ends early
-        async for chunk in response.chunks():
+        async for chunk in reply.chunks():
             if observer is not None:
                 final = False
                 for event in parser.feed(chunk):
@@ -171,7 +172,7 @@ class Relay:
     async def _message(
         self,
         ex: Exchange,
-        response: UpstreamReply,
+        reply: UpstreamReply,
         request_body: bytes,
         send: Send,
         recorder: MetadataRecorder,
@@ -180,8 +181,8 @@ class Relay:
         content_type: str,
         settle: Settle | None,
     ) -> None:
-        data = await response.read()
-        ex.status = response.status
+        data = await reply.read()
+        ex.status = reply.status
         observer.message(data)
         if settle is not None:
             await settle()
@@ -194,20 +195,20 @@ class Relay:
                              ex.decision.retention_label)
             return
         ex.mark_first_byte()
-        await send_body(send, response.status, data, common, content_type.encode("latin-1"))
+        await send_body(send, reply.status, data, common, content_type.encode("latin-1"))
 
     async def _passthrough(
-        self, ex: Exchange, response: UpstreamReply, send: Send, common: Headers,
+        self, ex: Exchange, reply: UpstreamReply, send: Send, common: Headers,
         content_type: str,
     ) -> None:
-        ex.status = response.status
+        ex.status = reply.status
         await send({
             "type": "http.response.start",
-            "status": response.status,
+            "status": reply.status,
             "headers": [(b"content-type", content_type.encode("latin-1")), *common],
         })
         ex.mark_first_byte()
-        async for chunk in response.chunks():
+        async for chunk in reply.chunks():
             await send({"type": "http.response.body", "body": chunk, "more_body": True})
         await send({"type": "http.response.body", "body": b"", "more_body": False})
 

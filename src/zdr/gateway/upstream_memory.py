@@ -137,7 +137,7 @@ class MemoryReply:
             self._upstream.abandoned.append(self._sent)
 
     def chunks(self) -> _Chunks:
-        return _Chunks(self)
+        return _Chunks(self, self._chunks)
 
     async def read(self) -> bytes:
         return b"".join([chunk async for chunk in self.chunks()])
@@ -146,9 +146,9 @@ class MemoryReply:
 class _Chunks:
     """A reply's body, chunk by chunk, its faults raised where they stand."""
 
-    def __init__(self, reply: MemoryReply) -> None:
+    def __init__(self, reply: MemoryReply, chunks: Sequence[Chunk]) -> None:
         self._reply = reply
-        self._items = iter(reply._chunks)
+        self._items = iter(chunks)
 
     def __aiter__(self) -> Self:
         return self
