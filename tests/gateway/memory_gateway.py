@@ -1,4 +1,4 @@
-"""The gateway app built around the in-memory upstream, driven without sockets (`asgi_driver`):
+"""The gateway app built around the in-memory upstream, driven without sockets (`asgi_exchange`):
 the `world` fixture of tests/gateway/conftest.py."""
 
 from __future__ import annotations
@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import orjson
-from asgi_driver import Answer, exchange
+from asgi_exchange import Answer, exchange
 
 from zdr.gateway.app import GatewayApp
 from zdr.gateway.upstream_memory import CannedReply, MemoryUpstream, SentRequest

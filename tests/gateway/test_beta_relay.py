@@ -5,7 +5,7 @@ sockets, its upstream in memory: `memory_gateway`)."""
 from __future__ import annotations
 
 import orjson
-from asgi_driver import Answer
+from asgi_exchange import Answer
 from memory_gateway import World
 
 from zdr.testing.canaries import new_canary

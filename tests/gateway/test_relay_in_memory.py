@@ -11,7 +11,7 @@ from typing import Any
 
 import orjson
 import pytest
-from asgi_driver import Answer
+from asgi_exchange import Answer
 from memory_gateway import MESSAGE, MSG, World
 
 from zdr.errors import UpstreamDropped, UpstreamTimeout, UpstreamUnreachable
