@@ -1,4 +1,4 @@
-"""`zdr.outage`: which errors are store outages, and the last-line `ErrorBoundary` around the
+"""`zdr.outage`: which errors are store outages; `zdr.gateway.boundary`: the last line around the
 gateway (API-format answer, log line by type and place, never re-raised)."""
 
 from __future__ import annotations
@@ -11,8 +11,9 @@ import pytest
 from sqlalchemy import exc
 
 from zdr.errors import StoreUnavailable
+from zdr.gateway.boundary import ErrorBoundary, surface_of
 from zdr.observability import make_logger
-from zdr.outage import STORE_DOWN, ErrorBoundary, is_store_outage, surface_of, where
+from zdr.outage import STORE_DOWN, is_store_outage, where
 from zdr.testing.logcapture import CapturedLines
 
 CANARY = "canary-outage-5d1e"
@@ -99,7 +100,7 @@ async def test_the_boundary_answers_in_the_api_format_and_logs_the_type_only(
     assert (STORE_DOWN in body) is (status == 503)
     [record] = lines.events(event)
     assert record["error_type"] == type(error).__name__ and record["surface"] == "api"
-    assert record["location"].startswith("zdr/outage.py:") and CANARY not in lines.text()
+    assert record["location"].startswith("zdr/gateway/boundary.py:") and CANARY not in lines.text()
 
 
 async def test_after_the_response_started_the_boundary_leaves_it_unfinished() -> None:

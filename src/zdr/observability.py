@@ -14,11 +14,13 @@ queues, the garbage collector) are those of the worker that answers.
 
 from __future__ import annotations
 
+import asyncio
 import gc
 import io
 import sys
 import threading
 import time
+from bisect import bisect_left
 from collections.abc import Callable, Iterable, Iterator, MutableMapping
 from pathlib import Path
 from typing import Any, TextIO
@@ -115,7 +117,11 @@ PROCESSORS = (_stamped, _allow_listed, _render)
 
 class AccessLog:
     """The per-exchange log line: the same processors as `make_logger`'s, run directly (the
-    BoundLogger's per-call context copy is most of the cost of a line on the hot path)."""
+    BoundLogger's per-call context copy is most of the cost of a line on the hot path).
+
+    `exchange` writes the line every answered exchange gets in one pass: its keys are fixed and
+    allow-listed (checked once, at import), so only its values are checked, each a scalar or a
+    short string as `_allow_listed` requires; a value that is not goes through `_filtered`."""
 
     __slots__ = ("_writer",)
 
@@ -128,6 +134,47 @@ class AccessLog:
         for processor in PROCESSORS:
             line = processor(None, "info", line)
         self._writer.msg(line)
+
+    def exchange(self, *, request_id: str, org_id: str, workspace_id: str | None,
+                 key_prefix: str, surface: str, status: int, outcome: str, retention: str,
+                 zdr: str, model_class: str | None, stream: bool, input_tokens: int | None,
+                 output_tokens: int | None, duration_ms: int | None,
+                 ttfb_ms: int | None) -> None:
+        event: dict[str, Any] = {
+            "request_id": request_id, "org_id": org_id, "workspace_id": workspace_id,
+            "key_prefix": key_prefix, "surface": surface, "status": status, "outcome": outcome,
+            "retention": retention, "zdr": zdr, "model_class": model_class, "stream": stream,
+            "input_tokens": input_tokens, "output_tokens": output_tokens,
+            "duration_ms": duration_ms, "ttfb_ms": ttfb_ms, "event": "exchange",
+            "level": "info", "timestamp": _clock.stamp(),
+        }
+        for value in event.values():
+            if not (type(value) in _SCALARS
+                    or (type(value) is str and len(value) <= MAX_VALUE_CHARS)):
+                event = dict(_filtered(event))
+                break
+        self._writer.msg(orjson.dumps(event).decode())
+
+
+class LoggerAccessLog:
+    """`AccessLog`'s interface over a structlog logger (an app given no log writer)."""
+
+    __slots__ = ("_logger",)
+
+    def __init__(self, logger: Any) -> None:
+        self._logger = logger
+
+    def info(self, event: str, **fields: Any) -> None:
+        self._logger.info(event, **fields)
+
+    def exchange(self, **fields: Any) -> None:
+        self._logger.info("exchange", **fields)
+
+
+_EXCHANGE_KEYS = frozenset(AccessLog.exchange.__annotations__) - {"return"} | {
+    "event", "level", "timestamp"}
+if not _EXCHANGE_KEYS <= ALLOWED_LOG_KEYS:      # a new key must be allow-listed first
+    raise RuntimeError(f"keys not allow-listed: {sorted(_EXCHANGE_KEYS - ALLOWED_LOG_KEYS)}")
 
 
 class LineWriter:
@@ -203,6 +250,50 @@ class _Families(Collector):
         return iter(self._families)
 
 
+FLUSH_SECONDS = 0.5
+
+
+def _bounds(histogram: Histogram) -> tuple[float, ...]:
+    """A histogram's upper bounds, +Inf last (a value goes in the first bound >= it)."""
+    return tuple(histogram._upper_bounds)    # the buckets it was made with
+
+
+class _Tally:
+    """One label set's requests since the last flush: a count, and each histogram's sum and
+    per-bucket counts (not cumulative), added to the Prometheus children by `flush`."""
+
+    __slots__ = ("count", "direct", "duration", "duration_buckets", "duration_sum", "requests",
+                 "ttfb", "ttfb_buckets", "ttfb_sum")
+
+    def __init__(self, requests: Any, duration: Any, ttfb: Any) -> None:
+        self.requests, self.duration, self.ttfb = requests, duration, ttfb
+        # Bulk updates need the children's per-bucket values; without them, observe each.
+        self.direct = not (_bulk_capable(duration) and _bulk_capable(ttfb))
+        self.count = 0
+        self.duration_sum = self.ttfb_sum = 0.0
+        self.duration_buckets = [0] * (len(duration._upper_bounds) if not self.direct else 0)
+        self.ttfb_buckets = [0] * (len(ttfb._upper_bounds) if not self.direct else 0)
+
+    def flush(self) -> None:
+        self.requests.inc(self.count)
+        self.count = 0
+        for child, buckets, total in ((self.duration, self.duration_buckets, self.duration_sum),
+                                      (self.ttfb, self.ttfb_buckets, self.ttfb_sum)):
+            if any(buckets):
+                child._sum.inc(total)
+                for index, count in enumerate(buckets):
+                    if count:
+                        child._buckets[index].inc(count)
+                        buckets[index] = 0
+        self.duration_sum = self.ttfb_sum = 0.0
+
+
+def _bulk_capable(child: Any) -> bool:
+    buckets = getattr(child, "_buckets", None)
+    return (isinstance(buckets, list) and hasattr(child, "_sum")
+            and len(buckets) == len(getattr(child, "_upper_bounds", ())))
+
+
 class GatewayMetrics:
     """The gateway's Prometheus metrics, in a registry of its own (one per app). With
     `multiprocess_dir` (set when prometheus-client runs in multiprocess mode: the
@@ -237,7 +328,10 @@ class GatewayMetrics:
         Gauge("zdr_gc_frozen_objects", "Objects in the permanent generation (frozen after "
               "start-up, never walked by a collection).",
               registry=self.registry).set_function(gc.get_freeze_count)
-        self._children: dict[tuple[str, str, str, int], tuple[Any, Any, Any]] = {}
+        self._tallies: dict[tuple[str, str, str, int], _Tally] = {}
+        self._duration_bounds = _bounds(self.duration)
+        self._ttfb_bounds = _bounds(self.ttfb)
+        self._flush_due = False
 
     def track_write_queue(self, depth: Callable[[], int]) -> None:
         """Export the store's queue of writes not yet committed: how far the store lags."""
@@ -247,21 +341,62 @@ class GatewayMetrics:
 
     def observe(self, surface: str, outcome: str, retention: str, status: int, seconds: float,
                 ttfb: float | None) -> None:
+        """One answered request, tallied in plain numbers and added to the Prometheus metrics
+        later in bulk (and before every `render`): five locked Prometheus updates per request
+        (each a write to a shared file with several workers) cost more than the tally. In one
+        process at most `FLUSH_SECONDS` later; with several worker processes
+        (`multiprocess_dir`) at the end of this turn of the event loop, before it reads the next
+        request, since another worker may answer the next scrape."""
         key = (surface, outcome, retention, status // 100)
-        children = self._children.get(key)
-        if children is None:
-            children = (
-                self.requests.labels(surface, outcome, retention, f"{status // 100}xx"),
-                self.duration.labels(surface, outcome),
-                self.ttfb.labels(surface),
-            )
-            self._children[key] = children
-        children[0].inc()
-        children[1].observe(seconds)
+        tally = self._tallies.get(key)
+        if tally is None:
+            tally = self._tally(key, status)
+        if tally.direct:
+            tally.requests.inc()
+            tally.duration.observe(seconds)
+            if ttfb is not None:
+                tally.ttfb.observe(ttfb)
+            return
+        tally.count += 1
+        tally.duration_sum += seconds
+        tally.duration_buckets[bisect_left(self._duration_bounds, seconds)] += 1
         if ttfb is not None:
-            children[2].observe(ttfb)
+            tally.ttfb_sum += ttfb
+            tally.ttfb_buckets[bisect_left(self._ttfb_bounds, ttfb)] += 1
+        if not self._flush_due:
+            self._schedule_flush()
+
+    def flush(self) -> None:
+        """Add what was tallied since the last flush to the Prometheus metrics."""
+        self._flush_due = False
+        for tally in self._tallies.values():
+            if tally.count:
+                tally.flush()
+
+    def _schedule_flush(self) -> None:
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:        # no event loop here: nothing would flush later
+            self.flush()
+            return
+        self._flush_due = True
+        if self.multiprocess_dir is None:
+            loop.call_later(FLUSH_SECONDS, self.flush)
+        else:
+            loop.call_soon(self.flush)
+
+    def _tally(self, key: tuple[str, str, str, int], status: int) -> _Tally:
+        surface, outcome, retention, _ = key
+        tally = _Tally(
+            self.requests.labels(surface, outcome, retention, f"{status // 100}xx"),
+            self.duration.labels(surface, outcome),
+            self.ttfb.labels(surface),
+        )
+        self._tallies[key] = tally
+        return tally
 
     def render(self) -> bytes:
+        self.flush()
         if self.multiprocess_dir is None:
             return generate_latest(self.registry)
         # Every worker's counters and histograms from the shared files; this worker's gauges

@@ -9,9 +9,9 @@ committed before the last byte or the request fails (`zdr.gateway.relay`).
 
 A store error's message can carry SQL, bound parameters (a key's hash, an email address) or a
 server's reply, so only its type is logged, with where it was raised (`location`), never the
-message or a traceback. `ErrorBoundary` is the last line: whatever escapes the gateway app is
-answered in the API's format (503 for an outage, else 500) and logged the same way, so the
-server never prints a traceback or answers `text/plain`.
+message or a traceback. The last line around the whole app, `zdr.gateway.boundary`, answers
+whatever escapes it the same way (503 for an outage, else 500), so the server never prints a
+traceback or answers `text/plain`.
 
     is_store_outage(error)   # -> bool
     outage_types()           # the base classes to register exception handlers for
@@ -20,7 +20,6 @@ server never prints a traceback or answers `text/plain`.
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import sqlite3
 import sys
@@ -28,8 +27,6 @@ from pathlib import PurePath
 from typing import Any
 
 from zdr.errors import StoreUnavailable, error_body
-from zdr.gateway.asgi import ASGIApp, Receive, Scope, Send
-from zdr.gateway.responses import new_request_id, send_error
 
 STORE_DOWN = ("The gateway's database is unavailable, so this request cannot be served; "
               "nothing was stored or changed. Retry shortly.")
@@ -96,39 +93,3 @@ def error_json(error: BaseException) -> tuple[int, dict[str, Any]]:
     if is_store_outage(error):
         return 503, error_body(503, "api_error", STORE_DOWN)
     return 500, error_body(500, "api_error", UNEXPECTED)
-
-
-class ErrorBoundary:
-    """Around the whole gateway (`zdr serve`): an exception that escapes `app` is answered in
-    the API's format if no response has started (503 for an outage, else 500) and logged by
-    type and location; it is never re-raised, so the server prints no traceback."""
-
-    def __init__(self, app: ASGIApp, logger: Any) -> None:
-        self.app = app
-        self.log = logger
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        try:
-            await self.app(scope, receive, send)
-        except Exception as error:     # answered and logged by type, never re-raised
-            if scope["type"] != "http":
-                raise
-            request_id = new_request_id()
-            self.log.error("store_unavailable" if is_store_outage(error) else "unhandled_error",
-                           request_id=request_id, error_type=type(error).__name__,
-                           location=where(error), surface=surface_of(scope.get("path", "")))
-            status, body = error_json(error)
-            # If the response had started, this fails and the client sees the connection end
-            # unfinished (never a clean end of a truncated body).
-            with contextlib.suppress(Exception):
-                await send_error(send, status, "api_error", body["error"]["message"],
-                                 request_id, "none")
-
-
-def surface_of(path: str) -> str:
-    """Which surface a path belongs to, from a closed set (a path may carry anything)."""
-    for prefix, surface in (("/admin/", "admin_api"), ("/console", "console"),
-                            ("/v1/", "api")):
-        if path.startswith(prefix):
-            return surface
-    return "other"

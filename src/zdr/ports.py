@@ -48,7 +48,7 @@ class ExchangeMetadata:
     output_tokens: int | None = None
     duration_ms: int | None = None
     ttfb_ms: int | None = None
-    end_user: str | None = None      # keyed hash of `metadata.user_id` (zdr.gateway.end_users)
+    end_user: str | None = None      # keyed hash of `metadata.user_id` (zdr.end_users)
 
 
 @dataclass(frozen=True, slots=True)

@@ -24,10 +24,11 @@ from pathlib import Path
 from typing import Any
 
 from zdr.catalog import default_catalog, load_catalog
+from zdr.end_users import EndUsers
 from zdr.gateway import heap, server_protocol
 from zdr.gateway.app import GatewayApp
 from zdr.gateway.asgi import ASGIApp
-from zdr.gateway.end_users import EndUsers
+from zdr.gateway.boundary import ErrorBoundary
 from zdr.gateway.header_limits import HeaderLimits
 from zdr.gateway.metrics_access import MetricsAccess, MetricsListener
 from zdr.gateway.pseudonyms import Pseudonyms
@@ -36,7 +37,6 @@ from zdr.gateway.responses import new_request_id, send_error
 from zdr.gateway.upstream_aiohttp import AiohttpUpstream
 from zdr.hardening import harden_process
 from zdr.observability import GatewayMetrics, file_and_stderr_writer, make_logger
-from zdr.outage import ErrorBoundary
 from zdr.ports import Clock, Directory, ExchangeSink, ResourceOwners, SafetyQueue, Upstream
 from zdr.settings import Settings, load_settings
 from zdr.testing.memory import (

@@ -6,13 +6,22 @@ from pathlib import Path
 
 import typer
 
-from zdr.cli import control_cmds
+from zdr.cli import (
+    audit_cmds,
+    flagged_cmds,
+    holds_cmds,
+    keys_cmds,
+    orgs_cmds,
+    tokens_cmds,
+    users_cmds,
+    workspaces_cmds,
+)
 from zdr.control.api import build_admin_app
 
 DOC = (Path(__file__).parents[2] / "docs" / "CONTROL_PLANE.md").read_text(encoding="utf-8")
-GROUPS = {"orgs": control_cmds.orgs, "workspaces": control_cmds.workspaces,
-          "keys": control_cmds.keys, "holds": control_cmds.holds, "flagged": control_cmds.flagged,
-          "audit": control_cmds.audit, "users": control_cmds.users, "tokens": control_cmds.tokens}
+GROUPS = {"orgs": orgs_cmds.orgs, "workspaces": workspaces_cmds.workspaces,
+          "keys": keys_cmds.keys, "holds": holds_cmds.holds, "flagged": flagged_cmds.flagged,
+          "audit": audit_cmds.audit, "users": users_cmds.users, "tokens": tokens_cmds.tokens}
 
 
 def test_every_command_is_documented() -> None:

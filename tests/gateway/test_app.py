@@ -389,3 +389,12 @@ def test_unexpected_relay_failure_is_an_api_error_and_recorded(gateway):
     assert "SECRET-IN-EXCEPTION" not in gateway.logs.text()
     assert gateway.sink.metadata[-1].outcome == "upstream_error"
     assert gateway.logs.events("relay_failed")[-1]["error_type"] == "RuntimeError"
+
+
+def test_a_refusal_is_counted_in_prometheus_before_it_is_answered(gateway):
+    # Answered exchanges are tallied and added in bulk; a refusal is added before its answer.
+    response = httpx.post(gateway.url + "/v1/messages", headers={"x-api-key": "sk-unknown"},
+                          json=MSG)
+    assert response.status_code == 401
+    child = gateway.app.metrics.requests.labels("messages", "unauthenticated", "none", "4xx")
+    assert child._value.get() == 1.0

@@ -81,3 +81,9 @@ def test_only_the_named_events_are_returned():
     assert parser.feed(STREAM) == [EXPECTED[0], EXPECTED[3]]
     slow = SseParser(only=frozenset({"message"}))
     assert slow.feed(b"data: a\n\nevent: ping\ndata: {}\n\n") == [SseEvent("message", b"a")]
+
+
+def test_an_unknown_event_name_in_the_api_shape_keeps_its_name_and_the_filter_applies():
+    stream = b"event: custom_x\ndata: {}\n\nevent: ping\ndata: {}\n\n"
+    assert feed_all([stream]) == [SseEvent("custom_x", b"{}"), SseEvent("ping", b"{}")]
+    assert SseParser(frozenset({"ping"})).feed(stream) == [SseEvent("ping", b"{}")]

@@ -16,7 +16,7 @@ from sqlalchemy import Engine
 from zdr.catalog import default_catalog
 from zdr.control.plane import ControlPlane, build_control_plane
 from zdr.control.roles import Actor, system_actor
-from zdr.gateway.end_users import EndUsers
+from zdr.end_users import EndUsers
 from zdr.policy import Arrangements, OrgState, RequestFacts, decide
 from zdr.ports import ClassificationRecord, ExchangeMetadata
 from zdr.settings import Settings, load_settings

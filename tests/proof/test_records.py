@@ -102,7 +102,7 @@ def test_erasing_one_end_user_leaves_another_untouched(backend_world: World) -> 
 
 
 def test_claude_codes_json_user_id_is_one_end_user_across_sessions() -> None:
-    from zdr.gateway.end_users import EndUsers, identity
+    from zdr.end_users import EndUsers, identity
 
     one = '{"device_id":"d1","account_uuid":"acc-7","session_id":"s1"}'
     two = '{"device_id":"d1","account_uuid":"acc-7","session_id":"s2"}'

@@ -6,12 +6,20 @@ import typer
 
 from zdr.cli import (
     attest_cmds,
+    audit_cmds,
     cluster_cmds,
-    control_cmds,
+    flagged_cmds,
+    holds_cmds,
+    init_cmds,
+    keys_cmds,
+    orgs_cmds,
     policy_cmds,
     serve_cmds,
     store_cmds,
+    tokens_cmds,
+    users_cmds,
     verify_cmds,
+    workspaces_cmds,
 )
 
 app = typer.Typer(
@@ -32,8 +40,10 @@ def version() -> None:
     typer.echo(f"zdr-gateway {__version__} (catalog {default_catalog().version})")
 
 
-for module in (policy_cmds, serve_cmds, control_cmds, store_cmds, verify_cmds, attest_cmds,
-               cluster_cmds):
+# The order of registration is the order `zdr --help` lists the commands and groups in.
+for module in (policy_cmds, serve_cmds, init_cmds, orgs_cmds, workspaces_cmds, keys_cmds,
+               holds_cmds, flagged_cmds, audit_cmds, users_cmds, tokens_cmds, store_cmds,
+               verify_cmds, attest_cmds, cluster_cmds):
     module.register(app)
 
 

@@ -14,7 +14,7 @@ from typing import Annotated
 import typer
 
 from zdr.cli.common import fail, print_json
-from zdr.cli.control_cmds import AsUser, Home, Json, one_line_errors, session
+from zdr.cli.control_session import AsUser, Home, Json, one_line_errors, session
 
 attest = typer.Typer(help="Signed statements, inclusion proofs and receipts anyone can check "
                           "offline.", no_args_is_help=True)

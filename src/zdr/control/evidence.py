@@ -15,8 +15,8 @@ from zdr.catalog import CatalogError, load_catalog
 from zdr.control import audit, checkpoints
 from zdr.control.context import guarded_org
 from zdr.control.roles import Actor, system_actor
+from zdr.end_users import EndUsers
 from zdr.errors import InvalidRequest, NotFound, StoreUnavailable
-from zdr.gateway.end_users import EndUsers
 from zdr.proof import envelope, ledger, proofs, receipts, registry, statements
 from zdr.proof.canonical import instant
 from zdr.proof.records import Period

@@ -18,12 +18,12 @@ from typing import Any
 import orjson
 
 from zdr.catalog.schema import Catalog
+from zdr.end_users import EndUsers
 from zdr.gateway.asgi import ASGIApp, Receive, Scope, Send
 from zdr.gateway.auth import PrincipalCache, presented_key
 from zdr.gateway.body import UnreadableBody, read_json_object
 from zdr.gateway.classify import View, view_for
 from zdr.gateway.client import ClientChannel
-from zdr.gateway.end_users import EndUsers
 from zdr.gateway.exchange import Exchange
 from zdr.gateway.header_limits import TOO_LARGE_STATUS, TOO_LARGE_TYPE, HeaderLimits
 from zdr.gateway.metrics_access import UNAUTHORIZED, MetricsAccess
@@ -36,7 +36,7 @@ from zdr.gateway.relay import Relay
 from zdr.gateway.responses import new_request_id, send_body, send_error
 from zdr.gateway.routes import STORAGE, Match, Route, Router
 from zdr.gateway.session_bodies import with_session_model
-from zdr.observability import AccessLog, GatewayMetrics
+from zdr.observability import AccessLog, GatewayMetrics, LoggerAccessLog
 from zdr.outage import STORE_DOWN, is_store_outage, where
 from zdr.policy import decide, extract_facts
 from zdr.ports import Clock, Directory, ExchangeSink, ResourceOwners, SafetyQueue
@@ -100,7 +100,7 @@ class GatewayApp:
         self.classify = classify   # False: no classifier is wired, so no text is collected for it
         self._on_startup = tuple(on_startup)
         self._on_shutdown = tuple(on_shutdown)
-        self.access = AccessLog(log_writer) if log_writer is not None else logger
+        self.access = AccessLog(log_writer) if log_writer is not None else LoggerAccessLog(logger)
         self.tracer = tracer        # zdr.tracing.ExchangeTracer, or None: traces are off
         self.ready = False
 
@@ -301,8 +301,8 @@ class GatewayApp:
                              seconds, ex.ttfb)
         if self.tracer is not None:
             self.tracer.record(ex, meta)
-        self.access.info(
-            "exchange", request_id=meta.exchange_id, org_id=meta.org_id,
+        self.access.exchange(
+            request_id=meta.exchange_id, org_id=meta.org_id,
             workspace_id=meta.workspace_id, key_prefix=ex.principal.key_prefix,
             surface=decision.surface, status=ex.status, outcome=ex.outcome,
             retention=decision.retention_label, zdr=decision.zdr,
@@ -316,6 +316,7 @@ class GatewayApp:
         request_id = new_request_id()
         # counted and logged before answering: once the client has its answer, both exist
         self.metrics.observe(surface, outcome, NO_RETENTION, status, 0.0, None)
+        self.metrics.flush()        # not left to the tally (refusals are not the hot path)
         self.log.info("refused", request_id=request_id, surface=surface, status=status,
                       outcome=outcome)
         await send_error(send, status, error_type, message, request_id, NO_RETENTION)

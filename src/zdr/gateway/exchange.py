@@ -24,7 +24,7 @@ class Exchange:
     output_tokens: int | None = None
     ttfb: float | None = None
     recorded: Decision | None = None    # what the record names (zdr.gateway.pseudonyms)
-    end_user: str | None = None         # keyed hash of metadata.user_id (gateway.end_users)
+    end_user: str | None = None         # keyed hash of metadata.user_id (zdr.end_users)
 
     def mark_first_byte(self) -> None:
         if self.ttfb is None:

@@ -20,6 +20,8 @@ from zdr.gateway.texts import content_texts
 _USAGE_EVENTS = frozenset({"message_start", "message_delta"})
 # What it needs to see at all when it does not assemble text.
 _STATE_EVENTS = frozenset({*_USAGE_EVENTS, "message_stop", "error"})
+# Where a delta carries its text: a text, a tool call's JSON, a thinking block.
+_DELTA_TEXT_KEYS = ("text", "partial_json", "thinking")
 
 
 class MessageObserver:
@@ -46,9 +48,14 @@ class MessageObserver:
 
     def event(self, event: SseEvent) -> None:
         name = event.event
-        if name == "content_block_delta":
+        if name == "content_block_delta":     # most events of a stream: kept short
             if self.assemble:
-                self._delta(_loads(event.data))
+                try:
+                    data = orjson.loads(event.data)
+                except orjson.JSONDecodeError:
+                    return
+                if type(data) is dict:
+                    self._delta(data)
         elif name in _USAGE_EVENTS:
             data = _loads(event.data)
             if name == "message_start":
@@ -88,11 +95,11 @@ class MessageObserver:
 
     def _delta(self, data: dict[str, Any]) -> None:
         delta = data.get("delta")
-        if not isinstance(delta, dict):
+        if type(delta) is not dict:
             return
-        for key in ("text", "partial_json", "thinking"):
+        for key in _DELTA_TEXT_KEYS:
             value = delta.get(key)
-            if isinstance(value, str):
+            if type(value) is str:
                 self._parts.append(value)
                 return
 

@@ -48,10 +48,25 @@ class SseParser:
             buffer = buffer.replace(b"\r\n", b"\n").replace(b"\r", b"\n")
         events: list[SseEvent] = []
         start = 0
+        find, only = buffer.find, self._only
         while True:
-            end = buffer.find(b"\n\n", start)
+            end = find(b"\n\n", start)
             if end < 0:
                 break
+            # Fast path, inline (one event per stream delta): the API's own shape,
+            # `event: NAME\ndata: JSON`, with no field of an unfinished event pending.
+            if buffer.startswith(b"event: ", start, end) and not self._has_data \
+                    and not self._event:
+                newline = find(b"\n", start + 7, end)
+                if newline >= 0 and buffer.startswith(b"data: ", newline + 1, end) and \
+                        find(b"\n", newline + 1, end) < 0:
+                    name = buffer[start + 7:newline]
+                    if only is None or name in only:
+                        events.append(SseEvent(
+                            _NAMES.get(name) or name.decode("utf-8", "replace"),
+                            buffer[newline + 7:end]))
+                    start = end + 2
+                    continue
             self._block(buffer[start:end], events)
             start = end + 2
         rest = buffer[start:]
@@ -63,18 +78,7 @@ class SseParser:
         return events
 
     def _block(self, block: bytes, events: list[SseEvent]) -> None:
-        """One event's lines (its blank line already consumed)."""
-        # Fast path: the API's own shape, `event: NAME\ndata: JSON`.
-        if block[:7] == b"event: " and not self._has_data and not self._event:
-            newline = block.find(b"\n")
-            if newline > 0 and block[newline + 1:newline + 7] == b"data: " and \
-                    block.find(b"\n", newline + 1) < 0:
-                name = block[7:newline]
-                if self._only is not None and name not in self._only:
-                    return
-                events.append(SseEvent(_NAMES.get(name) or name.decode("utf-8", "replace"),
-                                       block[newline + 7:]))
-                return
+        """One event's lines (its blank line already consumed), field by field."""
         for line in block.split(b"\n"):
             self._line(line, events)
         self._line(b"", events)

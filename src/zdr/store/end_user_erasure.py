@@ -2,7 +2,7 @@
 (`exchanges.end_user`, a keyed hash of the client's `metadata.user_id`).
 
 `erase_end_user(engine, org_id, end_users, now)` (`end_users`: the keyed hashes that name the
-person: `zdr.gateway.end_users.EndUsers.candidates`):
+person: `zdr.end_users.EndUsers.candidates`):
 1. deletes their content and feature-artifact records not under a hold (counted in the
    deletion tallies, reason `erasure`);
 2. removes the end-user link from their metadata records not under a hold (the rows stay:

@@ -144,7 +144,7 @@ exchanges = Table(
     Column("duration_ms", Integer),
     Column("ttfb_ms", Integer),
     Column("expires_at", TS, nullable=False, index=True),
-    # The client's `metadata.user_id`, as a keyed hash only (zdr.gateway.end_users): what an
+    # The client's `metadata.user_id`, as a keyed hash only (zdr.end_users): what an
     # end user's erasure finds. Never the identifier in clear.
     Column("end_user", String(64)),
 )
