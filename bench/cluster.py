@@ -13,42 +13,24 @@ bench/results/cluster.md.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import statistics
 import time
-import urllib.request
 from pathlib import Path
 
 from zdr.cluster.local import LocalCluster
 from zdr.control.plane import build_control_plane
 from zdr.control.roles import system_actor
 from zdr.settings import Settings, load_settings
+from zdr.testing.probes import admin_post, retention_of
 
 ORG = "bench-flip"
-BODY = json.dumps({"model": "claude-sonnet-4-5", "max_tokens": 8,
-                   "messages": [{"role": "user", "content": "hi"}]}).encode()
 RESULTS = Path(__file__).parent / "results" / "cluster.md"
-
-
-def retention(url: str, key: str) -> str:
-    request = urllib.request.Request(f"{url}/v1/messages", data=BODY, method="POST", headers={
-        "x-api-key": key, "anthropic-version": "2023-06-01", "content-type": "application/json"})
-    with urllib.request.urlopen(request, timeout=20) as answer:
-        return str(answer.headers["zdr-retention"])
-
-
-def admin(url: str, token: str, path: str, body: dict[str, object]) -> None:
-    request = urllib.request.Request(
-        f"{url}/admin/v1{path}", data=json.dumps(body).encode(), method="POST",
-        headers={"authorization": f"Bearer {token}", "content-type": "application/json"})
-    with urllib.request.urlopen(request, timeout=20):
-        pass
 
 
 def seconds_until(url: str, key: str, expected: str) -> float:
     started = time.monotonic()
-    while retention(url, key) != expected:
+    while retention_of(url, key) != expected:
         if time.monotonic() - started > 30:
             raise RuntimeError(f"{expected} never seen")
     return time.monotonic() - started
@@ -72,16 +54,16 @@ def main() -> None:
         round_trips = []
         for _ in range(50):
             started = time.monotonic()
-            retention(two, key)
+            retention_of(two, key)
             round_trips.append(time.monotonic() - started)
         took = []
         for flip in range(args.flips):
             if flip % 2 == 0:
-                admin(one, cluster.admin_token or "", f"/orgs/{ORG}/zdr/request", {})
-                admin(one, reviewer, f"/orgs/{ORG}/zdr/approve", {})
+                admin_post(one, cluster.admin_token or "", f"/orgs/{ORG}/zdr/request", {})
+                admin_post(one, reviewer, f"/orgs/{ORG}/zdr/approve", {})
                 took.append(seconds_until(two, key, "zero"))
             else:
-                admin(one, reviewer, f"/orgs/{ORG}/zdr/revoke", {})
+                admin_post(one, reviewer, f"/orgs/{ORG}/zdr/revoke", {})
                 took.append(seconds_until(two, key, "30d"))
     took.sort()
     ttl = Settings().key_cache_ttl_seconds

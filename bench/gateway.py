@@ -51,9 +51,9 @@ def serve_gateway(port: int, upstream: str, log_dir: str) -> None:
     import uvicorn
 
     from zdr.gateway.server_protocol import PROTOCOL
+    from zdr.inmemory import InMemoryDirectory, NullSafetyQueue
     from zdr.observability import file_and_stderr_writer
     from zdr.settings import load_settings
-    from zdr.testing.memory import InMemoryDirectory, NullSafetyQueue
     from zdr.wiring import build_app
 
     class CountingSink:

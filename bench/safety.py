@@ -42,13 +42,13 @@ sys.path.insert(0, str(ROOT / "tests" / "safety"))
 
 from safety_data import labelled_rows, make_meta  # noqa: E402
 
+from zdr.inmemory import InMemorySafetySink  # noqa: E402
 from zdr.safety.classifier import NullClassifier  # noqa: E402
 from zdr.safety.default import DefaultClassifier  # noqa: E402
 from zdr.safety.evaluation import evaluate, markdown_table  # noqa: E402
 from zdr.safety.lexicon import CATEGORIES, lexicon_scores  # noqa: E402
 from zdr.safety.pipeline import SafetyPipeline  # noqa: E402
 from zdr.safety.profanity import ProfanityModel  # noqa: E402
-from zdr.safety.testing import InMemorySafetySink  # noqa: E402
 
 GATEWAY_SECTION = "## Gateway throughput with classification on vs. off"
 LONG_OUTPUT = ("The deployment failed because the worker process was killed by the OOM killer; "

@@ -86,8 +86,8 @@ async def loop_cpu_per_exchange(pipeline_type: type[Any], jobs: int) -> float:
     event at the last result: no polling on the loop)."""
     from safety_data import make_meta
 
+    from zdr.inmemory import InMemorySafetySink
     from zdr.safety.classifier import NullClassifier
-    from zdr.safety.testing import InMemorySafetySink
 
     class CountingSink(InMemorySafetySink):
         def __init__(self) -> None:
@@ -221,8 +221,8 @@ async def handoff_run(exchanges: int, burst: int, pause: float, pipelined: bool
     context switches of this process's threads, each per exchange (µs; switches as counts)."""
     from safety_data import make_meta
 
+    from zdr.inmemory import InMemorySafetySink
     from zdr.safety.pipeline import pipeline_from_settings
-    from zdr.safety.testing import InMemorySafetySink
     from zdr.settings import Settings
 
     done = asyncio.Event()

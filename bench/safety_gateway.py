@@ -66,9 +66,9 @@ class GatewayLoad:
         self.runs: list[dict[str, Any]] = []
 
     def __call__(self, classify: bool) -> float:
+        from zdr.inmemory import NullSafetyQueue
         from zdr.observability import file_and_stderr_writer
         from zdr.settings import load_settings
-        from zdr.testing.memory import NullSafetyQueue
         from zdr.wiring import SafetyPort, build_app
 
         settings = load_settings(env={}, home=self.home, upstream_url=self.upstream)

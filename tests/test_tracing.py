@@ -14,10 +14,10 @@ import httpx
 import pytest
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
+from zdr.inmemory import InMemoryDirectory, InMemorySink, RecordingSafetyQueue
 from zdr.settings import load_settings
 from zdr.testing.canaries import new_canary
 from zdr.testing.logcapture import CapturedLines
-from zdr.testing.memory import InMemoryDirectory, InMemorySink, RecordingSafetyQueue
 from zdr.testing.servers import StubThread, UvicornThread
 from zdr.tracing import tracer_from_settings
 from zdr.wiring import build_app

@@ -1,8 +1,10 @@
 """One error tree. Each class knows its Anthropic `error.type` and HTTP status.
 
-    ZdrError
+    ZdrError                    500 api_error
     ├── InvalidRequest          400 invalid_request_error
-    │   └── RequestTooLarge     413 request_too_large
+    │   ├── MethodNotAllowed    405 invalid_request_error
+    │   ├── RequestTooLarge     413 request_too_large
+    │   └── HeadersTooLarge     431 request_too_large
     ├── AuthenticationFailed    401 authentication_error
     ├── PermissionDenied        403 permission_error
     ├── NotFound                404 not_found_error
@@ -14,14 +16,28 @@
     │   ├── UpstreamDropped     502 api_error (the connection failed once open)
     │   ├── UpstreamTimeout     504 timeout_error
     │   └── Overloaded          529 overloaded_error
-    └── StoreUnavailable        503 api_error
+    ├── StoreUnavailable        503 api_error (the store cannot take or serve this now)
+    │   └── DatabaseUnavailable 503 api_error (the database cannot be reached or used)
+    └── Misconfigured           500 api_error (an operator must act: a key, the schema)
 
-Messages are written by this code, never copied from request content or upstream bodies.
+Other packages subclass these where the error is theirs (`zdr.gateway.body.UnreadableBody`,
+`zdr.store.crypto.MasterKeyError`, `zdr.control.audit.ChainBroken`, …); the database's own
+exceptions become `DatabaseUnavailable` in one place, `zdr.store.failures`.
+
+`render(error)` is the one way any error becomes the API's error format and its status: a member
+of the tree with its own status, type and message; anything else a 500 that says nothing more.
+Messages are written by this code, never copied from request content, upstream bodies or a
+database's error text. A `Misconfigured` message is for the operator (the CLI prints it); an API
+client is told only that the gateway failed.
 """
 
 from __future__ import annotations
 
 from typing import Any, ClassVar
+
+STORE_DOWN = ("The gateway's database is unavailable, so this request cannot be served; "
+              "nothing was stored or changed. Retry shortly.")
+UNEXPECTED = "The gateway failed to serve this request."
 
 
 class ZdrError(Exception):
@@ -32,8 +48,10 @@ class ZdrError(Exception):
         super().__init__(message)
         self.message = message
 
-    def as_json(self) -> dict[str, Any]:
-        return {"type": "error", "error": {"type": self.error_type, "message": self.message}}
+    @property
+    def public_message(self) -> str:
+        """What an API client is told."""
+        return self.message
 
 
 class InvalidRequest(ZdrError):
@@ -41,9 +59,17 @@ class InvalidRequest(ZdrError):
     error_type = "invalid_request_error"
 
 
+class MethodNotAllowed(InvalidRequest):
+    status = 405
+
+
 class RequestTooLarge(InvalidRequest):
     status = 413
     error_type = "request_too_large"
+
+
+class HeadersTooLarge(RequestTooLarge):
+    status = 431
 
 
 class AuthenticationFailed(ZdrError):
@@ -139,5 +165,32 @@ class StoreUnavailable(ZdrError):
     error_type = "api_error"
 
 
-def error_body(status: int, error_type: str, message: str) -> dict[str, Any]:
+class DatabaseUnavailable(StoreUnavailable):
+    """The database cannot be reached or used right now (down, unreachable, its file gone,
+    locked past its timeout, the disk full). `driver_error` names the database exception it
+    stands for — its type only, never its text — for log lines."""
+
+    def __init__(self, driver_error: str) -> None:
+        super().__init__(STORE_DOWN)
+        self.driver_error = driver_error
+
+
+class Misconfigured(ZdrError):
+    """The deployment cannot serve until an operator acts; the message tells the operator how."""
+
+    @property
+    def public_message(self) -> str:
+        return UNEXPECTED
+
+
+def error_body(error_type: str, message: str) -> dict[str, Any]:
+    """The API's error format."""
     return {"type": "error", "error": {"type": error_type, "message": message}}
+
+
+def render(error: BaseException) -> tuple[int, dict[str, Any]]:
+    """The status and API-format body for `error`: a member of the tree as it says, anything
+    else a 500 that names nothing of it."""
+    if isinstance(error, ZdrError):
+        return error.status, error_body(error.error_type, error.public_message)
+    return 500, error_body("api_error", UNEXPECTED)

@@ -1,4 +1,4 @@
-"""Store outages: told apart from other failures in one place, answered alike on every surface.
+"""Store outages answered alike on every surface, and the last line around the gateway.
 
 When the database cannot be reached or used (PostgreSQL stopped or unreachable, the SQLite file
 gone, unreadable, locked past its timeout, or the disk full), every route answers
@@ -7,66 +7,62 @@ routes (`zdr.gateway.app`, `zdr.gateway.ownership`), the admin API (`zdr.control
 console (an HTML page, also 503). Nothing is answered as if it were stored: retained content is
 committed before the last byte or the request fails (`zdr.gateway.relay`).
 
-A store error's message can carry SQL, bound parameters (a key's hash, an email address) or a
-server's reply, so only its type is logged, with where it was raised (`location`), never the
-message or a traceback. The last line around the whole app, `zdr.gateway.boundary`, answers
-whatever escapes it the same way (503 for an outage, else 500), so the server never prints a
-traceback or answers `text/plain`.
+The store raises an outage as `zdr.errors.DatabaseUnavailable` (`zdr.store.failures` translates
+the database's exceptions); what SQLAlchemy raises outside a statement (an exhausted pool) is
+translated here by the same function. A database error's message can carry SQL, bound
+parameters (a key's hash, an email address) or a server's reply, so only its type is logged,
+with where it was raised (`location`), never the message or a traceback. The last line around
+the whole app, `zdr.gateway.boundary`, answers whatever escapes it the same way (503 for an
+outage, else 500), so the server never prints a traceback or answers `text/plain`.
 
     is_store_outage(error)   # -> bool
-    outage_types()           # the base classes to register exception handlers for
+    error_json(error)        # (status, body): zdr.errors.render, after the store's translation
+    outage_types()           # the database errors that may arrive untranslated, for handlers
     where(error)             # "zdr/gateway/ownership.py:202", for the log
 """
 
 from __future__ import annotations
 
 import logging
-import sqlite3
-import sys
 from pathlib import PurePath
 from typing import Any
 
-from zdr.errors import StoreUnavailable, error_body
+from zdr.errors import STORE_DOWN, UNEXPECTED, DatabaseUnavailable, StoreUnavailable, render
 
-STORE_DOWN = ("The gateway's database is unavailable, so this request cannot be served; "
-              "nothing was stored or changed. Retry shortly.")
-UNEXPECTED = "The gateway failed to serve this request."
+__all__ = ["STORE_DOWN", "UNEXPECTED", "as_tree", "error_json", "is_store_outage", "log_failure",
+           "logged_type", "outage_types", "where"]
 log = logging.getLogger("zdr.outage")
 
 
 def outage_types() -> tuple[type[Exception], ...]:
-    """Base classes of everything `is_store_outage` may accept (for exception handlers).
-    psycopg's only once something imported it (a PostgreSQL store): a SQLite deployment does
-    not pay for importing it, and cannot raise its errors."""
-    from sqlalchemy.exc import SQLAlchemyError
+    """Base classes of the database errors that may still reach a boundary untranslated
+    (`zdr.store.failures`), for exception handlers."""
+    from zdr.store.failures import untranslated_types
 
-    kinds: tuple[type[Exception], ...] = (StoreUnavailable, SQLAlchemyError, sqlite3.Error)
-    psycopg = sys.modules.get("psycopg")
-    return kinds if psycopg is None else (*kinds, psycopg.Error)
+    return untranslated_types()
 
 
-def _not_outages() -> tuple[type[Exception], ...]:
-    """Errors of a query or of the data, not of the store: a bug to report as 500."""
-    from sqlalchemy import exc
+def as_tree(error: BaseException) -> BaseException:
+    """`error` in the error tree where it is a store outage (`zdr.store.failures.translated`)."""
+    if isinstance(error, StoreUnavailable):
+        return error
+    from zdr.store.failures import translated
 
-    kinds: tuple[type[Exception], ...] = (
-        exc.IntegrityError, exc.ProgrammingError, exc.DataError, exc.NotSupportedError,
-        exc.ArgumentError, exc.NoResultFound, exc.MultipleResultsFound, exc.CompileError,
-        exc.InvalidRequestError, sqlite3.IntegrityError, sqlite3.ProgrammingError,
-        sqlite3.DataError, sqlite3.NotSupportedError)
-    psycopg = sys.modules.get("psycopg")
-    if psycopg is None:
-        return kinds
-    return (*kinds, psycopg.IntegrityError, psycopg.ProgrammingError, psycopg.DataError,
-            psycopg.NotSupportedError)
+    return translated(error)
 
 
 def is_store_outage(error: BaseException) -> bool:
     """Whether `error` means the store cannot be reached or used right now (connection refused
     or dropped, file not openable, lock timeout, disk full or failing, pool exhausted)."""
-    if isinstance(error, StoreUnavailable):
-        return True
-    return isinstance(error, outage_types()) and not isinstance(error, _not_outages())
+    return isinstance(as_tree(error), StoreUnavailable)
+
+
+def logged_type(error: BaseException) -> str:
+    """The type to log for `error`: for a store outage, the database exception it stands for."""
+    found = as_tree(error)
+    if isinstance(found, DatabaseUnavailable):
+        return found.driver_error
+    return type(error).__name__
 
 
 def where(error: BaseException) -> str:
@@ -85,11 +81,9 @@ def where(error: BaseException) -> str:
 def log_failure(error: BaseException, surface: str) -> None:
     """One warning line: the error's type and location, never its message."""
     kind = "store unavailable" if is_store_outage(error) else "unexpected error"
-    log.warning("%s on %s: %s at %s", kind, surface, type(error).__name__, where(error) or "?")
+    log.warning("%s on %s: %s at %s", kind, surface, logged_type(error), where(error) or "?")
 
 
 def error_json(error: BaseException) -> tuple[int, dict[str, Any]]:
-    """Status and API-format body for an error nothing else answered."""
-    if is_store_outage(error):
-        return 503, error_body(503, "api_error", STORE_DOWN)
-    return 500, error_body(500, "api_error", UNEXPECTED)
+    """Status and API-format body for an error nothing else answered (`zdr.errors.render`)."""
+    return render(as_tree(error))

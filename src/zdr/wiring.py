@@ -1,11 +1,13 @@
-"""Builds the gateway from `Settings`: picks the real ports (SQL store) or their in-memory twins.
+"""Builds the gateway from `Settings`, once per process: one catalog and, with the SQL store, one
+engine, one master key, one `Keyring` (one cache of data keys) and one control plane, shared by
+the gateway's ports, the purge sweeper, erasure receipts, the admin API and the console.
 
 `build_app(settings)` is what `zdr serve` runs (through `app_factory`, once per worker process).
-Tests pass their own `directory`, `sink`, `safety` and `clock`. The SQL store is imported lazily.
-A home with neither a store nor a master key (before `zdr init`) runs on empty in-memory twins,
-and says so in its start-up log; once either exists, a store or master key that cannot be opened
-(missing, malformed, readable by others) makes `build_app` raise: the gateway fails closed rather
-than serve real traffic on in-memory ports.
+Tests pass their own `directory`, `sink`, `safety` and `clock`. A home with neither a store nor a
+master key (before `zdr init`) runs on empty in-memory twins (`zdr.inmemory`); once either
+exists, a store or master key that cannot be opened (missing, malformed, readable by others)
+makes `build_app` raise: the gateway fails closed rather than serve real traffic on in-memory
+ports.
 
 With the SQL store's sink in use (and no `safety` given) the safety pipeline
 (`zdr.safety.pipeline`) classifies every exchange whose decision keeps a classifier result; it is
@@ -16,19 +18,29 @@ before the sink closes, so its last results are still written.
 from __future__ import annotations
 
 import asyncio
-import importlib
+import os
 import secrets
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
-from zdr.catalog import default_catalog, load_catalog
+from starlette.applications import Starlette
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+from starlette.routing import Mount, Route
+
+from zdr.catalog import Catalog, load_catalog
+from zdr.clock import SystemClock
+from zdr.console import build_console_app
+from zdr.control.api import build_admin_app
+from zdr.control.plane import ControlPlane, build_control_plane
 from zdr.end_users import EndUsers
 from zdr.gateway import heap, server_protocol
 from zdr.gateway.app import GatewayApp
 from zdr.gateway.asgi import ASGIApp
 from zdr.gateway.boundary import ErrorBoundary
+from zdr.gateway.collaborators import Limits, Outputs, PolicyInputs
 from zdr.gateway.header_limits import HeaderLimits
 from zdr.gateway.metrics_access import MetricsAccess, MetricsListener
 from zdr.gateway.pseudonyms import Pseudonyms
@@ -36,16 +48,18 @@ from zdr.gateway.relay import Relay
 from zdr.gateway.responses import new_request_id, send_error
 from zdr.gateway.upstream_aiohttp import AiohttpUpstream
 from zdr.hardening import harden_process
+from zdr.inmemory import InMemoryDirectory, InMemoryResourceOwners, InMemorySink, NullSafetyQueue
 from zdr.observability import GatewayMetrics, file_and_stderr_writer, make_logger
 from zdr.ports import Clock, Directory, ExchangeSink, ResourceOwners, SafetyQueue, Upstream
 from zdr.settings import Settings, load_settings
-from zdr.testing.memory import (
-    InMemoryDirectory,
-    InMemoryResourceOwners,
-    InMemorySink,
-    NullSafetyQueue,
-    SystemClock,
-)
+from zdr.store.changes import ChangeListener
+from zdr.store.crypto import Keyring, derived_key, load_master_key
+from zdr.store.db import engine_for, store_exists
+from zdr.store.directory import SqlDirectory
+from zdr.store.erasure_records import ErasureReport
+from zdr.store.exchanges import SqlExchangeSink
+from zdr.store.resources import SqlResourceOwners
+from zdr.store.sweeper import PurgeSweeper
 
 STUB_PROVIDER_KEY = "stand-in-upstream-key"
 CONTROL_PREFIXES = ("/admin/", "/console/", "/.well-known/zdr/")
@@ -54,6 +68,8 @@ Hook = Callable[[], Awaitable[None]]
 
 @dataclass
 class StorePorts:
+    """What the SQL store gives the gateway; all None without a store (in-memory twins)."""
+
     directory: Directory | None = None
     sink: ExchangeSink | None = None
     safety: SafetyQueue | None = None
@@ -61,118 +77,87 @@ class StorePorts:
     resources: ResourceOwners | None = None
     on_startup: list[Hook] = field(default_factory=list)
     on_shutdown: list[Hook] = field(default_factory=list)
-    description: str = "in-memory (no SQL store)"
     write_queue_depth: Callable[[], int] | None = None
-    changes: Any = None         # zdr.store.changes.ChangeListener (PostgreSQL)
+    changes: ChangeListener | None = None       # PostgreSQL: arrangement changes, at once
     identifier_keys: Callable[[str], bytes] | None = None   # each org's pseudonym key
     end_user_key: bytes | None = None       # keyed hashes of metadata.user_id (master key)
 
+    def hooks(self, start: Hook, stop: Hook) -> None:
+        self.on_startup.append(start)
+        self.on_shutdown.append(stop)
 
-def sql_ports(settings: Settings) -> StorePorts:
-    """The SQL store's directory and sink, if the store package provides them; else nothing."""
-    ports = StorePorts()
-    try:
-        db = importlib.import_module("zdr.store.db")
-        crypto = importlib.import_module("zdr.store.crypto")
-        exchanges = importlib.import_module("zdr.store.exchanges")
-    except ImportError:
-        return ports
-    if not (settings.master_key or settings.key_file.exists() or store_exists(settings)):
-        return StorePorts(description="in-memory (no store and no master key: run `zdr init`)")
+
+def sql_ports(settings: Settings, catalog: Catalog) -> StorePorts:
+    """The SQL store's ports over one engine and one keyring; none before `zdr init`."""
+    if not (settings.master_key or settings.key_file.exists()
+            or store_exists(settings.database_url)):
+        return StorePorts()
     # From here on a store or a key is configured: one that cannot be opened stops the start
     # (MasterKeyError and the like propagate), never a quiet fall-back to in-memory ports.
-    master_key = crypto.load_master_key(settings)
-    engine = db.engine_for(settings.database_url)
-    keyring = crypto.Keyring(engine, master_key)
-    ports.identifier_keys = keyring.identifier_key      # from each org's data key
-    ports.end_user_key = crypto.derived_key(master_key, "end-users")
-    sink = exchanges.SqlExchangeSink(engine, keyring, capacity=settings.write_queue)
-
-    async def start_sink() -> None:
-        sink.start()
-
-    async def close_sink() -> None:
-        await sink.flush()
-        await asyncio.to_thread(sink.close)
-
-    ports.sink = sink
-    ports.write_queue_depth = lambda: sink.writer.depth
-    ports.on_startup.append(start_sink)
-    ports.on_shutdown.append(close_sink)
-    _add_sweeper(ports, engine, keyring, settings)
-    ports.resources = importlib.import_module("zdr.store.resources").SqlResourceOwners(engine)
-    ports.description = f"sql ({engine.url.get_backend_name()})"
-    try:
-        directory_module = importlib.import_module("zdr.store.directory")
-    except ImportError:
-        ports.description += ", no SQL directory yet: no key is accepted"
-        return ports
-    ports.directory = directory_module.SqlDirectory(engine)
-    ports.control = control_plane_app(settings, engine)
+    master_key = load_master_key(settings)
+    engine = engine_for(settings.database_url)
+    keyring = Keyring(engine, master_key)
+    plane = build_control_plane(settings, engine, catalog, keys=(master_key, keyring))
+    sink = SqlExchangeSink(engine, keyring, capacity=settings.write_queue)
+    ports = StorePorts(
+        directory=SqlDirectory(engine),
+        sink=sink,
+        resources=SqlResourceOwners(engine),
+        control=control_plane_app(settings, plane),
+        write_queue_depth=lambda: sink.writer.depth,
+        identifier_keys=keyring.identifier_key,     # from each org's data key
+        end_user_key=derived_key(master_key, "end-users"),
+    )
+    ports.hooks(*_sink_hooks(sink))
+    if settings.purge_interval_seconds > 0:
+        ports.hooks(*_sweeper_hooks(PurgeSweeper.from_settings(
+            engine, keyring, settings, catalog, on_erased=erasure_receipts(plane))))
     if engine.dialect.name == "postgresql":     # arrangement changes from any process, at once
-        ports.changes = importlib.import_module("zdr.store.changes").ChangeListener(
-            settings.database_url)
-        ports.on_startup.append(ports.changes.start)
-        ports.on_shutdown.append(ports.changes.stop)
+        ports.changes = ChangeListener(settings.database_url)   # LISTEN: a connection of its own
+        ports.hooks(ports.changes.start, ports.changes.stop)
     return ports
 
 
-def store_exists(settings: Settings) -> bool:
-    """Whether the configured store is there to open: any server URL, or an existing SQLite
-    file (`zdr init` creates it; without it the gateway runs on in-memory ports)."""
-    from sqlalchemy.engine import make_url
+def _sink_hooks(sink: SqlExchangeSink) -> tuple[Hook, Hook]:
+    async def start() -> None:
+        sink.start()
 
-    url = make_url(settings.database_url)
-    if url.get_backend_name() != "sqlite":
-        return True
-    return bool(url.database) and Path(str(url.database)).exists()
+    async def close() -> None:
+        await sink.flush()
+        await asyncio.to_thread(sink.close)
 
-
-def _add_sweeper(ports: StorePorts, engine: Any, keyring: Any, settings: Settings) -> None:
-    """The store's purge sweeper runs in the background while the gateway serves (on SQLite only
-    one worker process sweeps: the home's purge.lock, zdr.store.sweep_lock; on PostgreSQL one
-    purge at a time of all instances: an advisory lock). `purge_interval_seconds` 0: none here
-    (a separate `zdr purge` timer sweeps, deploy/systemd/zdr-sweeper.timer)."""
-    from zdr.store.sweeper import PurgeSweeper
-
-    if settings.purge_interval_seconds <= 0:
-        return
-
-    catalog = load_catalog(settings.catalog_path) if settings.catalog_path else default_catalog()
-    sweeper = PurgeSweeper.from_settings(engine, keyring, settings, catalog,
-                                         on_erased=erasure_receipts(settings, engine))
-
-    async def start_sweeper() -> None:
-        sweeper.start()
-
-    async def stop_sweeper() -> None:
-        await asyncio.to_thread(sweeper.stop)
-
-    ports.on_startup.append(start_sweeper)
-    ports.on_shutdown.append(stop_sweeper)
+    return start, close
 
 
-def erasure_receipts(settings: Settings, engine: Any) -> Callable[[Any], None]:
+def erasure_receipts(plane: ControlPlane) -> Callable[[ErasureReport], None]:
     """What the sweeper calls for each org it erased: issue its signed receipt."""
-    from zdr.control.plane import build_control_plane
 
-    def issue(report: Any) -> None:
-        build_control_plane(settings, engine).evidence.org_erasure_receipt(report)
+    def issue(report: ErasureReport) -> None:
+        plane.evidence.org_erasure_receipt(report)
 
     return issue
 
 
-def control_plane_app(settings: Settings, engine: Any = None) -> ASGIApp:
+def _sweeper_hooks(sweeper: PurgeSweeper) -> tuple[Hook, Hook]:
+    """The store's purge sweeper runs in the background while the gateway serves (on SQLite only
+    one worker process sweeps: the home's purge.lock, zdr.store.sweep_lock; on PostgreSQL one
+    purge at a time of all instances: an advisory lock). `purge_interval_seconds` 0: none here
+    (a separate `zdr purge` timer sweeps, deploy/systemd/zdr-sweeper.timer)."""
+
+    async def start() -> None:
+        sweeper.start()
+
+    async def stop() -> None:
+        await asyncio.to_thread(sweeper.stop)
+
+    return start, stop
+
+
+def control_plane_app(settings: Settings, plane: ControlPlane | None = None) -> ASGIApp:
     """What the gateway hands every path it does not serve: the admin API at `/admin/v1/…`
-    (paths unchanged), the web console at `/console`, and a 404 in the API's format otherwise."""
-    from starlette.applications import Starlette
-    from starlette.routing import Mount
-
-    from zdr.console import build_console_app
-    from zdr.control.api import build_admin_app
-    from zdr.control.plane import build_control_plane
-
-    plane = build_control_plane(settings, engine)
+    (paths unchanged), the web console at `/console`, and a 404 in the API's format otherwise.
+    `plane`: the process's control plane (else one is built for `settings`)."""
+    plane = plane or build_control_plane(settings)
     admin = build_admin_app(lambda: plane)
     console = build_console_app(plane, settings)
     router = Starlette(routes=[Mount("/admin", app=_unprefixed(admin, "/admin")),
@@ -190,13 +175,9 @@ def control_plane_app(settings: Settings, engine: Any = None) -> ASGIApp:
     return dispatch
 
 
-def attestation_key_route(plane: Any) -> Any:
+def attestation_key_route(plane: ControlPlane) -> Route:
     """`GET /.well-known/zdr/attestation-key`: every public key the deployment signs (and has
     signed) statements, receipts and audit checkpoints with — public, no token."""
-    from starlette.concurrency import run_in_threadpool
-    from starlette.requests import Request
-    from starlette.responses import JSONResponse
-    from starlette.routing import Route
 
     async def keys(_request: Request) -> JSONResponse:
         listed = await run_in_threadpool(plane.evidence.public_keys)
@@ -217,6 +198,7 @@ def _unprefixed(app: ASGIApp, prefix: str) -> ASGIApp:
         await app(scope, receive, send)
 
     return call
+
 
 
 def build_app(
@@ -242,21 +224,12 @@ def build_app(
     `on_startup` hooks run after the store's (e.g. a test's own safety pipeline), `on_shutdown`
     hooks before the store closes. `upstream`: what requests are relayed through (by default
     aiohttp to the settings' upstream URL; tests pass `zdr.gateway.upstream_memory`'s twin)."""
-    catalog = load_catalog(settings.catalog_path) if settings.catalog_path else default_catalog()
-    store = StorePorts()
+    catalog = load_catalog(settings.catalog_path)
     if use_store is None:
         use_store = directory is None or sink is None
-    if use_store:
-        store = sql_ports(settings)
+    store = sql_ports(settings, catalog) if use_store else StorePorts()
     writer = log_writer if log_writer is not None else file_and_stderr_writer(settings.log_file)
     logger = make_logger(writer)
-    stub = settings.uses_stub_upstream
-    relay = Relay(
-        upstream or AiohttpUpstream(settings.effective_upstream_url,
-                                    read_timeout=settings.upstream_timeout_seconds),
-        settings.provider_api_key or STUB_PROVIDER_KEY,
-        forward_knobs=settings.provider_api_key is None,
-    )
     metrics = GatewayMetrics(multiprocess_dir=settings.metrics_multiprocess_dir)
     if store.write_queue_depth is not None:
         metrics.track_write_queue(store.write_queue_depth)
@@ -273,56 +246,77 @@ def build_app(
         store.safety = pipeline
         startup.append(pipeline.start)             # after the sink has started
         shutdown.insert(0, pipeline.stop)          # before the sink closes
-
-    async def announce() -> None:
-        logger.info("gateway_started", upstream=settings.effective_upstream_url,
-                    upstream_kind="stand-in" if stub else "provider", pid=_pid(),
-                    catalog_version=catalog.version)
-
-    startup.append(announce)
-    tracer = None       # traces are off unless asked for: OpenTelemetry is not even imported
-    if settings.otlp_traces_endpoint or span_exporter is not None:
-        from zdr.tracing import tracer_from_settings
-
-        tracer = tracer_from_settings(settings, span_exporter)
-        if tracer is not None:
-            shutdown.append(tracer.stop)
+    startup.append(_announce(settings, catalog, logger))
+    tracer = _tracer(settings, span_exporter)
+    if tracer is not None:
+        shutdown.append(tracer.stop)
     flusher = LogFlusher(writer)
     startup.append(flusher.start)
     shutdown.append(flusher.stop)
-    limits = HeaderLimits(settings.max_header_bytes, settings.max_header_count)
+    header_limits = HeaderLimits(settings.max_header_bytes, settings.max_header_count)
     if server_process:
-        server_protocol.configure(limits, settings.header_timeout_seconds)  # request heads
+        server_protocol.configure(header_limits, settings.header_timeout_seconds)  # heads
         startup.append(heap.settle_after_startup)       # last: after everything long-lived
     safety = safety or store.safety or NullSafetyQueue()
+    # Without the store nothing is kept across restarts: a key of this process will do.
     app = GatewayApp(
-        catalog=catalog,
-        directory=directory or store.directory or InMemoryDirectory(),
-        sink=sink or store.sink or InMemorySink(),
-        safety=safety,
-        classify=not isinstance(safety, NullSafetyQueue),
-        clock=clock or SystemClock(),
-        relay=relay,
-        owners=resources or store.resources or InMemoryResourceOwners(),
-        metrics=metrics,
-        logger=logger,
-        log_writer=writer,
-        key_cache_ttl=settings.key_cache_ttl_seconds,
-        max_body_bytes=settings.max_body_bytes,
-        header_limits=limits,
-        # Without the store nothing is kept across restarts: a key of this process will do.
-        pseudonyms=Pseudonyms(store.identifier_keys or secrets.token_bytes(32), catalog),
+        PolicyInputs(
+            catalog=catalog,
+            directory=directory or store.directory or InMemoryDirectory(),
+            owners=resources or store.resources or InMemoryResourceOwners(),
+            clock=clock or SystemClock(),
+            pseudonyms=Pseudonyms(store.identifier_keys or secrets.token_bytes(32), catalog),
+            end_users=EndUsers(store.end_user_key or secrets.token_bytes(32)),
+        ),
+        Outputs(
+            sink=sink or store.sink or InMemorySink(),
+            safety=safety,
+            classify=not isinstance(safety, NullSafetyQueue),
+            metrics=metrics,
+            metrics_access=metrics_access,
+            logger=logger,
+            log_writer=writer,
+            tracer=tracer,
+        ),
+        Limits(max_body_bytes=settings.max_body_bytes, header_limits=header_limits,
+               key_cache_ttl=settings.key_cache_ttl_seconds),
+        _relay(settings, upstream),
         fallback=fallback or store.control,
-        end_users=None if store.end_user_key is None else EndUsers(store.end_user_key),
         on_startup=startup,
         on_shutdown=shutdown,
-        metrics_access=metrics_access,
-        tracer=tracer,
     )
     if store.changes is not None and directory is None:
         store.changes.on_change = app.principals.forget
         store.changes.logger = logger
     return app
+
+
+def _relay(settings: Settings, upstream: Upstream | None) -> Relay:
+    return Relay(
+        upstream or AiohttpUpstream(settings.effective_upstream_url,
+                                    read_timeout=settings.upstream_timeout_seconds),
+        settings.provider_api_key or STUB_PROVIDER_KEY,
+        forward_knobs=settings.provider_api_key is None,
+    )
+
+
+def _announce(settings: Settings, catalog: Catalog, logger: Any) -> Hook:
+    async def announce() -> None:
+        logger.info("gateway_started", upstream=settings.effective_upstream_url,
+                    upstream_kind="stand-in" if settings.uses_stub_upstream else "provider",
+                    pid=os.getpid(), catalog_version=catalog.version)
+
+    return announce
+
+
+def _tracer(settings: Settings, span_exporter: Any) -> Any:
+    """Traces are off unless asked for, and OpenTelemetry is then not even imported (it costs
+    each worker process tens of milliseconds and megabytes for nothing)."""
+    if not settings.otlp_traces_endpoint and span_exporter is None:
+        return None
+    from zdr.tracing import tracer_from_settings
+
+    return tracer_from_settings(settings, span_exporter)
 
 
 class SafetyPort:
@@ -390,12 +384,6 @@ class LogFlusher:
             self._task.cancel()
         if self._flush is not None:
             self._flush()
-
-
-def _pid() -> int:
-    import os
-
-    return os.getpid()
 
 
 def app_factory() -> ASGIApp:

@@ -4,39 +4,25 @@ change notice, with the key cache's TTL set to 30 s so that nothing else could c
 
 from __future__ import annotations
 
-import json
 import statistics
 import subprocess
 import sys
 import time
-import urllib.request
 
-from cluster_world import CACHE_TTL, ClusterWorld, ask
+from cluster_world import CACHE_TTL, ClusterWorld
+
+from zdr.testing.probes import admin_post, retention_of
 
 ORG = "cluster-changing"
 POLLS_AFTER = 24         # every worker of the instance answers the new way afterwards
 LIMIT = 5.0
 
 
-def admin(url: str, token: str, path: str, body: dict[str, object]) -> None:
-    request = urllib.request.Request(
-        f"{url}/admin/v1{path}", data=json.dumps(body).encode(), method="POST",
-        headers={"authorization": f"Bearer {token}", "content-type": "application/json"})
-    with urllib.request.urlopen(request, timeout=20) as answer:
-        assert answer.status == 200
-
-
-def retention(url: str, key: str) -> str:
-    status, headers, _ = ask(url, key)
-    assert status == 200
-    return headers["zdr-retention"]
-
-
 def seconds_until(url: str, key: str, expected: str, since: float) -> float:
     while time.monotonic() - since < LIMIT:
-        if retention(url, key) == expected:
+        if retention_of(url, key) == expected:
             took = time.monotonic() - since
-            assert all(retention(url, key) == expected for _ in range(POLLS_AFTER))
+            assert all(retention_of(url, key) == expected for _ in range(POLLS_AFTER))
             return took
     raise AssertionError(f"zdr-retention {expected} not seen within {LIMIT} s")
 
@@ -44,11 +30,13 @@ def seconds_until(url: str, key: str, expected: str, since: float) -> float:
 def test_a_change_reaches_every_instance_at_once(cluster_world: ClusterWorld) -> None:
     cluster, key = cluster_world.cluster, cluster_world.keys[ORG]
     one, two = cluster.instances[0], cluster.instances[1]
-    assert {retention(two.url, key) for _ in range(POLLS_AFTER)} == {"30d"}   # cached: 30 d
+    assert {retention_of(two.url, key) for _ in range(POLLS_AFTER)} == {"30d"}   # cached: 30 d
     took: list[float] = []
     for _ in range(3):
-        admin(one.url, cluster.admin_token or "", f"/orgs/{ORG}/zdr/request", {"reason": "dpa"})
-        admin(one.url, cluster_world.reviewer_token, f"/orgs/{ORG}/zdr/approve", {})
+        assert admin_post(one.url, cluster.admin_token or "", f"/orgs/{ORG}/zdr/request",
+                          {"reason": "dpa"}) == 200
+        assert admin_post(one.url, cluster_world.reviewer_token, f"/orgs/{ORG}/zdr/approve",
+                          {}) == 200
         took.append(seconds_until(two.url, key, "zero", time.monotonic()))
         done = subprocess.run(
             [sys.executable, "-c", "from zdr.cli import main; main()", "orgs", "revoke-zdr",

@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+import logging
+from pathlib import Path
+
 import pytest
 from control_world import World
 from fastapi.testclient import TestClient
+
+from zdr.errors import STORE_DOWN
 
 P = "/admin/v1"
 
@@ -125,3 +130,40 @@ def test_enterprise_seat_key_for_an_api_org_is_a_400(world: World, client: TestC
     message = assert_error(client.post(f"{P}/orgs/builder/keys", json={"kind": "enterprise_seat"},
                                        headers=auth(world)), 400, "invalid_request_error")
     assert "enterprise plan" in message
+
+
+def test_a_dead_database_is_a_503_in_the_api_format(
+        world: World, client: TestClient, caplog: pytest.LogCaptureFixture) -> None:
+    """The SQLite file is replaced by a directory: the driver's error reaches the admin API as
+    the tree's DatabaseUnavailable — 503, the API's format, logged by the driver's type only."""
+    path = Path(world.engine.url.database or "")
+    world.engine.dispose()
+    for suffix in ("", "-wal", "-shm"):
+        path.with_name(path.name + suffix).unlink(missing_ok=True)
+    path.mkdir()
+    canary = "canary-admin-outage-3f0a"
+    with caplog.at_level(logging.WARNING, logger="zdr.outage"):
+        response = client.post(f"{P}/orgs", json={"name": canary, "plan": "api"},
+                               headers=auth(world))
+    assert assert_error(response, 503, "api_error") == STORE_DOWN
+    assert canary not in response.text and canary not in caplog.text
+    assert "store unavailable on admin_api: OperationalError" in caplog.text
+
+
+def test_an_unexpected_error_says_what_the_gateway_says(
+        world: World, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A bug is a 500 with the gateway's own words for it (it used to say "internal error"),
+    naming nothing of the exception."""
+    from zdr.control.api import build_admin_app
+    from zdr.errors import UNEXPECTED
+
+    canary = "canary-admin-bug-77d1"
+
+    def broken(*_: object) -> None:
+        raise KeyError(canary)
+
+    monkeypatch.setattr(world.plane.orgs, "list", broken)
+    with TestClient(build_admin_app(lambda: world.plane), raise_server_exceptions=False) as web:
+        response = web.get(f"{P}/orgs", headers=auth(world))
+    assert assert_error(response, 500, "api_error") == UNEXPECTED
+    assert canary not in response.text

@@ -13,9 +13,7 @@ from __future__ import annotations
 
 import json
 import os
-import signal
 import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -23,13 +21,12 @@ import pytest
 from node_clients import claude_bin, install
 from sqlalchemy import select
 
+from serve_process import ZdrHome
 from zdr.store.tables import contents, exchanges
 from zdr.testing.canaries import files_under, new_canary, occurrences
-from zdr.testing.servers import free_port, port_open
 
 pytestmark = pytest.mark.slow
 
-ZDR = [sys.executable, "-c", "from zdr.cli import main; main()"]
 COVERED_MODEL = "claude-mythos-5"
 COVERED_MODEL_REFUSAL = ("In order to access this model, your organization or workspace must "
                          "have data retention enabled.")
@@ -60,23 +57,9 @@ def orgs(module_seeder):
 @pytest.fixture(scope="module")
 def gateway(module_seeder, orgs, stub):
     """`zdr serve` as a user runs it, on the seeded home, relaying to the stand-in."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("ZDR_")}
-    env["ZDR_HOME"] = str(module_seeder.settings.home)
-    port = free_port()
-    server = subprocess.Popen([*ZDR, "serve", "--port", str(port), "--upstream", stub.url],
-                              env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                              text=True)
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 30
-        while not port_open(port):
-            assert server.poll() is None, server.communicate()[0]
-            assert time.monotonic() < deadline, "the gateway did not start"
-            time.sleep(0.1)
-        yield url
-    finally:
-        server.send_signal(signal.SIGTERM)
-        server.communicate(timeout=30)
+    home = ZdrHome.fresh(module_seeder.settings.home)
+    with home.serve("--upstream", stub.url) as served:
+        yield served.url
 
 
 def claude(clients: Path, gateway: str, key: str, prompt: str, *args: str,

@@ -2,50 +2,23 @@
 the gateway with the SDK; the stand-in upstream is started by `serve` itself and stops with it."""
 
 import json
-import os
-import signal
-import subprocess
-import sys
-import time
 
 import anthropic
 import httpx
 import pytest
 
-from zdr.testing.servers import free_port, port_open
-
-ZDR = [sys.executable, "-c", "from zdr.cli import main; main()"]
-
-
-
-
-
-
-def wait_for(predicate, timeout=20.0):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.1)
-    return False
+from serve_process import ZdrHome, wait_for
+from zdr.testing.servers import port_open
 
 
 @pytest.mark.slow
 def test_readme_flow_with_two_workers(tmp_path):
-    env = {k: v for k, v in os.environ.items() if not k.startswith("ZDR_")}
-    env.update(ZDR_HOME=str(tmp_path / "home"), ZDR_STUB_PORT=str(free_port()))
-    def run(*args):
-        return subprocess.run([*ZDR, *args], env=env, capture_output=True, text=True,
-                                           timeout=60, check=True).stdout
-    run("init")
-    run("orgs", "create", "acme", "--plan", "api")
-    secret = json.loads(run("keys", "create", "--org", "acme", "--json"))["secret"]
-    port = free_port()
-    server = subprocess.Popen([*ZDR, "serve", "--port", str(port), "--workers", "2"], env=env,
-                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    home = ZdrHome.fresh(tmp_path / "home")
+    home.zdr("init")
+    secret = home.org_with_key("acme")
+    served = home.serve("--workers", "2")
+    port = served.port
     try:
-        assert wait_for(lambda: port_open(port), timeout=60), "gateway did not start"
-        assert wait_for(lambda: httpx.get(f"http://127.0.0.1:{port}/readyz").status_code == 200)
         with anthropic.Anthropic(api_key=secret, base_url=f"http://127.0.0.1:{port}",
                                  max_retries=0, timeout=10) as sdk:
             for _ in range(4):   # spread over both workers
@@ -76,10 +49,10 @@ def test_readme_flow_with_two_workers(tmp_path):
         unknown = httpx.get(base + "/nowhere")
         assert unknown.status_code == 404 and unknown.json()["error"]["type"] == "not_found_error"
     finally:
-        server.send_signal(signal.SIGTERM)
-        output, _ = server.communicate(timeout=30)
+        served.stop()
+    output = served.output()
     assert "the local stand-in" in output and "2 worker(s)" in output
-    assert wait_for(lambda: not port_open(int(env["ZDR_STUB_PORT"])), timeout=10), \
+    assert wait_for(lambda: not port_open(home.stub_port), timeout=10), \
         "the stand-in upstream outlived `zdr serve`"
     log = (tmp_path / "home" / "logs" / "gateway.log").read_text()
     exchanges = [json.loads(line) for line in log.splitlines() if '"exchange"' in line]

@@ -4,63 +4,28 @@ X-Forwarded-For (no proxy is configured)."""
 
 from __future__ import annotations
 
-import os
 import re
-import subprocess
-import sys
-import time
 from collections.abc import Iterator
 
 import httpx
 import pytest
 
-from zdr.testing.servers import free_port, port_open
+from serve_process import ZdrHome
 
-ZDR = [sys.executable, "-c", "from zdr.cli import main; main()"]
 CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
-
-
-def wait_for(predicate: object, timeout: float = 20.0) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():  # type: ignore[operator]
-            return True
-        time.sleep(0.1)
-    return False
-
-
 PASSWORD = "a long enough password"
 PEOPLE = ("guessed@provider.example", "kept@provider.example")
 
 
 @pytest.fixture(scope="module")
 def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    home = tmp_path_factory.mktemp("serve-console") / "home"
-    env = {k: v for k, v in os.environ.items() if not k.startswith("ZDR_")}
-    env.update(ZDR_HOME=str(home), ZDR_STUB_PORT=str(free_port()))
-
-    def run(*args: str, stdin: str | None = None) -> None:
-        subprocess.run([*ZDR, *args], env=env, input=stdin, capture_output=True, text=True,
-                       timeout=60, check=True)
-
-    run("init")
+    home = ZdrHome.fresh(tmp_path_factory.mktemp("serve-console") / "home")
+    home.zdr("init")
     for email in PEOPLE:
-        run("users", "create", email, "--provider-role", "reviewer", "--password-stdin",
-            stdin=PASSWORD + "\n")
-    port = free_port()
-    server = subprocess.Popen([*ZDR, "serve", "--port", str(port), "--workers", "2"], env=env,
-                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    base = f"http://127.0.0.1:{port}"
-    try:
-        started = wait_for(lambda: port_open(port) or server.poll() is not None, timeout=60)
-        assert started and server.poll() is None, "gateway did not start"
-        assert wait_for(lambda: httpx.get(f"{base}/readyz").status_code == 200)
-        yield base
-    finally:
-        server.terminate()
-        output, _ = server.communicate(timeout=30)
-        if server.returncode not in (0, -15):
-            print(output)
+        home.zdr("users", "create", email, "--provider-role", "reviewer", "--password-stdin",
+                 stdin=PASSWORD + "\n")
+    with home.serve("--workers", "2") as served:
+        yield served.url
 
 
 def attempt(client: httpx.Client, email: str, password: str,

@@ -24,18 +24,16 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Callable
 from pathlib import Path
 
 import httpx
 import pytest
 
-from zdr.testing.servers import free_port, port_open
+from serve_process import ZdrHome, wait_for
 
 pytestmark = [pytest.mark.slow,
               pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")]
 
-ZDR = [sys.executable, "-c", "from zdr.cli import main; main()"]
 PR_CAPBSET_DROP, CAP_SYS_PTRACE = 24, 19
 # The multiprocessing resource tracker (a helper Python starts beside spawned processes) only
 # holds names of semaphores; it inherits the zero core limit but resets the dumpable flag at exec.
@@ -112,41 +110,22 @@ def _cores(folder: Path) -> list[Path]:
     return sorted(folder.rglob("core*"))
 
 
-def _wait(predicate: Callable[[], bool], timeout: float = 60.0) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.2)
-    return False
-
-
 def test_no_process_of_zdr_serve_can_dump_core(tmp_path: Path) -> None:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("ZDR_")}
-    env.update(ZDR_HOME=str(tmp_path / "home"), ZDR_STUB_PORT=str(free_port()))
-
-    def zdr(*args: str) -> str:
-        return subprocess.run([*ZDR, *args], env=env, cwd=tmp_path, capture_output=True,
-                              text=True, timeout=120, check=True).stdout
-
-    zdr("init")
-    zdr("orgs", "create", "acme", "--plan", "api")
-    secret = json.loads(zdr("keys", "create", "--org", "acme", "--json"))["secret"]
-    port = free_port()
-    server = subprocess.Popen(
-        [*ZDR, "serve", "--port", str(port), "--workers", "2"], env=env, cwd=tmp_path,
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, preexec_fn=_as_a_shell_would)
+    home = ZdrHome.fresh(tmp_path / "home", cwd=tmp_path)
+    home.zdr("init")
+    secret = home.org_with_key("acme")
+    served = home.serve("--workers", "2", preexec_fn=_as_a_shell_would)
+    server, port = served.process, served.port
     control = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(120)"],
                                cwd=tmp_path / "home", preexec_fn=_as_a_shell_would)
     try:
-        assert _wait(lambda: port_open(port)), "the gateway did not start"
         answer = httpx.post(f"http://127.0.0.1:{port}/v1/messages", timeout=30, headers={
             "x-api-key": secret, "anthropic-version": "2023-06-01"}, json={
             "model": "claude-sonnet-5", "max_tokens": 8,
             "messages": [{"role": "user", "content": "hello"}]})
         assert answer.status_code == 200
         # server, stand-in, 2 workers, 2 classifier children (+ the resource tracker)
-        assert _wait(lambda: len(_ours(server.pid)) >= 6), [_cmdline(p) for p in
+        assert wait_for(lambda: len(_ours(server.pid)) >= 6), [_cmdline(p) for p in
                                                              _tree(server.pid)]
         ours = _ours(server.pid)
         assert _core_limits(control.pid) != "0 0"
@@ -157,7 +136,7 @@ def test_no_process_of_zdr_serve_can_dump_core(tmp_path: Path) -> None:
             assert [_cmdline(pid) for pid, yes in readable.items() if yes] == []
         _crash(control.pid)
         control.wait(timeout=30)
-        if not _wait(lambda: bool(_cores(tmp_path)), timeout=10):
+        if not wait_for(lambda: bool(_cores(tmp_path)), timeout=10):
             pytest.skip("no core file is written here: core_pattern "
                         f"{Path('/proc/sys/kernel/core_pattern').read_text().strip()!r}")
         for core in _cores(tmp_path):

@@ -2,33 +2,20 @@
 workers read as N from whichever worker answers the scrape, a killed worker's counts stay, and
 the multiprocess folder is private, fresh at start and gone at stop."""
 
-import json
 import os
 import signal
-import subprocess
-import sys
-import time
 from pathlib import Path
 
 import httpx
 import pytest
 
-from zdr.testing.servers import free_port, port_open
+from serve_process import ZdrHome, wait_for
+from zdr.testing.servers import free_port
 
-ZDR = [sys.executable, "-c", "from zdr.cli import main; main()"]
 WORKERS = 3
 REQUESTS = 30
 BODY = {"model": "claude-sonnet-4-5", "max_tokens": 8,
         "messages": [{"role": "user", "content": "hello"}]}
-
-
-def wait_for(predicate, timeout=30.0):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.1)
-    return False
 
 
 def messages_counted(base: str) -> float:
@@ -61,28 +48,16 @@ def worker_pids(supervisor: int) -> list[int]:
 
 @pytest.mark.slow
 def test_metrics_count_every_worker_of_the_instance(tmp_path):
-    env = {k: v for k, v in os.environ.items()
-           if not k.startswith("ZDR_") and k != "PROMETHEUS_MULTIPROC_DIR"}
-    env.update(ZDR_HOME=str(tmp_path / "home"), ZDR_STUB_PORT=str(free_port()))
-
-    def run(*args):
-        return subprocess.run([*ZDR, *args], env=env, capture_output=True, text=True,
-                              timeout=60, check=True).stdout
-
-    run("init")
-    run("orgs", "create", "acme", "--plan", "api")
-    key = json.loads(run("keys", "create", "--org", "acme", "--json"))["secret"]
+    home = ZdrHome.fresh(tmp_path / "home")
+    home.zdr("init")
+    key = home.org_with_key("acme")
     port = free_port()
     folder = tmp_path / "home" / "tmp" / f"metrics-{port}"
     folder.mkdir(parents=True)
     (folder / "counter_1.db").write_bytes(b"left over from an earlier run")
     base = f"http://127.0.0.1:{port}"
-    server = subprocess.Popen([*ZDR, "serve", "--port", str(port), "--workers", str(WORKERS)],
-                              env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                              start_new_session=True)
+    server = home.serve("--workers", str(WORKERS), port=port, start_new_session=True)
     try:
-        assert wait_for(lambda: port_open(port)
-                        and httpx.get(f"{base}/readyz").status_code == 200)
         assert wait_for(lambda: len(worker_pids(server.pid)) == WORKERS)
         assert not (folder / "counter_1.db").exists(), "the folder was not emptied at start"
         assert folder.stat().st_mode & 0o077 == 0
@@ -97,6 +72,5 @@ def test_metrics_count_every_worker_of_the_instance(tmp_path):
         send(base, key, REQUESTS)
         assert [messages_counted(base) for _ in range(5)] == [2 * REQUESTS] * 5
     finally:
-        server.send_signal(signal.SIGTERM)
-        server.wait(timeout=60)
+        server.stop()
     assert not folder.exists(), "the multiprocess folder outlived the gateway"

@@ -11,28 +11,17 @@ those with its own plain `400 Bad Request`.
 from __future__ import annotations
 
 import json
-import os
-import signal
-import subprocess
-import sys
-import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import UTC, datetime
 
 import httpx
 import pytest
 
+from serve_process import ZdrHome
+from store_seeder import Seeder
 from zdr.gateway.routes import TABLE
-from zdr.keys import new_api_key
-from zdr.settings import load_settings
-from zdr.store import tables
-from zdr.store.crypto import create_master_key_file
-from zdr.store.db import engine_for, migrate
 from zdr.testing.rawhttp import raw_request
-from zdr.testing.servers import free_port, wait_port
 
-ZDR = [sys.executable, "-c", "from zdr.cli import main; main()"]
 METHODS = ("GET", "POST", "DELETE", "PUT", "PATCH")
 
 
@@ -84,50 +73,25 @@ class Served:
         return requests
 
 
-def seed_org(engine: object, name: str) -> str:
-    now = datetime.now(UTC)
-    org_id, ws_id, key = str(uuid.uuid4()), str(uuid.uuid4()), new_api_key()
-    with engine.begin() as conn:                                    # type: ignore[attr-defined]
-        conn.execute(tables.organizations.insert().values(
-            id=org_id, name=name, plan="api", created_at=now, zdr_status="none", hipaa=False))
-        conn.execute(tables.workspaces.insert().values(
-            id=ws_id, org_id=org_id, name="default", created_at=now))
-        conn.execute(tables.api_keys.insert().values(
-            id=str(uuid.uuid4()), org_id=org_id, workspace_id=ws_id, kind="api",
-            prefix=key.prefix, key_hash=key.digest, created_at=now))
-    return key.secret
-
-
 @pytest.fixture(scope="module")
 def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
     home = tmp_path_factory.mktemp("serve-paths") / "home"
-    settings = load_settings(env={}, home=home)
-    engine = engine_for(settings.database_url)
-    migrate(engine)
-    create_master_key_file(settings.key_file)
-    owner, attacker = seed_org(engine, "paths-owner"), seed_org(engine, "paths-attacker")
-    engine.dispose()
-    port, stub_port = free_port(), free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith("ZDR_")}
-    env.update(ZDR_HOME=str(home), ZDR_STUB_PORT=str(stub_port),
-               ZDR_CLASSIFIER="zdr.safety.classifier:NullClassifier")   # starts at once
-    output = (home.parent / "serve.out").open("w")     # a file: a full pipe would stall it
-    server = subprocess.Popen([*ZDR, "serve", "--port", str(port)], env=env,
-                              stdout=output, stderr=subprocess.STDOUT)
+    seeder = Seeder(home)
+    (owner, _), (attacker, _) = seeder.org("paths-owner"), seeder.org("paths-attacker")
+    seeder.close()
+    zdr_home = ZdrHome.fresh(home, ZDR_CLASSIFIER="zdr.safety.classifier:NullClassifier")
+    served = zdr_home.serve()       # the null classifier: it starts at once
     client = httpx.Client(timeout=10)
     try:
-        wait_port(port, timeout=60)
-        base = f"http://127.0.0.1:{port}"
+        base = served.url
         upload = client.post(base + "/v1/files", headers={"x-api-key": owner},
                              files={"file": ("a.txt", b"owner's data")})
         assert upload.status_code == 200, upload.text
-        yield Served(base, port, f"http://127.0.0.1:{stub_port}", attacker,
+        yield Served(base, served.port, f"http://127.0.0.1:{zdr_home.stub_port}", attacker,
                      upload.json()["id"], client)
     finally:
         client.close()
-        server.send_signal(signal.SIGTERM)
-        server.wait(timeout=30)
-        output.close()
+        served.stop()
 
 
 @pytest.mark.parametrize("trick", TRICKS, ids=[t.name for t in TRICKS])

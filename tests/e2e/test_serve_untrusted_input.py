@@ -8,95 +8,42 @@ from __future__ import annotations
 
 import json
 import os
-import signal
 import socket
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
 import pytest
 
-from zdr.testing.servers import free_port, port_open
+from serve_process import Served, ZdrHome
 
-ZDR = [sys.executable, "-c", "from zdr.cli import main; main()"]
 pytestmark = pytest.mark.slow
 
 
-@dataclass
-class Served:
-    base: str
-    port: int
-    env: dict[str, str]
-    output: Path
-    keys: dict[str, str]
-    server: subprocess.Popen[bytes] | None = None
-
-    def stop(self) -> None:
-        """SIGTERM: the logs are flushed and the store's queue drained before it exits."""
-        if self.server is not None and self.server.poll() is None:
-            self.server.send_signal(signal.SIGTERM)
-            self.server.wait(timeout=60)
-
-    def run(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
-        return subprocess.run([*ZDR, *args], env=self.env, capture_output=True, text=True,
-                              timeout=120, check=check)
-
-
-def wait_for(predicate, timeout=60.0):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.1)
-    return False
-
-
-def prepared(folder: Path) -> Served:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("ZDR_")}
-    env.update(ZDR_HOME=str(folder / "home"), ZDR_STUB_PORT=str(free_port()))
-    port = free_port()
-    return Served(f"http://127.0.0.1:{port}", port, env, folder / "serve-output.txt", {})
-
-
-def serving(served: Served) -> Iterator[Served]:
-    with served.output.open("w") as output:
-        served.server = subprocess.Popen([*ZDR, "serve", "--port", str(served.port)],
-                                         env=served.env, stdout=output, stderr=subprocess.STDOUT)
-        try:
-            assert wait_for(lambda: port_open(served.port)), "gateway did not start"
-            assert wait_for(lambda: httpx.get(served.base + "/readyz").status_code == 200)
-            yield served
-        finally:
-            served.stop()
-
-
 @pytest.fixture
-def served_with_orgs(tmp_path: Path) -> Iterator[Served]:
+def served_with_orgs(tmp_path: Path) -> Iterator[tuple[Served, dict[str, str]]]:
     """A home set up as the README does (an `api` org with ZDR approved, a standard one), and
-    `zdr serve` on it; stopped (SIGTERM: logs flushed, store drained) by the test or at the end."""
-    served = prepared(tmp_path)
-    served.run("init", "--admin-email", "admin@provider.example")
-    served.run("users", "create", "reviewer@provider.example", "--provider-role", "reviewer")
-    for org in ("zdr-org", "standard-org"):
-        served.run("orgs", "create", org, "--plan", "api")
-        served.keys[org] = json.loads(served.run("keys", "create", "--org", org,
-                                                 "--json").stdout)["secret"]
-    served.run("orgs", "request-zdr", "zdr-org")
-    served.run("orgs", "approve-zdr", "zdr-org", "--as", "reviewer@provider.example")
-    yield from serving(served)
+    `zdr serve` on it, with each org's key; stopped (SIGTERM: logs flushed, store drained) by the
+    test or at the end."""
+    home = ZdrHome.fresh(tmp_path / "home")
+    home.zdr("init", "--admin-email", "admin@provider.example")
+    home.zdr("users", "create", "reviewer@provider.example", "--provider-role", "reviewer")
+    keys = {org: home.org_with_key(org) for org in ("zdr-org", "standard-org")}
+    home.zdr("orgs", "request-zdr", "zdr-org")
+    home.zdr("orgs", "approve-zdr", "zdr-org", "--as", "reviewer@provider.example")
+    with home.serve() as served:
+        yield served, keys
 
 
 @pytest.fixture(scope="module")
 def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
     """`zdr serve` on a fresh home (no store yet: in-memory ports), for what comes before auth;
     a request head must arrive within `HEAD_TIMEOUT` seconds."""
-    served = prepared(tmp_path_factory.mktemp("serve-heads"))
-    served.env["ZDR_HEADER_TIMEOUT_SECONDS"] = str(HEAD_TIMEOUT)
-    yield from serving(served)
+    home = ZdrHome.fresh(tmp_path_factory.mktemp("serve-heads") / "home",
+                         ZDR_HEADER_TIMEOUT_SECONDS=str(HEAD_TIMEOUT))
+    with home.serve() as served:
+        yield served
 
 
 HEAD_TIMEOUT = 3
@@ -107,21 +54,22 @@ def message(**extra):
             "messages": [{"role": "user", "content": "hello"}], **extra}
 
 
-def test_names_a_zdr_org_chooses_reach_no_file(served_with_orgs: Served) -> None:
-    served = served_with_orgs
+def test_names_a_zdr_org_chooses_reach_no_file(
+        served_with_orgs: tuple[Served, dict[str, str]]) -> None:
+    served, keys = served_with_orgs
     # one canary per way in: a finding would say which one leaked
     canary = {way: f"zdrcanary_{way}_{os.getpid()}_{int(time.time())}" for way in (
         "model", "stream_model", "param", "tool", "edit", "count_param", "batch_param",
         "models_path")}
     control = f"zdrcanary_standard_{os.getpid()}"
-    zdr_key = {"x-api-key": served.keys["zdr-org"]}
+    zdr_key = {"x-api-key": keys["zdr-org"]}
 
     def post(path, body, key=zdr_key):
-        return httpx.post(served.base + path, json=body, headers=key, timeout=20)
+        return httpx.post(served.url + path, json=body, headers=key, timeout=20)
 
     answered = post("/v1/messages", message(model=canary["model"]))
     assert answered.status_code == 200 and answered.headers["zdr-retention"] == "zero"
-    with httpx.stream("POST", served.base + "/v1/messages", headers=zdr_key, timeout=20,
+    with httpx.stream("POST", served.url + "/v1/messages", headers=zdr_key, timeout=20,
                       json=message(model=canary["stream_model"], stream=True)) as stream:
         assert stream.status_code == 200 and "message_stop" in stream.read().decode()
     for way, body in (("param", message(**{canary["param"]: 1})),
@@ -134,20 +82,22 @@ def test_names_a_zdr_org_chooses_reach_no_file(served_with_orgs: Served) -> None
                 message(**{canary["count_param"]: 1})).status_code == 400
     assert post("/v1/messages/batches", {"requests": [{"custom_id": "a", "params": message(
         **{canary["batch_param"]: 1})}]}).status_code == 400
-    httpx.get(served.base + f"/v1/models/{canary['models_path']}", headers=zdr_key, timeout=20)
+    httpx.get(served.url + f"/v1/models/{canary['models_path']}", headers=zdr_key, timeout=20)
     # the control: a standard org's unknown model id is metadata it may keep as it is
     assert post("/v1/messages", message(model=control),
-                key={"x-api-key": served.keys["standard-org"]}).status_code == 200
+                key={"x-api-key": keys["standard-org"]}).status_code == 200
     served.stop()
 
-    clean = served.run("verify", "--json", "--quiet", "--scan-path", str(served.output),
-                       *(arg for c in canary.values() for arg in ("--canary", c)), check=False)
+    clean = served.home.zdr("verify", "--json", "--quiet", "--scan-path",
+                            str(served.output_path),
+                            *(arg for c in canary.values() for arg in ("--canary", c)),
+                            check=False)
     report = json.loads(clean.stdout)
     canaries = next(c for c in report["checks"] if c["name"] == "canaries")
     assert canaries["status"] == "ok", canaries["violations"]
     assert report["ok"], [c for c in report["checks"] if c["status"] == "violations"]
     assert clean.returncode == 0
-    found = served.run("verify", "--json", "--quiet", "--canary", control, check=False)
+    found = served.home.zdr("verify", "--json", "--quiet", "--canary", control, check=False)
     assert found.returncode == 1
     checks = json.loads(found.stdout)["checks"]
     where = [v["where"] for c in checks if c["name"] == "canaries" for v in c["violations"]]
@@ -186,7 +136,7 @@ def test_oversized_heads_are_431_in_the_api_format(served: Served, name: str,
     error = json.loads(body)
     assert error["type"] == "error" and error["error"]["type"] == "request_too_large"
     assert "100 headers" in error["error"]["message"]
-    assert httpx.get(served.base + "/healthz", timeout=20).status_code == 200   # still serving
+    assert httpx.get(served.url + "/healthz", timeout=20).status_code == 200   # still serving
 
 
 def api_error(answer: bytes, status: bytes) -> dict:
@@ -233,7 +183,7 @@ def test_malformed_http_is_400_in_the_api_format(served: Served, name: str,
     error = api_error(raw_head(served.port, request_bytes), b"400")
     assert error["type"] == "invalid_request_error", name
     assert "not valid HTTP/1.1" in error["message"]
-    assert httpx.get(served.base + "/healthz", timeout=20).status_code == 200   # still serving
+    assert httpx.get(served.url + "/healthz", timeout=20).status_code == 200   # still serving
 
 
 @pytest.mark.parametrize("sent", [b"", b"GET /v1/models HTTP/1.1\r\nhost: x\r\nx-slow: "])

@@ -11,11 +11,8 @@ that still hold the old file must notice, or they would go on writing where nobo
 from __future__ import annotations
 
 import json
-import os
 import re
-import signal
 import subprocess
-import sys
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -25,73 +22,38 @@ import httpx
 import pytest
 from store_faults import replaced_by_a_directory
 
+from serve_process import Served, ZdrHome, wait_for
 from zdr.testing.canaries import new_canary
 from zdr.testing.postgres import PostgresServer
-from zdr.testing.servers import free_port, port_open
+from zdr.testing.servers import free_port
 
 pytestmark = pytest.mark.slow
-ZDR = [sys.executable, "-c", "from zdr.cli import main; main()"]
 STORE_DOWN_PAGE = "database is unavailable"
-
-
-def _wait(predicate: Callable[[], bool], timeout: float = 60.0) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.2)
-    return False
 
 
 @dataclass
 class Live:
-    home: Path
-    env: dict[str, str]
-    url: str
+    served: Served
     secret: str
     token: str
     password: str
-    server: subprocess.Popen[str]
-    stderr: Path
 
-    def zdr(self, *args: str) -> str:
-        return subprocess.run([*ZDR, *args], env=self.env, capture_output=True, text=True,
-                              timeout=120, check=True).stdout
+    @property
+    def url(self) -> str:
+        return self.served.url
+
+    @property
+    def home(self) -> Path:
+        return self.served.home.path
 
 
 def _start(tmp_path: Path, db_url: str | None) -> Live:
-    home = tmp_path / "home"
-    env = {k: v for k, v in os.environ.items() if not k.startswith("ZDR_")}
-    env.update(ZDR_HOME=str(home), ZDR_STUB_PORT=str(free_port()), PYTHONUNBUFFERED="1")
-    if db_url:
-        env["ZDR_DB_URL"] = db_url
-
-    def zdr(*args: str) -> str:
-        return subprocess.run([*ZDR, *args], env=env, capture_output=True, text=True,
-                              timeout=120, check=True).stdout
-
-    init = json.loads(zdr("init", "--json"))
-    zdr("orgs", "create", "acme", "--plan", "api")
-    secret = json.loads(zdr("keys", "create", "--org", "acme", "--json"))["secret"]
-    port = free_port()
-    stderr = tmp_path / "serve.stderr"
-    with stderr.open("w") as errors:
-        server = subprocess.Popen([*ZDR, "serve", "--port", str(port), "--workers", "2"],
-                                  env=env, stdout=subprocess.DEVNULL, stderr=errors, text=True)
-    live = Live(home, env, f"http://127.0.0.1:{port}", secret, init["admin_token"],
-                init["admin_password"], server, stderr)
-    assert _wait(lambda: port_open(port)), "the gateway did not start"
-    assert _wait(lambda: httpx.get(live.url + "/readyz").status_code == 200)
-    return live
-
-
-def _stop(live: Live) -> None:
-    live.server.send_signal(signal.SIGTERM)
-    try:
-        live.server.wait(timeout=60)
-    except subprocess.TimeoutExpired:
-        live.server.kill()
-        live.server.wait(timeout=30)
+    home = ZdrHome.fresh(tmp_path / "home", PYTHONUNBUFFERED="1",
+                         **({"ZDR_DB_URL": db_url} if db_url else {}))
+    init = json.loads(home.zdr("init", "--json").stdout)
+    secret = home.org_with_key("acme")
+    served = home.serve("--workers", "2")
+    return Live(served, secret, init["admin_token"], init["admin_password"])
 
 
 def _routes(live: Live, canary: str) -> dict[str, Callable[[httpx.Client], httpx.Response]]:
@@ -152,8 +114,8 @@ def _assert_serving(live: Live, canary: str) -> None:
 
 
 def _assert_quiet(live: Live, canaries: list[str]) -> None:
-    """After the gateway stopped: no traceback on standard error; no canary in the logs."""
-    errors = live.stderr.read_text()
+    """After the gateway stopped: no traceback in what it printed; no canary in the logs."""
+    errors = live.served.output()
     assert "Traceback" not in errors and "Exception in ASGI application" not in errors
     logs = errors + "".join(p.read_text() for p in (live.home / "logs").glob("*"))
     assert [c for c in canaries if c in logs] == []
@@ -179,11 +141,11 @@ def test_postgres_stopped_mid_traffic(tmp_path: Path, postgres: PostgresServer) 
         time.sleep(2.5)         # past the key cache: the keys themselves cannot be checked
         _assert_outage_answers(_all_answer(live, canaries[1]), canaries[1])
         postgres.resume()
-        assert _wait(lambda: httpx.get(live.url + "/v1/models", headers={
+        assert wait_for(lambda: httpx.get(live.url + "/v1/models", headers={
             "x-api-key": live.secret}).status_code == 200, timeout=30)
         _assert_serving(live, canaries[2])
     finally:
-        _stop(live)
+        live.served.stop()
     _assert_quiet(live, canaries)
 
 
@@ -198,7 +160,7 @@ def test_sqlite_file_replaced_by_a_directory_mid_traffic(tmp_path: Path) -> None
             _assert_outage_answers(_all_answer(live, canaries[1]), canaries[1])
         _assert_serving(live, canaries[2])
     finally:
-        _stop(live)
+        live.served.stop()
     _assert_quiet(live, canaries)
 
 
@@ -206,15 +168,12 @@ def test_sqlite_file_replaced_by_a_directory_mid_traffic(tmp_path: Path) -> None
 
 def _serve_once(env_extra: dict[str, str], tmp_path: Path,
                 *args: str) -> subprocess.CompletedProcess[str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("ZDR_")}
-    env.update(ZDR_HOME=str(tmp_path / "home"), ZDR_STUB_PORT=str(free_port()), **env_extra)
-    return subprocess.run([*ZDR, "serve", "--port", str(free_port()), *args], env=env,
-                          capture_output=True, text=True, timeout=120, check=False)
+    home = ZdrHome.fresh(tmp_path / "home", **env_extra)
+    return home.zdr("serve", "--port", str(free_port()), *args, check=False)
 
 
 def test_serve_against_an_unreachable_postgres_exits_with_one_line(tmp_path: Path) -> None:
-    subprocess.run([*ZDR, "init"], env={**os.environ, "ZDR_HOME": str(tmp_path / "home")},
-                   capture_output=True, check=True, timeout=120)
+    ZdrHome.fresh(tmp_path / "home").zdr("init")
     port = free_port()      # nothing listens there
     done = _serve_once({}, tmp_path, "--db",
                        f"postgresql://zdr:pw-{new_canary()}@127.0.0.1:{port}/zdr")
@@ -231,8 +190,7 @@ def test_serve_against_an_unreachable_postgres_exits_with_one_line(tmp_path: Pat
 def test_serve_against_an_unusable_sqlite_path_exits_with_one_line(
         tmp_path: Path, where: str, initialized: bool) -> None:
     if initialized:
-        subprocess.run([*ZDR, "init"], env={**os.environ, "ZDR_HOME": str(tmp_path / "home")},
-                       capture_output=True, check=True, timeout=120)
+        ZdrHome.fresh(tmp_path / "home").zdr("init")
     if where == "a directory":
         path = tmp_path / "store.sqlite3"
         path.mkdir()

@@ -9,9 +9,9 @@ import pytest
 from gateway_under_fuzz import MAX_BODY, FuzzGateway
 from strict_upstream import StrictUpstream
 
+from zdr.inmemory import InMemoryDirectory, InMemorySink, RecordingSafetyQueue
 from zdr.settings import load_settings
 from zdr.testing.logcapture import CapturedLines
-from zdr.testing.memory import InMemoryDirectory, InMemorySink, RecordingSafetyQueue
 from zdr.wiring import build_app
 
 

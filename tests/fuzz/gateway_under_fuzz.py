@@ -13,8 +13,8 @@ from asgi_driver import Answer, call
 from strict_upstream import StrictUpstream
 
 from zdr.gateway.app import GatewayApp
+from zdr.inmemory import InMemorySink, RecordingSafetyQueue
 from zdr.testing.logcapture import CapturedLines
-from zdr.testing.memory import InMemorySink, RecordingSafetyQueue
 
 MAX_BODY = 64 * 1024
 

@@ -12,14 +12,14 @@ from asgi_exchange import Answer, exchange
 
 from zdr.gateway.app import GatewayApp
 from zdr.gateway.upstream_memory import CannedReply, MemoryUpstream, SentRequest
-from zdr.settings import load_settings
-from zdr.testing.logcapture import CapturedLines
-from zdr.testing.memory import (
+from zdr.inmemory import (
     InMemoryDirectory,
     InMemoryResourceOwners,
     InMemorySink,
     RecordingSafetyQueue,
 )
+from zdr.settings import load_settings
+from zdr.testing.logcapture import CapturedLines
 from zdr.wiring import build_app
 
 MODEL = "claude-sonnet-5"

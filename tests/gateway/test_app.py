@@ -223,7 +223,7 @@ def test_stream_is_durable_before_message_stop_reaches_the_client(stub, tmp_path
 
 
 def test_store_failure_on_retained_content_is_not_reported_as_complete(stub, tmp_path):
-    from zdr.testing.memory import InMemorySink
+    from zdr.inmemory import InMemorySink
 
     with GatewayHarness(tmp_path / "home", stub.url, sink=InMemorySink(fail_retained=True)) as gw:
         secret, _ = gw.directory.create_key("store-down-org")

@@ -3,7 +3,7 @@
 import pytest
 
 from zdr.gateway.auth import PrincipalCache, presented_key
-from zdr.testing.memory import InMemoryDirectory
+from zdr.inmemory import InMemoryDirectory
 
 
 @pytest.mark.parametrize(("x_api_key", "authorization", "expected"), [

@@ -315,8 +315,8 @@ def decision(zdr=False, path="/v1/messages", method="POST", body=None, headers=N
     from datetime import UTC, datetime
 
     from zdr.catalog import default_catalog
+    from zdr.inmemory import InMemoryDirectory
     from zdr.policy import decide, extract_facts
-    from zdr.testing.memory import InMemoryDirectory
 
     catalog = default_catalog()
     _, principal = InMemoryDirectory().create_key("views", zdr=zdr)

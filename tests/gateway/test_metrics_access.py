@@ -3,11 +3,6 @@ metrics token or on the separate metrics port (zdr.gateway.metrics_access)."""
 
 from __future__ import annotations
 
-import os
-import signal
-import subprocess
-import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -15,13 +10,13 @@ from typing import Any
 import httpx
 import pytest
 
+from serve_process import ZdrHome, wait_for
 from zdr.gateway.metrics_access import MetricsAccess
 from zdr.settings import load_settings
 from zdr.testing.harness import GatewayHarness
 from zdr.testing.servers import StubThread, free_port, port_open
 
 TOKEN = "metrics-token-4f1c9a"
-ZDR = [sys.executable, "-c", "from zdr.cli import main; main()"]
 
 
 @pytest.mark.parametrize(("settings", "on_gateway_port", "token"), [
@@ -94,21 +89,13 @@ def test_with_a_metrics_port_they_are_served_there_only(stub: StubThread,
 
 @pytest.mark.slow
 def test_zdr_serve_with_workers_serves_metrics_on_its_own_port(tmp_path: Path) -> None:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("ZDR_")}
-    env.update(ZDR_HOME=str(tmp_path / "home"), ZDR_STUB_PORT=str(free_port()))
-    subprocess.run([*ZDR, "init"], env=env, capture_output=True, check=True, timeout=120)
-    port, metrics_port = free_port(), free_port()
-    server = subprocess.Popen([*ZDR, "serve", "--port", str(port), "--workers", "2",
-                               "--metrics-port", str(metrics_port)], env=env,
-                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    try:
-        deadline = time.monotonic() + 60
-        while not (port_open(port) and port_open(metrics_port)) and time.monotonic() < deadline:
-            time.sleep(0.2)
+    home = ZdrHome.fresh(tmp_path / "home")
+    home.zdr("init")
+    metrics_port = free_port()
+    with home.serve("--workers", "2", "--metrics-port", str(metrics_port)) as served:
+        assert wait_for(lambda: port_open(metrics_port))
         assert _metrics(f"http://127.0.0.1:{metrics_port}").status_code == 200
-        assert _metrics(f"http://127.0.0.1:{port}").status_code == 404
-    finally:
-        server.send_signal(signal.SIGTERM)
-        output, _ = server.communicate(timeout=60)
+        assert _metrics(served.url).status_code == 404
+    output = served.output()
     assert f"metrics on http://127.0.0.1:{metrics_port}/metrics" in output
     assert "Traceback" not in output and "address already in use" not in output.lower()

@@ -7,7 +7,6 @@ org B if the gateway did not record and check who created each id.
 
 from __future__ import annotations
 
-import uuid
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -17,11 +16,8 @@ import orjson
 import pytest
 from sqlalchemy import select
 
-from zdr.keys import new_api_key
-from zdr.settings import load_settings
+from store_seeder import Seeder
 from zdr.store import tables
-from zdr.store.crypto import create_master_key_file
-from zdr.store.db import engine_for, migrate
 from zdr.testing.harness import GatewayHarness
 
 BATCH = {"requests": [{"custom_id": "a", "params": {
@@ -166,28 +162,12 @@ def test_upstream_errors_on_create_pass_through_unrecorded(gateway: Any) -> None
 
 
 # ----------------------------------------------------------------------- on the SQL store
-def _seed_org(engine: Any, name: str) -> str:
-    now = datetime.now(UTC)
-    org_id, ws_id, key = str(uuid.uuid4()), str(uuid.uuid4()), new_api_key()
-    with engine.begin() as conn:
-        conn.execute(tables.organizations.insert().values(
-            id=org_id, name=name, plan="api", created_at=now, zdr_status="none", hipaa=False))
-        conn.execute(tables.workspaces.insert().values(
-            id=ws_id, org_id=org_id, name="default", created_at=now))
-        conn.execute(tables.api_keys.insert().values(
-            id=str(uuid.uuid4()), org_id=org_id, workspace_id=ws_id, kind="api",
-            prefix=key.prefix, key_hash=key.digest, created_at=now))
-    return key.secret
-
-
 def test_ownership_is_kept_in_the_sql_store_as_zdr_serve_runs_it(stub: Any,
                                                                  tmp_path: Path) -> None:
     home = tmp_path / "home"
-    settings = load_settings(env={}, home=home)
-    engine = engine_for(settings.database_url)
-    migrate(engine)
-    create_master_key_file(settings.key_file)
-    a_key, b_key = _seed_org(engine, "sql-a"), _seed_org(engine, "sql-b")
+    seeder = Seeder(home)
+    engine = seeder.engine
+    (a_key, _), (b_key, _) = seeder.org("sql-a"), seeder.org("sql-b")
     try:
         with GatewayHarness(home, stub.url, use_store=True) as gw:
             file_id = create(gw, a_key, "file")

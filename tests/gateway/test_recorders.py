@@ -6,8 +6,8 @@ from datetime import UTC, datetime
 
 from zdr.catalog import default_catalog
 from zdr.gateway.recorders import MetadataRecorder, RetainingRecorder, recorder_for
+from zdr.inmemory import InMemorySink
 from zdr.policy import Arrangements, OrgState, RequestFacts, decide
-from zdr.testing.memory import InMemorySink
 
 NOW = datetime(2026, 11, 1, tzinfo=UTC)
 

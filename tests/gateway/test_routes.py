@@ -26,9 +26,9 @@ from zdr.gateway.app import GatewayApp
 from zdr.gateway.ownership import KINDS
 from zdr.gateway.paths import RequestTarget, request_target
 from zdr.gateway.routes import PLACEHOLDERS, TABLE, Route, Router
+from zdr.inmemory import InMemoryDirectory, InMemorySink, NullSafetyQueue
 from zdr.settings import load_settings
 from zdr.testing.logcapture import CapturedLines
-from zdr.testing.memory import InMemoryDirectory, InMemorySink, NullSafetyQueue
 from zdr.wiring import build_app
 
 ALL_METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")

@@ -12,10 +12,10 @@ import typer
 
 from zdr.cli.serve_cmds import prepare_store
 from zdr.control.bootstrap import init_home
+from zdr.inmemory import InMemorySink
 from zdr.settings import Settings, load_settings
 from zdr.store.crypto import MasterKeyError
 from zdr.testing.logcapture import CapturedLines
-from zdr.testing.memory import InMemorySink
 from zdr.wiring import build_app
 
 

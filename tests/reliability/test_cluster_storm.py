@@ -40,6 +40,7 @@ from zdr.store.changes import conninfo
 from zdr.store.db import engine_for
 from zdr.store.purge import PURGE_LOCK_KEY, purge
 from zdr.store.tables import contents, exchanges
+from zdr.testing.probes import admin_post, retention_of
 
 pytestmark = [pytest.mark.slow, pytest.mark.postgres]
 
@@ -103,23 +104,6 @@ def schema_state(database_url: str) -> tuple[Any, ...]:
         engine.dispose()
 
 
-def retention_of(url: str, key: str) -> str:
-    body = json.dumps({"model": "claude-sonnet-4-5", "max_tokens": 8,
-                       "messages": [{"role": "user", "content": "probe"}]}).encode()
-    request = urllib.request.Request(f"{url}/v1/messages", data=body, method="POST", headers={
-        "x-api-key": key, "anthropic-version": "2023-06-01", "content-type": "application/json"})
-    with urllib.request.urlopen(request, timeout=20) as answer:
-        return str(answer.headers["zdr-retention"])
-
-
-def admin_post(url: str, token: str, path: str, body: dict[str, Any]) -> None:
-    request = urllib.request.Request(
-        f"{url}/admin/v1{path}", data=json.dumps(body).encode(), method="POST",
-        headers={"authorization": f"Bearer {token}", "content-type": "application/json"})
-    with urllib.request.urlopen(request, timeout=30) as answer:
-        assert answer.status == 200
-
-
 @pytest.fixture(scope="module")
 def cluster() -> Any:
     env = {k: v for k, v in os.environ.items() if not k.startswith("ZDR_")}
@@ -181,7 +165,8 @@ def faults(cluster: LocalCluster, orgs: dict[str, Org], figures: dict[str, Any],
     late = cluster.instances[2]
     assert late.running, "the late instance did not start"
     revoked = orgs[REVOKED]
-    admin_post(cluster.instances[1].url, reviewer_token, f"/orgs/{REVOKED}/zdr/revoke", {})
+    assert admin_post(cluster.instances[1].url, reviewer_token,
+                      f"/orgs/{REVOKED}/zdr/revoke", {}) == 200
     sent = time.monotonic()                                         # revoked through instance 2
     injected["ZDR revoked"] += 1
     while retention_of(late.url, revoked.key) != "30d":             # seen on instance 3

@@ -12,12 +12,12 @@ from typing import Any
 import pytest
 from safety_data import make_meta
 
+from zdr.inmemory import InMemorySafetySink
 from zdr.observability import make_logger
 from zdr.policy.decision import NOT_KEPT
 from zdr.ports import ClassificationRecord, ExchangeMetadata, RetainedContent
 from zdr.safety.classifier import ClassificationResult, NullClassifier
 from zdr.safety.pipeline import SafetyPipeline, pipeline_from_settings
-from zdr.safety.testing import InMemorySafetySink
 from zdr.settings import Settings
 from zdr.testing.logcapture import CapturedLines
 

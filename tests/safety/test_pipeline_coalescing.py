@@ -11,8 +11,8 @@ from typing import Any
 from safety_data import make_meta
 from test_pipeline import CLEAN, SETTLE_SECONDS, BatchingClassifier, KeywordClassifier, settle
 
+from zdr.inmemory import InMemorySafetySink
 from zdr.safety.pipeline import SafetyPipeline
-from zdr.safety.testing import InMemorySafetySink
 
 
 class CountingQueue:

@@ -9,9 +9,9 @@ import weakref
 
 from safety_data import make_meta
 
+from zdr.inmemory import InMemorySafetySink
 from zdr.safety.classifier import ClassificationResult
 from zdr.safety.pipeline import CLASSIFY_BATCH, SafetyPipeline
-from zdr.safety.testing import InMemorySafetySink
 
 SETTLE_SECONDS = 10.0
 

@@ -10,11 +10,11 @@ import threading
 import pytest
 from safety_data import make_meta
 
+from zdr.inmemory import InMemorySafetySink
 from zdr.observability import make_logger
 from zdr.safety.classifier import ClassificationResult, ClassifierUnavailable
 from zdr.safety.pipeline import SafetyPipeline
 from zdr.safety.processes import ChildClassifierError, ClassifierChildExited, ProcessClassifier
-from zdr.safety.testing import InMemorySafetySink
 from zdr.testing.logcapture import CapturedLines
 
 SCRIPTED = "child_classifiers:Scripted"

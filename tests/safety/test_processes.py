@@ -7,10 +7,10 @@ import asyncio
 import pytest
 from safety_data import make_meta
 
+from zdr.inmemory import InMemorySafetySink
 from zdr.safety.classifier import ClassifierUnavailable
 from zdr.safety.pipeline import pipeline_from_settings
 from zdr.safety.processes import ProcessClassifier
-from zdr.safety.testing import InMemorySafetySink
 from zdr.settings import Settings
 
 TEXTS = [

@@ -7,45 +7,27 @@ policy, so a clean store is what the gateway would leave; each test then breaks 
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import Engine
 
-from zdr.catalog import default_catalog
-from zdr.policy import Arrangements, OrgState, RequestFacts, decide
-from zdr.ports import ClassificationRecord, ExchangeMetadata
+from exchange_rows import ExchangeRows
+from zdr.ports import ExchangeMetadata
 from zdr.settings import Settings
-from zdr.store.crypto import Keyring, Sealed
-from zdr.store.partitions import PartitionManager
-from zdr.store.records import (
-    artifact_rows,
-    classification_row,
-    content_row,
-    exchange_row,
-    flagged_row,
-)
-from zdr.store.tables import (
-    classifier_results,
-    contents,
-    exchanges,
-    feature_artifacts,
-    flagged_contents,
-    organizations,
-)
+from zdr.store.crypto import Keyring
+from zdr.store.tables import organizations
 from zdr.verify import Report, VerifyOptions, run_verify
 
 NOW = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
 MASTER = bytes(range(32))
 
 
-@dataclass
-class Store:
-    settings: Settings
-    engine: Engine
-    keyring: Keyring
-    orgs: dict[str, str] = field(default_factory=dict)   # name -> id
+class Store(ExchangeRows):
+    def __init__(self, settings: Settings, engine: Engine, keyring: Keyring) -> None:
+        super().__init__(engine, keyring)
+        self.settings = settings
+        self.orgs: dict[str, str] = {}        # name -> id
 
     def org(self, name: str, plan: str = "api", zdr: bool = False, **extra: Any) -> str:
         org_id = str(uuid.uuid4())
@@ -63,56 +45,9 @@ class Store:
         surface: str = "messages", started: datetime = NOW, with_content: bool = True,
         classify: bool = True,
     ) -> ExchangeMetadata:
-        """Write an exchange the way the store would: metadata, then what its decision keeps."""
-        arrangements = Arrangements(org=OrgState(
-            plan="api", zdr_status="approved" if zdr else "none", org_id=self.orgs[org]))
-        facts = RequestFacts(surface=surface, features=features, model="claude-sonnet-4-5")
-        decision = decide(facts, arrangements, default_catalog(), started)
-        assert decision.allowed, decision.error
-        meta = ExchangeMetadata(
-            exchange_id=f"ex_{uuid.uuid4().hex}", org_id=self.orgs[org], workspace_id=None,
-            key_id=None, started_at=started, decision=decision, status_code=200, outcome="ok")
-        written = started + timedelta(seconds=2)
-        sealed = self.seal(meta)                      # the keyring writes the org key itself
-        if with_content and decision.content_kept:
-            self.partitions("contents", content_row(meta, sealed, written)["expires_at"])
-        with self.engine.begin() as conn:
-            conn.execute(exchanges.insert().values(**exchange_row(meta)))
-            rows = artifact_rows(meta, written)
-            if rows:
-                conn.execute(feature_artifacts.insert(), rows)
-            if with_content and decision.content_kept:
-                conn.execute(contents.insert().values(**content_row(meta, sealed, written)))
-            if classify and decision.keep["classifier_result"].kept:
-                conn.execute(classifier_results.insert().values(
-                    **classification_row(meta, self.classification(meta), written)))
-        return meta
-
-    def partitions(self, table: str, *expiries: datetime) -> None:
-        """PostgreSQL partitions content tables by expiry day: make the ones rows will need."""
-        PartitionManager(self.engine).ensure(table, expiries)
-
-    def seal(self, meta: ExchangeMetadata, purpose: str = "content") -> Sealed:
-        aad = f"{'content' if purpose == 'content' else 'flagged_content'}|{meta.exchange_id}"
-        return self.keyring.encrypt(meta.org_id, b'{"v":1}', aad.encode(),
-                                    purpose)  # type: ignore[arg-type]
-
-    def classification(self, meta: ExchangeMetadata, flagged: bool = False) -> ClassificationRecord:
-        return ClassificationRecord(
-            exchange_id=meta.exchange_id, org_id=meta.org_id, classifier="test",
-            classifier_version="1", flagged=flagged, scores={"violence": 0.9 if flagged else 0.0},
-            labels={"violence": flagged})
-
-    def flag(self, meta: ExchangeMetadata, misuse_exception: bool = True) -> None:
-        """Flagged content as the safety pipeline writes it (misuse exception)."""
-        sealed = self.seal(meta, "flagged")
-        row = flagged_row(meta, self.classification(meta, True), sealed,
-                          meta.started_at + timedelta(seconds=3))
-        self.partitions("flagged_contents", row["expires_at"])
-        with self.engine.begin() as conn:
-            conn.execute(flagged_contents.insert().values(**row))
-            conn.execute(exchanges.update().where(exchanges.c.id == meta.exchange_id)
-                         .values(misuse_exception=misuse_exception))
+        """Write an exchange of the org named `org` the way the store would."""
+        return self.write(self.orgs[org], started, zdr=zdr, features=features, surface=surface,
+                          with_content=with_content, classify=classify)
 
     def verify(self, **options: Any) -> Report:
         options.setdefault("at", NOW + timedelta(hours=1))

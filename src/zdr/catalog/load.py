@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import re
 import tomllib
+from collections.abc import Callable, Iterator
 from functools import cache
 from importlib import resources
 from pathlib import Path
@@ -103,6 +104,21 @@ class _Reader:
             raise self.fail(key, "must be a table")
         return value
 
+    def entries(self, data: dict[str, Any], name: str, allowed: frozenset[str],
+                named: Callable[[str], str | None] = lambda _id: None,
+                ) -> Iterator[tuple[str, str, dict[str, Any]]]:
+        """(id, key, table) of each entry of the table `name` (`[name.<id>]`): each a table of
+        `allowed` keys only; `named(id)`: what is wrong with the id itself, or None."""
+        for entry_id, entry in self.table(data, name, name).items():
+            key = f"{name}.{entry_id}"
+            if not isinstance(entry, dict):
+                raise self.fail(key, "must be a table")
+            problem = named(entry_id)
+            if problem is not None:
+                raise self.fail(key, problem)
+            self.only(entry, key, allowed)
+            yield entry_id, key, entry
+
     def get(self, data: dict[str, Any], key: str, name: str, kind: type, default: Any = ...) -> Any:
         if name not in data:
             if default is ...:
@@ -179,26 +195,18 @@ def _source(r: _Reader, t: dict[str, Any], key: str) -> str:
 
 
 def _surfaces(r: _Reader, data: dict[str, Any]) -> dict[str, SurfaceSpec]:
-    table = r.table(data, "surfaces", "surfaces")
     surfaces: dict[str, SurfaceSpec] = {}
-    for sid, t in table.items():
-        key = f"surfaces.{sid}"
-        if not isinstance(t, dict):
-            raise r.fail(key, "must be a table")
-        r.only(t, key, SURFACE_KEYS)
+    for sid, key, t in r.entries(data, "surfaces", SURFACE_KEYS):
         artifact, days, until_deleted = _artifact(r, t, key)
-        hipaa = r.get(t, key, "hipaa_eligible", bool)
         surfaces[sid] = SurfaceSpec(
             id=sid,
             zdr_eligible=r.get(t, key, "zdr_eligible", bool),
-            hipaa_eligible=hipaa,
             carries_content=r.get(t, key, "carries_content", bool),
             artifact=artifact,
             artifact_days=days,
             artifact_until_deleted=until_deleted,
-            source=_source(r, t, key),
-            hipaa_requires_zdr=_hipaa_requires_zdr(r, t, key, hipaa),
             hipaa_covered_models=r.get(t, key, "hipaa_covered_models", bool, True),
+            **_eligibility(r, t, key),
         )
     for sid in REQUIRED_SURFACES:
         if sid not in surfaces:
@@ -207,31 +215,23 @@ def _surfaces(r: _Reader, data: dict[str, Any]) -> dict[str, SurfaceSpec]:
 
 
 def _features(r: _Reader, data: dict[str, Any]) -> dict[str, FeatureSpec]:
-    table = r.table(data, "features", "features")
     features: dict[str, FeatureSpec] = {}
-    for fid, t in table.items():
-        key = f"features.{fid}"
-        if not isinstance(t, dict):
-            raise r.fail(key, "must be a table")
-        r.only(t, key, FEATURE_KEYS)
+    for fid, key, t in r.entries(data, "features", FEATURE_KEYS):
         zdr = r.get(t, key, "zdr", str)
         if zdr not in ("yes", "qualified", "no"):
             raise r.fail(f"{key}.zdr", f"must be 'yes', 'qualified' or 'no', not {zdr!r}")
         artifact, days, until_deleted = _artifact(r, t, key)
         if zdr != "yes" and artifact is None:
             raise r.fail(f"{key}.artifact", f"is required when zdr = {zdr!r}")
-        hipaa = r.get(t, key, "hipaa_eligible", bool)
         features[fid] = FeatureSpec(
             id=fid,
             label=r.get(t, key, "label", str),
             zdr=zdr,
-            hipaa_eligible=hipaa,
             artifact=artifact,
             artifact_days=days,
             artifact_until_deleted=until_deleted,
             tool_type_prefixes=r.strings(t, key, "tool_type_prefixes"),
-            source=_source(r, t, key),
-            hipaa_requires_zdr=_hipaa_requires_zdr(r, t, key, hipaa),
+            **_eligibility(r, t, key),
         )
     for fid in REQUIRED_FEATURES:
         if fid not in features:
@@ -247,25 +247,26 @@ def _features(r: _Reader, data: dict[str, Any]) -> dict[str, FeatureSpec]:
 
 
 def _betas(r: _Reader, data: dict[str, Any]) -> dict[str, BetaSpec]:
-    table = r.table(data, "betas", "betas")
     betas: dict[str, BetaSpec] = {}
-    for bid, t in table.items():
-        key = f"betas.{bid}"
-        if not isinstance(t, dict):
-            raise r.fail(key, "must be a table")
-        if not BETA_NAME.fullmatch(bid):
-            raise r.fail(key, "is not a beta name (lower-case words ending in a date, "
-                              "e.g. interleaved-thinking-2025-05-14)")
-        r.only(t, key, BETA_KEYS)
-        hipaa = r.get(t, key, "hipaa_eligible", bool)
-        betas[bid] = BetaSpec(
-            id=bid,
-            zdr_eligible=r.get(t, key, "zdr_eligible", bool),
-            hipaa_eligible=hipaa,
-            hipaa_requires_zdr=_hipaa_requires_zdr(r, t, key, hipaa),
-            source=_source(r, t, key),
-        )
+    for bid, key, t in r.entries(data, "betas", BETA_KEYS, _beta_name_problem):
+        betas[bid] = BetaSpec(id=bid, zdr_eligible=r.get(t, key, "zdr_eligible", bool),
+                              **_eligibility(r, t, key))
     return betas
+
+
+def _beta_name_problem(bid: str) -> str | None:
+    if BETA_NAME.fullmatch(bid):
+        return None
+    return ("is not a beta name (lower-case words ending in a date, "
+            "e.g. interleaved-thinking-2025-05-14)")
+
+
+def _eligibility(r: _Reader, t: dict[str, Any], key: str) -> dict[str, Any]:
+    """What surfaces, features and betas all say: HIPAA eligibility, whether HIPAA needs ZDR
+    there, and where the claim comes from."""
+    hipaa = r.get(t, key, "hipaa_eligible", bool)
+    return {"hipaa_eligible": hipaa, "source": _source(r, t, key),
+            "hipaa_requires_zdr": _hipaa_requires_zdr(r, t, key, hipaa)}
 
 
 def _key_kind_plans(r: _Reader, data: dict[str, Any], key_kinds: frozenset[str],

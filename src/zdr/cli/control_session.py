@@ -17,7 +17,7 @@ import typer
 
 from zdr.cli.common import HOME_HELP, JSON_HELP, fail, print_json
 from zdr.control.views import as_dict
-from zdr.errors import ZdrError
+from zdr.errors import DatabaseUnavailable, ZdrError
 
 if TYPE_CHECKING:  # the services load on first use, so `zdr --help` stays fast
     from zdr.control.plane import ControlPlane
@@ -43,24 +43,27 @@ def one_line_errors(command: Callable[P, R]) -> Callable[P, R]:
 
     @functools.wraps(command)
     def run(*args: P.args, **kwargs: P.kwargs) -> R:
-        from zdr.outage import is_store_outage
-        from zdr.proof.signing import SigningKeyError
-        from zdr.store.crypto import MasterKeyError
-        from zdr.store.db import SchemaTooNew
+        from zdr.outage import is_store_outage, logged_type
 
         try:
             return command(*args, **kwargs)
-        except ZdrError as error:
-            fail(error.message)
-        except (MasterKeyError, SigningKeyError, SchemaTooNew, OSError) as error:
+        except DatabaseUnavailable as error:
+            fail(database_down(error.driver_error))
+        except ZdrError as error:       # the control plane's refusals, a key, the schema
+            fail(error.message.splitlines()[0])
+        except OSError as error:
             fail(str(error).splitlines()[0] if str(error) else type(error).__name__)
         except Exception as error:
-            if not is_store_outage(error):
+            if not is_store_outage(error):      # the pool's timeout: not a statement's error
                 raise
-            fail(f"the database is unavailable ({type(error).__name__}); check that it is "
-                 "running and that ZDR_DB_URL is right")
+            fail(database_down(logged_type(error)))
 
     return run
+
+
+def database_down(driver_error: str) -> str:
+    return (f"the database is unavailable ({driver_error}); check that it is running and that "
+            "ZDR_DB_URL is right")
 
 
 def session(home: Path | None, as_user: str | None) -> tuple[ControlPlane, Actor]:

@@ -53,15 +53,14 @@ def prepare_store(settings: Settings) -> None:
     from sqlalchemy.engine import make_url
 
     from zdr.store.crypto import MasterKeyError, load_master_key
-    from zdr.store.db import SchemaTooNew, durability_warning, engine_for, migrate
-    from zdr.wiring import store_exists
+    from zdr.store.db import SchemaTooNew, durability_warning, engine_for, migrate, store_exists
 
     has_key = bool(settings.master_key or settings.key_file.exists())
     url = make_url(settings.database_url)
     if settings.db_url and not has_key:
         fail(f"no master key for the store at {_place(url)}: set ZDR_MASTER_KEY or run "
              "`zdr init`")
-    if has_key or store_exists(settings):
+    if has_key or store_exists(settings.database_url):
         try:
             load_master_key(settings)
         except MasterKeyError as error:
@@ -106,8 +105,10 @@ def unreachable(database_url: str, error: BaseException) -> str:
     (SQLite) and the error's type — never the password, nor the driver's message."""
     from sqlalchemy.engine import make_url
 
+    from zdr.outage import logged_type
+
     url = make_url(database_url)
-    reason = type(error).__name__
+    reason = logged_type(error)
     if url.get_backend_name() == "sqlite":
         return f"cannot open the SQLite store {url.database} ({reason})"
     return (f"cannot reach the database at {_place(url)} ({reason}); check that the server is "

@@ -47,7 +47,7 @@ def purge_command(
     from zdr.settings import load_settings
     from zdr.store.crypto import Keyring, MasterKeyError, load_master_key
     from zdr.store.db import SchemaTooNew, engine_for, migrate
-    from zdr.store.deletion import due_for_erasure, erase_due
+    from zdr.store.deletion import due_for_erasure, erase_due, receipts_owed
     from zdr.store.purge import purge
 
     settings = load_settings(home=home)
@@ -75,9 +75,8 @@ def purge_command(
                 if not as_json:
                     typer.echo(f"note: organizations were not erased: {error}", err=True)
             else:
-                reports = erase_due(engine, keyring, restore_days, now)
-                erased = [r.org_id for r in reports]
-                _issue_receipts(settings, engine, reports, as_json)
+                erased = [r.org_id for r in erase_due(engine, keyring, restore_days, now)]
+            _issue_receipts(settings, engine, receipts_owed(engine), as_json)
 
         def progress(record_class: str, done: int) -> None:
             if done and not as_json:
@@ -94,7 +93,8 @@ def purge_command(
 
 
 def _issue_receipts(settings: Any, engine: Any, reports: list[Any], as_json: bool) -> None:
-    """A signed erasure receipt per erased org (in the attestation log: `zdr attest log`)."""
+    """A signed erasure receipt per owed erasure: this run's, and any whose process died before
+    its receipt (in the attestation log: `zdr attest log`)."""
     if not reports:
         return
     from zdr.control.plane import build_control_plane

@@ -37,6 +37,7 @@ from zdr.console.sessions import SessionCodec
 from zdr.console.web import Console, Handler, page_view
 from zdr.control.plane import ControlPlane
 from zdr.control.sessions import ConsoleSessions
+from zdr.errors import StoreUnavailable
 from zdr.outage import error_json, log_failure, outage_types
 from zdr.settings import Settings
 
@@ -135,7 +136,7 @@ def build_console_app(
     app = Starlette(
         routes=routes(),
         middleware=[Middleware(SecurityHeaders, secure=settings.console_secure_cookies)],
-        exception_handlers={500: _server_error,
+        exception_handlers={500: _server_error, StoreUnavailable: _store_unavailable,
                             **{kind: _store_unavailable for kind in outage_types()}},
     )
     app.state.console = console

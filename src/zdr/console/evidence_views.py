@@ -20,7 +20,7 @@ from zdr.console.charts import stacked_bars
 from zdr.console.web import Page, org_id_param
 from zdr.control.organizations import Organizations
 from zdr.control.roles import Actor
-from zdr.errors import NotFound, ZdrError
+from zdr.errors import DatabaseUnavailable, NotFound, ZdrError
 from zdr.proof.signing import load_public_key
 from zdr.proof.statements import exchanges_per_day
 
@@ -91,6 +91,8 @@ async def issue(request: Request, page: Page) -> Response:
         try:
             await run_in_threadpool(page.console.plane.evidence.issue_statement, viewer.actor,
                                     org_id, since, until + timedelta(days=1))
+        except DatabaseUnavailable:     # the outage page (zdr.console.app)
+            raise
         except ZdrError as error:
             if error.status in (403, 404):
                 raise

@@ -10,7 +10,7 @@ from starlette.responses import Response
 
 from zdr.console.web import Page
 from zdr.control.roles import Actor
-from zdr.errors import ZdrError
+from zdr.errors import DatabaseUnavailable, ZdrError
 
 SCOPES = ("org", "workspace", "exchange")
 
@@ -63,6 +63,8 @@ async def place(request: Request, page: Page) -> Response:
                 form["workspace"] if form["scope"] == "workspace" else None,
                 form["exchange_id"] if form["scope"] == "exchange" else None,
             )
+        except DatabaseUnavailable:     # the outage page (zdr.console.app)
+            raise
         except ZdrError as error:
             if error.status == 403:
                 raise

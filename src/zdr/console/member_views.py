@@ -16,7 +16,7 @@ from zdr.console.web import Page, org_id_param
 from zdr.control.accounts import MAX_EMAIL
 from zdr.control.org_names import OrgId
 from zdr.control.roles import ORG_ROLES, Actor
-from zdr.errors import ZdrError
+from zdr.errors import DatabaseUnavailable, ZdrError
 
 
 def _context(page: Page, actor: Actor, org_id: OrgId) -> dict[str, Any]:
@@ -49,6 +49,8 @@ async def add_member(request: Request, page: Page) -> Response:
         try:
             await run_in_threadpool(page.console.plane.accounts.add_member, viewer.actor,
                                     org_id, form["email"], form["role"])
+        except DatabaseUnavailable:     # the outage page (zdr.console.app)
+            raise
         except ZdrError as error:
             if error.status in (403, 404):
                 raise

@@ -20,7 +20,7 @@ from zdr.control.organizations import Organizations
 from zdr.control.roles import Actor, authorize
 from zdr.control.views import OrgView
 from zdr.control.workspaces import Workspaces
-from zdr.errors import ZdrError
+from zdr.errors import DatabaseUnavailable, ZdrError
 from zdr.policy import OrgState
 
 
@@ -100,6 +100,8 @@ async def request_zdr(request: Request, page: Page) -> Response:
         try:
             await run_in_threadpool(Arrangements(page.console.control).request_zdr,
                                     viewer.actor, org_id, reason or None)
+        except DatabaseUnavailable:     # the outage page (zdr.console.app)
+            raise
         except ZdrError as error:
             if error.status in (403, 404):
                 raise
@@ -143,6 +145,8 @@ async def create_org(request: Request, page: Page) -> Response:
         try:
             created = await run_in_threadpool(page.console.plane.orgs.create, viewer.actor,
                                               form["name"], form["plan"])
+        except DatabaseUnavailable:     # the outage page (zdr.console.app)
+            raise
         except ZdrError as error:
             if error.status in (403, 404):
                 raise

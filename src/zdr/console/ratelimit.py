@@ -27,6 +27,7 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy import ColumnElement, Connection, Engine, and_, delete, select, text
 
 from zdr.console.client_address import rate_limit_key
+from zdr.errors import RateLimited
 from zdr.keys import hash_secret
 from zdr.store.db import utc
 from zdr.store.tables import login_attempts
@@ -49,7 +50,9 @@ class Attempt:
     address: str
 
 
-class TooManyAttempts(Exception):
+class TooManyAttempts(RateLimited):
+    """429: the sign-in page says how long to wait (`retry_after`, seconds)."""
+
     def __init__(self, retry_after: float) -> None:
         super().__init__("too many sign-in attempts")
         self.retry_after = retry_after

@@ -16,7 +16,7 @@ from zdr.control.lifecycle import plan_refusal
 from zdr.control.organizations import Organizations
 from zdr.control.roles import Actor
 from zdr.control.views import OrgView, ZdrRequestView
-from zdr.errors import Unprocessable, ZdrError
+from zdr.errors import DatabaseUnavailable, Unprocessable, ZdrError
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,6 +81,8 @@ async def approve(request: Request, page: Page) -> Response:
     try:
         await run_in_threadpool(Arrangements(page.console.control).approve_zdr,
                                 viewer.actor, org_id, effective, note)
+    except DatabaseUnavailable:     # the outage page (zdr.console.app)
+        raise
     except ZdrError as error:
         if error.status == 404:
             raise
@@ -100,6 +102,8 @@ async def deny(request: Request, page: Page) -> Response:
     try:
         await run_in_threadpool(Arrangements(page.console.control).deny_zdr,
                                 viewer.actor, org_id, note)
+    except DatabaseUnavailable:     # the outage page (zdr.console.app)
+        raise
     except ZdrError as error:
         if error.status == 404:
             raise

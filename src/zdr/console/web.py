@@ -29,7 +29,7 @@ from zdr.control.org_names import OrgId
 from zdr.control.plane import ControlPlane
 from zdr.control.roles import ORG_ROLES, Actor, authorize
 from zdr.control.sessions import ConsoleSessions
-from zdr.errors import ZdrError
+from zdr.errors import DatabaseUnavailable, ZdrError
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,6 +56,8 @@ def load_viewer(sessions: ConsoleSessions, plane: ControlPlane, session: Session
     expired, or the account is disabled)."""
     try:
         actor = sessions.actor_for(session.session_id)
+    except DatabaseUnavailable:     # the outage page (zdr.console.app)
+        raise
     except ZdrError:
         return None
     if actor.user_id != session.user_id:
@@ -238,6 +240,8 @@ def page_view(
         else:
             try:
                 response = await handler(request, page)
+            except DatabaseUnavailable:     # the outage page (zdr.console.app)
+                raise
             except ZdrError as error:
                 response = error_page(request, page, error)
         response = finish(request, response, page)

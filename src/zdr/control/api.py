@@ -16,7 +16,7 @@ messages name fields, never echo what was sent.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from datetime import timedelta
 from typing import Annotated, Any
 
@@ -43,7 +43,17 @@ from zdr.control.views import (
     WorkspaceView,
     ZdrRequestView,
 )
-from zdr.errors import AuthenticationFailed, InvalidRequest, NotFound, ZdrError, error_body
+from zdr.errors import (
+    AuthenticationFailed,
+    InvalidRequest,
+    MethodNotAllowed,
+    NotFound,
+    PermissionDenied,
+    StoreUnavailable,
+    Unprocessable,
+    ZdrError,
+    render,
+)
 from zdr.outage import error_json, log_failure, outage_types
 from zdr.store.holds import Hold
 
@@ -61,20 +71,28 @@ _bearer = HTTPBearer(auto_error=False, description="An admin token: `zdra-…`")
 ServicesFactory = Callable[[], ControlPlane]
 
 
-def _status_error(status: int) -> tuple[str, str]:
+def _status_error(status: int) -> ZdrError:
+    """The tree's member for a status Starlette raised (an unknown route, a wrong method)."""
     return {
-        401: ("authentication_error", "authentication required"),
-        403: ("permission_error", "permission denied"),
-        404: ("not_found_error", "not found"),
-        405: ("invalid_request_error", "method not allowed"),
-    }.get(status, ("invalid_request_error", "invalid request"))
+        401: AuthenticationFailed("authentication required"),
+        403: PermissionDenied("permission denied"),
+        404: NotFound("not found"),
+        405: MethodNotAllowed("method not allowed"),
+    }.get(status) or InvalidRequest("invalid request")
+
+
+def _answer(error: BaseException, headers: Mapping[str, str] | None = None) -> JSONResponse:
+    status, body = render(error)
+    return JSONResponse(body, status_code=status, headers=headers)
 
 
 def _install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(ZdrError)
     async def _zdr_error(_: Request, error: ZdrError) -> JSONResponse:
+        if isinstance(error, StoreUnavailable):
+            log_failure(error, "admin_api")
         headers = {"WWW-Authenticate": "Bearer"} if error.status == 401 else None
-        return JSONResponse(error.as_json(), status_code=error.status, headers=headers)
+        return _answer(error, headers)
 
     @app.exception_handler(RequestValidationError)
     async def _invalid(_: Request, error: RequestValidationError) -> JSONResponse:
@@ -82,27 +100,23 @@ def _install_error_handlers(app: FastAPI) -> None:
         for item in error.errors()[:5]:
             where = ".".join(str(part) for part in item.get("loc", ()))
             problems.append(f"{where}: {item.get('msg', 'invalid')}")
-        message = "; ".join(problems) or "invalid request"
-        return JSONResponse(error_body(422, "invalid_request_error", message), status_code=422)
+        return _answer(Unprocessable("; ".join(problems) or "invalid request"))
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(_: Request, error: StarletteHTTPException) -> JSONResponse:
-        kind, message = _status_error(error.status_code)
-        return JSONResponse(error_body(error.status_code, kind, message),
-                            status_code=error.status_code, headers=error.headers)
+        return _answer(_status_error(error.status_code), error.headers)
 
     async def _store(_: Request, error: Exception) -> JSONResponse:
         log_failure(error, "admin_api")         # an outage: 503; a query's own error: 500
         status, body = error_json(error)
         return JSONResponse(body, status_code=status)
 
-    for kind in outage_types():
-        if not issubclass(kind, ZdrError):
-            app.add_exception_handler(kind, _store)
+    for kind in outage_types():      # what the store's translation cannot reach (pool timeout)
+        app.add_exception_handler(kind, _store)
 
     @app.exception_handler(Exception)
     async def _unexpected(_: Request, error: Exception) -> JSONResponse:
-        return JSONResponse(error_body(500, "api_error", "internal error"), status_code=500)
+        return _answer(error)
 
 
 def plane(request: Request) -> ControlPlane:

@@ -21,9 +21,11 @@ from zdr.proof import envelope, ledger, proofs, receipts, registry, statements
 from zdr.proof.canonical import instant
 from zdr.proof.records import Period
 from zdr.proof.signing import Signer
+from zdr.store import erasure_records
 from zdr.store.db import utc
-from zdr.store.deletion import ErasureReport
+from zdr.store.deletion import receipts_owed
 from zdr.store.end_user_erasure import erase_end_user
+from zdr.store.erasure_records import ErasureReport
 from zdr.store.holds import active_holds
 
 if TYPE_CHECKING:
@@ -145,14 +147,42 @@ class Evidence:
         return self._issue(actor, "receipt", org.id, body)
 
     def org_erasure_receipt(self, report: ErasureReport) -> Issued:
-        """The signed receipt of an org's erasure (`zdr purge` and the sweeper issue it)."""
+        """The signed receipt of an org's erasure (`zdr purge` and the sweeper issue it). An
+        erasure recorded in `org_erasures` gets one receipt: issued again, the one in the log
+        is returned."""
+        record_id = report.record_id
+        if record_id is not None:
+            issued = self._issued_receipt(record_id)
+            if issued is not None:
+                return issued
         with self.ctx.read() as conn:
             org = statements.find_org(conn, report.org_id)
             if org is None:
                 raise NotFound("organization not found")
             standing = active_holds(conn, org.id)
         body = receipts.org_receipt(org, report, standing)
-        return self._issue(system_actor("erasure"), "receipt", org.id, body)
+        try:
+            return self._issue(system_actor("erasure"), "receipt", org.id, body,
+                               settles=record_id)
+        except _AlreadySettled:         # another process issued it a moment ago
+            assert record_id is not None
+            issued = self._issued_receipt(record_id)
+            assert issued is not None
+            return issued
+
+    def owed_erasure_receipts(self) -> list[Issued]:
+        """Issue every erasure receipt still owed (an erasure whose process died before its
+        receipt was signed, or whose signing failed): the sweeper and `zdr purge` call this."""
+        return [self.org_erasure_receipt(report) for report in receipts_owed(self.ctx.engine)]
+
+    def _issued_receipt(self, record_id: str) -> Issued | None:
+        with self.ctx.read() as conn:
+            seq = erasure_records.receipt_seq(conn, record_id)
+            entry = None if seq is None else ledger.get(conn, seq)
+        if entry is None:
+            return None
+        document = entry.document.encode("utf-8")
+        return Issued(document, envelope.open_document(document).payload, entry)
 
     # -- internals ---------------------------------------------------------------------------
     def _trusted(self) -> list[str]:
@@ -190,8 +220,11 @@ class Evidence:
                 "checks": [{"name": c.name, "status": c.status, "examined": c.examined,
                             "violations": len(c.violations)} for c in report.checks]}
 
-    def _issue(self, actor: Actor, kind: str, org_id: str, body: dict[str, Any]) -> Issued:
-        """Add the audit head, the last checkpoint and the log link; sign, log, audit."""
+    def _issue(self, actor: Actor, kind: str, org_id: str, body: dict[str, Any],
+               settles: str | None = None) -> Issued:
+        """Add the audit head, the last checkpoint and the log link; sign, log, audit. With
+        `settles`: the org erasure it is the receipt of is marked issued in the same
+        transaction (`_AlreadySettled`, nothing logged, when another process did first)."""
         signer = self.signer()
         with self.ctx.write() as conn:
             key = self.ctx.audit_key()
@@ -209,6 +242,8 @@ class Evidence:
             entry = ledger.append(conn, kind=kind, org_id=org_id,
                                   issued_at=self.ctx.now(), link=body["log"], digest=digest,
                                   document=document)
+            if settles is not None and not erasure_records.settle(conn, settles, entry.seq):
+                raise _AlreadySettled
             self.ctx.record(conn, actor, f"attest.{kind}", org_id, target=f"log#{entry.seq}",
                             after={"hash": digest, "period": body.get("period")})
         return Issued(document, body, entry)
@@ -219,3 +254,7 @@ class Issued:
     document: bytes                       # the signed file
     payload: dict[str, Any]
     entry: ledger.LogEntry | None         # its place in the attestation log (proofs: none)
+
+
+class _AlreadySettled(Exception):
+    """The erasure's receipt was logged by another process first (this one is rolled back)."""

@@ -26,6 +26,7 @@ from zdr.control.workspaces import Workspaces
 from zdr.errors import InvalidRequest, StoreUnavailable
 from zdr.proof.envelope import InvalidDocument
 from zdr.settings import Settings
+from zdr.store.crypto import Keyring, MasterKeyError, derived_key, load_master_key
 from zdr.store.tables import audit_log
 
 
@@ -112,20 +113,19 @@ class ControlPlane:
 
 def build_control_plane(
     settings: Settings, engine: Engine | None = None, catalog: Catalog | None = None,
-    with_keyring: bool = True,
+    with_keyring: bool = True, keys: tuple[bytes, Keyring] | None = None,
 ) -> ControlPlane:
-    """The control plane for a home: its database, catalog and (if the master key loads) keys."""
+    """The control plane for a home: its database, catalog and (if the master key loads) keys.
+    `keys`: the master key and the `Keyring` over `engine` that the process opened already (the
+    gateway's: one keyring, one cache of data keys per process)."""
     from zdr.proof.signing import SigningKeyError, load_signer
     from zdr.store.db import engine_for
 
     engine = engine or engine_for(settings.database_url)
     keyring = chain_key = signer = end_user_key = None
     if with_keyring:
-        from zdr.store.crypto import Keyring, MasterKeyError, derived_key, load_master_key
-
         try:
-            master_key = load_master_key(settings)
-            keyring = Keyring(engine, master_key)
+            master_key, keyring = keys or _open_keys(settings, engine)
             chain_key = audit.ChainKey.from_master_key(master_key)
             end_user_key = derived_key(master_key, "end-users")
         except MasterKeyError:
@@ -142,3 +142,8 @@ def build_control_plane(
         checkpoint_policy=checkpoints.CheckpointPolicy(
             settings.audit_checkpoint_entries, settings.audit_checkpoint_minutes * 60),
     ))
+
+
+def _open_keys(settings: Settings, engine: Engine) -> tuple[bytes, Keyring]:
+    master_key = load_master_key(settings)
+    return master_key, Keyring(engine, master_key)

@@ -11,109 +11,97 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import secrets
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
 import orjson
 
-from zdr.catalog.schema import Catalog
-from zdr.end_users import EndUsers
+from zdr.errors import (
+    STORE_DOWN,
+    AuthenticationFailed,
+    HeadersTooLarge,
+    InvalidRequest,
+    MethodNotAllowed,
+    NotFound,
+    RequestTooLarge,
+    StoreUnavailable,
+    ZdrError,
+)
 from zdr.gateway.asgi import ASGIApp, Receive, Scope, Send
 from zdr.gateway.auth import PrincipalCache, presented_key
-from zdr.gateway.body import UnreadableBody, read_json_object
+from zdr.gateway.body import read_json_object
 from zdr.gateway.classify import View, view_for
 from zdr.gateway.client import ClientChannel
+from zdr.gateway.collaborators import Limits, Outputs, PolicyInputs
 from zdr.gateway.exchange import Exchange
-from zdr.gateway.header_limits import TOO_LARGE_STATUS, TOO_LARGE_TYPE, HeaderLimits
-from zdr.gateway.metrics_access import UNAUTHORIZED, MetricsAccess
+from zdr.gateway.metrics_access import UNAUTHORIZED
 from zdr.gateway.observe import MessageObserver
 from zdr.gateway.ownership import OwnershipGuard
 from zdr.gateway.paths import PathRefused, RequestTarget, request_target
-from zdr.gateway.pseudonyms import Pseudonyms
 from zdr.gateway.recorders import MetadataRecorder, RetainingRecorder, recorder_for
 from zdr.gateway.relay import Relay
-from zdr.gateway.responses import new_request_id, send_body, send_error
+from zdr.gateway.responses import new_request_id, send_body, send_error, send_refusal
 from zdr.gateway.routes import STORAGE, Match, Route, Router
 from zdr.gateway.session_bodies import with_session_model
-from zdr.observability import AccessLog, GatewayMetrics, LoggerAccessLog
-from zdr.outage import STORE_DOWN, is_store_outage, where
+from zdr.observability import AccessLog, LoggerAccessLog
+from zdr.outage import is_store_outage, logged_type, where
 from zdr.policy import decide, extract_facts
-from zdr.ports import Clock, Directory, ExchangeSink, ResourceOwners, SafetyQueue
 
 OPS_PATHS = frozenset({"/healthz", "/readyz", "/metrics"})
 NO_RETENTION = "none"
 Hook = Callable[[], Awaitable[None]]
 
 
-class BadBody(Exception):
-    """The request body cannot be served: too large, not JSON, or not a JSON object."""
-
-    def __init__(self, status: int, error_type: str, message: str) -> None:
-        super().__init__(message)
-        self.status, self.error_type, self.message = status, error_type, message
-
-
 class GatewayApp:
+    """`policy`: what decisions read; `outputs`: where exchanges go; `limits`: request bounds
+    (`zdr.gateway.collaborators`). `relay` talks to the upstream; `fallback` answers the paths
+    the gateway does not serve; `on_startup` / `on_shutdown` run in the ASGI lifespan."""
+
     def __init__(
         self,
-        *,
-        catalog: Catalog,
-        directory: Directory,
-        sink: ExchangeSink,
-        safety: SafetyQueue,
-        clock: Clock,
+        policy: PolicyInputs,
+        outputs: Outputs,
+        limits: Limits,
         relay: Relay,
-        owners: ResourceOwners,
-        metrics: GatewayMetrics,
-        logger: Any,
-        key_cache_ttl: float,
-        log_writer: Any = None,
-        max_body_bytes: int,
-        header_limits: HeaderLimits,
-        pseudonyms: Pseudonyms,
+        *,
         fallback: ASGIApp | None = None,
-        end_users: EndUsers | None = None,
-        classify: bool = True,
         on_startup: Sequence[Hook] = (),
         on_shutdown: Sequence[Hook] = (),
-        metrics_access: MetricsAccess | None = None,
-        tracer: Any = None,
     ) -> None:
-        self.catalog = catalog
-        self.metrics_access = metrics_access or MetricsAccess()
+        self.catalog = catalog = policy.catalog
         self.router = Router(catalog)
-        self.principals = PrincipalCache(directory, key_cache_ttl)
-        self.sink = sink
-        self.safety = safety
-        self.clock = clock
+        self.principals = PrincipalCache(policy.directory, limits.key_cache_ttl)
+        self.clock = policy.clock
+        self.ownership = OwnershipGuard(policy.owners, catalog, relay)
+        self.pseudonyms = policy.pseudonyms
+        self.end_users = policy.end_users
+        self.sink = outputs.sink
+        self.safety = outputs.safety
+        self.classify = outputs.classify
+        self.metrics = outputs.metrics
+        self.metrics_access = outputs.metrics_access
+        self.log = outputs.logger
+        self.access = AccessLog(outputs.log_writer) if outputs.log_writer is not None \
+            else LoggerAccessLog(outputs.logger)
+        self.tracer = outputs.tracer
+        self.max_body_bytes = limits.max_body_bytes
+        self.header_limits = limits.header_limits
         self.relay = relay
-        self.ownership = OwnershipGuard(owners, catalog, relay)
-        self.metrics = metrics
-        self.log = logger
-        self.max_body_bytes = max_body_bytes
-        self.header_limits = header_limits
-        self.pseudonyms = pseudonyms      # client-chosen names in a ZDR org's record
         self.fallback = fallback
-        # keyed hashes of metadata.user_id; without a store a key of this process will do
-        self.end_users = end_users or EndUsers(secrets.token_bytes(32))
-        self.classify = classify   # False: no classifier is wired, so no text is collected for it
         self._on_startup = tuple(on_startup)
         self._on_shutdown = tuple(on_shutdown)
-        self.access = AccessLog(log_writer) if log_writer is not None else LoggerAccessLog(logger)
-        self.tracer = tracer        # zdr.tracing.ExchangeTracer, or None: traces are off
         self.ready = False
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         kind = scope["type"]
         if kind == "http":
             if self.header_limits.exceeded(scope["headers"]):   # before routing and auth
-                await self._unrouted(send, TOO_LARGE_STATUS, TOO_LARGE_TYPE,
-                                     self.header_limits.message, outcome="bad_request")
+                await self._unrouted(send, HeadersTooLarge(self.header_limits.message),
+                                     outcome="bad_request")
                 return
             target = request_target(scope)    # one canonical path, before routing and fallback
             if isinstance(target, PathRefused):
-                await self._unrouted(send, 400, "invalid_request_error", target.message,
+                await self._unrouted(send, InvalidRequest(target.message),
                                      outcome="bad_request")
                 return
             matched = self.router.match(target.path)
@@ -129,7 +117,7 @@ class GatewayApp:
             elif self.fallback is not None:
                 await self.fallback(scope, receive, send)
             else:
-                await self._unrouted(send, 404, "not_found_error", "Not found.")
+                await self._unrouted(send, NotFound("Not found."))
         elif kind == "lifespan":
             await self._lifespan(receive, send)
         elif self.fallback is not None:
@@ -144,8 +132,8 @@ class GatewayApp:
         route = matched.route
         method: str = scope["method"]
         if method not in route.methods:
-            await self._unrouted(send, 405, "invalid_request_error",
-                                 f"Method {method[:10]} is not allowed on this route.")
+            await self._unrouted(send, MethodNotAllowed(
+                f"Method {method[:10]} is not allowed on this route."))
             return
         headers = {k.decode("latin-1"): v.decode("latin-1") for k, v in scope["headers"]}
         key = presented_key(headers.get("x-api-key"), headers.get("authorization"))
@@ -155,16 +143,16 @@ class GatewayApp:
             await self._store_down(send, error, route.name)
             return
         if principal is None:
-            await self._unrouted(send, 401, "authentication_error", "invalid x-api-key",
+            await self._unrouted(send, AuthenticationFailed("invalid x-api-key"),
                                  surface=route.name, outcome="unauthenticated")
             return
         body = b""
         parsed: dict[str, Any] | None = None
-        problem: BadBody | None = None
+        problem: InvalidRequest | None = None
         try:
             body = await self._read_body(headers, receive)
             parsed = _parse(body, route, method)
-        except BadBody as error:
+        except InvalidRequest as error:     # too large, empty, not one JSON object
             problem = error
         path = target.path
         facts = extract_facts(method, path, headers, parsed, principal.arrangements.key_kind,
@@ -253,8 +241,8 @@ class GatewayApp:
         limit = self.max_body_bytes
         declared = headers.get("content-length")
         if declared is not None and declared.isdigit() and int(declared) > limit:
-            raise BadBody(413, "request_too_large", f"Request exceeds the maximum allowed number "
-                          f"of bytes ({limit}).")
+            raise RequestTooLarge(f"Request exceeds the maximum allowed number of bytes "
+                                  f"({limit}).")
         chunks: list[bytes] = []
         size = 0
         while True:
@@ -265,8 +253,8 @@ class GatewayApp:
             if chunk:
                 size += len(chunk)
                 if size > limit:
-                    raise BadBody(413, "request_too_large", f"Request exceeds the maximum "
-                                  f"allowed number of bytes ({limit}).")
+                    raise RequestTooLarge(f"Request exceeds the maximum allowed number of "
+                                          f"bytes ({limit}).")
                 chunks.append(chunk)
             if not message.get("more_body", False):
                 break
@@ -311,29 +299,29 @@ class GatewayApp:
         )
 
     # ------------------------------------------------------------------ everything else
-    async def _unrouted(self, send: Send, status: int, error_type: str, message: str, *,
-                        surface: str = "unknown", outcome: str = "not_found") -> None:
+    async def _unrouted(self, send: Send, error: ZdrError, *, surface: str = "unknown",
+                        outcome: str = "not_found") -> None:
         request_id = new_request_id()
         # counted and logged before answering: once the client has its answer, both exist
-        self.metrics.observe(surface, outcome, NO_RETENTION, status, 0.0, None)
+        self.metrics.observe(surface, outcome, NO_RETENTION, error.status, 0.0, None)
         self.metrics.flush()        # not left to the tally (refusals are not the hot path)
-        self.log.info("refused", request_id=request_id, surface=surface, status=status,
+        self.log.info("refused", request_id=request_id, surface=surface, status=error.status,
                       outcome=outcome)
-        await send_error(send, status, error_type, message, request_id, NO_RETENTION)
+        await send_refusal(send, error, request_id, NO_RETENTION)
 
     async def _store_down(self, send: Send, error: Exception, surface: str) -> None:
         self.log.error("store_unavailable" if is_store_outage(error) else "auth_failed",
-                       surface=surface, error_type=type(error).__name__, location=where(error))
-        await self._unrouted(send, 503, "api_error", STORE_DOWN, surface=surface,
+                       surface=surface, error_type=logged_type(error), location=where(error))
+        await self._unrouted(send, StoreUnavailable(STORE_DOWN), surface=surface,
                              outcome="store_unavailable")
 
     async def _ops(self, path: str, scope: Scope, send: Send) -> None:
         if path == "/metrics":
             status = self.metrics_access.status(_header(scope, b"authorization"))
             if status == 404:
-                await self._unrouted(send, 404, "not_found_error", "Not found.")
+                await self._unrouted(send, NotFound("Not found."))
             elif status == 401:
-                await self._unrouted(send, 401, "authentication_error", UNAUTHORIZED,
+                await self._unrouted(send, AuthenticationFailed(UNAUTHORIZED),
                                      outcome="unauthenticated")
             else:
                 await send_body(send, 200, self.metrics.render(), [],
@@ -380,9 +368,6 @@ def _parse(body: bytes, route: Route, method: str) -> dict[str, Any] | None:
         return None
     if not body:
         if route.content:
-            raise BadBody(400, "invalid_request_error", "The request body is empty.")
+            raise InvalidRequest("The request body is empty.")
         return None
-    try:
-        return read_json_object(body)     # one reading: duplicate keys refused (gateway.body)
-    except UnreadableBody as error:
-        raise BadBody(400, "invalid_request_error", error.message) from None
+    return read_json_object(body)     # one reading: duplicate keys refused (gateway.body)

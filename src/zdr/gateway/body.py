@@ -24,6 +24,8 @@ from typing import Any
 
 import jiter
 
+from zdr.errors import InvalidRequest
+
 DUPLICATE_KEY = ("The request body repeats a key within one JSON object; send each key once "
                  "(the gateway refuses bodies that JSON parsers could read differently).")
 TOO_DEEP = "The request body is nested too deeply; send a flatter JSON document."
@@ -32,12 +34,8 @@ NOT_JSON = ("The request body is not valid JSON (or not valid UTF-8): check its 
 NOT_OBJECT = "The request body must be a JSON object."
 
 
-class UnreadableBody(ValueError):
-    """The body is not one unambiguous JSON object. `message` is safe to show the client."""
-
-    def __init__(self, message: str) -> None:
-        super().__init__(message)
-        self.message = message
+class UnreadableBody(InvalidRequest):
+    """The body is not one unambiguous JSON object (400). `message` is safe to show the client."""
 
 
 def read_json_object(body: bytes) -> dict[str, Any]:

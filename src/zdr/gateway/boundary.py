@@ -7,7 +7,7 @@ from typing import Any
 
 from zdr.gateway.asgi import ASGIApp, Receive, Scope, Send
 from zdr.gateway.responses import new_request_id, send_error
-from zdr.outage import error_json, is_store_outage, where
+from zdr.outage import error_json, is_store_outage, logged_type, where
 
 
 class ErrorBoundary:
@@ -27,13 +27,13 @@ class ErrorBoundary:
                 raise
             request_id = new_request_id()
             self.log.error("store_unavailable" if is_store_outage(error) else "unhandled_error",
-                           request_id=request_id, error_type=type(error).__name__,
+                           request_id=request_id, error_type=logged_type(error),
                            location=where(error), surface=surface_of(scope.get("path", "")))
             status, body = error_json(error)
             # If the response had started, this fails and the client sees the connection end
             # unfinished (never a clean end of a truncated body).
             with contextlib.suppress(Exception):
-                await send_error(send, status, "api_error", body["error"]["message"],
+                await send_error(send, status, body["error"]["type"], body["error"]["message"],
                                  request_id, "none")
 
 

@@ -24,7 +24,8 @@ from typing import Any
 
 from aiohttp import web
 
-from zdr.errors import error_body
+from zdr.errors import AuthenticationFailed, NotFound, ZdrError
+from zdr.errors import render as render_error
 from zdr.settings import Settings
 
 TEXT_FORMAT = "text/plain; version=0.0.4; charset=utf-8"
@@ -76,12 +77,11 @@ class MetricsListener:
     async def _metrics(self, request: web.Request) -> web.Response:
         status = self._access.status(request.headers.get("authorization"), gateway_port=False)
         if status != 200:
-            return web.json_response(error_body(401, "authentication_error", UNAUTHORIZED),
-                                     status=401, headers={"WWW-Authenticate": "Bearer"})
+            return _refusal(AuthenticationFailed(UNAUTHORIZED), {"WWW-Authenticate": "Bearer"})
         return web.Response(body=self._render(), headers={"content-type": TEXT_FORMAT})
 
     async def _not_found(self, _: web.Request) -> web.Response:
-        return web.json_response(error_body(404, "not_found_error", "Not found."), status=404)
+        return _refusal(NotFound("Not found."))
 
     async def start(self) -> None:
         app = web.Application()
@@ -96,3 +96,8 @@ class MetricsListener:
         if self._runner is not None:
             await self._runner.cleanup()
             self._runner = None
+
+
+def _refusal(error: ZdrError, headers: dict[str, str] | None = None) -> web.Response:
+    status, body = render_error(error)
+    return web.json_response(body, status=status, headers=headers)

@@ -1,7 +1,9 @@
 """Sending responses on raw ASGI: JSON bodies, errors in the Anthropic format, common headers.
 
-Error messages are written by this code (or taken from the policy's decision); a request body is
-never quoted in one.
+`send_refusal` answers a member of the error tree (`zdr.errors.render`); `send_error` a status,
+type and message from elsewhere (the policy's decision, the upstream). Both bodies are the API's
+error format (`zdr.errors.error_body`) with the `request_id`. Error messages are written by this
+code (or taken from the policy's decision); a request body is never quoted in one.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ from typing import Any
 
 import orjson
 
+from zdr.errors import ZdrError, error_body, render
 from zdr.gateway.asgi import Send
 
 Headers = list[tuple[bytes, bytes]]
@@ -23,11 +26,9 @@ def new_request_id() -> str:
 
 
 def error_payload(error_type: str, message: str, request_id: str) -> bytes:
-    return orjson.dumps({
-        "type": "error",
-        "error": {"type": error_type, "message": message},
-        "request_id": request_id,
-    })
+    body = error_body(error_type, message)
+    body["request_id"] = request_id
+    return orjson.dumps(body)
 
 
 def base_headers(request_id: str, retention: str) -> Headers:
@@ -57,6 +58,17 @@ async def send_error(
     if extra:
         headers.extend(extra)
     await send_body(send, status, error_payload(error_type, message, request_id), headers)
+
+
+async def send_refusal(
+    send: Send, error: ZdrError, request_id: str, retention: str, extra: Headers | None = None,
+) -> None:
+    status, body = render(error)
+    body["request_id"] = request_id
+    headers = base_headers(request_id, retention)
+    if extra:
+        headers.extend(extra)
+    await send_body(send, status, orjson.dumps(body), headers)
 
 
 async def send_json(send: Send, status: int, value: Any, headers: Headers) -> None:

@@ -10,7 +10,7 @@ stored by this module).
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 import orjson
@@ -29,12 +29,12 @@ def request_text(body: Mapping[str, Any] | None) -> str:
     if body is None:
         return ""
     parts: list[str] = []
-    _collect(body.get("system"), parts, 0)
+    _collect(body.get("system"), parts)
     messages = body.get("messages")
     if isinstance(messages, list):
         for message in messages:
             if isinstance(message, dict):
-                _collect(message.get("content"), parts, 0)
+                _collect(message.get("content"), parts)
     return "\n".join(parts)
 
 
@@ -74,46 +74,53 @@ def content_texts(blocks: list[Any]) -> list[str]:
 def json_text(value: Any) -> str:
     """Every string value (not the keys) of a JSON document, joined by newlines."""
     parts: list[str] = []
-    _strings(value, parts, 0)
+    _walk(value, parts, 0, MAX_JSON_DEPTH, _values)
     return "\n".join(parts)
 
 
-def _strings(value: Any, parts: list[str], depth: int) -> None:
-    if depth > MAX_JSON_DEPTH:
+def _walk(value: Any, parts: list[str], depth: int, limit: int,
+          opened: Callable[[dict[str, Any], list[str]], Iterable[Any]]) -> None:
+    """Strings as they are, lists item by item, objects by `opened` (which adds an object's own
+    text to `parts` and gives what to walk inside it), down to `limit` levels."""
+    if depth > limit:
         return
     if isinstance(value, str):
         parts.append(value)
     elif isinstance(value, list):
         for item in value:
-            _strings(item, parts, depth + 1)
+            _walk(item, parts, depth + 1, limit, opened)
     elif isinstance(value, dict):
-        for item in value.values():
-            _strings(item, parts, depth + 1)
+        for inner in opened(value, parts):
+            _walk(inner, parts, depth + 1, limit, opened)
 
 
-def _collect(value: Any, parts: list[str], depth: int) -> None:
-    if depth > MAX_DEPTH:
-        return
-    if isinstance(value, str):
-        parts.append(value)
-    elif isinstance(value, list):
-        for item in value:
-            _collect(item, parts, depth + 1)
-    elif isinstance(value, dict):
-        kind = value.get("type", "text")
-        text = value.get("text")
-        if isinstance(text, str) and kind == "text":
-            parts.append(text)
-        if kind in TITLED_BLOCKS:
-            for name in ("title", "context"):
-                if isinstance(value.get(name), str):
-                    parts.append(value[name])
-        source = value.get("source")
-        if isinstance(source, dict):
-            if source.get("type") == "text" and isinstance(source.get("data"), str):
-                parts.append(source["data"])
-            elif source.get("type") == "content":
-                _collect(source.get("content"), parts, depth + 1)
-        content = value.get("content")
-        if content is not None:
-            _collect(content, parts, depth + 1)
+def _collect(value: Any, parts: list[str]) -> None:
+    """The text of a system prompt or a message's content (`request_text`)."""
+    _walk(value, parts, 0, MAX_DEPTH, _block)
+
+
+def _block(value: dict[str, Any], parts: list[str]) -> list[Any]:
+    """A content block's own text; what it nests (a `content` source, its `content`)."""
+    inner: list[Any] = []
+    kind = value.get("type", "text")
+    text = value.get("text")
+    if isinstance(text, str) and kind == "text":
+        parts.append(text)
+    if kind in TITLED_BLOCKS:
+        for name in ("title", "context"):
+            if isinstance(value.get(name), str):
+                parts.append(value[name])
+    source = value.get("source")
+    if isinstance(source, dict):
+        if source.get("type") == "text" and isinstance(source.get("data"), str):
+            parts.append(source["data"])
+        elif source.get("type") == "content":
+            inner.append(source.get("content"))
+    content = value.get("content")
+    if content is not None:
+        inner.append(content)
+    return inner
+
+
+def _values(value: dict[str, Any], _parts: list[str]) -> Iterable[Any]:
+    return value.values()

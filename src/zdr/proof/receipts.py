@@ -15,8 +15,8 @@ from __future__ import annotations
 from typing import Any
 
 from zdr.proof.canonical import instant
-from zdr.store.deletion import ErasureReport
 from zdr.store.end_user_erasure import EndUserErasure
+from zdr.store.erasure_records import ErasureReport
 
 RECEIPT_TYPE = "zdr.erasure-receipt/v1"
 WHY = {

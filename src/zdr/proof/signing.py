@@ -18,7 +18,6 @@ import binascii
 import contextlib
 import hashlib
 import os
-import stat
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -27,12 +26,13 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
+from zdr.errors import Misconfigured
 from zdr.settings import Settings
 
 ALGORITHM = "Ed25519"
 
 
-class SigningKeyError(RuntimeError):
+class SigningKeyError(Misconfigured):
     """No usable signing key: unreadable, malformed, or readable by other users."""
 
 
@@ -138,21 +138,6 @@ def write_key_file(path: Path, key: Ed25519PrivateKey, *, replace: bool = False)
             os.unlink(temp)
 
 
-def _read_key_file(path: Path) -> Ed25519PrivateKey:
-    try:
-        with path.open("r", encoding="ascii") as handle:
-            mode = stat.S_IMODE(os.fstat(handle.fileno()).st_mode)
-            if mode & 0o077:
-                raise SigningKeyError(
-                    f"the signing key file {path} is readable by other users (mode "
-                    f"{mode:04o}); run `chmod 600 {path}` and start again")
-            text = handle.read()
-    except (OSError, UnicodeDecodeError) as error:
-        reason = error.strerror if isinstance(error, OSError) else "not ASCII text"
-        raise SigningKeyError(f"cannot read the signing key file {path}: {reason}") from error
-    return parse_private_key(text)
-
-
 def load_signer(settings: Settings, *, create: bool = True) -> Signer:
     """The signing key from `ZDR_SIGNING_KEY`, else the key file (made on first use when
     `create`; a home made before signing existed gets its key this way)."""
@@ -166,7 +151,10 @@ def load_signer(settings: Settings, *, create: bool = True) -> Signer:
         # FileExistsError: another process created it a moment ago; use theirs
         with contextlib.suppress(FileExistsError):
             write_key_file(path, Ed25519PrivateKey.generate())
-    return Signer(_read_key_file(path), f"file {path}")
+    from zdr.store.crypto import read_owner_only_key_file  # issuing only: verifying needs no store
+
+    text = read_owner_only_key_file(path, "signing key", SigningKeyError)
+    return Signer(parse_private_key(text), f"file {path}")
 
 
 def rotate_key_file(settings: Settings) -> tuple[Signer, Signer]:

@@ -5,6 +5,8 @@ Modules, and the names other parts use (kept stable):
 - `tables`      the schema (SQLAlchemy Core), one source for both backends
 - `db`          `engine_for(url)`, `migrate(engine)`, `check_current(engine)`, `read_only(conn)`,
                 `utc(dt)`, `SchemaTooNew`
+- `failures`    the database's exceptions become `zdr.errors.DatabaseUnavailable` (installed on
+                every engine of `engine_for`); `translated(error)` for the rest
 - `crypto`      `create_master_key_file(path)`, `load_master_key(settings)`, `Keyring`
                 (`encrypt` / `decrypt` / `destroy` / `create_org_key`), `record_aad`
 - `directory`   `SqlDirectory(engine)`: `zdr.ports.Directory`

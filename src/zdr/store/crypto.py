@@ -29,6 +29,7 @@ a new one and destroy the old one) so that old backups become unreadable; this m
 rotation command yet.
 
 Public names: `create_master_key_file(path)` (called by `zdr init`), `load_master_key(settings)`,
+`read_owner_only_key_file(path, name, error)`,
 `org_identifier_key(secret, org_id)`,
 `Keyring(engine, master_key)` with `encrypt` / `decrypt` / `identifier_key` / `destroy` /
 `destroy_safety_key` /
@@ -56,6 +57,7 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from sqlalchemy import Column, Connection, Engine, select, update
 
+from zdr.errors import Misconfigured
 from zdr.settings import Settings
 from zdr.store.tables import org_data_keys
 from zdr.store.upsert import insert_ignoring_duplicates
@@ -69,7 +71,7 @@ _COLUMNS: dict[Purpose, tuple[Column[Any], Column[Any]]] = {
 }
 
 
-class MasterKeyError(RuntimeError):
+class MasterKeyError(Misconfigured):
     """No usable master key: missing, unreadable or malformed (the message never shows the key)."""
 
 
@@ -124,21 +126,32 @@ def load_master_key(settings: Settings) -> bytes:
     if settings.master_key:
         return parse_master_key(settings.master_key)
     path = settings.key_file
+    return parse_master_key(read_owner_only_key_file(
+        path, "master key", MasterKeyError,
+        missing=f"no master key: set ZDR_MASTER_KEY or run `zdr init` ({path})"))
+
+
+def read_owner_only_key_file(path: Path, name: str, error: type[Exception], *,
+                             missing: str | None = None) -> str:
+    """The text of a key file that only its owner may read (the master key, the signing key).
+
+    Refused with `error` when its group or other users can read it (a one-line message that says
+    how to fix it), or when it cannot be read; `missing`: the message when it does not exist."""
     try:
         with path.open("r", encoding="ascii") as handle:
             mode = stat.S_IMODE(os.fstat(handle.fileno()).st_mode)
             if mode & 0o077:
-                raise MasterKeyError(
-                    f"the master key file {path} is readable by other users (mode "
+                raise error(
+                    f"the {name} file {path} is readable by other users (mode "
                     f"{mode:04o}); run `chmod 600 {path}` and start again")
-            text = handle.read()
-    except FileNotFoundError as error:
-        raise MasterKeyError(f"no master key: set ZDR_MASTER_KEY or run `zdr init` ({path})") \
-            from error
-    except (OSError, UnicodeDecodeError) as error:
-        reason = error.strerror if isinstance(error, OSError) else "not ASCII text"
-        raise MasterKeyError(f"cannot read the master key file {path}: {reason}") from error
-    return parse_master_key(text)
+            return handle.read()
+    except FileNotFoundError as failure:
+        if missing is None:
+            raise error(f"cannot read the {name} file {path}: {failure.strerror}") from failure
+        raise error(missing) from failure
+    except (OSError, UnicodeDecodeError) as failure:
+        reason = failure.strerror if isinstance(failure, OSError) else "not ASCII text"
+        raise error(f"cannot read the {name} file {path}: {reason}") from failure
 
 
 def derived_key(master_key: bytes, purpose: str) -> bytes:
@@ -213,13 +226,16 @@ class Keyring:
         longer be recomputed, so names recorded under them can no longer be confirmed."""
         return org_identifier_key(self._load(org_id, "content", create=True), org_id)
 
-    def destroy(self, org_id: str, now: datetime | None = None) -> None:
-        """Crypto-shred the org's content key (idempotent). The safety key is separate."""
-        self._destroy(org_id, "content", now)
+    def destroy(self, org_id: str, now: datetime | None = None,
+                conn: Connection | None = None) -> None:
+        """Crypto-shred the org's content key (idempotent). The safety key is separate. With
+        `conn`: in the caller's transaction (call `forget` once it commits)."""
+        self._destroy(org_id, "content", now, conn)
 
-    def destroy_safety_key(self, org_id: str, now: datetime | None = None) -> None:
+    def destroy_safety_key(self, org_id: str, now: datetime | None = None,
+                           conn: Connection | None = None) -> None:
         """Crypto-shred the org's flagged-content key (once no held flagged content remains)."""
-        self._destroy(org_id, "flagged", now)
+        self._destroy(org_id, "flagged", now, conn)
 
     def create_org_key(self, conn: Connection, org_id: str) -> None:
         """Create the org's content and safety data keys in the caller's transaction."""
@@ -240,17 +256,22 @@ class Keyring:
                 self._cache.pop((org_id, purpose), None)
 
     # -- internals ----------------------------------------------------------------------------
-    def _destroy(self, org_id: str, purpose: Purpose, now: datetime | None) -> None:
+    def _destroy(self, org_id: str, purpose: Purpose, now: datetime | None,
+                 conn: Connection | None) -> None:
+        if conn is None:
+            with self._engine.begin() as own:
+                self._destroy(org_id, purpose, now, own)
+            self.forget(org_id)
+            return
         wrapped, destroyed_at = _COLUMNS[purpose]
         when = (now or datetime.now(UTC)).astimezone(UTC)
-        with self._engine.begin() as conn:
-            conn.execute(insert_ignoring_duplicates(conn, org_data_keys).values(
-                org_id=org_id, created_at=when,
-            ))
-            conn.execute(
-                update(org_data_keys).where(org_data_keys.c.org_id == org_id)
-                .values({wrapped.name: None, destroyed_at.name: when})
-            )
+        conn.execute(insert_ignoring_duplicates(conn, org_data_keys).values(
+            org_id=org_id, created_at=when,
+        ))
+        conn.execute(
+            update(org_data_keys).where(org_data_keys.c.org_id == org_id)
+            .values({wrapped.name: None, destroyed_at.name: when})
+        )
         self.forget(org_id)
 
     def _key(self, org_id: str, purpose: Purpose, create: bool, fresh: bool = False) -> AESGCM:

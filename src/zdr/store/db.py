@@ -11,6 +11,8 @@ Public names (the gateway, the control plane and the CLI rely on them):
   connections that fail after 5 s when the server does not answer (`connect_timeout` in the URL
   overrides it).
   Use it from worker threads (asyncio callers: `asyncio.to_thread`).
+- `store_exists(url)`: whether there is a store to open: any server URL, or an existing SQLite
+  file (`zdr init` creates it; without one the gateway runs on in-memory ports).
 - `read_only(conn)`: mark a SQLite connection so its transactions begin `DEFERRED` (readers never
   take the write lock); a no-op on PostgreSQL.
 - `migrate(engine)`: upgrade to the newest revision shipped in `zdr/store/migrations`; raises
@@ -41,6 +43,9 @@ from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DisconnectionError
 
+from zdr.errors import DatabaseUnavailable, Misconfigured
+from zdr.store import failures
+
 MIGRATIONS = Path(__file__).with_name("migrations")
 SQLITE_BUSY_TIMEOUT_MS = 10_000
 PG_CONNECT_TIMEOUT_S = 5
@@ -48,7 +53,7 @@ _READ_ONLY = "zdr_read_only"
 _FILE = "zdr_sqlite_file"
 
 
-class SchemaTooNew(RuntimeError):
+class SchemaTooNew(Misconfigured):
     """The database carries a migration this code does not know: an operator must upgrade zdr."""
 
 
@@ -105,7 +110,9 @@ def engine_for(url: str, **kwargs: Any) -> Engine:
         if "connect_timeout" not in parsed.query:   # an unreachable host fails in seconds
             kwargs.setdefault("connect_args", {}).setdefault("connect_timeout",
                                                              PG_CONNECT_TIMEOUT_S)
-        return create_engine(parsed, **kwargs)
+        engine = create_engine(parsed, **kwargs)
+        failures.install(engine)
+        return engine
     if parsed.get_backend_name() != "sqlite":
         raise ValueError(f"unsupported database backend: {parsed.get_backend_name()}")
     if parsed.database and parsed.database != ":memory:":
@@ -113,7 +120,15 @@ def engine_for(url: str, **kwargs: Any) -> Engine:
     engine = create_engine(parsed, **kwargs)
     file = None if parsed.database in (None, "", ":memory:") else Path(parsed.database)
     _configure_sqlite(engine, file)
+    failures.install(engine)
     return engine
+
+
+def store_exists(url: str) -> bool:
+    parsed = make_url(url)
+    if parsed.get_backend_name() != "sqlite":
+        return True
+    return bool(parsed.database) and Path(str(parsed.database)).exists()
 
 
 def _file_identity(path: Path | None) -> tuple[int, int] | None:
@@ -138,15 +153,17 @@ def _configure_sqlite(engine: Engine, file: Path | None) -> None:
 
     @event.listens_for(engine, "checkout")
     def _on_checkout(_dbapi_connection: Any, record: Any, _proxy: Any) -> None:
-        _same_file(record.info)
+        if not _same_file(record.info):     # the pool drops it and opens the path anew
+            raise DisconnectionError("the SQLite store's file was moved, deleted or replaced")
 
     @event.listens_for(engine, "begin")
     def _on_begin(conn: Connection) -> None:
-        _same_file(conn.info)
+        if not _same_file(conn.info):
+            raise DatabaseUnavailable("FileReplaced")
         mode = "DEFERRED" if conn.get_execution_options().get(_READ_ONLY) else "IMMEDIATE"
         conn.exec_driver_sql(f"BEGIN {mode}")
 
-    def _same_file(info: dict[Any, Any]) -> None:
+    def _same_file(info: dict[Any, Any]) -> bool:
         """A connection keeps the file it opened even once another (or nothing) is at its path:
         in WAL mode SQLite would go on reading and committing there, so data written after
         the store was moved, deleted or replaced would be lost with the old file. Such a
@@ -155,8 +172,7 @@ def _configure_sqlite(engine: Engine, file: Path | None) -> None:
             current = _file_identity(file)
         except OSError:
             current = None
-        if current != info.get(_FILE):
-            raise DisconnectionError("the SQLite store's file was moved, deleted or replaced")
+        return current == info.get(_FILE)
 
 
 def read_only(conn: Connection) -> Connection:

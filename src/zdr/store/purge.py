@@ -43,11 +43,12 @@ from sqlalchemy import (
     text,
     update,
 )
-from sqlalchemy.exc import OperationalError
 from sqlalchemy.sql.elements import ColumnElement
 
+from zdr.errors import DatabaseUnavailable
 from zdr.store import metrics, tallies
 from zdr.store.db import read_only, utc
+from zdr.store.failures import lock_timed_out
 from zdr.store.holds import held
 from zdr.store.partitions import (
     PARTITIONED_TABLES,
@@ -187,8 +188,8 @@ def _drop_expired_partitions(
                     for name in names:   # metadata only: writers wait milliseconds at most
                         conn.exec_driver_sql(
                             f'ALTER TABLE "{table.name}" DETACH PARTITION "{name}"')
-            except OperationalError as error:   # lock timeout: the next sweep retries
-                if "lock timeout" not in str(error):
+            except DatabaseUnavailable as error:   # lock timeout: the next sweep retries
+                if not lock_timed_out(error):
                     raise
                 return
     report.dropped_partitions.extend(names)

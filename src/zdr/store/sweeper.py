@@ -24,7 +24,8 @@ from sqlalchemy import Engine
 from zdr.catalog import Catalog
 from zdr.settings import Settings
 from zdr.store.crypto import Keyring
-from zdr.store.deletion import ErasureReport, erase_due
+from zdr.store.deletion import erase_due, receipts_owed
+from zdr.store.erasure_records import ErasureReport
 from zdr.store.purge import PurgeReport, purge
 from zdr.store.sweep_lock import SweepLock
 
@@ -53,7 +54,7 @@ class PurgeSweeper:
         self.restore_days = restore_days
         self.clock = clock
         self.lock = lock
-        self.on_erased = on_erased    # issues each erased org's signed receipt (wiring)
+        self.on_erased = on_erased    # issues each owed erasure receipt (wiring)
         self.runs = 0
         self.last_report: PurgeReport | None = None
         self._stop = threading.Event()
@@ -75,9 +76,13 @@ class PurgeSweeper:
     def run_once(self) -> PurgeReport:
         now = self.clock()
         if self.keyring is not None:
-            for erased in erase_due(self.engine, self.keyring, self.restore_days, now):
-                if self.on_erased is not None:
-                    self.on_erased(erased)
+            erase_due(self.engine, self.keyring, self.restore_days, now)
+        if self.on_erased is not None:      # this run's receipts, and any an earlier one owes
+            for owed in receipts_owed(self.engine):
+                try:
+                    self.on_erased(owed)
+                except Exception as error:  # noqa: BLE001 - still owed: the next run retries
+                    log.error("erasure receipt not issued: %s", type(error).__name__)
         report = purge(self.engine, now)
         self.last_report = report
         self.runs += 1

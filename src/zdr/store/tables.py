@@ -288,6 +288,21 @@ deletion_tallies = Table(
 )
 Index("ix_deletion_tallies_org_day", deletion_tallies.c.org_id, deletion_tallies.c.created_day)
 
+# One row per erasure of an org (`zdr.store.deletion`): what it did, recorded in the same
+# transactions that destroy the keys and delete the rows (content-free: counts, key ids, times),
+# so that its signed receipt can be issued from here even if the process dies first.
+# `completed_at`: the erasure's last step committed; `receipt_seq`: its receipt's place in the
+# attestation log (null: the receipt is still owed).
+org_erasures = Table(
+    "org_erasures", metadata,
+    Column("id", String(36), primary_key=True),
+    Column("org_id", String(36), nullable=False, index=True),
+    Column("erased_at", TS, nullable=False),
+    Column("facts", JSON, nullable=False),
+    Column("completed_at", TS),
+    Column("receipt_seq", Integer),
+)
+
 users = Table(
     "users", metadata,
     Column("id", String(36), primary_key=True),

@@ -34,7 +34,7 @@ from typing import Any, Generic, TypeVar
 
 from sqlalchemy.exc import SQLAlchemyError
 
-from zdr.errors import StoreUnavailable
+from zdr.errors import DatabaseUnavailable, StoreUnavailable
 
 log = logging.getLogger("zdr.store.writer")
 
@@ -267,7 +267,7 @@ class BatchWriter(Generic[J]):
             try:
                 self._commit(jobs)
                 return
-            except SQLAlchemyError:
+            except (SQLAlchemyError, DatabaseUnavailable):
                 if self._on_retry is not None:
                     self._on_retry()
                 if time.monotonic() + delay > deadline:

@@ -13,14 +13,18 @@ from types import TracebackType
 from typing import Any, Self
 
 from zdr.gateway.app import GatewayApp
+from zdr.inmemory import (
+    InMemoryDirectory,
+    InMemorySafetySink,
+    InMemorySink,
+    RecordingSafetyQueue,
+)
 from zdr.observability import LineWriter, make_logger
 from zdr.ports import ExchangeSink, SafetySink
 from zdr.safety.classifier import Classifier
 from zdr.safety.pipeline import SafetyPipeline
-from zdr.safety.testing import InMemorySafetySink
 from zdr.settings import load_settings
 from zdr.testing.logcapture import CapturedLines
-from zdr.testing.memory import InMemoryDirectory, InMemorySink, RecordingSafetyQueue
 from zdr.testing.servers import UvicornThread
 from zdr.wiring import build_app
 
