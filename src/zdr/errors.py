@@ -12,6 +12,8 @@
     ├── Unprocessable           422 invalid_request_error
     ├── RateLimited             429 rate_limit_error
     ├── UpstreamError           500 api_error (or the upstream's own status and type)
+    │   ├── UpstreamUnreachable 502 api_error (no connection could be opened)
+    │   ├── UpstreamDropped     502 api_error (the connection failed once open)
     │   ├── UpstreamTimeout     504 timeout_error
     │   └── Overloaded          529 overloaded_error
     ├── StoreUnavailable        503 api_error (the store cannot take or serve this now)
@@ -105,14 +107,57 @@ class UpstreamError(ZdrError):
     error_type = "api_error"
 
 
+class UpstreamUnreachable(UpstreamError):
+    status = 502
+    error_type = "api_error"
+
+    def __init__(self, message: str = "The upstream API could not be reached.") -> None:
+        super().__init__(message)
+
+
+class UpstreamDropped(UpstreamError):
+    status = 502
+    error_type = "api_error"
+
+    def __init__(self, message: str = "The connection to the upstream API failed.") -> None:
+        super().__init__(message)
+
+
 class UpstreamTimeout(UpstreamError):
     status = 504
     error_type = "timeout_error"
+
+    def __init__(self, message: str = "The upstream API did not answer in time.") -> None:
+        super().__init__(message)
 
 
 class Overloaded(UpstreamError):
     status = 529
     error_type = "overloaded_error"
+
+
+# The API's error type for each status the upstream may answer with: used when its error body is
+# not in the API's format and the gateway writes one (`zdr.gateway.upstream.error_body`).
+UPSTREAM_STATUS_TYPES: dict[int, str] = {
+    400: "invalid_request_error",
+    401: "authentication_error",
+    402: "billing_error",
+    403: "permission_error",
+    404: "not_found_error",
+    409: "conflict_error",
+    413: "request_too_large",
+    429: "rate_limit_error",
+    500: UpstreamError.error_type,
+    504: UpstreamTimeout.error_type,
+    529: Overloaded.error_type,
+}
+
+
+def upstream_error_type(status: int) -> str:
+    """The API's error type for an upstream's error status (unlisted: by its class, 4xx/5xx)."""
+    if status in UPSTREAM_STATUS_TYPES:
+        return UPSTREAM_STATUS_TYPES[status]
+    return UpstreamError.error_type if status >= 500 else "invalid_request_error"
 
 
 class StoreUnavailable(ZdrError):

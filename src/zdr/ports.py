@@ -7,7 +7,8 @@ the gateway is handed a `MetadataOnlyRecorder`, which has no method that takes c
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import AsyncIterable, AsyncIterator, Mapping, Sequence
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Protocol
@@ -156,3 +157,50 @@ class ResourceOwners(Protocol):
     ) -> set[str]: ...
 
     async def forget(self, kind: str, resource_id: str) -> None: ...
+
+
+# What the upstream is sent as a request body: the bytes, or chunks as they become available.
+UpstreamBody = bytes | AsyncIterable[bytes]
+
+
+class UpstreamReply(Protocol):
+    """The upstream's answer, open while its `Upstream.request` block is: `status` and `headers`
+    (looked up by lower-case name) as they arrived, then the body, read at most once."""
+
+    @property
+    def status(self) -> int: ...
+
+    @property
+    def headers(self) -> Mapping[str, str]: ...
+
+    def chunks(self) -> AsyncIterator[bytes]:
+        """The body as it arrives, chunk by chunk, exactly as sent (never decompressed)."""
+        ...
+
+    async def read(self) -> bytes:
+        """The whole body."""
+        ...
+
+
+class Upstream(Protocol):
+    """The model provider's API, as the gateway reaches it (`zdr.gateway.upstream_aiohttp`, and
+    `zdr.gateway.upstream_memory` for tests).
+
+    `request` sends `target` (the path and `?query`, ASCII, byte for byte as the client sent
+    them: nothing normalises it) with exactly `headers` (credentials included: the caller
+    chooses them). Leaving its block releases the reply; leaving it before the body's end (the
+    client hung up and the task was cancelled, or an error) closes the connection, so the
+    upstream stops generating. Every failure to reach the upstream or read its answer raises a
+    `zdr.errors.UpstreamError` (`UpstreamUnreachable`, `UpstreamDropped`,
+    `UpstreamTimeout`) whose message says nothing of the exchange; an answer with an error
+    status is a reply like any other."""
+
+    def request(
+        self, method: str, target: str, headers: Mapping[str, str], body: UpstreamBody
+    ) -> AbstractAsyncContextManager[UpstreamReply]: ...
+
+    async def start(self) -> None:
+        """Open what requests need (a connection pool), in the serving event loop."""
+        ...
+
+    async def close(self) -> None: ...

@@ -46,10 +46,11 @@ from zdr.gateway.metrics_access import MetricsAccess, MetricsListener
 from zdr.gateway.pseudonyms import Pseudonyms
 from zdr.gateway.relay import Relay
 from zdr.gateway.responses import new_request_id, send_error
+from zdr.gateway.upstream_aiohttp import AiohttpUpstream
 from zdr.hardening import harden_process
 from zdr.inmemory import InMemoryDirectory, InMemoryResourceOwners, InMemorySink, NullSafetyQueue
 from zdr.observability import GatewayMetrics, file_and_stderr_writer, make_logger
-from zdr.ports import Clock, Directory, ExchangeSink, ResourceOwners, SafetyQueue
+from zdr.ports import Clock, Directory, ExchangeSink, ResourceOwners, SafetyQueue, Upstream
 from zdr.settings import Settings, load_settings
 from zdr.store.changes import ChangeListener
 from zdr.store.crypto import Keyring, derived_key, load_master_key
@@ -215,12 +216,14 @@ def build_app(
     on_startup: Sequence[Hook] = (),
     on_shutdown: Sequence[Hook] = (),
     span_exporter: Any = None,
+    upstream: Upstream | None = None,
 ) -> GatewayApp:
     """The gateway app. Ports not given come from the SQL store (when `use_store` is not False
     and the store is available), else from the in-memory twins. `server_process`: the app owns
     its process (a `zdr serve` worker), so it may tune the process's garbage collector.
     `on_startup` hooks run after the store's (e.g. a test's own safety pipeline), `on_shutdown`
-    hooks before the store closes."""
+    hooks before the store closes. `upstream`: what requests are relayed through (by default
+    aiohttp to the settings' upstream URL; tests pass `zdr.gateway.upstream_memory`'s twin)."""
     catalog = load_catalog(settings.catalog_path)
     if use_store is None:
         use_store = directory is None or sink is None
@@ -277,7 +280,7 @@ def build_app(
         ),
         Limits(max_body_bytes=settings.max_body_bytes, header_limits=header_limits,
                key_cache_ttl=settings.key_cache_ttl_seconds),
-        _relay(settings),
+        _relay(settings, upstream),
         fallback=fallback or store.control,
         on_startup=startup,
         on_shutdown=shutdown,
@@ -288,11 +291,11 @@ def build_app(
     return app
 
 
-def _relay(settings: Settings) -> Relay:
+def _relay(settings: Settings, upstream: Upstream | None) -> Relay:
     return Relay(
-        settings.effective_upstream_url,
+        upstream or AiohttpUpstream(settings.effective_upstream_url,
+                                    read_timeout=settings.upstream_timeout_seconds),
         settings.provider_api_key or STUB_PROVIDER_KEY,
-        read_timeout=settings.upstream_timeout_seconds,
         forward_knobs=settings.provider_api_key is None,
     )
 

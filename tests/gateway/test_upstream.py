@@ -1,7 +1,6 @@
-"""What crosses to the upstream and back, and how upstream failures map to the API's errors."""
+"""What crosses to the upstream and back, and the error body written for an upstream's error
+status when its own is not in the API's format."""
 
-
-import aiohttp
 import orjson
 import pytest
 
@@ -50,14 +49,3 @@ def test_error_body_is_written_here_when_the_upstreams_is_not_api_shaped(status,
 def test_api_shaped_error_body_passes_through_unchanged():
     original = b'{"type":"error","error":{"type":"overloaded_error","message":"Overloaded"}}'
     assert upstream.error_body(529, original, "req_1") is original
-
-
-@pytest.mark.parametrize(("error", "status", "error_type", "outcome"), [
-    (TimeoutError(), 504, "timeout_error", "timeout"),
-    (aiohttp.ServerTimeoutError("read"), 504, "timeout_error", "timeout"),
-    (aiohttp.ServerDisconnectedError(), 502, "api_error", "upstream_error"),
-    (aiohttp.ClientPayloadError("x"), 502, "api_error", "upstream_error"),
-])
-def test_failure_mapping(error, status, error_type, outcome):
-    failure = upstream.failure_for(error)
-    assert (failure.status, failure.error_type, failure.outcome) == (status, error_type, outcome)

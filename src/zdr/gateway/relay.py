@@ -1,4 +1,5 @@
-"""The relay: send an allowed request upstream and pass the answer back as it arrives.
+"""The relay: send an allowed request upstream (through the `zdr.ports.Upstream` port) and pass
+the answer back as it arrives.
 
 Server-sent events are written to the client chunk by chunk, exactly as received; a copy of each
 chunk goes through the sans-I/O parser only to observe usage and completion. The raw response is
@@ -12,9 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Mapping
 
-import aiohttp
-from yarl import URL
-
+from zdr.errors import UpstreamError, UpstreamTimeout
 from zdr.gateway import upstream
 from zdr.gateway.asgi import Send
 from zdr.gateway.exchange import Exchange
@@ -29,7 +28,7 @@ from zdr.gateway.responses import (
     send_error,
 )
 from zdr.gateway.sse import SseParser
-from zdr.ports import RetainedContent
+from zdr.ports import RetainedContent, Upstream, UpstreamReply
 
 MAX_ERROR_BODY = 1024 * 1024
 SSE_TYPE = b"text/event-stream"
@@ -39,41 +38,20 @@ Settle = Callable[[], Awaitable[None]]
 
 
 class Relay:
-    """One per worker: owns the keep-alive pool to the upstream."""
+    """One per worker: relays through `upstream` (`zdr.ports.Upstream`) under the provider's
+    credential."""
 
-    def __init__(
-        self,
-        base_url: str,
-        provider_key: str,
-        *,
-        read_timeout: float,
-        connect_timeout: float = 10.0,
-        forward_knobs: bool = False,
-    ) -> None:
-        self.base_url = base_url.rstrip("/")
+    def __init__(self, upstream: Upstream, provider_key: str, *,
+                 forward_knobs: bool = False) -> None:
+        self.upstream = upstream
         self._provider_key = provider_key
         self._forward_knobs = forward_knobs
-        self._timeout = aiohttp.ClientTimeout(
-            total=None, sock_connect=connect_timeout, sock_read=read_timeout
-        )
-        self._session: aiohttp.ClientSession | None = None
 
     async def start(self) -> None:
-        if self._session is None:
-            connector = aiohttp.TCPConnector(limit=0, keepalive_timeout=30.0, ttl_dns_cache=300)
-            # No Accept-Encoding is sent, so bodies arrive as they are relayed (no decompression).
-            # No cookie jar: a cookie the upstream sets on one org's request (its CDN does) must
-            # never ride along on another org's.
-            self._session = aiohttp.ClientSession(
-                connector=connector, timeout=self._timeout, auto_decompress=False,
-                skip_auto_headers=("User-Agent", "Accept-Encoding"),
-                cookie_jar=aiohttp.DummyCookieJar(),
-            )
+        await self.upstream.start()
 
     async def close(self) -> None:
-        if self._session is not None:
-            await self._session.close()
-            self._session = None
+        await self.upstream.close()
 
     async def run(
         self,
@@ -89,9 +67,6 @@ class Relay:
     ) -> None:
         """Relay one request; sets `ex.status`, `ex.outcome` and the token counts. `settle`
         runs once, before the chunk that completes a Messages response is sent."""
-        if self._session is None:
-            await self.start()
-        assert self._session is not None
         out_headers = upstream.request_headers(
             headers, self._provider_key, forward_knobs=self._forward_knobs
         )
@@ -101,59 +76,54 @@ class Relay:
             if ex.decision.betas_kept:
                 out_headers["anthropic-beta"] = ",".join(ex.decision.betas_kept)
         try:
-            async with self._session.request(
-                method, URL(self.base_url + target, encoded=True), data=body or None,
-                headers=out_headers,
-            ) as response:
-                ex.request_id = response.headers.get("request-id") or new_request_id()
+            async with self.upstream.request(method, target, out_headers, body) as reply:
+                ex.request_id = reply.headers.get("request-id") or new_request_id()
                 common = base_headers(ex.request_id, ex.decision.retention_label)
                 if removed:
                     common.append((b"zdr-betas-removed", ",".join(removed).encode()))
-                common.extend(upstream.response_headers(response.headers))
-                content_type = response.headers.get("content-type", "application/json")
-                if response.status >= 400:
-                    await self._error(ex, response, send, common)
+                common.extend(upstream.response_headers(reply.headers))
+                content_type = reply.headers.get("content-type", "application/json")
+                if reply.status >= 400:
+                    await self._error(ex, reply, send, common)
                 elif content_type.startswith("text/event-stream"):
-                    await self._stream(ex, response, body, send, recorder, observer, common,
+                    await self._stream(ex, reply, body, send, recorder, observer, common,
                                        settle)
                 elif observer is not None:
-                    await self._message(ex, response, body, send, recorder, observer, common,
+                    await self._message(ex, reply, body, send, recorder, observer, common,
                                         content_type, settle)
                 else:
-                    await self._passthrough(ex, response, send, common, content_type)
-        except (aiohttp.ClientError, TimeoutError) as error:
-            failure = upstream.failure_for(error)
+                    await self._passthrough(ex, reply, send, common, content_type)
+        except UpstreamError as error:    # translated by the Upstream (zdr.errors)
             ex.request_id = ex.request_id or new_request_id()
-            ex.outcome = failure.outcome
+            ex.outcome = "timeout" if isinstance(error, UpstreamTimeout) else "upstream_error"
             if ex.ttfb is None:   # nothing sent yet: an ordinary error response
-                ex.status = failure.status
-                await send_error(send, failure.status, failure.error_type, failure.message,
+                ex.status = error.status
+                await send_error(send, error.status, error.error_type, error.message,
                                  ex.request_id, ex.decision.retention_label)
             else:                 # mid-stream: an SSE error event, as the API itself sends
-                await _send_sse_error(send, failure.error_type, failure.message, ex.request_id)
+                await _send_sse_error(send, error.error_type, error.message, ex.request_id)
         if observer is not None:
             ex.input_tokens = observer.input_tokens
             ex.output_tokens = observer.output_tokens
 
     async def _error(
-        self, ex: Exchange, response: aiohttp.ClientResponse, send: Send, common: Headers
+        self, ex: Exchange, reply: UpstreamReply, send: Send, common: Headers
     ) -> None:
         data = bytearray()
-        while len(data) < MAX_ERROR_BODY:   # bounded: an error body is never streamed on
-            chunk = await response.content.read(MAX_ERROR_BODY - len(data))
-            if not chunk:
+        async for chunk in reply.chunks():   # bounded: an error body is never streamed on
+            data += chunk[:MAX_ERROR_BODY - len(data)]
+            if len(data) >= MAX_ERROR_BODY:
                 break
-            data += chunk
-        ex.status = response.status
-        ex.outcome = upstream.outcome_for_status(response.status)
+        ex.status = reply.status
+        ex.outcome = upstream.outcome_for_status(reply.status)
         ex.mark_first_byte()
-        await send_body(send, response.status, upstream.error_body(response.status, bytes(data),
+        await send_body(send, reply.status, upstream.error_body(reply.status, bytes(data),
                                                                    ex.request_id), common)
 
     async def _stream(
         self,
         ex: Exchange,
-        response: aiohttp.ClientResponse,
+        reply: UpstreamReply,
         request_body: bytes,
         send: Send,
         recorder: MetadataRecorder,
@@ -162,10 +132,10 @@ class Relay:
         settle: Settle | None,
     ) -> None:
         ex.stream = True
-        ex.status = response.status
+        ex.status = reply.status
         await send({
             "type": "http.response.start",
-            "status": response.status,
+            "status": reply.status,
             "headers": [(b"content-type", SSE_TYPE), (b"cache-control", b"no-cache"), *common],
         })
         ex.mark_first_byte()
@@ -173,7 +143,7 @@ class Relay:
         retaining = recorder if isinstance(recorder, RetainingRecorder) else None
         if retaining is not None and observer is not None:
             retaining.relaying(request_body)     # kept as relayed, even if it ends early
-        async for chunk in response.content.iter_any():
+        async for chunk in reply.chunks():
             if observer is not None:
                 final = False
                 for event in parser.feed(chunk):
@@ -202,7 +172,7 @@ class Relay:
     async def _message(
         self,
         ex: Exchange,
-        response: aiohttp.ClientResponse,
+        reply: UpstreamReply,
         request_body: bytes,
         send: Send,
         recorder: MetadataRecorder,
@@ -211,8 +181,8 @@ class Relay:
         content_type: str,
         settle: Settle | None,
     ) -> None:
-        data = await response.read()
-        ex.status = response.status
+        data = await reply.read()
+        ex.status = reply.status
         observer.message(data)
         if settle is not None:
             await settle()
@@ -225,20 +195,20 @@ class Relay:
                              ex.decision.retention_label)
             return
         ex.mark_first_byte()
-        await send_body(send, response.status, data, common, content_type.encode("latin-1"))
+        await send_body(send, reply.status, data, common, content_type.encode("latin-1"))
 
     async def _passthrough(
-        self, ex: Exchange, response: aiohttp.ClientResponse, send: Send, common: Headers,
+        self, ex: Exchange, reply: UpstreamReply, send: Send, common: Headers,
         content_type: str,
     ) -> None:
-        ex.status = response.status
+        ex.status = reply.status
         await send({
             "type": "http.response.start",
-            "status": response.status,
+            "status": reply.status,
             "headers": [(b"content-type", content_type.encode("latin-1")), *common],
         })
         ex.mark_first_byte()
-        async for chunk in response.content.iter_any():
+        async for chunk in reply.chunks():
             await send({"type": "http.response.body", "body": chunk, "more_body": True})
         await send({"type": "http.response.body", "body": b"", "more_body": False})
 

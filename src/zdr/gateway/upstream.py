@@ -1,5 +1,6 @@
-"""The upstream edge: which headers cross in each direction, and how upstream failures map to the
-API's error types. Every low-level client error is translated here, in one place.
+"""The upstream edge: which headers cross in each direction, and the error body a client gets
+for an upstream's error status. (Failures to reach the upstream are translated into
+`zdr.errors` by the `Upstream` implementation, `zdr.gateway.upstream_aiohttp`.)
 
 Upstream error bodies may quote the request (and so a ZDR org's content): they are passed to the
 client as they are, but nothing here logs or keeps them.
@@ -8,11 +9,10 @@ client as they are, but nothing here logs or keeps them.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
 
-import aiohttp
 import orjson
 
+from zdr.errors import upstream_error_type
 from zdr.gateway.responses import Headers, error_payload
 
 # Request headers the upstream may see (an allow-list: hop-by-hop headers, cookies and the
@@ -22,30 +22,6 @@ STUB_KNOB_PREFIX = "x-stub-"
 
 # Response headers the client may see.
 FORWARDED_RESPONSE_PREFIXES = ("anthropic-", "retry-after", "x-should-retry")
-
-STATUS_TYPES = {
-    400: "invalid_request_error",
-    401: "authentication_error",
-    402: "billing_error",
-    403: "permission_error",
-    404: "not_found_error",
-    409: "conflict_error",
-    413: "request_too_large",
-    429: "rate_limit_error",
-    500: "api_error",
-    504: "timeout_error",
-    529: "overloaded_error",
-}
-
-
-@dataclass(frozen=True, slots=True)
-class UpstreamFailure:
-    """A failure to get an answer from the upstream, as the client will see it."""
-
-    status: int
-    error_type: str
-    message: str
-    outcome: str     # upstream_error | timeout
 
 
 def request_headers(
@@ -69,12 +45,6 @@ def response_headers(upstream: Mapping[str, str]) -> Headers:
     ]
 
 
-def type_for_status(status: int) -> str:
-    if status in STATUS_TYPES:
-        return STATUS_TYPES[status]
-    return "api_error" if status >= 500 else "invalid_request_error"
-
-
 def error_body(status: int, body: bytes, request_id: str) -> bytes:
     """The upstream's own error body when it is in the API's format, else one written here."""
     try:
@@ -89,21 +59,8 @@ def error_body(status: int, body: bytes, request_id: str) -> bytes:
     ):
         return body
     message = f"The upstream API answered {status}."
-    return error_payload(type_for_status(status), message, request_id)
+    return error_payload(upstream_error_type(status), message, request_id)
 
 
 def outcome_for_status(status: int) -> str:
     return "timeout" if status == 504 else "upstream_error"
-
-
-def failure_for(error: BaseException) -> UpstreamFailure:
-    """Map a client-side exception to what the client sees. The exception text is not used: it
-    may carry URLs or bytes of the exchange."""
-    if isinstance(error, TimeoutError | aiohttp.ServerTimeoutError):
-        return UpstreamFailure(504, "timeout_error", "The upstream API did not answer in time.",
-                               "timeout")
-    if isinstance(error, aiohttp.ClientConnectorError):
-        return UpstreamFailure(502, "api_error", "The upstream API could not be reached.",
-                               "upstream_error")
-    return UpstreamFailure(502, "api_error", "The connection to the upstream API failed.",
-                           "upstream_error")
