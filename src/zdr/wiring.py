@@ -47,6 +47,7 @@ from zdr.gateway.pseudonyms import Pseudonyms
 from zdr.gateway.relay import Relay
 from zdr.gateway.responses import new_request_id, send_error
 from zdr.gateway.upstream_aiohttp import AiohttpUpstream
+from zdr.gateway.upstream_httptools import HttptoolsUpstream
 from zdr.hardening import harden_process
 from zdr.inmemory import InMemoryDirectory, InMemoryResourceOwners, InMemorySink, NullSafetyQueue
 from zdr.observability import GatewayMetrics, file_and_stderr_writer, make_logger
@@ -291,10 +292,14 @@ def build_app(
     return app
 
 
+def _upstream(settings: Settings) -> Upstream:
+    client = (HttptoolsUpstream if settings.upstream_client == "httptools" else AiohttpUpstream)
+    return client(settings.effective_upstream_url, read_timeout=settings.upstream_timeout_seconds)
+
+
 def _relay(settings: Settings, upstream: Upstream | None) -> Relay:
     return Relay(
-        upstream or AiohttpUpstream(settings.effective_upstream_url,
-                                    read_timeout=settings.upstream_timeout_seconds),
+        upstream or _upstream(settings),
         settings.provider_api_key or STUB_PROVIDER_KEY,
         forward_knobs=settings.provider_api_key is None,
     )

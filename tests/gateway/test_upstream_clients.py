@@ -1,0 +1,397 @@
+"""Both HTTP `Upstream`s (aiohttp's client, the httptools pool) over loopback sockets, against
+one table: what they send is exactly what they were given, the body comes back as it arrives,
+and every client failure becomes one of the error tree's upstream errors, with a message of its
+own (never the exception's text). Then the pool's own duties: reuse, no reuse of a connection
+whose answer was cut, reading paused for a slow consumer."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any
+
+import aiohttp
+import pytest
+from aiohttp import web
+from aiohttp.test_utils import TestServer
+
+from zdr.errors import UpstreamDropped, UpstreamError, UpstreamTimeout, UpstreamUnreachable
+from zdr.gateway import upstream_httptools
+from zdr.gateway.upstream_aiohttp import AiohttpUpstream, translated
+from zdr.gateway.upstream_httptools import HttptoolsUpstream
+from zdr.testing.servers import free_port
+
+SECRET = "SECRET-IN-CLIENT-ERROR"
+
+
+@pytest.mark.parametrize(("error", "translation"), [
+    (TimeoutError(SECRET), UpstreamTimeout),
+    (aiohttp.ServerTimeoutError(SECRET), UpstreamTimeout),            # read timeout
+    (aiohttp.ConnectionTimeoutError(SECRET), UpstreamTimeout),        # connect timeout
+    (aiohttp.SocketTimeoutError(SECRET), UpstreamTimeout),
+    (aiohttp.ClientConnectorError(aiohttp.client_reqrep.ConnectionKey(
+        SECRET, 443, True, True, None, None, None), OSError(111, SECRET)), UpstreamUnreachable),
+    (aiohttp.ServerDisconnectedError(SECRET), UpstreamDropped),   # closed mid-answer
+    (aiohttp.ClientPayloadError(SECRET), UpstreamDropped),        # a broken body
+    (aiohttp.ClientOSError(104, SECRET), UpstreamDropped),        # reset
+    (aiohttp.ClientError(SECRET), UpstreamDropped),               # anything else
+])
+def test_client_errors_become_the_trees_upstream_errors(error: BaseException,
+                                                        translation: type) -> None:
+    result = translated(error)
+    assert type(result) is translation and isinstance(result, UpstreamError)
+    assert SECRET not in result.message and SECRET not in str(result)
+
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+async def serve(handler: Handler) -> TestServer:
+    app = web.Application()
+    app.router.add_route("*", "/{tail:.*}", handler)
+    server = TestServer(app, host="127.0.0.1")
+    await server.start_server()
+    return server
+
+
+Client = type[AiohttpUpstream] | type[HttptoolsUpstream]
+AnyUpstream = AiohttpUpstream | HttptoolsUpstream
+
+
+@pytest.fixture(params=[AiohttpUpstream, HttptoolsUpstream], ids=["aiohttp", "httptools"])
+def client(request: pytest.FixtureRequest) -> Client:
+    kind: Client = request.param
+    return kind
+
+
+@pytest.fixture
+async def upstream_for(client: Client) -> AsyncIterator[Callable[..., Awaitable[AnyUpstream]]]:
+    servers: list[TestServer] = []
+    upstreams: list[AnyUpstream] = []
+
+    async def make(handler: Handler, **timeouts: float) -> AnyUpstream:
+        server = await serve(handler)
+        servers.append(server)
+        upstream = client(f"http://127.0.0.1:{server.port}/prefix/",
+                          read_timeout=timeouts.get("read", 5.0))
+        await upstream.start()
+        upstreams.append(upstream)
+        return upstream
+
+    yield make
+    for upstream in upstreams:
+        await upstream.close()
+    for server in servers:
+        await server.close()
+
+
+async def test_the_target_headers_and_body_are_sent_exactly(upstream_for: Any) -> None:
+    seen: dict[str, Any] = {}
+
+    async def handler(request: web.Request) -> web.Response:
+        seen.update(target=request.raw_path, method=request.method, body=await request.read(),
+                    headers={k.lower(): v for k, v in request.headers.items()})
+        return web.Response(body=b'{"ok":true}', content_type="application/json",
+                            headers={"request-id": "req_1"})
+
+    upstream = await upstream_for(handler)
+    target = "/v1/messages?note=%2F..%2F&x=%41&y=caf%C3%A9&z=a%20b"
+    async with upstream.request("POST", target, {"x-api-key": "sk-p", "anthropic-beta": "b1"},
+                                b'{"a":  1}') as reply:
+        assert (reply.status, reply.headers["request-id"]) == (200, "req_1")
+        assert await reply.read() == b'{"ok":true}'
+    assert seen["target"] == "/prefix" + target                # the base URL's path, then ours
+    assert (seen["method"], seen["body"]) == ("POST", b'{"a":  1}')
+    assert seen["headers"]["x-api-key"] == "sk-p" and seen["headers"]["anthropic-beta"] == "b1"
+    assert "user-agent" not in seen["headers"] and "accept-encoding" not in seen["headers"]
+
+
+async def test_a_streamed_request_body_is_sent_as_it_comes(upstream_for: Any) -> None:
+    async def handler(request: web.Request) -> web.Response:
+        return web.Response(body=await request.read())
+
+    async def parts() -> AsyncIterator[bytes]:
+        for part in (b"one ", b"two ", b"three"):
+            yield part
+
+    upstream = await upstream_for(handler)
+    async with upstream.request("POST", "/v1/files", {}, parts()) as reply:
+        assert await reply.read() == b"one two three"
+
+
+async def test_the_body_arrives_chunk_by_chunk_and_is_not_decompressed(
+    upstream_for: Any
+) -> None:
+    async def handler(request: web.Request) -> web.StreamResponse:
+        response = web.StreamResponse(headers={"content-type": "text/event-stream",
+                                               "content-encoding": "gzip"})
+        await response.prepare(request)
+        for part in (b"event: a\n", b"data: 1\n\n", b"\x1f\x8b not really gzip"):
+            await response.write(part)
+            await asyncio.sleep(0.02)
+        return response
+
+    upstream = await upstream_for(handler)
+    async with upstream.request("GET", "/v1/stream", {}, b"") as reply:
+        chunks = [chunk async for chunk in reply.chunks()]
+    assert b"".join(chunks) == b"event: a\ndata: 1\n\n\x1f\x8b not really gzip"
+    assert len(chunks) == 3                                  # each as it came
+
+
+async def test_an_upstream_nobody_listens_on_is_unreachable(client: Client) -> None:
+    upstream = client(f"http://127.0.0.1:{free_port()}", read_timeout=5)
+    try:
+        with pytest.raises(UpstreamUnreachable):
+            async with upstream.request("GET", "/v1/models", {}, b""):
+                pass
+    finally:
+        await upstream.close()
+
+
+async def test_silence_past_the_read_timeout_is_a_timeout(upstream_for: Any) -> None:
+    async def handler(request: web.Request) -> web.StreamResponse:
+        response = web.StreamResponse(headers={"content-type": "text/event-stream"})
+        await response.prepare(request)
+        await response.write(b"event: ping\ndata: {}\n\n")
+        await asyncio.sleep(5)
+        return response
+
+    upstream = await upstream_for(handler, read=0.3)
+    async with upstream.request("GET", "/v1/stream", {}, b"") as reply:
+        chunks = reply.chunks()
+        assert await anext(chunks) == b"event: ping\ndata: {}\n\n"
+        with pytest.raises(UpstreamTimeout):
+            await anext(chunks)
+
+
+async def test_a_connection_cut_mid_body_is_a_disconnect(upstream_for: Any) -> None:
+    async def handler(request: web.Request) -> web.StreamResponse:
+        response = web.StreamResponse(headers={"content-length": "1000"})
+        await response.prepare(request)
+        await response.write(b"partial")
+        assert request.transport is not None
+        request.transport.close()
+        return response
+
+    upstream = await upstream_for(handler)
+    for read_all in (False, True):
+        with pytest.raises(UpstreamDropped):
+            async with upstream.request("GET", "/v1/cut", {}, b"") as reply:
+                if read_all:
+                    await reply.read()
+                else:
+                    async for _ in reply.chunks():
+                        pass
+
+
+async def test_leaving_the_block_early_closes_the_connection(upstream_for: Any) -> None:
+    closed = asyncio.Event()
+
+    async def handler(request: web.Request) -> web.StreamResponse:
+        response = web.StreamResponse(headers={"content-type": "text/event-stream"})
+        await response.prepare(request)
+        finished = False
+        try:
+            for _ in range(250):        # until the server sees the connection gone
+                await response.write(b"event: ping\ndata: {}\n\n")
+                await asyncio.sleep(0.02)
+            finished = True
+        finally:                        # cancelled, or a write failed
+            if not finished:
+                closed.set()
+        return response
+
+    upstream = await upstream_for(handler)
+    async with upstream.request("GET", "/v1/stream", {}, b"") as reply:
+        async for _ in reply.chunks():
+            break                               # the client hung up after one chunk
+    await asyncio.wait_for(closed.wait(), 5)    # the upstream sees the connection go
+
+
+def peer_port(request: web.Request) -> int:
+    assert request.transport is not None
+    port: int = request.transport.get_extra_info("peername")[1]
+    return port
+
+
+async def test_a_finished_connection_is_reused(upstream_for: Any) -> None:
+    ports: list[int] = []
+
+    async def handler(request: web.Request) -> web.Response:
+        ports.append(peer_port(request))
+        return web.Response(body=b"x" * 10)
+
+    upstream = await upstream_for(handler)
+    for _ in range(3):
+        async with upstream.request("POST", "/v1/messages", {}, b"{}") as reply:
+            assert await reply.read() == b"x" * 10
+    assert len(ports) == 3 and len(set(ports)) == 1
+
+
+async def test_an_answer_left_early_or_cut_is_not_reused(upstream_for: Any) -> None:
+    ports: list[int] = []
+
+    async def handler(request: web.Request) -> web.StreamResponse:
+        ports.append(peer_port(request))
+        response = web.StreamResponse(headers={"content-length": "100"})
+        await response.prepare(request)
+        await response.write(b"partial")
+        if request.path.endswith("/cut"):
+            assert request.transport is not None
+            request.transport.close()
+            return response
+        if request.path.endswith("/slow"):
+            await asyncio.sleep(0.2)
+        with contextlib.suppress(ConnectionError):
+            await response.write(b"y" * 93)
+        return response
+
+    upstream = await upstream_for(handler)
+    with pytest.raises(UpstreamDropped):
+        async with upstream.request("GET", "/v1/cut", {}, b"") as reply:
+            await reply.read()
+    async with upstream.request("GET", "/v1/slow", {}, b"") as reply:
+        async for _ in reply.chunks():
+            break                                        # left before the end
+    async with upstream.request("GET", "/v1/whole", {}, b"") as reply:
+        assert await reply.read() == b"partial" + b"y" * 93
+    assert len(set(ports)) == 3                          # a new connection each time
+
+
+async def test_connection_close_is_honoured(upstream_for: Any) -> None:
+    ports: list[int] = []
+
+    async def handler(request: web.Request) -> web.Response:
+        ports.append(peer_port(request))
+        return web.Response(body=b"ok", headers={"connection": "close"})
+
+    upstream = await upstream_for(handler)
+    for _ in range(2):
+        async with upstream.request("GET", "/v1/models", {}, b"") as reply:
+            assert await reply.read() == b"ok"
+    assert len(set(ports)) == 2
+
+
+async def test_repeated_response_headers_are_all_kept(upstream_for: Any) -> None:
+    async def handler(request: web.Request) -> web.Response:
+        response = web.Response(body=b"{}", content_type="application/json")
+        response.headers.add("Set-Cookie", "a=1")
+        response.headers.add("Set-Cookie", "b=2")
+        response.headers["Request-Id"] = "req_7"
+        return response
+
+    upstream = await upstream_for(handler)
+    async with upstream.request("GET", "/v1/models", {}, b"") as reply:
+        assert reply.headers["request-id"] == "req_7"             # any case
+        assert [v for k, v in reply.headers.items() if k.lower() == "set-cookie"] == [
+            "a=1", "b=2"]
+        await reply.read()
+
+
+async def raw_server(answer: bytes) -> tuple[asyncio.Server, int]:
+    """A server that reads one request head and writes `answer`, then closes."""
+    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await reader.readuntil(b"\r\n\r\n")
+        writer.write(answer)
+        await writer.drain()
+        writer.close()
+
+    server = await asyncio.start_server(handle, "127.0.0.1", 0)
+    return server, server.sockets[0].getsockname()[1]
+
+
+@pytest.mark.parametrize(("answer", "status", "body"), [
+    (b"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok", 200, b"ok"),
+    (b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\n\r\nuntil the end", 200, b"until the end"),
+    (b"HTTP/1.1 204 No Content\r\n\r\n", 204, b""),
+], ids=["1xx skipped", "body ends with the connection", "no body"])
+async def test_answers_of_every_framing(client: Client, answer: bytes, status: int,
+                                        body: bytes) -> None:
+    server, port = await raw_server(answer)
+    upstream = client(f"http://127.0.0.1:{port}", read_timeout=5)
+    try:
+        async with upstream.request("GET", "/v1/models", {}, b"") as reply:
+            assert reply.status == status
+            assert await reply.read() == body
+    finally:
+        await upstream.close()
+        server.close()
+        await server.wait_closed()
+
+
+async def test_a_malformed_answer_is_a_disconnect(client: Client) -> None:
+    server, port = await raw_server(b"HTTP/1.1 2x0 " + SECRET.encode() + b"\r\n\r\n")
+    upstream = client(f"http://127.0.0.1:{port}", read_timeout=5)
+    try:
+        with pytest.raises(UpstreamDropped) as raised:
+            async with upstream.request("GET", "/v1/models", {}, b""):
+                pass
+        assert SECRET not in str(raised.value)
+    finally:
+        await upstream.close()
+        server.close()
+        await server.wait_closed()
+
+
+async def test_silence_before_the_answer_is_a_timeout(upstream_for: Any) -> None:
+    async def handler(request: web.Request) -> web.Response:
+        await asyncio.sleep(5)
+        return web.Response()
+
+    upstream = await upstream_for(handler, read=0.3)
+    with pytest.raises(UpstreamTimeout):
+        async with upstream.request("GET", "/v1/models", {}, b""):
+            pass
+
+
+# The httptools pool's own duties.
+
+
+async def test_a_stalled_consumer_pauses_reading(monkeypatch: pytest.MonkeyPatch) -> None:
+    total = 8 * 1024 * 1024
+
+    async def handler(request: web.Request) -> web.StreamResponse:
+        response = web.StreamResponse(headers={"content-length": str(total)})
+        await response.prepare(request)
+        for _ in range(total // 65536):
+            await response.write(b"z" * 65536)
+        return response
+
+    server = await serve(handler)
+    upstream = HttptoolsUpstream(f"http://127.0.0.1:{server.port}", read_timeout=5)
+    try:
+        async with upstream.request("GET", "/v1/big", {}, b"") as reply:
+            chunks = reply.chunks()
+            received = len(await anext(chunks))
+            await asyncio.sleep(0.3)                      # the consumer stalls
+            connection = reply._connection
+            assert connection is not None and connection.reading_paused
+            assert connection.buffered <= upstream_httptools.BUFFER_HIGH + 256 * 1024
+            async for chunk in chunks:                    # catches up: reading resumes
+                received += len(chunk)
+        assert received == total
+    finally:
+        await upstream.close()
+        await server.close()
+
+
+async def test_an_idle_connection_is_closed(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(upstream_httptools, "IDLE_SECONDS", 0.1)
+    ports: list[int] = []
+
+    async def handler(request: web.Request) -> web.Response:
+        ports.append(peer_port(request))
+        return web.Response(body=b"ok")
+
+    server = await serve(handler)
+    upstream = HttptoolsUpstream(f"http://127.0.0.1:{server.port}", read_timeout=5)
+    try:
+        for _ in range(2):
+            async with upstream.request("GET", "/v1/models", {}, b"") as reply:
+                assert await reply.read() == b"ok"
+            await asyncio.sleep(0.3)
+        assert len(set(ports)) == 2 and not upstream._idle
+    finally:
+        await upstream.close()
+        await server.close()
