@@ -48,3 +48,18 @@ def test_one_catalog_engine_master_key_keyring_and_control_plane_per_app(
     assert app.fallback is not None     # the admin API and the console are served
     assert counts == {"engine_for": 1, "load_master_key": 1, "Keyring": 1, "load_catalog": 1,
                       "build_control_plane": 1}
+
+
+@pytest.mark.parametrize(("value", "client"), [
+    (None, "AiohttpUpstream"), ("aiohttp", "AiohttpUpstream"), ("httptools", "HttptoolsUpstream"),
+])
+def test_the_upstream_client_is_the_settings_choice(tmp_path: Path, value: str | None,
+                                                    client: str) -> None:
+    env = {} if value is None else {"ZDR_UPSTREAM_CLIENT": value}
+    settings = load_settings(env=env, home=tmp_path / "home")
+    assert type(zdr.wiring._upstream(settings)).__name__ == client
+
+
+def test_an_unknown_upstream_client_is_refused(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="upstream_client"):
+        load_settings(env={"ZDR_UPSTREAM_CLIENT": "curl"}, home=tmp_path / "home")

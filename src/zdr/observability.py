@@ -42,7 +42,8 @@ ALLOWED_LOG_KEYS = frozenset({
     "event", "timestamp", "level", "request_id", "org_id", "workspace_id", "key_prefix",
     "surface", "route", "method", "status", "outcome", "retention", "zdr", "model_class",
     "stream", "input_tokens", "output_tokens", "duration_ms", "ttfb_ms", "upstream",
-    "upstream_kind", "workers", "host", "port", "error_type", "rules", "catalog_version", "pid",
+    "upstream_kind", "upstream_client", "workers", "host", "port", "error_type", "rules",
+    "catalog_version", "pid",
     "dropped_keys", "in_flight", "location",
 })
 MAX_VALUE_CHARS = 120

@@ -309,7 +309,8 @@ def _announce(settings: Settings, catalog: Catalog, logger: Any) -> Hook:
     async def announce() -> None:
         logger.info("gateway_started", upstream=settings.effective_upstream_url,
                     upstream_kind="stand-in" if settings.uses_stub_upstream else "provider",
-                    pid=os.getpid(), catalog_version=catalog.version)
+                    upstream_client=settings.upstream_client, pid=os.getpid(),
+                    catalog_version=catalog.version)
 
     return announce
 

@@ -58,3 +58,28 @@ def test_readme_flow_with_two_workers(tmp_path):
     exchanges = [json.loads(line) for line in log.splitlines() if '"exchange"' in line]
     assert len(exchanges) == 4 and {e["retention"] for e in exchanges} == {"30d"}
     assert "hello" not in log
+
+
+@pytest.mark.slow
+def test_streams_through_the_httptools_upstream_client(tmp_path):
+    home = ZdrHome.fresh(tmp_path / "home", ZDR_UPSTREAM_CLIENT="httptools")
+    home.zdr("init")
+    secret = home.org_with_key("acme")
+    served = home.serve()
+    try:
+        with anthropic.Anthropic(api_key=secret, base_url=f"http://127.0.0.1:{served.port}",
+                                 max_retries=0, timeout=10) as sdk:
+            for _ in range(3):   # the pooled connection is reused
+                with sdk.messages.stream(model="claude-sonnet-5", max_tokens=16, messages=[
+                        {"role": "user", "content": "hello"}]) as stream:
+                    assert "".join(stream.text_stream) == "You said: hello"
+                    assert stream.response.headers["zdr-retention"] == "30d"
+            message = sdk.messages.create(model="claude-sonnet-5", max_tokens=16, messages=[
+                {"role": "user", "content": "again"}])
+            assert message.content[0].text == "You said: again"
+    finally:
+        served.stop()
+    log = (tmp_path / "home" / "logs" / "gateway.log").read_text()
+    started = [json.loads(line) for line in log.splitlines() if "gateway_started" in line]
+    assert started and {e["upstream_client"] for e in started} == {"httptools"}
+    assert len([line for line in log.splitlines() if '"exchange"' in line]) == 4
