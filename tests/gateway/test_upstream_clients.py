@@ -8,13 +8,20 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import ssl
 from collections.abc import AsyncIterator, Awaitable, Callable
-from typing import Any
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any, TypeAlias
 
 import aiohttp
 import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestServer
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
 
 from zdr.errors import UpstreamDropped, UpstreamError, UpstreamTimeout, UpstreamUnreachable
 from zdr.gateway import upstream_httptools
@@ -55,8 +62,8 @@ async def serve(handler: Handler) -> TestServer:
     return server
 
 
-Client = type[AiohttpUpstream] | type[HttptoolsUpstream]
-AnyUpstream = AiohttpUpstream | HttptoolsUpstream
+Client: TypeAlias = type[AiohttpUpstream] | type[HttptoolsUpstream]
+AnyUpstream: TypeAlias = AiohttpUpstream | HttptoolsUpstream
 
 
 @pytest.fixture(params=[AiohttpUpstream, HttptoolsUpstream], ids=["aiohttp", "httptools"])
@@ -343,6 +350,57 @@ async def test_silence_before_the_answer_is_a_timeout(upstream_for: Any) -> None
     with pytest.raises(UpstreamTimeout):
         async with upstream.request("GET", "/v1/models", {}, b""):
             pass
+
+
+def self_signed(folder: Path) -> tuple[Path, Path]:
+    """A certificate for `localhost` signed by its own key: (certificate, key) PEM files."""
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "localhost")])
+    now = datetime.now(UTC)
+    certificate = (
+        x509.CertificateBuilder().subject_name(name).issuer_name(name)
+        .public_key(key.public_key()).serial_number(x509.random_serial_number())
+        .not_valid_before(now - timedelta(minutes=5)).not_valid_after(now + timedelta(days=1))
+        .add_extension(x509.SubjectAlternativeName([x509.DNSName("localhost")]), critical=False)
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .sign(key, hashes.SHA256())
+    )
+    cert_file, key_file = folder / "cert.pem", folder / "key.pem"
+    cert_file.write_bytes(certificate.public_bytes(serialization.Encoding.PEM))
+    key_file.write_bytes(key.private_bytes(serialization.Encoding.PEM,
+                                           serialization.PrivateFormat.PKCS8,
+                                           serialization.NoEncryption()))
+    return cert_file, key_file
+
+
+async def test_https_checks_the_certificate(client: Client, tmp_path: Path) -> None:
+    cert_file, key_file = self_signed(tmp_path)
+    server_tls = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    server_tls.load_cert_chain(cert_file, key_file)
+
+    async def handler(request: web.Request) -> web.Response:
+        return web.Response(body=request.path.encode())
+
+    app = web.Application()
+    app.router.add_route("*", "/{tail:.*}", handler)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    port = free_port()
+    await web.TCPSite(runner, "127.0.0.1", port, ssl_context=server_tls).start()
+    upstream = client(f"https://localhost:{port}/prefix", read_timeout=5)
+    try:
+        with pytest.raises(UpstreamUnreachable):         # a certificate nobody vouches for
+            async with upstream.request("GET", "/v1/models", {}, b""):
+                pass
+        if isinstance(upstream, HttptoolsUpstream):      # trusted: the same server answers
+            await upstream.start()
+            assert upstream._ssl is not None
+            upstream._ssl.load_verify_locations(cert_file)
+            async with upstream.request("GET", "/v1/models", {}, b"") as reply:
+                assert await reply.read() == b"/prefix/v1/models"
+    finally:
+        await upstream.close()
+        await runner.cleanup()
 
 
 # The httptools pool's own duties.
