@@ -127,6 +127,29 @@ async def test_a_streamed_request_body_is_sent_as_it_comes(upstream_for: Any) ->
         assert await reply.read() == b"one two three"
 
 
+class SourceBroke(Exception):
+    pass
+
+
+async def test_a_request_body_whose_source_fails_ends_the_exchange(upstream_for: Any) -> None:
+    async def handler(request: web.Request) -> web.Response:
+        return web.Response(body=await request.read())
+
+    async def parts() -> AsyncIterator[bytes]:
+        yield b"one "
+        await asyncio.sleep(0.05)
+        raise SourceBroke
+
+    upstream = await upstream_for(handler, read=30.0)
+
+    async def exchange() -> None:
+        async with upstream.request("POST", "/v1/files", {}, parts()) as reply:
+            await reply.read()
+
+    with pytest.raises((SourceBroke, UpstreamDropped)):   # at once, not after the read timeout
+        await asyncio.wait_for(exchange(), 5)
+
+
 async def test_the_body_arrives_chunk_by_chunk_and_is_not_decompressed(
     upstream_for: Any
 ) -> None:

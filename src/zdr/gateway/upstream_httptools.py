@@ -177,7 +177,7 @@ class _Connection(asyncio.Protocol):
         try:
             self._parser.feed_data(data)
         except httptools.HttpParserError:
-            self._fail(UpstreamDropped)
+            self.fail(UpstreamDropped)
 
     def eof_received(self) -> bool | None:
         return None             # close the transport; connection_lost follows
@@ -258,7 +258,7 @@ class _Connection(asyncio.Protocol):
         if self.failure is not None:
             raise self.failure()
         self._waiter = self._loop.create_future()
-        timer = self._loop.call_later(self._pool.read_timeout, self._fail, UpstreamTimeout)
+        timer = self._loop.call_later(self._pool.read_timeout, self.fail, UpstreamTimeout)
         try:
             await self._waiter
         finally:
@@ -282,14 +282,14 @@ class _Connection(asyncio.Protocol):
             async with asyncio.timeout(self._pool.read_timeout):
                 await self._drain
         except TimeoutError:
-            self._fail(UpstreamTimeout)
+            self.fail(UpstreamTimeout)
             raise UpstreamTimeout() from None
         finally:
             self._drain = None
         if self.closed:
             raise UpstreamDropped()
 
-    def _fail(self, kind: _FailureKind) -> None:
+    def fail(self, kind: _FailureKind) -> None:
         if self.failure is None:
             self.failure = kind
         self.abort()
@@ -360,6 +360,12 @@ class HttptoolsReply:
                     _write_chunked(connection, body))
             while not connection.head_done:
                 await connection.wait()
+        except UpstreamError:
+            self._abandon()
+            writer = self._writer
+            if writer is not None and writer.done() and not writer.cancelled():
+                raise self._writer_failure() from None
+            raise
         except BaseException:
             self._abandon()
             raise
@@ -378,16 +384,19 @@ class HttptoolsReply:
             return
         if writer is not None and writer.exception() is not None:
             self._abandon()
-            error = writer.exception()
-            if isinstance(error, UpstreamError):
-                raise error
-            if isinstance(error, OSError):
-                raise UpstreamDropped() from None
-            raise error          # type: ignore[misc]   # the request body's own source failed
+            raise self._writer_failure() from None
         if exc_type is not None or not connection.done:
             connection.abort()   # unfinished: never reused, the upstream stops generating
         else:
             self._pool._release(connection)
+
+    def _writer_failure(self) -> BaseException:
+        """What to raise for a request body that could not be sent: the error tree's member,
+        or the body source's own exception (the caller's, as aiohttp lets it through)."""
+        error = self._writer.exception() if self._writer is not None else None
+        if error is None or isinstance(error, OSError):
+            return UpstreamDropped()
+        return error
 
     def _abandon(self) -> None:
         if self._connection is not None:
@@ -430,8 +439,13 @@ class _Chunks:
 
 
 async def _write_chunked(connection: _Connection, body: AsyncIterable[bytes]) -> None:
-    async for part in body:
-        if part:
-            connection.send(b"%x\r\n%b\r\n" % (len(part), part))
-            await connection.drain()
-    connection.send(b"0\r\n\r\n")
+    """The body, chunked; a failure (the connection's or the source's) ends the exchange."""
+    try:
+        async for part in body:
+            if part:
+                connection.send(b"%x\r\n%b\r\n" % (len(part), part))
+                await connection.drain()
+        connection.send(b"0\r\n\r\n")
+    except Exception:
+        connection.fail(UpstreamDropped)
+        raise
