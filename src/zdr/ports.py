@@ -183,8 +183,8 @@ class UpstreamReply(Protocol):
 
 
 class Upstream(Protocol):
-    """The model provider's API, as the gateway reaches it (`zdr.gateway.upstream_aiohttp`, and
-    `zdr.gateway.upstream_memory` for tests).
+    """The model provider's API, as the gateway reaches it (`zdr.gateway.upstream_aiohttp` or
+    `zdr.gateway.upstream_httptools`, and `zdr.gateway.upstream_memory` for tests).
 
     `request` sends `target` (the path and `?query`, ASCII, byte for byte as the client sent
     them: nothing normalises it) with exactly `headers` (credentials included: the caller

@@ -1,6 +1,7 @@
 """The upstream edge: which headers cross in each direction, and the error body a client gets
 for an upstream's error status. (Failures to reach the upstream are translated into
-`zdr.errors` by the `Upstream` implementation, `zdr.gateway.upstream_aiohttp`.)
+`zdr.errors` by the `Upstream` implementations, `zdr.gateway.upstream_aiohttp` and
+`zdr.gateway.upstream_httptools`.)
 
 Upstream error bodies may quote the request (and so a ZDR org's content): they are passed to the
 client as they are, but nothing here logs or keeps them.
