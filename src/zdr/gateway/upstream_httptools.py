@@ -378,11 +378,11 @@ class HttptoolsReply:
         connection, writer = self._connection, self._writer
         assert connection is not None
         if writer is not None and not writer.done():
-            self._abandon()
-            with contextlib.suppress(asyncio.CancelledError):
+            self._abandon()     # the answer came first (or the block was left): stop sending
+            with contextlib.suppress(asyncio.CancelledError, Exception):
                 await writer
             return
-        if writer is not None and writer.exception() is not None:
+        if writer is not None and not writer.cancelled() and writer.exception() is not None:
             self._abandon()
             raise self._writer_failure() from None
         if exc_type is not None or not connection.done:
