@@ -102,6 +102,14 @@ ADDED_P99_MS_C16 = 8.0
 WORKLOADS = ("small", "stream", "conversation")
 
 
+def _at_least(floor: float) -> Callable[[float], bool]:
+    return lambda v: v >= floor
+
+
+def _at_most(limit: float) -> Callable[[float], bool]:
+    return lambda v: v <= limit
+
+
 def target_rows(results: list[Row]) -> list[list[str]]:
     """The performance goals, each measured for both zdr-gateway orgs."""
     rows: list[list[str]] = []
@@ -135,7 +143,7 @@ def target_rows(results: list[Row]) -> list[list[str]]:
                     f"{gw}: throughput vs bare pass-through, {workload} c=16",
                     goal,
                     r,
-                    lambda v, floor=floor: v >= floor,
+                    _at_least(floor),
                     percent(r),
                 )
             )
@@ -149,7 +157,7 @@ def target_rows(results: list[Row]) -> list[list[str]]:
                     f"{gw}: req/s per core (CPU) vs bare, {workload} c=16",
                     goal,
                     r,
-                    lambda v, floor=floor: v >= floor,
+                    _at_least(floor),
                     percent(r),
                 )
             )
@@ -160,7 +168,7 @@ def target_rows(results: list[Row]) -> list[list[str]]:
                     f"{gw}: throughput vs direct, {workload} c=16",
                     f"≥ {stretch * 100:.0f} % (stretch)",
                     r,
-                    lambda v, stretch=stretch: v >= stretch,
+                    _at_least(stretch),
                     percent(r),
                 )
             )
@@ -172,7 +180,7 @@ def target_rows(results: list[Row]) -> list[list[str]]:
                         f"{gw}: added p50, {workload} c={c}",
                         f"≤ {limit:g} ms",
                         p50,
-                        lambda v, limit=limit: v <= limit,
+                        _at_most(limit),
                         f"{_fmt(p50)} ms",
                     )
                 )
@@ -182,7 +190,7 @@ def target_rows(results: list[Row]) -> list[list[str]]:
                     f"{gw}: stream TTFB added (p50), c={c}",
                     f"≤ {limit:g} ms",
                     added,
-                    lambda v, limit=limit: v <= limit,
+                    _at_most(limit),
                     f"{_fmt(added)} ms",
                 )
             )
