@@ -91,6 +91,25 @@ def _check(
     return [label, goal, shown if value is not None else "not measured", met]
 
 
+# Each org's floor against the bare pass-through (the ceiling of the gateway's own stack), in
+# throughput and in CPU per request: a ZDR org's exchange writes metadata only, a standard org's
+# also seals and commits its content before the last byte.
+BARE_FLOORS = {"zdr-zdr": 0.70, "zdr-standard": 0.60}
+# Stretch goals against the stand-in alone (the wire) at 16 connections.
+DIRECT_STRETCH = {"small": 0.40, "stream": 0.35}
+ADDED_P50_MS = {1: 0.5, 16: 2.0}  # per concurrency
+ADDED_P99_MS_C16 = 8.0
+WORKLOADS = ("small", "stream", "conversation")
+
+
+def _at_least(floor: float) -> Callable[[float], bool]:
+    return lambda v: v >= floor
+
+
+def _at_most(limit: float) -> Callable[[float], bool]:
+    return lambda v: v <= limit
+
+
 def target_rows(results: list[Row]) -> list[list[str]]:
     """The performance goals, each measured for both zdr-gateway orgs."""
     rows: list[list[str]] = []
@@ -109,42 +128,83 @@ def target_rows(results: list[Row]) -> list[list[str]]:
     def ratio(a: float | None, b: float | None) -> float | None:
         return None if a is None or not b else a / b
 
+    def percent(r: float | None) -> str:
+        return f"{_fmt(r and r * 100, 0)} %"
+
     for gw in GATEWAYS:
         if not _find(results, gw, "small", 16) and not _find(results, gw, "stream", 16):
             continue
-        for workload in ("small", "stream", "conversation"):
-            p50 = _diff(get(gw, workload, 16, "p50_ms"), base(gw, workload, 16, "p50_ms"))
+        floor = BARE_FLOORS[gw]
+        goal = f"≥ {floor * 100:.0f} %"
+        for workload in WORKLOADS:
+            r = ratio(get(gw, workload, 16, "rps"), get("bare", workload, 16, "rps"))
+            rows.append(
+                _check(
+                    f"{gw}: throughput vs bare pass-through, {workload} c=16",
+                    goal,
+                    r,
+                    _at_least(floor),
+                    percent(r),
+                )
+            )
+            # CPU per request (what one core can serve): other work on a shared machine
+            # disturbs it far less than throughput.
+            r = ratio(
+                get("bare", workload, 16, "cpu_s_per_1k"), get(gw, workload, 16, "cpu_s_per_1k")
+            )
+            rows.append(
+                _check(
+                    f"{gw}: req/s per core (CPU) vs bare, {workload} c=16",
+                    goal,
+                    r,
+                    _at_least(floor),
+                    percent(r),
+                )
+            )
+        for workload, stretch in DIRECT_STRETCH.items():
+            r = ratio(get(gw, workload, 16, "rps"), base(gw, workload, 16, "rps"))
+            rows.append(
+                _check(
+                    f"{gw}: throughput vs direct, {workload} c=16",
+                    f"≥ {stretch * 100:.0f} % (stretch)",
+                    r,
+                    _at_least(stretch),
+                    percent(r),
+                )
+            )
+        for c, limit in ADDED_P50_MS.items():
+            for workload in WORKLOADS:
+                p50 = _diff(get(gw, workload, c, "p50_ms"), base(gw, workload, c, "p50_ms"))
+                rows.append(
+                    _check(
+                        f"{gw}: added p50, {workload} c={c}",
+                        f"≤ {limit:g} ms",
+                        p50,
+                        _at_most(limit),
+                        f"{_fmt(p50)} ms",
+                    )
+                )
+            added = _diff(get(gw, "stream", c, "ttfb_p50_ms"), base(gw, "stream", c, "ttfb_p50_ms"))
+            rows.append(
+                _check(
+                    f"{gw}: stream TTFB added (p50), c={c}",
+                    f"≤ {limit:g} ms",
+                    added,
+                    _at_most(limit),
+                    f"{_fmt(added)} ms",
+                )
+            )
+        for workload in WORKLOADS:
             p99 = _diff(get(gw, workload, 16, "p99_ms"), base(gw, workload, 16, "p99_ms"))
             rows.append(
                 _check(
-                    f"{gw}: added p50, {workload} c=16",
-                    "≤ 1 ms",
-                    p50,
-                    lambda v: v <= 1.0,
-                    f"{_fmt(p50)} ms",
-                )
-            )
-            rows.append(
-                _check(
                     f"{gw}: added p99, {workload} c=16",
-                    "≤ 5 ms",
+                    f"≤ {ADDED_P99_MS_C16:g} ms",
                     p99,
-                    lambda v: v <= 5.0,
+                    lambda v: v <= ADDED_P99_MS_C16,
                     f"{_fmt(p99)} ms",
                 )
             )
-        for workload in ("small", "stream", "conversation"):
-            for c in (16, 64):
-                r = ratio(get(gw, workload, c, "rps"), base(gw, workload, c, "rps"))
-                rows.append(
-                    _check(
-                        f"{gw}: throughput vs direct, {workload} c={c}",
-                        "≥ 50 %",
-                        r,
-                        lambda v: v >= 0.5,
-                        f"{_fmt(r and r * 100, 0)} %",
-                    )
-                )
         for peer in ("litellm-off", "litellm-on"):
             for workload in ("small", "stream"):
                 r = ratio(get(gw, workload, 16, "rps"), get(peer, workload, 16, "rps"))
@@ -171,70 +231,30 @@ def target_rows(results: list[Row]) -> list[list[str]]:
                         f"{_fmt(r and r * 100, 1)} %",
                     )
                 )
-        for workload in ("small", "stream", "conversation"):
-            r = ratio(get(gw, workload, 16, "rps"), get("bare", workload, 16, "rps"))
+        for workload in WORKLOADS:
+            r = ratio(
+                get("litellm-off", workload, 16, "cpu_s_per_1k"),
+                get(gw, workload, 16, "cpu_s_per_1k"),
+            )
             rows.append(
                 _check(
-                    f"{gw}: throughput vs bare pass-through, {workload} c=16",
-                    "≥ 70 %",
+                    f"{gw}: req/s per core (CPU) vs litellm-off, {workload} c=16",
+                    "≥ 20x",
                     r,
-                    lambda v: v >= 0.7,
-                    f"{_fmt(r and r * 100, 0)} %",
+                    lambda v: v >= 20,
+                    f"{_fmt(r, 1)}x",
                 )
             )
-        # The same goals on CPU per request (what one core can serve), which the other work on a
-        # shared machine disturbs far less than throughput.
-        for workload in ("small", "stream", "conversation"):
-            for other, goal, floor in (("bare", "≥ 70 %", 0.7), ("litellm-off", "≥ 20x", 20.0)):
-                r = ratio(
-                    get(other, workload, 16, "cpu_s_per_1k"), get(gw, workload, 16, "cpu_s_per_1k")
-                )
-                shown = f"{_fmt(r and r * 100, 0)} %" if floor < 1 else f"{_fmt(r, 1)}x"
-                rows.append(
-                    _check(
-                        f"{gw}: req/s per core (CPU) vs {other}, {workload} c=16",
-                        goal,
-                        r,
-                        lambda v, floor=floor: v >= floor,
-                        shown,
-                    )
-                )
-        for c in (1, 16):
-            added = _diff(get(gw, "stream", c, "ttfb_p50_ms"), base(gw, "stream", c, "ttfb_p50_ms"))
-            rows.append(
-                _check(
-                    f"{gw}: stream TTFB added (p50), c={c}",
-                    "≤ 1 ms",
-                    added,
-                    lambda v: v <= 1.0,
-                    f"{_fmt(added)} ms",
-                )
-            )
-    for workload in ("small", "stream", "conversation"):
-        zdr = get("zdr-zdr", workload, 16, "rps")
-        std = get("zdr-standard", workload, 16, "rps")
-        cost = None if zdr is None or std is None or not zdr else 1 - std / zdr
-        rows.append(
-            _check(
-                f"storing content (standard vs ZDR), {workload} c=16",
-                "≤ 15 % slower",
-                cost,
-                lambda v: v <= 0.15,
-                f"{_fmt(cost and cost * 100, 1)} %",
-            )
+    # A run of seconds cannot show memory growth: the goal is listed so the report says so.
+    rows.append(
+        _check(
+            "RSS per worker over a 10-minute run",
+            "flat",
+            None,
+            lambda v: True,
+            "",
         )
-        zdr_cpu = get("zdr-zdr", workload, 16, "cpu_s_per_1k")
-        std_cpu = get("zdr-standard", workload, 16, "cpu_s_per_1k")
-        cost = None if not zdr_cpu or not std_cpu else 1 - zdr_cpu / std_cpu
-        rows.append(
-            _check(
-                f"storing content, req/s per core (CPU), {workload} c=16",
-                "≤ 15 % fewer",
-                cost,
-                lambda v: v <= 0.15,
-                f"{_fmt(cost and cost * 100, 1)} %",
-            )
-        )
+    )
     return rows
 
 
