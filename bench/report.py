@@ -245,10 +245,10 @@ def target_rows(results: list[Row]) -> list[list[str]]:
                     f"{_fmt(r, 1)}x",
                 )
             )
-    # A run of seconds cannot show memory growth: the goal is listed so the report says so.
+    # A run of seconds cannot show memory growth: bench/soak.py measures it.
     rows.append(
         _check(
-            "RSS per worker over a 10-minute run",
+            "RSS per worker over a 10-minute run (bench/soak.py)",
             "flat",
             None,
             lambda v: True,

@@ -102,7 +102,8 @@ def test_targets_are_ratios_against_the_same_runs() -> None:
     assert rows["zdr-zdr: throughput vs litellm-on, small c=16"] == ["≥ 20x", "not measured", "-"]
     assert rows["zdr-zdr: req/s per core (CPU) vs litellm-off, small c=16"] == [
         "≥ 20x", "40.0x", "yes"]
-    assert rows["RSS per worker over a 10-minute run"] == ["flat", "not measured", "-"]
+    assert rows["RSS per worker over a 10-minute run (bench/soak.py)"] == [
+        "flat", "not measured", "-"]
 
 
 def test_scenario_table_shows_added_latency_and_ratio() -> None:
