@@ -51,7 +51,7 @@ def test_one_catalog_engine_master_key_keyring_and_control_plane_per_app(
 
 
 @pytest.mark.parametrize(("value", "client"), [
-    (None, "AiohttpUpstream"), ("aiohttp", "AiohttpUpstream"), ("httptools", "HttptoolsUpstream"),
+    (None, "HttptoolsUpstream"), ("aiohttp", "AiohttpUpstream"), ("httptools", "HttptoolsUpstream"),
 ])
 def test_the_upstream_client_is_the_settings_choice(tmp_path: Path, value: str | None,
                                                     client: str) -> None:

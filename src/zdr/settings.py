@@ -37,7 +37,7 @@ class Settings(BaseModel):
     temp_dir: Path | None = None           # default: home/tmp
     key_cache_ttl_seconds: float = 2.0
     upstream_timeout_seconds: float = 600.0
-    upstream_client: Literal["aiohttp", "httptools"] = "aiohttp"   # the relay's HTTP client
+    upstream_client: Literal["aiohttp", "httptools"] = "httptools"   # the relay's HTTP client
     max_body_bytes: int = 32 * 1024 * 1024
     max_header_bytes: int = Field(default=32 * 1024, ge=1024)   # names + values + 4 per header
     max_header_count: int = Field(default=100, ge=8)

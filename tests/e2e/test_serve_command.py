@@ -61,8 +61,9 @@ def test_readme_flow_with_two_workers(tmp_path):
 
 
 @pytest.mark.slow
-def test_streams_through_the_httptools_upstream_client(tmp_path):
-    home = ZdrHome.fresh(tmp_path / "home", ZDR_UPSTREAM_CLIENT="httptools")
+@pytest.mark.parametrize("client", ["httptools", "aiohttp"])
+def test_streams_through_either_upstream_client(tmp_path, client):
+    home = ZdrHome.fresh(tmp_path / "home", ZDR_UPSTREAM_CLIENT=client)
     home.zdr("init")
     secret = home.org_with_key("acme")
     served = home.serve()
@@ -81,5 +82,5 @@ def test_streams_through_the_httptools_upstream_client(tmp_path):
         served.stop()
     log = (tmp_path / "home" / "logs" / "gateway.log").read_text()
     started = [json.loads(line) for line in log.splitlines() if "gateway_started" in line]
-    assert started and {e["upstream_client"] for e in started} == {"httptools"}
+    assert started and {e["upstream_client"] for e in started} == {client}
     assert len([line for line in log.splitlines() if '"exchange"' in line]) == 4
