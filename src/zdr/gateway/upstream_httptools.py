@@ -57,18 +57,17 @@ class HttptoolsUpstream:
             raise ValueError("the upstream URL must be http:// or https:// with a host")
         self._tls = parts.scheme == "https"
         self._host = parts.hostname
-        self._port = parts.port or (443 if self._tls else 80)
         default_port = 443 if self._tls else 80
+        self._port = parts.port or default_port
         host = f"[{self._host}]" if ":" in self._host else self._host
         self._host_header = host if self._port == default_port else f"{host}:{self._port}"
         self._prefix = parts.path
         self.read_timeout, self.connect_timeout = read_timeout, connect_timeout
-        self._ssl: ssl.SSLContext | None = None
+        self._ssl = ssl.create_default_context() if self._tls else None
         self._idle: deque[_Connection] = deque()
 
     async def start(self) -> None:
-        if self._tls and self._ssl is None:
-            self._ssl = ssl.create_default_context()
+        """Nothing to start: connections open on the first request."""
 
     async def close(self) -> None:
         while self._idle:
@@ -89,8 +88,6 @@ class HttptoolsUpstream:
 
     async def _connect(self) -> _Connection:
         loop = asyncio.get_running_loop()
-        if self._tls and self._ssl is None:
-            self._ssl = ssl.create_default_context()
         connection = _Connection(self)
         try:
             async with asyncio.timeout(self.connect_timeout):
@@ -130,7 +127,8 @@ class HttptoolsUpstream:
                 lines.append(f"Content-Length: {len(body)}")
         else:
             lines.append("Transfer-Encoding: chunked")
-        if any(c in line for line in lines for c in _FORBIDDEN):
+        fields = "".join(lines)
+        if any(c in fields for c in _FORBIDDEN):
             raise ValueError("a request line or header holds a line break or NUL")
         return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
 
