@@ -32,6 +32,7 @@ from typing import ClassVar
 
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
+from zdr.gateway import http_server
 from zdr.gateway.header_limits import TOO_LARGE_STATUS, TOO_LARGE_TYPE, HeaderLimits
 from zdr.gateway.responses import error_payload, new_request_id
 
@@ -156,8 +157,16 @@ class BoundedHeadProtocol(HttpToolsProtocol):
             transport.close()
 
 
+def protocol_named(name: str) -> str:
+    """The protocol `zdr serve` runs for `http_protocol`: `zdr` (the gateway's own,
+    `zdr.gateway.http_server`, the default) or `uvicorn` (this one)."""
+    return PROTOCOL if name == "uvicorn" else http_server.PROTOCOL
+
+
 def configure(limits: HeaderLimits, head_timeout: float = HEAD_TIMEOUT_SECONDS) -> None:
-    """Set this process's bounds from the configured header limits and head timeout."""
+    """Set this process's bounds (of either protocol) from the configured header limits and
+    head timeout."""
+    http_server.configure(limits, head_timeout)
     BoundedHeadProtocol.limits = limits
     BoundedHeadProtocol.max_head_bytes = limits.max_bytes + REQUEST_LINE_BYTES
     BoundedHeadProtocol.head_timeout = head_timeout
