@@ -2,8 +2,8 @@
 valgrind's callgrind: a figure other work on the machine does not move, unlike CPU seconds.
 
     .venv/bin/python bench/ceiling_instructions.py
-    .venv/bin/python bench/ceiling_instructions.py --targets zdr-bounded+httptools,zdr-own+httptools \
-        --scenarios small:1,small:16,stream:1,stream:16 --requests 1000
+    .venv/bin/python bench/ceiling_instructions.py \
+        --targets zdr-bounded+httptools,zdr-own+httptools --requests 1000
 
 Each variant's proxy runs under `valgrind --tool=callgrind --instr-atstart=no` against the
 stand-in (not instrumented); after a warm-up of every scenario, counting is switched on, and per

@@ -272,8 +272,13 @@ class GatewayHttpProtocol(asyncio.Protocol):
         self.read_paused = False
         self.write_paused = False
         self._drain: asyncio.Future[None] | None = None
-        self._keep_alive: asyncio.TimerHandle | None = None
-        self._head_timer: asyncio.TimerHandle | None = None
+        # One watchdog timer per connection for both deadlines (no timer per request): a head
+        # begun at `_head_since` must end within `head_timeout`; idle since `_idle_since`, the
+        # connection closes after `keep_alive_seconds`.
+        self._head_since: float | None = None
+        self._idle_since: float | None = None
+        self._watch: asyncio.TimerHandle | None = None
+        self._watch_at = 0.0
         self._head_left: int | None = self.max_head_bytes
         self._refused = False
         self._url = b""
@@ -287,12 +292,12 @@ class GatewayHttpProtocol(asyncio.Protocol):
         self.server = get_local_addr(self.transport)
         self.client = get_remote_addr(self.transport)
         self.scheme = "https" if is_ssl(self.transport) else "http"
-        self._arm_head_timer()
+        self._head_since = now = self.loop.time()     # the first head: from the connection
+        self._watch_until(now + self.head_timeout)
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.server_state.connections.discard(self)
-        self._cancel_head_timer()
-        self._cancel_keep_alive()
+        self._stop_watch()
         for exchange in (self.running, *self.pipeline):
             if exchange is not None:
                 if not exchange.response_complete:
@@ -309,7 +314,7 @@ class GatewayHttpProtocol(asyncio.Protocol):
     def data_received(self, data: bytes) -> None:
         if self._refused:
             return                                  # lingering after a refusal: dropped unread
-        self._cancel_keep_alive()
+        self._idle_since = None
         left = self._head_left
         if left is None or len(data) <= left:
             if left is not None:
@@ -347,7 +352,9 @@ class GatewayHttpProtocol(asyncio.Protocol):
         self._expect_continue = False
         if self._head_left is None:
             self._head_left = self.max_head_bytes
-        self._arm_head_timer()
+        if self._head_since is None:
+            self._head_since = now = self.loop.time()
+            self._watch_until(now + self.head_timeout)
 
     def on_url(self, url: bytes) -> None:
         self._url += url
@@ -361,7 +368,7 @@ class GatewayHttpProtocol(asyncio.Protocol):
 
     def on_headers_complete(self) -> None:
         self._head_left = None
-        self._cancel_head_timer()
+        self._head_since = None
         parser = self.parser
         version = parser.get_http_version()
         url = httptools.parse_url(self._url)
@@ -428,12 +435,12 @@ class GatewayHttpProtocol(asyncio.Protocol):
             self.transport.close()
         if self._refused or self.transport.is_closing():
             return
-        self._cancel_keep_alive()
         self.resume_reading()
         if self.pipeline:
             self._start(self.pipeline.popleft())
         elif self._head_left is None:                 # no next head begun: the idle wait
-            self._keep_alive = self.loop.call_later(self.keep_alive_seconds, self._idle_out)
+            self._idle_since = now = self.loop.time()
+            self._watch_until(now + self.keep_alive_seconds)
 
     def write(self, data: bytes) -> None:
         if not self.transport.is_closing():
@@ -468,36 +475,44 @@ class GatewayHttpProtocol(asyncio.Protocol):
         else:
             running.keep_alive = False
 
-    def _idle_out(self) -> None:
-        self._keep_alive = None
-        if not self.transport.is_closing():
-            self.transport.close()
+    # deadlines
+    def _watch_until(self, deadline: float) -> None:
+        """Make sure the watchdog runs by `deadline` (an earlier run re-arms itself)."""
+        if self._watch is not None:
+            if self._watch_at <= deadline:
+                return
+            self._watch.cancel()
+        self._watch_at = deadline
+        self._watch = self.loop.call_at(deadline, self._check_deadlines)
 
-    def _cancel_keep_alive(self) -> None:
-        if self._keep_alive is not None:
-            self._keep_alive.cancel()
-            self._keep_alive = None
+    def _stop_watch(self) -> None:
+        self._head_since = self._idle_since = None
+        if self._watch is not None:
+            self._watch.cancel()
+            self._watch = None
 
-    # refusals
-    def _arm_head_timer(self) -> None:
-        if self._head_timer is None and not self._refused:
-            self._head_timer = self.loop.call_later(self.head_timeout, self._head_timed_out)
-
-    def _cancel_head_timer(self) -> None:
-        if self._head_timer is not None:
-            self._head_timer.cancel()
-            self._head_timer = None
-
-    def _head_timed_out(self) -> None:
-        self._head_timer = None
+    def _check_deadlines(self) -> None:
+        self._watch = None
         if self._refused or self.transport.is_closing():
             return
-        running = self.running
-        if running is not None and not running.response_complete:
-            self._arm_head_timer()          # a pipelined head behind a running request: later
-            return
-        self.answer_and_close(408, "timeout_error", HEAD_TIMEOUT)
+        now = self.loop.time()
+        if self._head_since is not None:
+            deadline = self._head_since + self.head_timeout
+            if now < deadline:
+                self._watch_until(deadline)
+            elif self.running is not None and not self.running.response_complete:
+                self._watch_until(now + self.head_timeout)   # a pipelined head waits: later
+            else:
+                self.answer_and_close(408, "timeout_error", HEAD_TIMEOUT)
+                return
+        if self._idle_since is not None:
+            deadline = self._idle_since + self.keep_alive_seconds
+            if now < deadline:
+                self._watch_until(deadline)
+            else:
+                self.transport.close()
 
+    # refusals
     def _malformed(self) -> None:
         """llhttp refused the bytes: a broken body under a running request is a disconnect to
         the app (its answer is dropped); the client gets 400 unless a response has begun."""
@@ -525,8 +540,7 @@ class GatewayHttpProtocol(asyncio.Protocol):
 
     def answer_and_close(self, status: int, error_type: str, message: str) -> None:
         """Answer in the API's error format, then close, lingering so the client reads it."""
-        self._cancel_head_timer()
-        self._cancel_keep_alive()
+        self._stop_watch()
         request_id = new_request_id()
         body = error_payload(error_type, message, request_id)
         head = (STATUS_LINES[status]
