@@ -19,6 +19,7 @@ import pytest
 
 from zdr.gateway import http_server, server_protocol
 from zdr.gateway.server_protocol import protocol_named
+from zdr.settings import load_settings
 from zdr.testing.servers import UvicornThread
 
 CANARY = b"zdrcanarywire"
@@ -445,3 +446,23 @@ def test_graceful_shutdown_lets_a_running_request_finish(protocol: str) -> None:
     finally:
         app.hold.set()
         server.close()
+
+
+# ---------------------------------------------------------------- the setting
+
+
+@pytest.mark.parametrize(("value", "protocol"), [
+    (None, "zdr.gateway.http_server:GatewayHttpProtocol"),
+    ("zdr", "zdr.gateway.http_server:GatewayHttpProtocol"),
+    ("uvicorn", "zdr.gateway.server_protocol:BoundedHeadProtocol"),
+])
+def test_the_protocol_is_the_settings_choice(tmp_path: Any, value: str | None,
+                                             protocol: str) -> None:
+    env = {} if value is None else {"ZDR_HTTP_PROTOCOL": value}
+    settings = load_settings(env=env, home=tmp_path / "home")
+    assert protocol_named(settings.http_protocol) == protocol
+
+
+def test_an_unknown_protocol_is_refused(tmp_path: Any) -> None:
+    with pytest.raises(ValueError, match="http_protocol"):
+        load_settings(env={"ZDR_HTTP_PROTOCOL": "h11"}, home=tmp_path / "home")
