@@ -423,6 +423,17 @@ def test_an_upgrade_request_is_served_and_the_connection_closed(
     assert [seen["path"] for seen in app.seen] == ["/up"]
 
 
+def test_an_upgrade_request_behind_another_is_served_then_closed(
+        own: tuple[UvicornThread, Recorder]) -> None:
+    server, app = own
+    with connect(server) as sock:
+        sock.sendall(post("/first", b"x") + b"GET /up HTTP/1.1\r\nhost: x\r\n"
+                     b"connection: upgrade\r\nupgrade: h2c\r\n\r\n" + SMUGGLED)
+        answer = read_all(sock)                   # ends: the server closed the connection
+    assert answer.count(b"HTTP/1.1 200 OK") == 2
+    assert [seen["path"] for seen in app.seen] == ["/first", "/up"]
+
+
 # ---------------------------------------------------------------- shutdown
 
 

@@ -281,6 +281,7 @@ class GatewayHttpProtocol(asyncio.Protocol):
         self._watch_at = 0.0
         self._head_left: int | None = self.max_head_bytes
         self._refused = False
+        self._deaf = False         # after an upgrade request: nothing more is read
         self._url = b""
         self._headers: list[tuple[bytes, bytes]] = []
         self._expect_continue = False
@@ -312,7 +313,7 @@ class GatewayHttpProtocol(asyncio.Protocol):
         pass
 
     def data_received(self, data: bytes) -> None:
-        if self._refused:
+        if self._refused or self._deaf:
             return                                  # lingering after a refusal: dropped unread
         self._idle_since = None
         left = self._head_left
@@ -534,7 +535,7 @@ class GatewayHttpProtocol(asyncio.Protocol):
         exchange = self.exchange
         if exchange is not None and not exchange.more_body:
             exchange.keep_alive = False
-            self._refused = True     # nothing more is read from this connection
+            self._deaf = True        # nothing more is read from this connection
             return
         self._malformed()
 
