@@ -1,5 +1,6 @@
-"""The HTTP/1.1 protocol `zdr serve` runs: uvicorn's httptools protocol with a bound on each
-request's head (request line and headers) while it arrives.
+"""The HTTP/1.1 protocol `zdr serve` runs with `http_protocol = "uvicorn"` (the default is the
+gateway's own, `zdr.gateway.http_server`, which keeps the same promises): uvicorn's httptools
+protocol with a bound on each request's head (request line and headers) while it arrives.
 
 llhttp (httptools) sets no limit of its own: a client could make a worker buffer a 20 MB header
 before the app is called. This protocol counts the bytes of a request's head as they come and,
