@@ -13,8 +13,9 @@ the connect or read timeout -> `UpstreamTimeout`; the connection ends or breaks 
 
 The target is sent byte for byte after the base URL's path. A `bytes` body goes with
 `Content-Length`, an async-iterable one chunked. When the consumer falls behind by more than
-`BUFFER_HIGH` bytes the connection stops reading until it catches up (TCP back-pressure to the
-upstream).
+`BUFFER_HIGH` bytes the connection stops reading until it takes them (TCP back-pressure to the
+upstream). The consumer takes, at each wake-up, all the body bytes that have arrived, as one
+chunk: what one read from the socket held goes on to the client in one send.
 """
 
 from __future__ import annotations
@@ -37,7 +38,6 @@ from zdr.ports import UpstreamBody
 
 IDLE_SECONDS = 30.0             # an idle pooled connection is closed after this (as aiohttp's)
 BUFFER_HIGH = 256 * 1024        # body bytes buffered for a slow consumer before reading pauses
-BUFFER_LOW = 64 * 1024          # ... and resumes
 _FORBIDDEN = ("\r", "\n", "\0")
 
 
@@ -240,9 +240,14 @@ class _Connection(asyncio.Protocol):
 
     # the reply's side
     def take(self) -> bytes:
-        chunk = self.chunks.popleft()
-        self.buffered -= len(chunk)
-        if self._reading_paused and self.buffered <= BUFFER_LOW and self.transport:
+        """Every body byte that has arrived and not yet been taken, as one chunk: the pieces
+        one read from the socket held (a chunked body's chunks, several SSE events) go on
+        together, in one send to the client."""
+        chunks = self.chunks
+        chunk = chunks.popleft() if len(chunks) == 1 else b"".join(chunks)
+        chunks.clear()
+        self.buffered = 0
+        if self._reading_paused and self.transport:
             self._reading_paused = False
             self.transport.resume_reading()
         return chunk
@@ -416,7 +421,8 @@ class HttptoolsReply:
 
 
 class _Chunks:
-    """The body as it arrives: each chunk the parser handed over, no copy."""
+    """The body as it arrives: at each wake-up, all that arrived since the last (no copy when
+    that is one piece); never waits for more than is there."""
 
     __slots__ = ("_connection",)
 
