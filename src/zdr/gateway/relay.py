@@ -157,6 +157,10 @@ class Relay:
                 if final and settle is not None:
                     await settle()
                     settle = None
+            if reply.ended and settle is None and (observer is None or observer.completed):
+                # the last chunk of a complete stream: it ends the answer, in the same send
+                await send({"type": "http.response.body", "body": chunk, "more_body": False})
+                return
             await send({"type": "http.response.body", "body": chunk, "more_body": True})
         if settle is not None:          # ended without `message_stop`: what was seen is settled
             await settle()
@@ -206,7 +210,10 @@ class Relay:
         })
         ex.mark_first_byte()
         async for chunk in reply.chunks():
-            await send({"type": "http.response.body", "body": chunk, "more_body": True})
+            ended = reply.ended
+            await send({"type": "http.response.body", "body": chunk, "more_body": not ended})
+            if ended:
+                return
         await send({"type": "http.response.body", "body": b"", "more_body": False})
 
 

@@ -416,6 +416,11 @@ class HttptoolsReply:
         assert self._connection is not None
         return _Chunks(self._connection)
 
+    @property
+    def ended(self) -> bool:
+        connection = self._connection
+        return connection is not None and connection.done and not connection.chunks
+
     async def read(self) -> bytes:
         return b"".join([chunk async for chunk in self.chunks()])
 
