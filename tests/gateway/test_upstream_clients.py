@@ -229,6 +229,33 @@ async def test_silence_past_the_read_timeout_is_a_timeout(upstream_for: Any) -> 
             await anext(chunks)
 
 
+async def test_the_read_timeout_bounds_each_silence_not_the_whole_stream(
+    upstream_for: Any
+) -> None:
+    # Steady events for longer than the read timeout, a consumer slower than it, then silence.
+    async def handler(request: web.Request) -> web.StreamResponse:
+        response = web.StreamResponse(headers={"content-type": "text/event-stream"})
+        await response.prepare(request)
+        for _ in range(6):
+            await response.write(b"event: ping\ndata: {}\n\n")
+            await asyncio.sleep(0.15)
+        await asyncio.sleep(5)
+        return response
+
+    upstream = await upstream_for(handler, read=0.4)
+    started = asyncio.get_running_loop().time()
+    async with upstream.request("GET", "/v1/stream", {}, b"") as reply:
+        chunks = reply.chunks()
+        received = await anext(chunks)
+        await asyncio.sleep(0.5)             # busy elsewhere, past the read timeout: no matter
+        with pytest.raises(UpstreamTimeout):
+            async for chunk in chunks:
+                received += chunk
+        waited = asyncio.get_running_loop().time() - started
+    assert received == b"event: ping\ndata: {}\n\n" * 6
+    assert 0.75 + 0.4 - 0.05 <= waited < 3.0      # the last event at 0.75 s, then 0.4 s
+
+
 async def test_a_connection_cut_mid_body_is_a_disconnect(upstream_for: Any) -> None:
     async def handler(request: web.Request) -> web.StreamResponse:
         response = web.StreamResponse(headers={"content-length": "1000"})

@@ -145,6 +145,9 @@ class _Connection(asyncio.Protocol):
         self._waiter: asyncio.Future[None] | None = None
         self._drain: asyncio.Future[None] | None = None
         self._idle_timer: asyncio.TimerHandle | None = None
+        # The read timeout: one timer, moved on lazily (not one per wait for bytes).
+        self._read_timer: asyncio.TimerHandle | None = None
+        self._read_deadline = 0.0
         self._writing_paused = False
         self._reading_paused = False
         self._reset()
@@ -182,6 +185,7 @@ class _Connection(asyncio.Protocol):
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.closed = True
+        self._stop_read_timer()
         if self._idle_timer is not None:
             self._idle_timer.cancel()
             self._idle_timer = None
@@ -260,15 +264,33 @@ class _Connection(asyncio.Protocol):
         """Until the parser has news; no byte within the read timeout is a timeout."""
         if self.failure is not None:
             raise self.failure()
-        self._waiter = self._loop.create_future()
-        timer = self._loop.call_later(self._pool.read_timeout, self.fail, UpstreamTimeout)
+        loop = self._loop
+        self._waiter = loop.create_future()
+        self._read_deadline = loop.time() + self._pool.read_timeout
+        if self._read_timer is None:
+            self._read_timer = loop.call_at(self._read_deadline, self._read_timer_due)
         try:
             await self._waiter
         finally:
-            timer.cancel()
             self._waiter = None
         if self.failure is not None and not self.chunks:
             raise self.failure()
+
+    def _read_timer_due(self) -> None:
+        """The read timer of an earlier wait: a timeout if the current wait is past its own
+        deadline; else it is set again for that deadline (or dropped when nothing waits)."""
+        self._read_timer = None
+        if self._waiter is None or self._waiter.done():
+            return
+        if self._loop.time() >= self._read_deadline:
+            self.fail(UpstreamTimeout)
+        else:
+            self._read_timer = self._loop.call_at(self._read_deadline, self._read_timer_due)
+
+    def _stop_read_timer(self) -> None:
+        if self._read_timer is not None:
+            self._read_timer.cancel()
+            self._read_timer = None
 
     def send(self, data: bytes) -> None:
         if self.closed or self.transport is None:
@@ -312,6 +334,7 @@ class _Connection(asyncio.Protocol):
                 and not self.close_requested and not self._reading_paused)
 
     def enter_idle(self, seconds: float) -> None:
+        self._stop_read_timer()
         self._idle_timer = self._loop.call_later(seconds, self._idle_expired)
 
     def leave_idle(self) -> None:
@@ -326,6 +349,7 @@ class _Connection(asyncio.Protocol):
 
     def abort(self) -> None:
         self.closed = True
+        self._stop_read_timer()
         if self.transport is not None:
             self.transport.abort()
 
