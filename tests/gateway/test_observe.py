@@ -8,7 +8,7 @@ import random
 import orjson
 import pytest
 
-from zdr.gateway import sse
+from zdr.gateway import observe, sse
 from zdr.gateway.observe import MessageObserver
 from zdr.gateway.sse import SseParser
 from zdr.testing.canaries import new_canary
@@ -177,3 +177,24 @@ def test_json_message_and_count_tokens() -> None:
     counted = MessageObserver(assemble=False)
     counted.message(b'{"input_tokens": 42}')
     assert counted.input_tokens == 42 and counted.completed
+
+
+@pytest.mark.parametrize("seed", range(10))
+def test_a_long_stream_is_read_into_text_as_it_goes_with_the_same_text(
+        seed: int, monkeypatch: pytest.MonkeyPatch) -> None:
+    # Past HELD_BYTES of relayed chunks the text so far is read and the chunks let go, wherever
+    # that falls (inside an event, a CRLF, a character): the text is the same.
+    monkeypatch.setattr(observe, "HELD_BYTES", 300)
+    rng = random.Random(seed)
+    events = [event("content_block_delta", {"delta": {"text": f"p{n}\\u00e9\\u2713"}})
+              for n in range(40)]
+    data = b"".join([*stream()[:-1], *events, stream()[-1]])
+    if seed % 2:
+        data = data.replace(b"\\n", b"\\r\\n")
+    pieces = cut(data, rng)
+    observer = MessageObserver(assemble=True)
+    for piece in pieces:
+        observer.feed(piece)
+        assert observer._held <= 300 + len(piece)
+    assert observer.output_text == reference_text(pieces)
+    assert observer.completed and "p39\\u00e9\\u2713" in observer.output_text

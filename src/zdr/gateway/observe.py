@@ -10,7 +10,9 @@ parsed at all. The output text (text, thinking, tool input deltas) is wanted onl
 exchange is over, by the classifier: when asked to assemble it (`assemble=True`: something will
 classify it) the observer keeps the relayed chunks (references, no copy) and reads the text from
 them once, at `output_text`, with the same parser over the same chunks, so it is the text the
-client received. Without `assemble` it never holds message text at all.
+client received. A long stream is not held whole: past `HELD_BYTES` the chunks held so far are
+read into text and let go, by a parser that carries on with the next. Without `assemble` it
+never holds message text at all.
 """
 
 from __future__ import annotations
@@ -35,11 +37,13 @@ _DELTA_TEXT_KEYS = ("text", "partial_json", "thinking")
 _API_EVENT = re.compile(rb"event: ([^\n]*)\ndata: ([^\n]*)\n\n")
 _API_STREAM = re.compile(rb"(?:event: [^\n]*\ndata: [^\n]*\n\n)*")
 _TEXT_NAMES = frozenset(name.encode() for name in _TEXT_EVENTS)
+# Relayed bytes held for the text at most; past this they are read into text as the stream goes.
+HELD_BYTES = 256 * 1024
 
 
 class MessageObserver:
-    __slots__ = ("_parser", "_parts", "_raw", "assemble", "completed", "container_id", "errored",
-                 "input_tokens", "output_tokens")
+    __slots__ = ("_held", "_parser", "_parts", "_raw", "_text_parser", "assemble", "completed",
+                 "container_id", "errored", "input_tokens", "output_tokens")
 
     def __init__(self, *, assemble: bool) -> None:
         self.assemble = assemble
@@ -50,19 +54,31 @@ class MessageObserver:
         self.container_id: str | None = None
         self._parts: list[str] = []
         self._raw: list[bytes] = []       # a stream's chunks as relayed, until its text is read
+        self._held = 0                    # their size
         self._parser = SseParser(_STATE_EVENTS)
+        self._text_parser: SseParser | None = None    # a long stream's text, read as it goes
 
     @property
     def output_text(self) -> str:
         if self._raw:
-            raw, self._raw = self._raw, []
-            self._stream_text(raw)
+            raw, self._raw, self._held = self._raw, [], 0
+            if self._text_parser is None:
+                events = _text_events(raw, whole=not self._parser.overflowed)
+            else:
+                events = _parsed(self._text_parser, raw)
+            self._stream_text(events)
         return "".join(self._parts)
 
     def feed(self, chunk: bytes) -> bool:
         """One chunk of a stream, as relayed; True when it completes `message_stop`."""
         if self.assemble:
             self._raw.append(chunk)
+            self._held += len(chunk)
+            if self._held > HELD_BYTES:     # a long stream: its text so far, the chunks let go
+                raw, self._raw, self._held = self._raw, [], 0
+                if self._text_parser is None:
+                    self._text_parser = SseParser(_TEXT_EVENTS)
+                self._stream_text(_parsed(self._text_parser, raw))
         final = False
         for event in self._parser.feed(chunk):
             self.event(event)
@@ -105,11 +121,11 @@ class MessageObserver:
         if isinstance(content, list):
             self._parts.extend(content_texts(content))
 
-    def _stream_text(self, raw: list[bytes]) -> None:
-        """The output text of the relayed chunks: each `content_block_start`'s text and each
-        `content_block_delta`'s, in order."""
+    def _stream_text(self, events: list[tuple[bytes, bytes]]) -> None:
+        """The output text of a stream's text `events` (name, data): each
+        `content_block_start`'s text and each `content_block_delta`'s, in order."""
         parts = self._parts
-        for name, data in _text_events(raw, whole=not self._parser.overflowed):
+        for name, data in events:
             if name == b"content_block_delta":
                 try:
                     value = orjson.loads(data)
@@ -163,5 +179,9 @@ def _text_events(raw: list[bytes], *, whole: bool) -> list[tuple[bytes, bytes]]:
         if b"\r" not in joined and _API_STREAM.fullmatch(joined, 0, end):
             return [(name, data) for name, data in _API_EVENT.findall(joined, 0, end)
                     if name in _TEXT_NAMES]
-    parser = SseParser(_TEXT_EVENTS)
+    return _parsed(SseParser(_TEXT_EVENTS), raw)
+
+
+def _parsed(parser: SseParser, raw: list[bytes]) -> list[tuple[bytes, bytes]]:
+    """(name, data) of the events `parser` finds fed the chunks `raw`, in order."""
     return [(event.event.encode(), event.data) for chunk in raw for event in parser.feed(chunk)]

@@ -156,11 +156,13 @@ class _Chunks:
         self._reply = reply
         self._items = chunks
         self._next = 0
+        # past this index only empty chunks are left
+        self._last = max((n for n, item in enumerate(chunks)
+                          if not isinstance(item, bytes) or item), default=-1)
 
     @property
     def ended(self) -> bool:
-        """Nothing but empty chunks is left."""
-        return all(isinstance(item, bytes) and not item for item in self._items[self._next:])
+        return self._next > self._last
 
     def __aiter__(self) -> Self:
         return self
