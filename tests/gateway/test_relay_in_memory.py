@@ -106,6 +106,7 @@ async def test_a_complete_stream_ends_with_its_last_chunk_in_one_send(world: Wor
     assert answer.complete and answer.body == b"".join(e for e in events if isinstance(e, bytes))
     assert answer.sends == [(e, e is not events[-1]) for e in events]
     assert world.sink.metadata[-1].outcome == "ok"
+    assert world.upstream.abandoned == []               # read to its end, not left early
 
 
 async def test_a_stream_whose_body_ends_before_message_stop_is_not_ended_by_its_last_chunk(

@@ -176,6 +176,8 @@ class _Chunks:
             elif isinstance(item, UpstreamError):
                 raise copy.copy(item)               # a fresh one: a reply may be reused
             elif item:
+                if self._next > self._last:     # its last chunk: read to its end
+                    self._reply.finished = True
                 return item
         self._reply.finished = True
         raise StopAsyncIteration
