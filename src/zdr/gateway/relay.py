@@ -157,7 +157,7 @@ class Relay:
                 if final and settle is not None:
                     await settle()
                     settle = None
-            if reply.ended and settle is None and (observer is None or observer.completed):
+            if settle is None and (observer is None or observer.completed) and reply.ended:
                 # the last chunk of a complete stream: it ends the answer, in the same send
                 await send({"type": "http.response.body", "body": chunk, "more_body": False})
                 return
