@@ -167,6 +167,10 @@ class Exchange:
 
     def _start(self, status: int, headers: Any) -> None:
         self.response_started = True
+        if self.expect_continue and self.more_body:
+            # Answered before `100 Continue`: the client may never send the body, so its next
+            # bytes cannot be framed; the connection closes after this response.
+            self.keep_alive = False
         self.expect_continue = False
         content = [STATUS_LINES[status]]
         for name, value in self.conn.server_state.default_headers:
@@ -315,7 +319,6 @@ class GatewayHttpProtocol(asyncio.Protocol):
     def data_received(self, data: bytes) -> None:
         if self._refused or self._deaf:
             return                                  # lingering after a refusal: dropped unread
-        self._idle_since = None
         left = self._head_left
         if left is None or len(data) <= left:
             if left is not None:
@@ -324,10 +327,13 @@ class GatewayHttpProtocol(asyncio.Protocol):
             return
         self._head_left = 0
         self._feed(data[:left])                     # the head may end within the allowance
-        if self._refused or self.transport.is_closing():
+        if self._refused or self._deaf or self.transport.is_closing():
             return
-        if self._head_left is not None:
+        if self._head_left == 0:                    # the same head went past the allowance
             self.answer_and_close(TOO_LARGE_STATUS, TOO_LARGE_TYPE, self.limits.message)
+            return
+        if self._head_left is not None:             # a pipelined head began: count the rest
+            self.data_received(data[left:])
             return
         self._feed(data[left:])
 
@@ -348,6 +354,7 @@ class GatewayHttpProtocol(asyncio.Protocol):
 
     # httptools callbacks
     def on_message_begin(self) -> None:
+        self._idle_since = None     # only a request ends the idle wait (not a CRLF between them)
         self._url = b""
         self._headers = []
         self._expect_continue = False
@@ -406,6 +413,8 @@ class GatewayHttpProtocol(asyncio.Protocol):
     def on_body(self, body: bytes) -> None:
         exchange = self.exchange
         if exchange is None or exchange.response_complete:
+            if self._idle_since is not None:          # the body of an answered request, dropped
+                self._idle_since = self.loop.time()
             return
         exchange.body.append(body)
         exchange.size += len(body)
@@ -433,6 +442,9 @@ class GatewayHttpProtocol(asyncio.Protocol):
         one (the app may still be running: what it does after its response is its own)."""
         self.server_state.total_requests += 1
         if not exchange.keep_alive:
+            if exchange.more_body:                    # the request's body is left unread
+                self._close_lingering()
+                return
             self.transport.close()
         if self._refused or self.transport.is_closing():
             return
@@ -449,7 +461,8 @@ class GatewayHttpProtocol(asyncio.Protocol):
 
     async def drain(self) -> None:
         while self.write_paused and not self.transport.is_closing():
-            self._drain = self.loop.create_future()
+            if self._drain is None:                   # one future for every waiting writer
+                self._drain = self.loop.create_future()
             await self._drain
 
     def _wake_drain(self) -> None:
@@ -541,18 +554,24 @@ class GatewayHttpProtocol(asyncio.Protocol):
 
     def answer_and_close(self, status: int, error_type: str, message: str) -> None:
         """Answer in the API's error format, then close, lingering so the client reads it."""
-        self._stop_watch()
         request_id = new_request_id()
         body = error_payload(error_type, message, request_id)
         head = (STATUS_LINES[status]
                 + (f"content-type: application/json\r\ncontent-length: {len(body)}\r\n"
                    f"request-id: {request_id}\r\nzdr-retention: none\r\n"
                    "connection: close\r\n\r\n").encode("ascii"))
+        if not self.transport.is_closing():
+            self.transport.write(head + body)
+        self._close_lingering()
+
+    def _close_lingering(self) -> None:
+        """Stop reading and sending, then close after `LINGER_SECONDS`: what the client still
+        sends is dropped unread, and it reads the answer instead of a connection reset."""
+        self._stop_watch()
         self._refused = True
         transport = self.transport
         if transport.is_closing():
             return
-        transport.write(head + body)
         if transport.can_write_eof():
             transport.write_eof()
             self.loop.call_later(LINGER_SECONDS, transport.close)
