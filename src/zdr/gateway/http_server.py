@@ -16,6 +16,16 @@ replaces (`zdr.gateway.server_protocol`, still selectable with `ZDR_HTTP_PROTOCO
   for the first request), else `408 timeout_error`.
 - After any of those answers the close lingers (`LINGER_SECONDS`), so the client reads the
   answer instead of a connection reset.
+- Only a request ends the keep-alive wait: CRLFs between requests do not, and the dropped rest
+  of an answered request's body holds the connection only while it keeps arriving.
+- An answer sent before `100 Continue` (the app did not ask for the body) says
+  `connection: close` and the close lingers: the client may never send the body, so nothing it
+  sends next can be framed.
+
+No deadline covers a request body once its head is complete (nor does uvicorn's): a client
+trickling a body holds its connection and the app waiting on `receive()`; a client that
+half-closes (`shutdown(SHUT_WR)`) is taken as gone (`http.disconnect`), as uvicorn and nginx take
+it. Pipelined requests parsed from one read wait in memory (about 0.5 KB each).
 
 HTTP behaviour kept from uvicorn's protocol: keep-alive (closed after `timeout_keep_alive` idle
 seconds), HTTP/1.0 and `Connection: close`, pipelined requests answered in order (reading pauses
