@@ -261,6 +261,21 @@ def test_targets_in_absolute_form_and_asterisk_reach_the_app_as_paths(
     assert app.seen == ["/v1/x", "*"]
 
 
+@pytest.mark.parametrize(("target", "path"), [
+    (b"http://a:b@c/d", "/d"), (b"//x/y", "//x/y"), (b"/a#frag", "/a"),
+    (b"/a%ZZ%e9%00", "/a%ZZ\ufffd\x00"),
+    (b"http://e?x", None), (b"?x", None), (b"evil:443", None), (b"http://[::1]:80", None),
+])
+def test_odd_targets_reach_the_app_as_uvicorn_gives_them_or_are_400(
+        served: tuple[UvicornThread, App], target: bytes, path: str | None) -> None:
+    server, app = served
+    with connect(server) as sock:
+        sock.sendall(b"GET %b HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n" % target)
+        answer = read_all(sock)
+    assert answer.startswith(b"HTTP/1.1 400 " if path is None else b"HTTP/1.1 200 ")
+    assert app.seen == ([] if path is None else [path])
+
+
 def test_a_request_line_past_the_head_allowance_is_431(served: tuple[UvicornThread, App]) -> None:
     server, app = served
     with connect(server) as sock:
