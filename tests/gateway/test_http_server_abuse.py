@@ -563,6 +563,15 @@ async def test_every_writer_waiting_on_a_paused_transport_wakes() -> None:
 # ---------------------------------------------------------------- privacy
 
 
+class Collect(logging.Handler):
+    def __init__(self) -> None:
+        super().__init__(logging.DEBUG)
+        self.records: list[logging.LogRecord] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.records.append(record)
+
+
 def test_a_refused_requests_content_is_in_no_log_line(served: tuple[UvicornThread, App]) -> None:
     server, _ = served
     wires = [
@@ -574,9 +583,7 @@ def test_a_refused_requests_content_is_in_no_log_line(served: tuple[UvicornThrea
         b"GET /inject HTTP/1.1\r\nhost: x\r\nx-c: " + CANARY + b"\r\n\r\n",
         b"GET /raise?" + CANARY + b" HTTP/1.1\r\nhost: x\r\n\r\n",
     ]
-    records: list[logging.LogRecord] = []
-    handler = logging.Handler(logging.DEBUG)
-    handler.emit = records.append  # type: ignore[method-assign]
+    handler = Collect()
     loggers = [logging.getLogger(name) for name in ("", "uvicorn", "uvicorn.error", "asyncio")]
     for logger in loggers:
         logger.addHandler(handler)
@@ -590,5 +597,5 @@ def test_a_refused_requests_content_is_in_no_log_line(served: tuple[UvicornThrea
     finally:
         for logger in loggers:
             logger.removeHandler(handler)
-    logged = "\n".join(logging.Formatter().format(record) for record in records)
+    logged = "\n".join(logging.Formatter().format(record) for record in handler.records)
     assert logged and CANARY.decode() not in logged
