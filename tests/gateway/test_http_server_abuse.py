@@ -515,10 +515,26 @@ def test_a_client_that_never_reads_holds_the_app_not_the_memory(
     assert wait_for(lambda: "/stream" in app.disconnects)
 
 
-def test_ten_thousand_pipelined_requests_in_one_write_are_answered_in_order(
+def test_ten_thousand_pipelined_requests_in_one_write_hold_a_bounded_queue(
         own: tuple[UvicornThread, App]) -> None:
+    """A read of tiny requests must not become thousands of waiting requests in memory: past
+    `PIPELINE_DEPTH` waiting, those are answered in order and the connection closes."""
     server, app = own
     count = 10_000
+    wire = b"".join(b"GET /%d HTTP/1.1\r\nhost: x\r\n\r\n" % index for index in range(count))
+    with connect(server, timeout=60) as sock:
+        sock.sendall(wire)
+        answer = read_all(sock, timeout=60)          # ends: the server closed
+    answered = answer.count(b"HTTP/1.1 200 OK")
+    assert http_server.PIPELINE_DEPTH < answered <= count // 2
+    assert app.seen == [f"/{index}" for index in range(answered)]
+    assert answer.rstrip().endswith(b"}")             # the last answer whole
+
+
+def test_pipelined_requests_up_to_the_depth_are_all_answered(
+        own: tuple[UvicornThread, App]) -> None:
+    server, app = own
+    count = http_server.PIPELINE_DEPTH
     wire = b"".join(b"GET /%d HTTP/1.1\r\nhost: x\r\n\r\n" % index for index in range(count))
     with connect(server, timeout=60) as sock:
         sock.sendall(wire + b"GET /end HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n")

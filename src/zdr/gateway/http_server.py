@@ -25,7 +25,8 @@ replaces (`zdr.gateway.server_protocol`, still selectable with `ZDR_HTTP_PROTOCO
 No deadline covers a request body once its head is complete (nor does uvicorn's): a client
 trickling a body holds its connection and the app waiting on `receive()`; a client that
 half-closes (`shutdown(SHUT_WR)`) is taken as gone (`http.disconnect`), as uvicorn and nginx take
-it. Pipelined requests parsed from one read wait in memory (about 0.5 KB each).
+it. Pipelined requests parsed from one read wait in memory (about 0.5 KB each), at most
+`PIPELINE_DEPTH` of them: past that, those waiting are answered and the connection closes.
 
 HTTP behaviour kept from uvicorn's protocol: keep-alive (closed after `timeout_keep_alive` idle
 seconds), HTTP/1.0 and `Connection: close`, pipelined requests answered in order (reading pauses
@@ -60,6 +61,7 @@ REQUEST_LINE_BYTES = 16 * 1024
 LINGER_SECONDS = 2.0
 HEAD_TIMEOUT_SECONDS = 30.0
 BODY_HIGH_WATER = 64 * 1024
+PIPELINE_DEPTH = 1000       # requests parsed from one read that may wait behind a running one
 MALFORMED = ("The request is not valid HTTP/1.1 (request line, header or chunked body); send a "
              "well-formed request with an ASCII, percent-encoded path.")
 HEAD_TIMEOUT = "The request head was not received in time; send the whole head at once."
@@ -387,6 +389,9 @@ class GatewayHttpProtocol(asyncio.Protocol):
     def on_headers_complete(self) -> None:
         self._head_left = None
         self._head_since = None
+        if len(self.pipeline) >= PIPELINE_DEPTH:
+            self._overflow()
+            return
         parser = self.parser
         version = parser.get_http_version()
         url = httptools.parse_url(self._url)
@@ -452,7 +457,7 @@ class GatewayHttpProtocol(asyncio.Protocol):
         one (the app may still be running: what it does after its response is its own)."""
         self.server_state.total_requests += 1
         if not exchange.keep_alive:
-            if exchange.more_body:                    # the request's body is left unread
+            if exchange.more_body or self._deaf:      # the client's bytes are left unread
                 self._close_lingering()
                 return
             self.transport.close()
@@ -562,6 +567,14 @@ class GatewayHttpProtocol(asyncio.Protocol):
             return
         self._malformed()
 
+    def _overflow(self) -> None:
+        """More than `PIPELINE_DEPTH` requests in one read wait behind a running one: those
+        waiting are answered and the connection then closes; nothing more is parsed or kept (a
+        read of tiny requests would otherwise hold thousands of them in memory)."""
+        self.exchange = None
+        self.pipeline[-1].keep_alive = False
+        self._deaf = True
+
     def answer_and_close(self, status: int, error_type: str, message: str) -> None:
         """Answer in the API's error format, then close, lingering so the client reads it."""
         request_id = new_request_id()
@@ -582,6 +595,9 @@ class GatewayHttpProtocol(asyncio.Protocol):
         transport = self.transport
         if transport.is_closing():
             return
+        if self.read_paused:                          # read and drop, so the close is no reset
+            self.read_paused = False
+            transport.resume_reading()
         if transport.can_write_eof():
             transport.write_eof()
             self.loop.call_later(LINGER_SECONDS, transport.close)
