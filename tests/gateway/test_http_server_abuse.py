@@ -71,6 +71,14 @@ class App:
             raise RuntimeError("boom")
         if path == "/silent":
             return
+        if path == "/paced":
+            await send({"type": "http.response.start", "status": 200, "headers": []})
+            for index in range(40):
+                await send({"type": "http.response.body", "body": b"%06d" % index * 100,
+                            "more_body": True})
+                await asyncio.sleep(0.02)
+            await send({"type": "http.response.body", "body": b""})
+            return
         body = b""
         while True:
             message = await receive()
@@ -286,6 +294,24 @@ def test_a_request_line_past_the_head_allowance_is_431(served: tuple[UvicornThre
 
 
 # ---------------------------------------------------------------- the app's response
+
+
+def test_a_huge_head_behind_a_streaming_response_never_cuts_into_it(
+        own: tuple[UvicornThread, App]) -> None:
+    """The next request's head passes the allowance while a response streams: the response is
+    not interrupted by a 431 in its middle (the connection closes instead; uvicorn's protocol
+    writes the 431 into the response and fails the app's next `send()`)."""
+    server, _ = own
+    with connect(server) as sock:
+        sock.sendall(b"GET /paced HTTP/1.1\r\nhost: x\r\n\r\n")
+        answer = read_all(sock, until=b"000003", timeout=5)
+        sock.sendall(b"GET /b HTTP/1.1\r\nhost: x\r\nx-big: ")
+        time.sleep(0.1)
+        with contextlib.suppress(OSError):
+            sock.sendall(CANARY * 8000)
+        answer += read_all(sock)
+    assert answer.startswith(b"HTTP/1.1 200 ") and b"HTTP/1.1 431" not in answer
+    assert CANARY not in answer
 
 
 def test_a_header_with_cr_lf_from_the_app_is_never_sent(

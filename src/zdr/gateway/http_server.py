@@ -342,7 +342,7 @@ class GatewayHttpProtocol(asyncio.Protocol):
         if self._refused or self._deaf or self.transport.is_closing():
             return
         if self._head_left == 0:                    # the same head went past the allowance
-            self.answer_and_close(TOO_LARGE_STATUS, TOO_LARGE_TYPE, self.limits.message)
+            self._refuse(TOO_LARGE_STATUS, TOO_LARGE_TYPE, self.limits.message)
             return
         if self._head_left is not None:             # a pipelined head began: count the rest
             self.data_received(data[left:])
@@ -471,7 +471,7 @@ class GatewayHttpProtocol(asyncio.Protocol):
             self._watch_until(now + self.keep_alive_seconds)
 
     def write(self, data: bytes) -> None:
-        if not self.transport.is_closing():
+        if not self._refused and not self.transport.is_closing():
             self.transport.write(data)
 
     async def drain(self) -> None:
@@ -543,8 +543,13 @@ class GatewayHttpProtocol(asyncio.Protocol):
 
     # refusals
     def _malformed(self) -> None:
-        """llhttp refused the bytes: a broken body under a running request is a disconnect to
-        the app (its answer is dropped); the client gets 400 unless a response has begun."""
+        """llhttp refused the bytes: 400."""
+        self._refuse(400, "invalid_request_error", MALFORMED)
+
+    def _refuse(self, status: int, error_type: str, message: str) -> None:
+        """Refuse what the client sent (a broken request, a head too large): a request still
+        being answered is a disconnect to the app (its answer is dropped), and the client gets
+        this answer unless a response has begun (its bytes are never cut into)."""
         for exchange in (self.running, self.exchange):
             if exchange is not None and not exchange.response_complete:
                 if exchange.response_started:
@@ -554,7 +559,7 @@ class GatewayHttpProtocol(asyncio.Protocol):
                     return
                 exchange.disconnected = True
                 exchange.notify()
-        self.answer_and_close(400, "invalid_request_error", MALFORMED)
+        self.answer_and_close(status, error_type, message)
 
     def _upgrade_refused(self) -> None:
         """`Connection: upgrade` (no protocol here to switch to): llhttp stops parsing after the
