@@ -476,3 +476,97 @@ async def test_an_idle_connection_is_closed(monkeypatch: pytest.MonkeyPatch) -> 
     finally:
         await upstream.close()
         await server.close()
+
+
+async def test_idle_connections_expire_oldest_first_and_a_used_one_stays(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(upstream_httptools, "IDLE_SECONDS", 0.3)
+
+    async def handler(request: web.Request) -> web.Response:
+        await asyncio.sleep(0.05)
+        return web.Response(body=b"ok")
+
+    async def one(upstream: HttptoolsUpstream) -> None:
+        async with upstream.request("GET", "/v1/models", {}, b"") as reply:
+            assert await reply.read() == b"ok"
+
+    server = await serve(handler)
+    upstream = HttptoolsUpstream(f"http://127.0.0.1:{server.port}", read_timeout=5)
+    try:
+        await asyncio.gather(one(upstream), one(upstream))     # two connections, both idle
+        assert len(upstream._idle) == 2
+        await asyncio.sleep(0.2)
+        await one(upstream)         # the newer one, used again: idle from now on
+        await asyncio.sleep(0.2)    # the other has been idle past IDLE_SECONDS
+        assert len(upstream._idle) == 1
+        await asyncio.sleep(0.3)
+        assert not upstream._idle
+    finally:
+        await upstream.close()
+        await server.close()
+
+
+async def test_a_reused_connection_times_out_on_its_own_wait(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """The read timer of a connection's earlier wait does not end a later wait early, and
+    the later one still times out."""
+    delays = [0.0, 0.0, 0.6]
+
+    async def handler(request: web.Request) -> web.Response:
+        await asyncio.sleep(delays.pop(0))
+        return web.Response(body=b"ok")
+
+    server = await serve(handler)
+    upstream = HttptoolsUpstream(f"http://127.0.0.1:{server.port}", read_timeout=0.3)
+    try:
+        async with upstream.request("GET", "/v1/models", {}, b"") as reply:
+            assert await reply.read() == b"ok"
+        await asyncio.sleep(0.2)    # the first wait's timer is due at 0.3 s: within the next
+        async with upstream.request("GET", "/v1/models", {}, b"") as reply:
+            await asyncio.sleep(0.05)
+            assert await reply.read() == b"ok"      # answered 0.25 s after it was asked
+        started = asyncio.get_running_loop().time()
+        with pytest.raises(UpstreamTimeout):
+            async with upstream.request("GET", "/v1/models", {}, b"") as reply:
+                await reply.read()
+        assert asyncio.get_running_loop().time() - started >= 0.25
+    finally:
+        await upstream.close()
+        await server.close()
+
+
+async def test_a_reused_connection_makes_no_timer_per_exchange() -> None:
+    async def handler(request: web.Request) -> web.Response:
+        return web.Response(body=b"ok")
+
+    server = await serve(handler)
+    upstream = HttptoolsUpstream(f"http://127.0.0.1:{server.port}", read_timeout=5)
+    loop = asyncio.get_running_loop()
+    timers: list[str] = []
+    call_at = loop.call_at
+
+    def counting(when: float, callback: Any, *args: Any, **kwargs: Any) -> asyncio.TimerHandle:
+        owner = getattr(callback, "__self__", None)     # the pool's or a connection's
+        if type(owner).__module__ == upstream_httptools.__name__:
+            timers.append(callback.__qualname__)
+        if getattr(callback, "func", None) is not None:     # a partial (fail, UpstreamTimeout)
+            timers.append(getattr(callback.func, "__qualname__", "?"))
+        return call_at(when, callback, *args, **kwargs)
+
+    try:
+        for _ in range(3):          # a connection, its read timer, the pool's idle timer
+            async with upstream.request("GET", "/v1/models", {}, b"") as reply:
+                assert await reply.read() == b"ok"
+        made = len(timers)
+        with pytest.MonkeyPatch.context() as patch:
+            patch.setattr(loop, "call_at", counting)
+            patch.setattr(loop, "call_later", lambda delay, callback, *a, **k: counting(
+                loop.time() + delay, callback, *a, **k))
+            timers.clear()
+            for _ in range(20):
+                async with upstream.request("GET", "/v1/models", {}, b"") as reply:
+                    assert await reply.read() == b"ok"
+        assert timers == [], made
+    finally:
+        await upstream.close()
+        await server.close()

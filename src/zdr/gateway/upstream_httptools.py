@@ -6,6 +6,10 @@ was read to its end (and that neither side asked to close) goes back to the pool
 closed: a reply left early (the client hung up), a body cut short, a parse error, a timeout.
 Idle connections close after `IDLE_SECONDS`.
 
+Timers are few: the pool has one for its idle connections (they expire oldest first), and each
+connection one for its read timeout, re-armed only when it fires before the current wait's
+deadline. An exchange moves deadlines; it does not make and cancel timers.
+
 Every failure is translated here into the error tree (`zdr.errors.UpstreamError`) as
 `zdr.gateway.upstream_aiohttp` does: connecting fails -> `UpstreamUnreachable`; no byte within
 the connect or read timeout -> `UpstreamTimeout`; the connection ends or breaks mid-exchange ->
@@ -64,12 +68,17 @@ class HttptoolsUpstream:
         self._prefix = parts.path
         self.read_timeout, self.connect_timeout = read_timeout, connect_timeout
         self._ssl = ssl.create_default_context() if self._tls else None
-        self._idle: deque[_Connection] = deque()
+        self._idle: deque[_Connection] = deque()     # oldest first: they expire in this order
+        self._sweeper: asyncio.TimerHandle | None = None
+        self._sweeper_loop: asyncio.AbstractEventLoop | None = None
 
     async def start(self) -> None:
         """Nothing to start: connections open on the first request."""
 
     async def close(self) -> None:
+        if self._sweeper is not None:
+            self._sweeper.cancel()
+            self._sweeper = None
         while self._idle:
             self._idle.pop().abort()
 
@@ -104,10 +113,28 @@ class HttptoolsUpstream:
 
     def _release(self, connection: _Connection) -> None:
         if connection.reusable():
-            connection.enter_idle(IDLE_SECONDS)
+            loop = connection.loop
+            until = connection.idle_until = loop.time() + IDLE_SECONDS
             self._idle.append(connection)
+            if self._sweeper is None or self._sweeper_loop is not loop:
+                self._sweeper, self._sweeper_loop = loop.call_at(until, self._sweep), loop
         else:
             connection.abort()
+
+    def _sweep(self) -> None:
+        """Close the connections idle for `IDLE_SECONDS`; wait for the next one to be."""
+        self._sweeper = None
+        idle = self._idle
+        if not idle:
+            return
+        loop = idle[0].loop
+        now = loop.time()
+        while idle and (idle[0].idle_until or 0.0) <= now:
+            connection = idle.popleft()
+            connection.idle_until = None
+            connection.abort()
+        if idle:
+            self._sweeper = loop.call_at(idle[0].idle_until or now, self._sweep)
 
     def _forget(self, connection: _Connection) -> None:
         with contextlib.suppress(ValueError):
@@ -138,13 +165,15 @@ class _Connection(asyncio.Protocol):
 
     def __init__(self, pool: HttptoolsUpstream) -> None:
         self._pool = pool
-        self._loop = asyncio.get_running_loop()
+        self.loop = asyncio.get_running_loop()
         self._parser = httptools.HttpResponseParser(self)
         self.transport: asyncio.Transport | None = None
         self.closed = False
         self._waiter: asyncio.Future[None] | None = None
         self._drain: asyncio.Future[None] | None = None
-        self._idle_timer: asyncio.TimerHandle | None = None
+        self.idle_until: float | None = None   # in the pool's idle list until then
+        self._read_timer: asyncio.TimerHandle | None = None
+        self._read_deadline = 0.0
         self._writing_paused = False
         self._reading_paused = False
         self._reset()
@@ -182,9 +211,9 @@ class _Connection(asyncio.Protocol):
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.closed = True
-        if self._idle_timer is not None:
-            self._idle_timer.cancel()
-            self._idle_timer = None
+        self._cancel_read_timer()
+        if self.idle_until is not None:
+            self.idle_until = None
             self._pool._forget(self)
         if not self.done and self.failure is None:
             if self.head_done and self.ends_at_close and exc is None:
@@ -255,15 +284,32 @@ class _Connection(asyncio.Protocol):
         """Until the parser has news; no byte within the read timeout is a timeout."""
         if self.failure is not None:
             raise self.failure()
-        self._waiter = self._loop.create_future()
-        timer = self._loop.call_later(self._pool.read_timeout, self.fail, UpstreamTimeout)
+        loop = self.loop
+        self._waiter = loop.create_future()
+        deadline = self._read_deadline = loop.time() + self._pool.read_timeout
+        if self._read_timer is None:
+            self._read_timer = loop.call_at(deadline, self._read_timer_fired)
         try:
             await self._waiter
         finally:
-            timer.cancel()
             self._waiter = None
         if self.failure is not None and not self.chunks:
             raise self.failure()
+
+    def _read_timer_fired(self) -> None:
+        """A wait past its deadline fails; an earlier one's timer waits on for the current."""
+        self._read_timer = None
+        if self._waiter is None or self.closed:
+            return          # nothing waits: the next wait arms it again
+        if self.loop.time() >= self._read_deadline:
+            self.fail(UpstreamTimeout)
+        else:
+            self._read_timer = self.loop.call_at(self._read_deadline, self._read_timer_fired)
+
+    def _cancel_read_timer(self) -> None:
+        if self._read_timer is not None:
+            self._read_timer.cancel()
+            self._read_timer = None
 
     def send(self, data: bytes) -> None:
         if self.closed or self.transport is None:
@@ -275,7 +321,7 @@ class _Connection(asyncio.Protocol):
             raise UpstreamDropped()
         if not self._writing_paused:
             return
-        self._drain = self._loop.create_future()
+        self._drain = self.loop.create_future()
         try:
             async with asyncio.timeout(self._pool.read_timeout):
                 await self._drain
@@ -306,21 +352,12 @@ class _Connection(asyncio.Protocol):
         return (not self.closed and self.done and self.keep_alive and self.failure is None
                 and not self.close_requested and not self._reading_paused)
 
-    def enter_idle(self, seconds: float) -> None:
-        self._idle_timer = self._loop.call_later(seconds, self._idle_expired)
-
     def leave_idle(self) -> None:
-        if self._idle_timer is not None:
-            self._idle_timer.cancel()
-            self._idle_timer = None
-
-    def _idle_expired(self) -> None:
-        self._idle_timer = None
-        self._pool._forget(self)
-        self.abort()
+        self.idle_until = None
 
     def abort(self) -> None:
         self.closed = True
+        self._cancel_read_timer()
         if self.transport is not None:
             self.transport.abort()
 
