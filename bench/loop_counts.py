@@ -143,6 +143,13 @@ async def drive(args: argparse.Namespace, home: Path, stub_url: str, key: str) -
                     upstream=upstream)
     lifespan = Lifespan(app)
     await lifespan.start()
+    if args.without in ("classifier", "background"):    # what the hand-offs cost, by difference
+        app.classify = False
+    if args.without == "background":
+        async def nothing(meta: Any) -> None:
+            return None
+
+        app.sink.record_metadata = nothing   # type: ignore[method-assign]
     body = compare.small_body(args.stream)
     try:
         for _ in range(args.warmup):
@@ -162,16 +169,26 @@ async def drive(args: argparse.Namespace, home: Path, stub_url: str, key: str) -
         n = args.requests
         loop_us, process_us = [], []
         gap = args.gap_ms / 1000
+        walls: list[float] = []
         for _ in range(args.rounds):
             thread0, process0 = time.thread_time(), time.process_time()
             for _ in range(n):
+                started = time.perf_counter()
                 await one(app, key, body)
-                await asyncio.sleep(gap)    # the loop's other work runs (a server yields)
+                walls.append(time.perf_counter() - started)
+                if args.spin:       # the gap spent on this core: its caches stay warm
+                    spun = time.thread_time()
+                    while time.thread_time() - spun < gap:
+                        pass
+                    await asyncio.sleep(0)
+                else:
+                    await asyncio.sleep(gap)    # the loop's other work runs (a server yields)
             if upstream is not None:
                 upstream.requests.clear()
             await asyncio.sleep(0.2)   # the writer's and the classifier's answers come back
-            loop_us.append((time.thread_time() - thread0) / n * 1e6)
-            process_us.append((time.process_time() - process0) / n * 1e6)
+            spent = gap * n if args.spin else 0.0
+            loop_us.append((time.thread_time() - thread0 - spent) / n * 1e6)
+            process_us.append((time.process_time() - process0 - spent) / n * 1e6)
         if spy is not None:
             import signal
             spy.send_signal(signal.SIGINT)
@@ -186,6 +203,9 @@ async def drive(args: argparse.Namespace, home: Path, stub_url: str, key: str) -
               f"({' '.join(f'{v:.0f}' for v in loop_us)})")
         print(f"  process CPU us         min {min(process_us):7.1f}  median "
               f"{sorted(process_us)[len(process_us) // 2]:7.1f}")
+        walls.sort()
+        print(f"  app call wall us       p50 {walls[len(walls) // 2] * 1e6:7.1f}  p90 "
+              f"{walls[len(walls) * 9 // 10] * 1e6:7.1f}  p99 {walls[len(walls) * 99 // 100] * 1e6:7.1f}")
         for where, count in WHERE.most_common(40):
             print(f"  {count / total:6.2f} {where}")
     finally:
@@ -208,6 +228,11 @@ def main() -> None:
                         help="the stand-in's answer from memory: no sockets, the app's own CPU")
     parser.add_argument("--gap-ms", type=float, default=0.0,
                         help="idle time after each exchange (the client's turn, as at c=1)")
+    parser.add_argument("--spin", action="store_true",
+                        help="spend the gap spinning on this core (not counted): warm caches")
+    parser.add_argument("--without", choices=("classifier", "background"),
+                        help="no classifier hand-off / nor the metadata write (not a gateway "
+                             "that keeps its promises: only to see what they cost)")
     parser.add_argument("--spy", type=Path, help="py-spy this process into FILE (raw, --gil)")
     args = parser.parse_args()
     global TRACE
