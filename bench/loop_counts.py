@@ -204,8 +204,8 @@ async def drive(args: argparse.Namespace, home: Path, stub_url: str, key: str) -
         print(f"  process CPU us         min {min(process_us):7.1f}  median "
               f"{sorted(process_us)[len(process_us) // 2]:7.1f}")
         walls.sort()
-        print(f"  app call wall us       p50 {walls[len(walls) // 2] * 1e6:7.1f}  p90 "
-              f"{walls[len(walls) * 9 // 10] * 1e6:7.1f}  p99 {walls[len(walls) * 99 // 100] * 1e6:7.1f}")
+        p50, p90, p99 = (walls[len(walls) * q // 100] * 1e6 for q in (50, 90, 99))
+        print(f"  app call wall us       p50 {p50:7.1f}  p90 {p90:7.1f}  p99 {p99:7.1f}")
         for where, count in WHERE.most_common(40):
             print(f"  {count / total:6.2f} {where}")
     finally:
