@@ -108,3 +108,20 @@ def test_a_new_event_loop_starts_afresh() -> None:
             await asyncio.sleep(0)
         asyncio.run(run())
     assert received == [1, 1]
+
+
+async def test_a_queued_start_does_not_keep_an_exchange_alive() -> None:
+    import gc
+    import weakref
+
+    starts = WatchStarts(DELAY)
+    client = Client()
+    channel = ClientChannel(client.receive, client.send)
+    channel.watch(DELAY, starts)
+    channel.stop()
+    gone = weakref.ref(channel)
+    del channel
+    gc.collect()
+    assert gone() is None           # not held until its start is due
+    await asyncio.sleep(DELAY * 3)  # the start comes due: nothing to do
+    assert client.received == 0

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import weakref
 from collections import deque
 
 from zdr.gateway.asgi import Message, Receive, Send
@@ -24,7 +25,7 @@ WATCH_SLACK = 0.01
 
 
 class ClientChannel:
-    __slots__ = ("_receive", "_send", "_stopped", "_task", "_watch", "complete",
+    __slots__ = ("__weakref__", "_receive", "_send", "_stopped", "_task", "_watch", "complete",
                  "disconnected")
 
     def __init__(self, receive: Receive, send: Send) -> None:
@@ -82,7 +83,8 @@ class WatchStarts:
     """The delayed watch starts of every channel on one event loop, `delay` seconds after each
     was added (at most `WATCH_SLACK` later), behind one timer: entries are due in the order they
     were added, so the timer only ever waits for the oldest, and it fires at most once per
-    `WATCH_SLACK`. A channel stopped meanwhile is dropped when its turn comes.
+    `WATCH_SLACK`. A channel stopped meanwhile is dropped when its turn comes; the queue holds
+    channels weakly, so an exchange that is over is not kept alive (nor its request) until then.
     Used from one event loop at a time; a new loop starts afresh (the old one's entries are
     gone with it)."""
 
@@ -90,7 +92,7 @@ class WatchStarts:
 
     def __init__(self, delay: float = WATCH_DELAY) -> None:
         self._delay = delay
-        self._due: deque[tuple[float, ClientChannel]] = deque()
+        self._due: deque[tuple[float, weakref.ref[ClientChannel]]] = deque()
         self._loop: asyncio.AbstractEventLoop | None = None
         self._timer: asyncio.TimerHandle | None = None
 
@@ -100,7 +102,7 @@ class WatchStarts:
             self._loop, self._timer = loop, None
             self._due.clear()
         due = loop.time() + self._delay
-        self._due.append((due, channel))
+        self._due.append((due, weakref.ref(channel)))
         if self._timer is None:
             self._timer = loop.call_at(due, self._fire)
 
@@ -111,6 +113,8 @@ class WatchStarts:
         now = loop.time()
         queue = self._due
         while queue and queue[0][0] <= now:
-            queue.popleft()[1].start_watch()
+            channel = queue.popleft()[1]()
+            if channel is not None:
+                channel.start_watch()
         if queue:
             self._timer = loop.call_at(max(queue[0][0], now + WATCH_SLACK), self._fire)
