@@ -449,7 +449,16 @@ class HttptoolsReply:
         return _Chunks(self._connection)
 
     async def read(self) -> bytes:
-        return b"".join([chunk async for chunk in self.chunks()])
+        """The whole body (as `chunks()` would give it, without a coroutine per chunk)."""
+        connection = self._connection
+        assert connection is not None
+        parts: list[bytes] = []
+        while True:
+            while connection.chunks:
+                parts.append(connection.take())
+            if connection.done:
+                return b"".join(parts)
+            await connection.wait()
 
 
 class _Chunks:
