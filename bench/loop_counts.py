@@ -12,6 +12,11 @@ of `--rounds`) and of the whole process (the store's writer thread included). Wi
 the loop is uvloop's, as `zdr serve` runs it, and nothing is counted but CPU. The uvicorn
 protocol is not in it: what is measured is the app's own share. `--spy FILE` samples this
 process with py-spy (`--gil`, raw format) meanwhile.
+
+`--memory-upstream`: the stand-in's captured answer from memory (no sockets: the app's own CPU,
+steadier on a busy machine). `--gap-ms 1` spaces the exchanges as a client at c=1 does (`--spin`
+spends the gap on this core instead of sleeping); `--without classifier|background` leaves the
+classifier hand-off (and the metadata write) out, to see what they cost by difference.
 """
 
 from __future__ import annotations
