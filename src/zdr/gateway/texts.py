@@ -32,9 +32,14 @@ def request_text(body: Mapping[str, Any] | None) -> str:
     _collect(body.get("system"), parts)
     messages = body.get("messages")
     if isinstance(messages, list):
+        add = parts.append
         for message in messages:
             if isinstance(message, dict):
-                _collect(message.get("content"), parts)
+                content = message.get("content")
+                if isinstance(content, str):    # the common turn: what `_collect` adds for it
+                    add(content)
+                else:
+                    _collect(content, parts)
     return "\n".join(parts)
 
 
