@@ -61,6 +61,7 @@ from zdr.errors import StoreUnavailable
 from zdr.ports import ClassificationRecord, ExchangeMetadata, RetainedContent
 from zdr.store import records
 from zdr.store.content import (
+    COMPRESS_BYTES,
     FlaggedContent,
     StoredContent,
     pack,
@@ -93,10 +94,10 @@ class _Job:
     final: bool = False          # the final metadata of a stored exchange: update its columns
 
 
-# Content up to this size is sealed on the caller's loop (packing, compression, AES-GCM: some
-# 25 µs at this size) when the org's key is in memory; bigger content, or a key to fetch, goes to
-# the crypto thread.
-INLINE_SEAL_BYTES = 16 * 1024
+# Content below this size is sealed on the caller's loop (AES-GCM: a few microseconds) when the
+# org's key is in memory; bigger content (which is also compressed first: zdr.store.content), or
+# a key to fetch, goes to the crypto thread.
+INLINE_SEAL_BYTES = COMPRESS_BYTES
 
 # How long the final-metadata update of a retained exchange waits to share the next batch.
 FINAL_UPDATE_LINGER = 0.05
@@ -218,7 +219,7 @@ class SqlExchangeSink:
             return self.keyring.encrypt(meta.org_id, packer(content), aad, purpose)
 
         try:
-            if (len(content.request) + len(content.response) <= INLINE_SEAL_BYTES
+            if (len(content.request) + len(content.response) < INLINE_SEAL_BYTES
                     and self.keyring.has_key_cached(meta.org_id, purpose)):
                 return seal()      # microseconds: cheaper than a thread hop
             return await asyncio.get_running_loop().run_in_executor(self._crypto, seal)
