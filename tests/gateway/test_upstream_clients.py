@@ -114,6 +114,28 @@ async def test_the_target_headers_and_body_are_sent_exactly(upstream_for: Any) -
     assert "user-agent" not in seen["headers"] and "accept-encoding" not in seen["headers"]
 
 
+@pytest.mark.parametrize("size", [
+    upstream_httptools.SEPARATE_BODY_BYTES - 1,    # joined to the head
+    upstream_httptools.SEPARATE_BODY_BYTES,        # written after it, uncopied
+    900_001,                                       # more than a socket buffer takes at once
+])
+async def test_a_large_body_is_sent_exactly_and_the_connection_reused(
+        upstream_for: Any, size: int) -> None:
+    seen: list[tuple[str, bytes]] = []
+
+    async def handler(request: web.Request) -> web.Response:
+        seen.append((request.headers["content-length"], await request.read()))
+        return web.Response(body=b"ok")
+
+    upstream = await upstream_for(handler)
+    bodies = [bytes(range(256)) * (size // 256) + b"x" * (size % 256),
+              bytearray(b"\r\n0\r\n" * (size // 5) + b"e" * (size % 5))]
+    for body in bodies:
+        async with upstream.request("POST", "/v1/messages", {}, body) as reply:
+            assert await reply.read() == b"ok"
+    assert seen == [(str(size), bytes(body)) for body in bodies]
+
+
 async def test_a_streamed_request_body_is_sent_as_it_comes(upstream_for: Any) -> None:
     async def handler(request: web.Request) -> web.Response:
         return web.Response(body=await request.read())
@@ -463,7 +485,8 @@ async def test_https_checks_the_certificate(client: Client, tmp_path: Path) -> N
     server_tls.load_cert_chain(cert_file, key_file)
 
     async def handler(request: web.Request) -> web.Response:
-        return web.Response(body=request.path.encode())
+        body = await request.read()
+        return web.Response(body=request.path.encode() + body[-3:] + str(len(body)).encode())
 
     app = web.Application()
     app.router.add_route("*", "/{tail:.*}", handler)
@@ -481,7 +504,10 @@ async def test_https_checks_the_certificate(client: Client, tmp_path: Path) -> N
             assert upstream._ssl is not None
             upstream._ssl.load_verify_locations(cert_file)
             async with upstream.request("GET", "/v1/models", {}, b"") as reply:
-                assert await reply.read() == b"/prefix/v1/models"
+                assert await reply.read() == b"/prefix/v1/models0"
+            large = b"a" * 300_000 + b"end"       # written after the head, through TLS
+            async with upstream.request("POST", "/v1/messages", {}, large) as reply:
+                assert await reply.read() == b"/prefix/v1/messagesend300003"
     finally:
         await upstream.close()
         await runner.cleanup()

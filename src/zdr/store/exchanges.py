@@ -60,7 +60,15 @@ from sqlalchemy import Connection, Engine
 from zdr.errors import StoreUnavailable
 from zdr.ports import ClassificationRecord, ExchangeMetadata, RetainedContent
 from zdr.store import records
-from zdr.store.content import FlaggedContent, StoredContent, pack, read_content, read_flagged
+from zdr.store.content import (
+    COMPRESS_BYTES,
+    FlaggedContent,
+    StoredContent,
+    pack,
+    pack_compressed,
+    read_content,
+    read_flagged,
+)
 from zdr.store.crypto import KeyDestroyed, Keyring, Purpose, Sealed, record_aad
 from zdr.store.db import datetime_binder, utc
 from zdr.store.partitions import PartitionManager
@@ -86,9 +94,10 @@ class _Job:
     final: bool = False          # the final metadata of a stored exchange: update its columns
 
 
-# Content up to this size is sealed on the caller's loop (AES-GCM: a few microseconds) when the
-# org's key is in memory; bigger content, or a key to fetch, goes to the crypto thread.
-INLINE_SEAL_BYTES = 64 * 1024
+# Content below this size is sealed on the caller's loop (AES-GCM: a few microseconds) when the
+# org's key is in memory; bigger content (which is also compressed first: zdr.store.content), or
+# a key to fetch, goes to the crypto thread.
+INLINE_SEAL_BYTES = COMPRESS_BYTES
 
 # How long the final-metadata update of a retained exchange waits to share the next batch.
 FINAL_UPDATE_LINGER = 0.05
@@ -202,11 +211,15 @@ class SqlExchangeSink:
         purpose: Purpose = "content" if record_class == "content" else "flagged"
         aad = record_aad(meta.exchange_id, record_class)
 
+        # An exchange's content is stored compressed; flagged content as the JSON the control
+        # plane reads (zdr.store.content).
+        packer = pack_compressed if record_class == "content" else pack
+
         def seal() -> Sealed:
-            return self.keyring.encrypt(meta.org_id, pack(content), aad, purpose)
+            return self.keyring.encrypt(meta.org_id, packer(content), aad, purpose)
 
         try:
-            if (len(content.request) + len(content.response) <= INLINE_SEAL_BYTES
+            if (len(content.request) + len(content.response) < INLINE_SEAL_BYTES
                     and self.keyring.has_key_cached(meta.org_id, purpose)):
                 return seal()      # microseconds: cheaper than a thread hop
             return await asyncio.get_running_loop().run_in_executor(self._crypto, seal)
