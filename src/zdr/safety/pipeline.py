@@ -49,8 +49,10 @@ from zdr.safety.executor import ClassifierWorkers, classifier_for
 from zdr.safety.handoff import ResultHandoff
 from zdr.safety.job_queue import JobQueue
 from zdr.safety.jobs import CLASSIFY_BATCH, Job, not_scored_record, sampled_out_record
+from zdr.safety.loop_children import LoopChildren
 from zdr.safety.metrics import SafetyMetrics
 from zdr.safety.parts import Pair
+from zdr.safety.processes import ProcessClassifier
 from zdr.settings import Settings
 
 __all__ = ["CLASSIFY_BATCH", "SafetyMetrics", "SafetyPipeline", "pipeline_from_settings"]
@@ -80,9 +82,18 @@ class SafetyPipeline:
         self._queue = JobQueue(queue_size, self._sample_out)
         self._executor = ClassifierWorkers(classifier, self._queue, self._handoff.write_all,
                                            self.metrics, self._log, count=workers)
+        # the classifier in child processes: the loop drives them, no worker threads
+        self._children: LoopChildren | None = None
+        if isinstance(classifier, ProcessClassifier):
+            self._children = LoopChildren(classifier, self._handoff, self.metrics, self._log,
+                                          capacity=queue_size, slots=queue_size,
+                                          sample_out=self._sample_out)
+            self._put = self._children.put
+        else:
+            self._put = self._queue.put
         self._loop: asyncio.AbstractEventLoop | None = None
         # read when scraped: no gauge update per exchange
-        self.metrics.queue_depth.set_function(self._queue.depth)
+        self.metrics.queue_depth.set_function(self._depth)
 
     # ---- the SafetyQueue port ----------------------------------------------------------------
 
@@ -91,7 +102,7 @@ class SafetyPipeline:
         if not meta.decision.keep["classifier_result"].kept:
             self.metrics.skipped.inc()
             return
-        self._queue.put(Job(meta, input_text, output_text))
+        self._put(Job(meta, input_text, output_text))
 
     def submit_parts(self, meta: ExchangeMetadata, parts: Sequence[Pair],
                      not_scored: tuple[str, ...] = ()) -> None:
@@ -106,7 +117,7 @@ class SafetyPipeline:
             self._handoff.write_text_free(
                 meta, not_scored_record(meta, self.classifier, not_scored))
             return
-        self._queue.put(Job(meta, "", "", tuple(parts), not_scored))
+        self._put(Job(meta, "", "", tuple(parts), not_scored))
 
     def _sample_out(self, meta: ExchangeMetadata) -> None:
         """No room (or stopped): the exchange's result says it was not classified."""
@@ -121,13 +132,18 @@ class SafetyPipeline:
         self._loop = asyncio.get_running_loop()
         self._queue.bind(self._loop)
         self._handoff.start(self._loop)
-        self._executor.start()
+        if self._children is not None:
+            await self._children.start()
+        else:
+            self._executor.start()
 
     async def stop(self, timeout: float = 10.0) -> None:
         """Stop taking work, classify what is queued within `timeout`, then record the rest as
         sampled out (their text dropped unread). Closes the classifier if it has `close()`."""
-        self._queue.close()             # what this loop iteration collected goes first
         deadline = time.monotonic() + timeout
+        if self._children is not None:
+            await self._children.stop(deadline)
+        self._queue.close()             # what this loop iteration collected goes first
         threads = list(self._executor.threads)
         self._queue.stop_workers(len(threads))
         for thread in threads:
@@ -152,7 +168,12 @@ class SafetyPipeline:
 
     @property
     def pending(self) -> int:
-        return self._queue.depth() + self._handoff.backlog
+        return self._depth() + self._handoff.backlog
+
+    def _depth(self) -> int:
+        if self._children is not None:
+            return self._children.depth()
+        return self._queue.depth()
 
 
 def pipeline_from_settings(

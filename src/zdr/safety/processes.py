@@ -183,6 +183,7 @@ class ProcessClassifier:
         self._start_timeout = start_timeout
         self._lock = threading.Lock()
         self._closed = False
+        self._handed_over = False       # the event loop drives the children (`hand_over`)
         self._children: list[_Child] = []       # all started and not yet stopped
         # idle children; None is a free place whose child died (a new one starts at next use)
         self._idle: queue.SimpleQueue[_Child | None] = queue.SimpleQueue()
@@ -221,7 +222,7 @@ class ProcessClassifier:
         """Several exchanges in one round trip to a child (the pipeline batches what is queued).
         Raises `ChildClassifierError`, `ClassifierChildExited` or `TimeoutError` (the child is
         then replaced), or `RuntimeError` once closed."""
-        pairs = [self._trimmed(input_text, output_text) for input_text, output_text in pairs]
+        pairs = [self.trimmed(input_text, output_text) for input_text, output_text in pairs]
         child = self._take()
         try:
             results = child.call(pairs, self._timeout)
@@ -247,6 +248,8 @@ class ProcessClassifier:
         place's last one died."""
         if self._closed:
             raise RuntimeError("the classifier's child processes are stopped")
+        if self._handed_over:
+            raise RuntimeError("the classifier's child processes are driven by the event loop")
         try:
             child = self._idle.get(timeout=self._timeout)
         except queue.Empty:
@@ -269,6 +272,55 @@ class ProcessClassifier:
             raise RuntimeError("the classifier's child processes are stopped")
         return child
 
+    # ---- the event loop drives the children (zdr.safety.loop_children) ------------------------
+    @property
+    def timeout(self) -> float:
+        """Seconds a child has to answer a batch before it is killed and replaced."""
+        return self._timeout
+
+    def hand_over(self) -> list[_Child | None]:
+        """Each place's idle child (None: a place whose child died), for a single owner that
+        talks to their pipes itself (the event loop); `classify` and `classify_many` then raise
+        `RuntimeError`. `close` still stops every child this classifier started."""
+        self._handed_over = True
+        places: list[_Child | None] = []
+        while True:
+            try:
+                places.append(self._idle.get_nowait())
+            except queue.Empty:
+                return places
+
+    def replacement(self) -> _Child:
+        """A new child that has loaded the classifier (blocks: call it off the loop). Raises
+        `ClassifierChildExited` if it fails to start, `ClassifierUnavailable` if the classifier
+        no longer loads, `RuntimeError` once closed."""
+        if self._closed:
+            raise RuntimeError("the classifier's child processes are stopped")
+        child = None
+        try:
+            child = self._spawn()
+            identity = child.identity(self._start_timeout)
+        except Exception as error:  # noqa: BLE001 - any start failure is reported by type
+            if child is not None:
+                self.forget(child)
+            raise ClassifierChildExited(
+                f"a new classifier child process failed to start ({type(error).__name__})"
+            ) from None
+        if isinstance(identity, str):
+            self.forget(child)
+            raise ClassifierUnavailable(identity)
+        if self._closed:
+            self.forget(child)
+            raise RuntimeError("the classifier's child processes are stopped")
+        return child
+
+    def forget(self, child: _Child) -> None:
+        """Kill `child` (blocks until it has exited) and drop it from this classifier."""
+        with self._lock:
+            if child in self._children:
+                self._children.remove(child)
+        child.kill()
+
     def _discard(self, child: _Child) -> None:
         """Kill `child` and free its place for a replacement."""
         with self._lock:
@@ -277,7 +329,7 @@ class ProcessClassifier:
         child.kill()
         self._idle.put(None)
 
-    def _trimmed(self, input_text: str, output_text: str) -> tuple[str, str]:
+    def trimmed(self, input_text: str, output_text: str) -> tuple[str, str]:
         """What the child's classifier would score anyway: the input's end, the output's start."""
         limit = self.max_chars
         if limit is None:
