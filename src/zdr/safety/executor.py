@@ -1,5 +1,6 @@
-"""`ClassifierWorkers`: the threads that classify queued exchanges; `classifier_for` picks where the
-classifier runs (in child processes, the gateway's choice, or in these threads).
+"""`ClassifierWorkers`: the threads that classify queued exchanges with an in-process classifier;
+`classifier_for` picks where the classifier runs (in child processes, the gateway's choice, which
+the event loop drives without threads — zdr.safety.loop_children — or in these threads).
 
     JobQueue ──get / take_more──► worker thread (one of `count`)
                                       │ classify_many(pairs) in calls of ≤ CLASSIFY_BATCH texts,

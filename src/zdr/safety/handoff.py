@@ -9,6 +9,10 @@
                                                          ▼
                           SafetySink.record_classification(meta, record, flagged | None)
 
+The event loop driving the classifier's child processes (zdr.safety.loop_children) hands its
+batches over with `write_on_loop` instead: the same coroutine, started as a task there and then,
+no hop; `writing` counts its results in flight, which that caller bounds.
+
 A worker does not wait for the writes it hands over: it classifies the next exchanges meanwhile.
 One coroutine on the loop starts a handed-over batch's writes together (so a store that commits
 in batches, the SQL sink, sees many at once); a write still unfinished when the batch's timeout

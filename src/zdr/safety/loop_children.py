@@ -260,8 +260,9 @@ class LoopChildren:
         """Take no more jobs; classify what is queued until `deadline`, then record what is
         still queued as sampled out and what a child still holds as failed; close the pipes."""
         self._accepting = False
-        self._dispatch()
-        while time.monotonic() < deadline and (
+        if self._loop is not None:          # never started: nothing can be classified
+            self._dispatch()
+        while self._loop is not None and time.monotonic() < deadline and (
                 self._queue or any(place.batch is not None for place in self._places)):
             await asyncio.sleep(min(_STOP_POLL_SECONDS, max(0.0, deadline - time.monotonic())))
         self._closed = True

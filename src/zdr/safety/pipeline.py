@@ -1,11 +1,25 @@
 """`SafetyPipeline`: classification off the response path, in a bounded pool, degrading by sampling.
 
+The classifier in child processes (`ProcessClassifier`, the gateway's choice) — no classifier
+thread in the gateway's process:
+
+    gateway (event loop)
+    submit / submit_parts
+        │ LoopChildren (zdr.safety.loop_children)
+        ├─ room (Settings.classifier_queue exchanges): queued; one dispatch per loop iteration
+        │    sends each idle child (Settings.classifier_workers) up to CLASSIFY_BATCH exchanges
+        │    through its pipe, and reads the answer when the pipe is readable
+        └─ full: sampled out (counted)
+        ▼ flagged + decision keeps flagged_content? → RetainedContent (bytes); drop the text
+    ResultHandoff.write_on_loop (zdr.safety.handoff): the batch's writes, on the loop, together
+
+An in-process classifier (`processes=False`, tests, the `zdr` tools):
+
     gateway (event loop)                  worker threads (Settings.classifier_workers)
     submit / submit_parts                        │
         │ JobQueue (zdr.safety.job_queue)        │ ClassifierWorkers (zdr.safety.executor)
-        ├─ room: one queue item per ──────────►  │ classify / classify_many (in the
-        │  loop iteration (Settings.             │ classifier's child processes)
-        │  classifier_queue exchanges)           │ flagged + decision keeps flagged_content?
+        ├─ room: one queue item per ──────────►  │ classify / classify_many
+        │  loop iteration                        │ flagged + decision keeps flagged_content?
         └─ full: sampled out (counted) ─┐        │   → RetainedContent (bytes); drop the text
                                         ▼        ▼
                       ResultHandoff (zdr.safety.handoff): a write slot per result, one hop
@@ -14,8 +28,8 @@
                                         ▼
     SafetySink.record_classification(meta, ClassificationRecord, flagged | None)   (on the loop)
 
-This class is the facade the gateway sees (`zdr.ports.SafetyQueue`): it wires the three parts
-and keeps the port's promises. Every exchange whose decision keeps a `classifier_result` gets
+This class is the facade the gateway sees (`zdr.ports.SafetyQueue`): it wires the parts and
+keeps the port's promises either way. Every exchange whose decision keeps a `classifier_result` gets
 one: classified, or — only when the queue is full — `sampled_out=True` with no scores, counted
 in `zdr_classifier_sampled_out_total`; exchanges whose decision keeps none (refused requests,
 surfaces without content) are dropped at once and counted in `zdr_classifier_skipped_total`.
@@ -188,7 +202,8 @@ def pipeline_from_settings(
     size (`classifier_workers`) and queue (`classifier_queue`). Raises `ClassifierUnavailable`.
 
     With `processes` (the gateway's choice) the classifier runs in that many spawned child
-    processes, so it never holds the gateway's interpreter lock; without, in threads."""
+    processes, driven by the event loop, so it never holds the gateway's interpreter lock and no
+    thread wakes per batch; without, in threads."""
     return SafetyPipeline(classifier_for(settings, processes=processes), sink,
                           workers=settings.classifier_workers,
                           queue_size=settings.classifier_queue, registry=registry, logger=logger)

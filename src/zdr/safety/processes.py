@@ -7,10 +7,12 @@ a pipe (kernel memory: no file, no log) and wait, without holding the lock.
 
 Each child is a spawned process (never `fork` from a process with an event loop and threads)
 with its own `multiprocessing.Pipe`; it loads the classifier from the configuration spec and
-answers one batch per message. A calling thread takes an idle child, sends the batch, and blocks
-in the pipe until the answer arrives: one wake-up per batch, no executor threads in between (a
-`ProcessPoolExecutor` adds a manager thread, a feeder thread and a future per call). With as many
-children as pipeline workers, a worker never waits for a child.
+answers one batch per message. The gateway's pipeline takes the children over (`hand_over`) and
+drives their pipes from the event loop itself (`zdr.safety.loop_children`): no thread at all.
+Called directly (`classify_many`, e.g. from a tool's thread), a calling thread takes an idle child,
+sends the batch, and blocks in the pipe until the answer arrives: one wake-up per batch, no
+executor threads in between (a `ProcessPoolExecutor` adds a manager thread, a feeder thread and a
+future per call).
 
 Errors in a child come back as their type name only (`ChildClassifierError.raised_type`). A child
 that exits, or does not answer within `timeout`, is killed and reported (`ClassifierChildExited`,
