@@ -297,3 +297,31 @@ async def test_nothing_holds_the_text_once_its_result_is_written(setup: Setup) -
     gc.collect()
     assert [ref() for ref in watched] == [None, None, None]
     assert setup.sink.flagged[kept.exchange_id].request == f"flag-now {CANARY} in".encode()
+
+
+def test_the_gateway_loop_uvloop_drives_the_children_too() -> None:
+    """`zdr serve` runs on uvloop, whose transports are not asyncio's classes."""
+    import uvloop
+
+    async def scenario() -> None:
+        setup = await make_setup(timeout=5.0)
+        try:
+            big = "y" * 3_000_000
+            metas = [make_meta(zdr=True) for _ in range(4)]
+            for meta in metas[:3]:
+                setup.pipeline.submit(meta, big, "ok")
+            await until(lambda: len(setup.sink.results) == 3, 60)
+            [old] = setup.pids()
+            assert {child_pid(setup.sink, meta) for meta in metas[:3]} == {old}
+            setup.pipeline.submit(metas[3], f"exit-now {CANARY}", "")
+            await until(lambda: len(setup.sink.results) == 4)
+            assert setup.errors() == 1
+            after = make_meta(zdr=True)
+            setup.pipeline.submit(after, "ok", "")
+            await until(lambda: after.exchange_id in setup.sink.results)
+            assert child_pid(setup.sink, after) != old
+        finally:
+            await setup.pipeline.stop(timeout=10)
+        assert CANARY not in setup.lines.text()
+
+    uvloop.run(scenario())

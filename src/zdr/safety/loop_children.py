@@ -94,8 +94,7 @@ class _ChildPipe(asyncio.Protocol):
         self.closed = False
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.Transport)
-        self.transport = transport
+        self.transport = transport  # type: ignore[assignment]  # uvloop's is no subclass
 
     def data_received(self, data: bytes) -> None:
         buffer = self._buffer
@@ -130,7 +129,9 @@ class _ChildPipe(asyncio.Protocol):
                 "the classifier's child process exited (EOFError); it is replaced"))
 
     def write(self, payload: bytes) -> None:
-        assert self.transport is not None
+        """Queue one message; what the pipe cannot take now is written when it is writable."""
+        if self.transport is None:
+            raise ClassifierChildExited("the classifier's child process has no pipe")
         for piece in framed(payload):
             self.transport.write(piece)
 
@@ -327,7 +328,11 @@ class LoopChildren:
             self._schedule()
             return
         del chunk
-        pipe.write(payload)
+        try:
+            pipe.write(payload)
+        except Exception as error:  # noqa: BLE001 - a broken pipe: a fresh child, batch failed
+            self._lost(place, error)
+            return
         del payload
         place.timer = loop.call_later(self.classifier.timeout, self._timed_out, place)
 
