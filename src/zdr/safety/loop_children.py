@@ -69,6 +69,11 @@ _SIZE = struct.Struct("!i")
 _LONG_SIZE = struct.Struct("!Q")
 _PROTOCOL = pickle.HIGHEST_PROTOCOL
 _STOP_MESSAGE = _SIZE.pack(0)       # an empty message: the child exits
+# How long the first exchange queued waits for others to share its message (unless a full batch
+# is queued first). Sending at once costs a message per exchange or two under load — the child's
+# and the loop's per-message work (a wake-up, two system calls, a write task) then outweighs the
+# scoring itself; results are off the response path, so a few milliseconds cost nothing.
+BATCH_WINDOW_SECONDS = 0.01
 # the most `stop` waits between looks at whether the work is done
 _STOP_POLL_SECONDS = 0.005
 
@@ -200,7 +205,9 @@ class LoopChildren:
         self._queue: deque[Job] = deque()
         self._places: list[_Place] = []
         self._loop: asyncio.AbstractEventLoop | None = None
-        self._scheduled = False
+        self._dispatch_soon = False     # a dispatch is due this loop iteration
+        self._dispatch_timer: asyncio.TimerHandle | None = None
+        self._waiting_since = 0.0       # loop time the oldest queued job was queued (about)
         self._accepting = True
         self._closed = False
         self._starts: set[asyncio.Task[None]] = set()
@@ -214,10 +221,13 @@ class LoopChildren:
                 self._queue.append(job)
                 return
             if _running_loop() is loop:
-                self._queue.append(job)
-                if not self._scheduled:
-                    self._scheduled = True
-                    loop.call_soon(self._dispatch)
+                queue = self._queue
+                queue.append(job)
+                if len(queue) == 1:
+                    self._waiting_since = loop.time()
+                    self._schedule()
+                elif len(queue) == CLASSIFY_BATCH:
+                    self._schedule(now=True)
                 return
             with contextlib.suppress(RuntimeError):     # another thread: via the loop
                 loop.call_soon_threadsafe(self._put_on_loop, job)
@@ -226,6 +236,8 @@ class LoopChildren:
 
     def _put_on_loop(self, job: Job) -> None:
         if self._accepting and len(self._queue) < self.capacity:
+            if not self._queue and self._loop is not None:
+                self._waiting_since = self._loop.time()
             self._queue.append(job)
             self._schedule()
         else:
@@ -235,10 +247,21 @@ class LoopChildren:
         """Exchanges waiting to be sent to a child."""
         return len(self._queue)
 
-    def _schedule(self) -> None:
-        if not self._scheduled and self._loop is not None:
-            self._scheduled = True
-            self._loop.call_soon(self._dispatch)
+    def _schedule(self, *, now: bool = False) -> None:
+        """Dispatch once the oldest queued job has waited BATCH_WINDOW_SECONDS, or at once
+        when a full batch is queued or the pipeline is stopping."""
+        loop = self._loop
+        if loop is None or not self._queue or self._dispatch_soon:
+            return
+        delay = self._waiting_since + BATCH_WINDOW_SECONDS - loop.time()
+        if now or delay <= 0 or not self._accepting or len(self._queue) >= CLASSIFY_BATCH:
+            if self._dispatch_timer is not None:
+                self._dispatch_timer.cancel()
+                self._dispatch_timer = None
+            self._dispatch_soon = True
+            loop.call_soon(self._dispatch)
+        elif self._dispatch_timer is None:
+            self._dispatch_timer = loop.call_later(delay, self._dispatch)
 
     # ---- lifecycle -------------------------------------------------------------------------------
     async def start(self) -> None:
@@ -284,7 +307,10 @@ class LoopChildren:
     # ---- sending batches -------------------------------------------------------------------------
     def _dispatch(self) -> None:
         """Each idle child gets up to CLASSIFY_BATCH of what is queued, in one message."""
-        self._scheduled = False
+        self._dispatch_soon = False
+        if self._dispatch_timer is not None:
+            self._dispatch_timer.cancel()
+            self._dispatch_timer = None
         queue = self._queue
         for place in self._places:
             if not queue:
@@ -307,6 +333,8 @@ class LoopChildren:
     def _take_batch(self) -> _Batch:
         queue = self._queue
         jobs = [queue.popleft() for _ in range(min(len(queue), CLASSIFY_BATCH))]
+        if queue:               # what is left waits its own window, counted from now
+            self._waiting_since = asyncio.get_running_loop().time()
         pairs = [pair for job in jobs for pair in job.pairs()]
         return _Batch(jobs, pairs, time.perf_counter())
 
