@@ -2,7 +2,8 @@
 
     SafetyPipeline.submit / submit_parts (event loop)
         │ put(job)
-        ├─ room (`capacity` exchanges waiting): queued; one dispatch per loop iteration
+        ├─ room (`capacity` exchanges waiting): queued; a dispatch once the first has waited
+        │  BATCH_WINDOW_SECONDS (at once when CLASSIFY_BATCH are queued, or when stopping)
         └─ no room, or stopping: `sample_out(meta)` (a text-free result, counted)
         ▼
     dispatch: each idle child gets one message with up to CLASSIFY_BATCH queued exchanges

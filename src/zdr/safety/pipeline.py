@@ -6,7 +6,7 @@ thread in the gateway's process:
     gateway (event loop)
     submit / submit_parts
         │ LoopChildren (zdr.safety.loop_children)
-        ├─ room (Settings.classifier_queue exchanges): queued; one dispatch per loop iteration
+        ├─ room (Settings.classifier_queue exchanges): queued; a dispatch within 10 ms
         │    sends each idle child (Settings.classifier_workers) up to CLASSIFY_BATCH exchanges
         │    through its pipe, and reads the answer when the pipe is readable
         └─ full: sampled out (counted)
