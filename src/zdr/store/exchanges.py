@@ -49,7 +49,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Generator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -75,7 +75,7 @@ from zdr.store.upsert import DriverInsert, DriverUpdate, driver_supported
 from zdr.store.writer import BatchWriter
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class _Job:
     """What the writer thread gets: metadata and ciphertext only (content is sealed before)."""
 
@@ -84,6 +84,27 @@ class _Job:
     classification: ClassificationRecord | None = None
     flagged: Sealed | None = None
     final: bool = False          # the final metadata of a stored exchange: update its columns
+    # Content of an exchange still under way (`record_retained(..., ongoing=True)`): its row
+    # takes the duration (and a missing time to first byte) as of the write, counted from
+    # `queued` (monotonic seconds).
+    ongoing: bool = False
+    queued: float = 0.0
+    # Set by the writer thread once the row this job wrote has committed: its final columns
+    # (`FINAL_COLUMNS` order) as stored.
+    written: tuple[Any, ...] | None = None
+
+
+class _Queued:
+    """What `record_metadata` returns once the record is queued: an awaitable that is done."""
+
+    __slots__ = ()
+
+    def __await__(self) -> Generator[Any, None, None]:
+        return
+        yield       # a generator: `await` returns at once
+
+
+_QUEUED = _Queued()
 
 
 # Content up to this size is sealed on the caller's loop (AES-GCM: a few microseconds) when the
@@ -92,7 +113,11 @@ INLINE_SEAL_BYTES = 64 * 1024
 
 # How long the final-metadata update of a retained exchange waits to share the next batch.
 FINAL_UPDATE_LINGER = 0.05
-# Exchanges whose row was written with content and whose final metadata has not come yet.
+# An ongoing exchange's row holds its duration (and time to first byte) as of its content write;
+# the final figures replace them only if they differ by more than this (or the outcome, status
+# or token counts changed): the last byte follows the commit within it.
+FINAL_TIMING_SLACK_MS = 50
+# Exchanges whose content was queued and whose final metadata has not come yet.
 _PENDING_FINAL_LIMIT = 10_000
 # Exchange ids whose row this sink committed lately (writer thread only). A later
 # job of the same exchange (its classifier result) then skips re-inserting that row, which
@@ -112,6 +137,25 @@ FINAL_COLUMNS = ("status_code", "outcome", "input_tokens", "output_tokens", "dur
 def _final(meta: ExchangeMetadata) -> tuple[Any, ...]:
     return (meta.status_code, meta.outcome[:30], meta.input_tokens, meta.output_tokens,
             meta.duration_ms, meta.ttfb_ms)
+
+
+def _close(stored: int | None, final: int | None) -> bool:
+    if stored is None or final is None:
+        return stored is final
+    return abs(final - stored) <= FINAL_TIMING_SLACK_MS
+
+
+def _already_stored(job: _Job, final: ExchangeMetadata) -> bool:
+    """Whether the row `job` wrote already holds `final`'s figures (see `FINAL_TIMING_SLACK_MS`
+    for the timings of an ongoing exchange)."""
+    written = job.written
+    if written is None:     # not committed (yet), or its row came from another job
+        return False
+    figures = _final(final)
+    if not job.ongoing:
+        return written == figures
+    return (written[:4] == figures[:4] and _close(written[4], figures[4])
+            and _close(written[5], figures[5]))
 
 
 def _now() -> datetime:
@@ -158,8 +202,8 @@ class SqlExchangeSink:
         self._committed: dict[str, None] = {}
         self._held: Connection | None = None       # writer thread only (see _connection)
         self._held_at = 0.0
-        # exchange id -> final columns as stored with the content (see the module docstring).
-        self._stored_final: dict[str, tuple[Any, ...]] = {}
+        # exchange id -> its content job, until the final metadata comes (module docstring).
+        self._retained: dict[str, _Job] = {}
         # Large content is sealed in its own thread, overlapping the writer's round trips.
         self._crypto = ThreadPoolExecutor(max_workers=1, thread_name_prefix="zdr-store-crypto")
         self.writer: BatchWriter[_Job] = BatchWriter(
@@ -169,22 +213,55 @@ class SqlExchangeSink:
         )
 
     # -- ports ---------------------------------------------------------------------------------
-    async def record_metadata(self, meta: ExchangeMetadata) -> None:
-        stored = self._stored_final.pop(meta.exchange_id, None)
-        if stored is None:
-            await self.writer.submit(_Job(meta), wait=False)
-        elif stored != _final(meta):
-            await self.writer.submit(_Job(meta, final=True), wait=False,
-                                     linger=FINAL_UPDATE_LINGER)
+    def record_metadata(self, meta: ExchangeMetadata) -> Awaitable[None]:
+        """Queues the record before it returns (no coroutine); what it returns waits only when
+        the queue is full (see the module docstring)."""
+        retained = self._retained.pop(meta.exchange_id, None)
+        if retained is None:
+            job = _Job(meta)
+            linger = None
+        elif _already_stored(retained, meta):
+            return _QUEUED
+        else:       # an UPDATE (or, if the content write failed, the row)
+            job = _Job(meta, final=True)
+            linger = FINAL_UPDATE_LINGER
+        if self.writer.queue(job, linger):
+            return _QUEUED
+        return self.writer.submit(job, wait=False, linger=linger)
 
-    async def record_retained(self, meta: ExchangeMetadata, content: RetainedContent) -> None:
+    async def record_retained(self, meta: ExchangeMetadata, content: RetainedContent, *,
+                              ongoing: bool = False) -> None:
+        """Returns once committed. Queued before the first suspension point (content sealed on
+        the loop), or shielded while it is sealed in the crypto thread: a caller cancelled
+        meanwhile (the client hung up) leaves the write to complete, and its final metadata
+        then updates the row."""
         if not records.kept(meta, "content"):
             raise ValueError("record_retained called for a decision that keeps no content")
+        sealed = self._seal_inline(meta, content, "content")
+        if sealed is None:
+            await asyncio.shield(self._seal_and_write(meta, content, ongoing))
+            return
+        await self._write_retained(meta, sealed, ongoing)
+
+    async def _seal_and_write(self, meta: ExchangeMetadata, content: RetainedContent,
+                              ongoing: bool) -> None:
         sealed = await self._seal(meta, content, "content")
-        await self.writer.submit(_Job(meta, content=sealed), wait=True)
-        if len(self._stored_final) >= _PENDING_FINAL_LIMIT:
-            self._stored_final.clear()    # finals that never came; the next ones just insert
-        self._stored_final[meta.exchange_id] = _final(meta)
+        await self._write_retained(meta, sealed, ongoing)
+
+    async def _write_retained(self, meta: ExchangeMetadata, sealed: Sealed,
+                              ongoing: bool) -> None:
+        job = _Job(meta, content=sealed, ongoing=ongoing,
+                   queued=time.monotonic() if ongoing else 0.0)
+        retained = self._retained
+        if len(retained) >= _PENDING_FINAL_LIMIT:
+            retained.clear()      # finals that never came; the next ones just insert
+        retained[meta.exchange_id] = job
+        try:
+            await self.writer.submit(job, wait=True)
+        except Exception:
+            if retained.get(meta.exchange_id) is job:
+                del retained[meta.exchange_id]     # no row: the final metadata inserts one
+            raise
 
     async def record_classification(
         self, meta: ExchangeMetadata, result: ClassificationRecord, flagged: RetainedContent | None
@@ -196,9 +273,27 @@ class SqlExchangeSink:
         await self.writer.submit(_Job(meta, classification=result, flagged=sealed), wait=True,
                                  linger=self.writer.idle_linger)
 
+    def _seal_inline(
+        self, meta: ExchangeMetadata, content: RetainedContent, record_class: str
+    ) -> Sealed | None:
+        """Small content whose org key is in memory, sealed here (microseconds: cheaper than a
+        thread hop); None for content the crypto thread must seal (`_seal`)."""
+        purpose: Purpose = "content" if record_class == "content" else "flagged"
+        if (len(content.request) + len(content.response) > INLINE_SEAL_BYTES
+                or not self.keyring.has_key_cached(meta.org_id, purpose)):
+            return None
+        try:
+            return self.keyring.encrypt(meta.org_id, pack(content),
+                                        record_aad(meta.exchange_id, record_class), purpose)
+        except KeyDestroyed:
+            raise StoreUnavailable("the organization's data key was destroyed") from None
+
     async def _seal(
         self, meta: ExchangeMetadata, content: RetainedContent, record_class: str
     ) -> Sealed:
+        sealed = self._seal_inline(meta, content, record_class)
+        if sealed is not None:
+            return sealed
         purpose: Purpose = "content" if record_class == "content" else "flagged"
         aad = record_aad(meta.exchange_id, record_class)
 
@@ -206,9 +301,6 @@ class SqlExchangeSink:
             return self.keyring.encrypt(meta.org_id, pack(content), aad, purpose)
 
         try:
-            if (len(content.request) + len(content.response) <= INLINE_SEAL_BYTES
-                    and self.keyring.has_key_cached(meta.org_id, purpose)):
-                return seal()      # microseconds: cheaper than a thread hop
             return await asyncio.get_running_loop().run_in_executor(self._crypto, seal)
         except KeyDestroyed:
             raise StoreUnavailable("the organization's data key was destroyed") from None
@@ -239,6 +331,7 @@ class SqlExchangeSink:
         final metadata as an UPDATE, artifacts only with an exchange row that is new."""
         stamp = self._stamp
         now = stamp(utc(self._clock()))
+        clock = time.monotonic()
         exchange_rows: dict[str, tuple[Any, ...]] = {}
         metas: dict[str, ExchangeMetadata] = {}
         final: dict[str, tuple[Any, ...]] = {}
@@ -246,6 +339,7 @@ class SqlExchangeSink:
         content_rows: dict[str, tuple[Any, ...]] = {}
         classifier_rows: dict[str, tuple[Any, ...]] = {}
         flagged_rows: dict[str, tuple[Any, ...]] = {}
+        writers: list[tuple[_Job, tuple[Any, ...]]] = []    # content jobs that wrote their row
         for job in jobs:
             meta = job.meta
             exchange_id = meta.exchange_id
@@ -255,7 +349,17 @@ class SqlExchangeSink:
                     exchange_rows[exchange_id] = records.exchange_values(meta, stamp)
                     metas[exchange_id] = meta
             elif exchange_id not in exchange_rows and exchange_id not in committed:
-                exchange_rows[exchange_id] = records.exchange_values(meta, stamp)
+                if job.content is None:
+                    exchange_rows[exchange_id] = records.exchange_values(meta, stamp)
+                else:
+                    figures = _final(meta)
+                    if job.ongoing and meta.duration_ms is not None:
+                        duration = meta.duration_ms + round((clock - job.queued) * 1000)
+                        ttfb = duration if meta.ttfb_ms is None else meta.ttfb_ms
+                        figures = (*figures[:4], duration, ttfb)
+                    exchange_rows[exchange_id] = records.exchange_values(
+                        meta, stamp, (figures[4], figures[5]))
+                    writers.append((job, figures))
                 metas[exchange_id] = meta
             if job.content is not None and exchange_id not in content_rows:
                 content_rows[exchange_id] = records.content_values(meta, job.content, now, stamp)
@@ -289,6 +393,9 @@ class SqlExchangeSink:
         self._held_at = time.monotonic()
         for exchange_id in exchange_rows:
             committed[exchange_id] = None
+        for job, figures in writers:
+            if job.meta.exchange_id not in final:   # else the batch's UPDATE has the last word
+                job.written = figures
         while len(committed) > _COMMITTED_LIMIT:
             del committed[next(iter(committed))]
 

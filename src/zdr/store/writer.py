@@ -144,11 +144,26 @@ class BatchWriter(Generic[J]):
                 self._thread = threading.Thread(target=self._run, name=self._name, daemon=True)
                 self._thread.start()
 
+    def queue(self, job: J, linger: float | None = None) -> bool:
+        """Enqueue `job`, which nobody awaits, if the queue has room (False if not: the caller
+        then awaits `submit`, which waits for room). It may wait `linger` seconds for company
+        (by default `idle_linger`). No coroutine, no future: what the event loop pays per
+        fire-and-forget record."""
+        if self._thread is None or self._closed:
+            self.start()
+        try:
+            self._queue.put_nowait(Ticket(job, linger=self.idle_linger if linger is None
+                                          else linger))
+        except queue.Full:
+            return False
+        return True
+
     async def submit(self, job: J | None, *, wait: bool, linger: float | None = None) -> None:
         """Enqueue `job`; with `wait`, return only once it is committed (or raise). A job may
         wait up to `linger` seconds for company; without `linger` an awaited job is urgent (waits
         only under load, see the module docstring) and any other waits `idle_linger`."""
-        self.start()
+        if self._thread is None or self._closed:
+            self.start()
         ticket: Ticket[J] = Ticket(job)
         if wait:
             ticket.loop = asyncio.get_running_loop()
