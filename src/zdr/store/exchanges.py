@@ -379,7 +379,7 @@ class SqlExchangeSink:
         # Exchanges whose decision keeps feature artifacts need to know whether their row is
         # new (RETURNING): those few go in statements of their own; the rest in one executemany.
         with_artifacts = {i: exchange_rows[i] for i, m in metas.items()
-                          if records.decision_columns(m.decision).has_artifacts}
+                          if m.decision.artifacts}
         plain = exchange_rows
         if with_artifacts:
             plain = {i: row for i, row in exchange_rows.items() if i not in with_artifacts}

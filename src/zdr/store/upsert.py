@@ -16,6 +16,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import cache
+from itertools import chain
 from typing import Any
 
 from sqlalchemy import Connection, Dialect, Table
@@ -100,7 +101,7 @@ class DriverInsert:
         for size in sorted(statements, reverse=True):
             sql = statements[size]
             while len(rows) - start >= size:
-                flat = tuple(value for row in rows[start:start + size] for value in row)
+                flat = tuple(chain.from_iterable(rows[start:start + size]))
                 keys.update(conn.exec_driver_sql(sql, flat).scalars())
                 start += size
         return keys
@@ -155,7 +156,7 @@ def _execute(conn: Connection, single: str, chunked: dict[int, str] | None,
             if size not in chunked:
                 continue
             while len(rows) - start >= size:
-                flat = tuple(value for row in rows[start:start + size] for value in row)
+                flat = tuple(chain.from_iterable(rows[start:start + size]))
                 conn.exec_driver_sql(chunked[size], flat)
                 start += size
     if start < len(rows):
