@@ -152,6 +152,7 @@ async def test_a_lone_client_write_is_not_held_after_content_and_results_shared_
     """One client at a time: its content and the previous exchange's classifier result commit
     together, which is not load; the next content write must not linger for company."""
     org = make_org(engine)
+    await sink.record_retained(meta(org, decision()), content())    # the org's key, in memory
     sink.writer.linger = 5.0                 # what an urgent job would wait under load
     sizes = count_commits(sink)
     gate = gate_commits(sink)

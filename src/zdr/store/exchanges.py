@@ -63,6 +63,7 @@ from zdr.store import records
 from zdr.store.content import FlaggedContent, StoredContent, pack, read_content, read_flagged
 from zdr.store.crypto import KeyDestroyed, Keyring, Purpose, Sealed, record_aad
 from zdr.store.db import datetime_binder, utc
+from zdr.store.failures import translated, untranslated_types
 from zdr.store.partitions import PartitionManager
 from zdr.store.tables import (
     classifier_results,
@@ -424,20 +425,32 @@ class SqlExchangeSink:
         content_rows: dict[str, tuple[Any, ...]], classifier_rows: dict[str, tuple[Any, ...]],
         flagged_rows: dict[str, tuple[Any, ...]], now: Any,
     ) -> None:
-        """One transaction on `conn`: the batch's rows, committed or rolled back."""
+        """One transaction on `conn`: the batch's rows, committed or rolled back. Begun and
+        committed through SQLAlchemy (SQLite: `BEGIN IMMEDIATE` after the file check), the
+        statements on the DBAPI cursor (`zdr.store.upsert`), their errors translated."""
         inserts = self._inserts
         stamp = self._stamp
         with conn.begin():
-            if with_artifacts:
-                new_ids = self._insert_new_exchanges.new_keys(conn, list(with_artifacts.values()))
-                inserts["feature_artifacts"].execute(conn, [
-                    row for i in with_artifacts if i in new_ids
-                    for row in records.artifact_values(metas[i], now, stamp)])
-            inserts["exchanges"].execute(conn, list(plain.values()))
-            # Final metadata: the row exists (its content committed before), or was inserted
-            # just above with these very values; either way the UPDATE leaves the final ones.
-            self._final_update.execute(conn, list(final.values()))
-            inserts["contents"].execute(conn, list(content_rows.values()))
-            inserts["classifier_results"].execute(conn, list(classifier_rows.values()))
-            inserts["flagged_contents"].execute(conn, list(flagged_rows.values()))
-            self._misuse_update.execute(conn, [(True, i) for i in flagged_rows])
+            cursor = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
+            try:
+                if with_artifacts:
+                    new_ids = self._insert_new_exchanges.new_keys(
+                        cursor, list(with_artifacts.values()))
+                    inserts["feature_artifacts"].execute(cursor, [
+                        row for i in with_artifacts if i in new_ids
+                        for row in records.artifact_values(metas[i], now, stamp)])
+                inserts["exchanges"].execute(cursor, list(plain.values()))
+                # Final metadata: the row exists (its content committed before), or was
+                # inserted just above with these very values; the UPDATE leaves the final ones.
+                self._final_update.execute(cursor, list(final.values()))
+                inserts["contents"].execute(cursor, list(content_rows.values()))
+                inserts["classifier_results"].execute(cursor, list(classifier_rows.values()))
+                inserts["flagged_contents"].execute(cursor, list(flagged_rows.values()))
+                self._misuse_update.execute(cursor, [(True, i) for i in flagged_rows])
+            except untranslated_types() as error:
+                outage = translated(error)      # DatabaseUnavailable: the batch is retried
+                if outage is error:
+                    raise
+                raise outage from error
+            finally:
+                cursor.close()

@@ -34,9 +34,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
 
-from sqlalchemy.exc import SQLAlchemyError
-
 from zdr.errors import DatabaseUnavailable, StoreUnavailable
+from zdr.store.failures import untranslated_types
 
 log = logging.getLogger("zdr.store.writer")
 
@@ -305,11 +304,12 @@ class BatchWriter(Generic[J]):
     def _commit_with_retries(self, jobs: list[J]) -> None:
         deadline = time.monotonic() + self.retry_seconds
         delay = 0.02
+        retried: tuple[type[Exception], ...] = (DatabaseUnavailable, *untranslated_types())
         while True:
             try:
                 self._commit(jobs)
                 return
-            except (SQLAlchemyError, DatabaseUnavailable):
+            except retried:
                 if self._on_retry is not None:
                     self._on_retry()
                 if time.monotonic() + delay > deadline:
