@@ -2,13 +2,16 @@
 
 Implements `zdr.ports.ExchangeSink` and `zdr.ports.SafetySink`:
 
-- `await record_metadata(meta)` — returns as soon as the record is queued (never content: the
-  type has no field for it). Back-pressure: when the queue is full it waits (up to
-  `put_timeout`), then raises `StoreUnavailable`.
-- `await record_retained(meta, content)` — returns once the transaction holding it has
-  committed: the gateway awaits it before the last byte of the response, so a response the
+- `await record_metadata(meta)` — a plain method: the record is queued when it returns (never
+  content: the type has no field for it), and what it returns is already done. Back-pressure:
+  when the queue is full, what it returns waits for room (up to `put_timeout`), then raises
+  `StoreUnavailable`.
+- `await record_retained(meta, content, ongoing=...)` — returns once the transaction holding it
+  has committed: the gateway awaits it before the last byte of the response, so a response the
   client saw complete is on disk even if the process is killed right after (what this
-  costs: BENCHMARKS.md, "Store").
+  costs: BENCHMARKS.md, "Store"). The write is queued before the call's first suspension point
+  (or, for content sealed in the crypto thread, shielded): a caller cancelled meanwhile (the
+  client hung up) does not stop it.
 - `await record_classification(meta, result, flagged)` — classifier result (if the decision
   keeps it) and, for flagged content, the encrypted `flagged_contents` row and
   `exchanges.misuse_exception = true`; returns once committed.
@@ -21,19 +24,27 @@ ids that are new), content rows are unique per exchange (and expiry day on Postg
 feature artifacts are written only with the exchange row that is new. Any mix and repetition of
 the three calls for one exchange stores one row per record class.
 
-A retained exchange is written once, metadata row and content in one transaction. The gateway
-then reports its final metadata (duration, token counts, outcome) with `record_metadata`: if
-those columns are what was stored, nothing is queued; otherwise an UPDATE of just those columns
-rides along with the next batch (it waits up to `FINAL_UPDATE_LINGER` for one, so it costs no
-commit of its own while traffic flows).
+A retained exchange is written once, metadata row and content in one transaction. Written
+`ongoing` (the gateway's write before the last byte), its row takes the exchange's duration as
+of that write (the duration given plus the time the job waited in the queue) and, if no byte
+has gone out yet (a JSON answer), the same as its time to first byte: the last byte follows the
+commit. The gateway then reports its final metadata (duration, token counts, outcome) with
+`record_metadata`: if the status, outcome and token counts are what was stored and the timings
+are within `FINAL_TIMING_SLACK_MS` of it (exact, for content not written `ongoing`), nothing is
+queued: one job, one row per exchange. Otherwise (the client hung up during the write, the
+response took long to go out) an UPDATE of just those columns rides along with the next batch
+(it waits up to `FINAL_UPDATE_LINGER` for one); it inserts the row instead if the content
+write did not commit.
 
 How a batch is written: through the driver (`zdr.store.upsert.DriverInsert`), pysqlite or
-psycopg: rows are tuples already in bind form (`zdr.store.records.*_values`: JSON serialized
-once per decision, datetimes formatted as SQLAlchemy's own types bind them), one `executemany`
-(SQLite: multi-row statements) per table, and no `RETURNING` unless an exchange of the batch may
-have feature artifacts (those rows are inserted with `RETURNING id`, so artifacts go only with
-a row that is new). tests/store/test_stored_rows.py checks what is stored against the schema on
-both backends. Two more savings: the writer thread keeps its connection while batches keep
+psycopg, on the DBAPI cursor of a transaction begun and committed through SQLAlchemy (driver
+errors translated by `zdr.store.failures`: an outage is retried): rows are tuples already in
+bind form (`zdr.store.records.*_values`: JSON serialized once per decision, datetimes formatted
+as SQLAlchemy's own types bind them), one `executemany` (SQLite: multi-row statements) per
+table, and no `RETURNING` unless an exchange of the batch may have feature artifacts (those
+rows are inserted with `RETURNING id`, so artifacts go only with a row that is new).
+tests/store/test_stored_rows.py checks what is stored against the schema on both backends.
+Two more savings: the writer thread keeps its connection while batches keep
 coming (`HELD_CONNECTION_IDLE`; no pool checkout and no pre-ping round trip per batch; released
 after an error or when idle), and a job of an exchange whose row this sink committed lately
 (the classifier result after the metadata, the final metadata after the content) does not send
