@@ -96,11 +96,19 @@ class _Job:
     classification: ClassificationRecord | None = None
     flagged: Sealed | None = None
     final: bool = False          # the final metadata of a stored exchange: update its columns
+    stored: _Stored | None = None  # content: what its row holds, for the final metadata
+
+
+@dataclass(slots=True)
+class _Stored:
+    """What the row of a content job holds, kept until the exchange's final metadata comes
+    (no content: the job itself is dropped once written)."""
+
     # Content of an exchange still under way (`record_retained(..., ongoing=True)`): its row
     # takes the duration (and a missing time to first byte) as of the write, counted from
     # `queued` (monotonic seconds).
-    ongoing: bool = False
-    queued: float = 0.0
+    ongoing: bool
+    queued: float
     # Set by the writer thread once the row this job wrote has committed: its final columns
     # (`FINAL_COLUMNS` order) as stored.
     written: tuple[Any, ...] | None = None
@@ -157,14 +165,14 @@ def _close(stored: int | None, final: int | None) -> bool:
     return abs(final - stored) <= FINAL_TIMING_SLACK_MS
 
 
-def _already_stored(job: _Job, final: ExchangeMetadata) -> bool:
-    """Whether the row `job` wrote already holds `final`'s figures (see `FINAL_TIMING_SLACK_MS`
-    for the timings of an ongoing exchange)."""
-    written = job.written
+def _already_stored(stored: _Stored, final: ExchangeMetadata) -> bool:
+    """Whether the row a content job wrote already holds `final`'s figures (see
+    `FINAL_TIMING_SLACK_MS` for the timings of an ongoing exchange)."""
+    written = stored.written
     if written is None:     # not committed (yet), or its row came from another job
         return False
     figures = _final(final)
-    if not job.ongoing:
+    if not stored.ongoing:
         return written == figures
     return (written[:4] == figures[:4] and _close(written[4], figures[4])
             and _close(written[5], figures[5]))
@@ -215,7 +223,7 @@ class SqlExchangeSink:
         self._held: Connection | None = None       # writer thread only (see _connection)
         self._held_at = 0.0
         # exchange id -> its content job, until the final metadata comes (module docstring).
-        self._retained: dict[str, _Job] = {}
+        self._retained: dict[str, _Stored] = {}
         # Large content is sealed in its own thread, overlapping the writer's round trips.
         self._crypto = ThreadPoolExecutor(max_workers=1, thread_name_prefix="zdr-store-crypto")
         self.writer: BatchWriter[_Job] = BatchWriter(
@@ -262,16 +270,15 @@ class SqlExchangeSink:
 
     async def _write_retained(self, meta: ExchangeMetadata, sealed: Sealed,
                               ongoing: bool) -> None:
-        job = _Job(meta, content=sealed, ongoing=ongoing,
-                   queued=time.monotonic() if ongoing else 0.0)
+        stored = _Stored(ongoing, time.monotonic() if ongoing else 0.0)
         retained = self._retained
         if len(retained) >= _PENDING_FINAL_LIMIT:
             retained.clear()      # finals that never came; the next ones just insert
-        retained[meta.exchange_id] = job
+        retained[meta.exchange_id] = stored
         try:
-            await self.writer.submit(job, wait=True)
+            await self.writer.submit(_Job(meta, content=sealed, stored=stored), wait=True)
         except Exception:
-            if retained.get(meta.exchange_id) is job:
+            if retained.get(meta.exchange_id) is stored:
                 del retained[meta.exchange_id]     # no row: the final metadata inserts one
             raise
 
@@ -351,7 +358,7 @@ class SqlExchangeSink:
         content_rows: dict[str, tuple[Any, ...]] = {}
         classifier_rows: dict[str, tuple[Any, ...]] = {}
         flagged_rows: dict[str, tuple[Any, ...]] = {}
-        writers: list[tuple[_Job, tuple[Any, ...]]] = []    # content jobs that wrote their row
+        writers: list[tuple[_Stored, tuple[Any, ...]]] = []  # content jobs that wrote a row
         for job in jobs:
             meta = job.meta
             exchange_id = meta.exchange_id
@@ -361,17 +368,18 @@ class SqlExchangeSink:
                     exchange_rows[exchange_id] = records.exchange_values(meta, stamp)
                     metas[exchange_id] = meta
             elif exchange_id not in exchange_rows and exchange_id not in committed:
-                if job.content is None:
+                stored = job.stored
+                if stored is None:
                     exchange_rows[exchange_id] = records.exchange_values(meta, stamp)
                 else:
                     figures = _final(meta)
-                    if job.ongoing and meta.duration_ms is not None:
-                        duration = meta.duration_ms + round((clock - job.queued) * 1000)
+                    if stored.ongoing and meta.duration_ms is not None:
+                        duration = meta.duration_ms + round((clock - stored.queued) * 1000)
                         ttfb = duration if meta.ttfb_ms is None else meta.ttfb_ms
                         figures = (*figures[:4], duration, ttfb)
                     exchange_rows[exchange_id] = records.exchange_values(
                         meta, stamp, (figures[4], figures[5]))
-                    writers.append((job, figures))
+                    writers.append((stored, figures))
                 metas[exchange_id] = meta
             if job.content is not None and exchange_id not in content_rows:
                 content_rows[exchange_id] = records.content_values(meta, job.content, now, stamp)
@@ -405,9 +413,8 @@ class SqlExchangeSink:
         self._held_at = time.monotonic()
         for exchange_id in exchange_rows:
             committed[exchange_id] = None
-        for job, figures in writers:
-            if job.meta.exchange_id not in final:   # else the batch's UPDATE has the last word
-                job.written = figures
+        for stored, figures in writers:
+            stored.written = figures    # (a final UPDATE in this batch came after its metadata)
         while len(committed) > _COMMITTED_LIMIT:
             del committed[next(iter(committed))]
 
