@@ -178,7 +178,6 @@ async def inproc_budget(home: Path, stub_url: str, keys: dict[str, str], exchang
     from zdr.gateway.paths import request_target
     from zdr.gateway.recorders import recorder_for
     from zdr.gateway.responses import base_headers, new_request_id
-    from zdr.gateway.sse import SseParser
     from zdr.observability import LineWriter
     from zdr.policy import decide, extract_facts
     from zdr.ports import RetainedContent
@@ -288,12 +287,11 @@ async def inproc_budget(home: Path, stub_url: str, keys: dict[str, str], exchang
                             workload: str = workload) -> MessageObserver:
                     observer = MessageObserver(assemble=True)
                     if workload == "stream":
-                        parser = SseParser(observer.wanted)
                         for chunk in chunks:
-                            for event in parser.feed(chunk):
-                                observer.event(event)
+                            observer.feed(chunk)
                     else:
                         observer.message(reply)
+                    _ = observer.output_text        # the classifier's text, read once
                     return observer
 
                 stage["SSE / response observation"] = per_call(observe, calls)

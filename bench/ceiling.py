@@ -70,6 +70,7 @@ class Variant:
     client: str = "aiohttp"
     fastnet: bool = False
     needs: tuple[str, ...] = ()
+    product: bool = False  # run with the product's Python (its protocols import zdr)
 
     def command(self, port: int, upstream: str) -> list[str]:
         if self.name == BASELINE:
@@ -77,7 +78,7 @@ class Variant:
             return [PYTHON, str(script), "--port", str(port), "--upstream", upstream]
         assert self.server
         command = [
-            str(VENV / "bin" / "python"),
+            PYTHON if self.product else str(VENV / "bin" / "python"),
             str(BENCH / "ceiling_proxy.py"),
             "--server", self.server,
             "--client", self.client,
@@ -97,6 +98,14 @@ VARIANTS = (
             "aiohttp", fastnet=True),
     Variant("uvicorn+httptools/fastnet", "uvicorn + httptools pool, aiofastnet transports",
             "uvicorn", "httptools", fastnet=True),
+    Variant("own-asgi+httptools", "own HTTP/1.1 protocol, ASGI app + httptools pool", "own-asgi",
+            "httptools"),
+    Variant("own-direct+httptools", "own HTTP/1.1 protocol, direct handler + httptools pool",
+            "own-direct", "httptools"),
+    Variant("zdr-bounded+httptools", "uvicorn with zdr serve's bounded protocol + httptools pool",
+            "zdr-bounded", "httptools", product=True),
+    Variant("zdr-own+httptools", "uvicorn with zdr serve's own protocol + httptools pool",
+            "zdr-own", "httptools", product=True),
     Variant("granian-asgi+aiohttp", "granian ASGI + aiohttp", "granian-asgi", "aiohttp"),
     Variant("granian-rsgi+aiohttp", "granian RSGI + aiohttp", "granian-rsgi", "aiohttp"),
     Variant("granian-rsgi+pyreqwest", "granian RSGI + pyreqwest", "granian-rsgi", "pyreqwest"),

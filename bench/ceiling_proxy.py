@@ -5,7 +5,12 @@
 
 Servers: `uvicorn` (ASGI, uvloop + httptools: the gateway's server), `granian-asgi` and
 `granian-rsgi` (granian's Rust HTTP server, its ASGI and its own RSGI interface, on uvloop),
-`socketify` (uWebSockets through socketify's ASGI adapter). Clients: bench/ceiling_clients.py.
+`socketify` (uWebSockets through socketify's ASGI adapter), `own-asgi` and `own-direct`
+(bench/ceiling_server.py: a purpose-built HTTP/1.1 protocol on uvloop + httptools, calling the
+same ASGI app with a minimal scope, or `direct_app` on its own request/response interface),
+`zdr-bounded` and `zdr-own` (uvicorn with the product's protocols, `zdr serve`'s bounded
+uvicorn protocol and its own `zdr.gateway.http_server`; run with the product's Python).
+Clients: bench/ceiling_clients.py.
 `--fastnet` patches the event loop with aiofastnet at start-up (every transport the process
 opens afterwards, the server's included where the server uses asyncio's, is aiofastnet's).
 
@@ -166,12 +171,30 @@ async def rsgi_app(scope: Any, protocol: Any) -> None:
 rsgi = rsgi_app  # granian takes `module:rsgi`
 
 
+# ---------------------------------------------------------------- direct (bench/ceiling_server.py)
+
+
+async def direct_app(request: Any) -> None:
+    """The same relay on ceiling_server's own interface: the server cancels this task when the
+    client hangs up (no watch needed)."""
+    body = await request.body()
+    headers = [(k, v) for k, v in request.headers if k in FORWARD]
+    answer = await upstream().open(request.method, request.path, headers, body)
+    try:
+        request.start(answer.status, [(b"content-type", answer.content_type)])
+        while (chunk := await answer.read_chunk()) is not None:
+            await request.send(chunk)
+        await request.end()
+    finally:
+        await answer.aclose()
+
+
 # ---------------------------------------------------------------- servers
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 
 
-def serve_uvicorn(host: str, port: int) -> None:
+def serve_uvicorn(host: str, port: int, http: str = "httptools") -> None:
     import uvicorn
 
     uvicorn.run(
@@ -180,7 +203,7 @@ def serve_uvicorn(host: str, port: int) -> None:
         port=port,
         app_dir=HERE,
         loop="uvloop",
-        http="httptools",
+        http=http,
         lifespan="on",
         access_log=False,
         log_level="warning",
@@ -211,11 +234,18 @@ def serve_socketify(host: str, port: int) -> None:
     ASGI(asgi_app, lifespan=True).listen(AppListenOptions(port=port, host=host)).run()
 
 
+def serve_own(host: str, port: int, interface: str) -> None:
+    from ceiling_server import asgi_handler, serve
+
+    serve(asgi_handler(asgi_app, (host, port)) if interface == "asgi" else direct_app, host, port)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument(
         "--server",
-        choices=("uvicorn", "granian-asgi", "granian-rsgi", "socketify"),
+        choices=("uvicorn", "granian-asgi", "granian-rsgi", "socketify", "own-asgi", "own-direct",
+                 "zdr-bounded", "zdr-own"),
         default="uvicorn",
     )
     parser.add_argument(
@@ -234,6 +264,13 @@ def main() -> None:
     sys.path.insert(0, HERE)
     if args.server == "uvicorn":
         serve_uvicorn(args.host, args.port)
+    elif args.server in ("zdr-bounded", "zdr-own"):  # the product's protocols (its venv)
+        from zdr.gateway.server_protocol import protocol_named
+
+        serve_uvicorn(args.host, args.port,
+                      protocol_named("uvicorn" if args.server == "zdr-bounded" else "zdr"))
+    elif args.server.startswith("own-"):
+        serve_own(args.host, args.port, args.server.removeprefix("own-"))
     elif args.server == "socketify":
         serve_socketify(args.host, args.port)
     else:

@@ -183,6 +183,12 @@ class UpstreamReply(Protocol):
         """The body as it arrives, chunk by chunk, exactly as sent (never decompressed)."""
         ...
 
+    @property
+    def ended(self) -> bool:
+        """True once `chunks()` has handed over the body's last byte (the next step ends it);
+        False while that is not known. The relay then ends its answer with that chunk."""
+        ...
+
     async def read(self) -> bytes:
         """The whole body."""
         ...

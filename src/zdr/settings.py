@@ -38,6 +38,7 @@ class Settings(BaseModel):
     key_cache_ttl_seconds: float = 2.0
     upstream_timeout_seconds: float = 600.0
     upstream_client: Literal["aiohttp", "httptools"] = "httptools"   # the relay's HTTP client
+    http_protocol: Literal["zdr", "uvicorn"] = "zdr"   # the server's per-connection protocol
     max_body_bytes: int = 32 * 1024 * 1024
     max_header_bytes: int = Field(default=32 * 1024, ge=1024)   # names + values + 4 per header
     max_header_count: int = Field(default=100, ge=8)

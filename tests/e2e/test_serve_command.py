@@ -84,3 +84,28 @@ def test_streams_through_either_upstream_client(tmp_path, client):
     started = [json.loads(line) for line in log.splitlines() if "gateway_started" in line]
     assert started and {e["upstream_client"] for e in started} == {client}
     assert len([line for line in log.splitlines() if '"exchange"' in line]) == 4
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("protocol", ["zdr", "uvicorn"])
+def test_streams_through_either_http_protocol(tmp_path, protocol):
+    """`http_protocol`: the gateway's own HTTP/1.1 protocol (the default) or uvicorn's; both
+    stream, keep the connection alive, and answer malformed HTTP in the API's format."""
+    home = ZdrHome.fresh(tmp_path / "home", ZDR_HTTP_PROTOCOL=protocol)
+    home.zdr("init")
+    secret = home.org_with_key("acme")
+    served = home.serve()
+    try:
+        with anthropic.Anthropic(api_key=secret, base_url=f"http://127.0.0.1:{served.port}",
+                                 max_retries=0, timeout=10) as sdk:
+            for _ in range(3):
+                with sdk.messages.stream(model="claude-sonnet-5", max_tokens=16, messages=[
+                        {"role": "user", "content": "hello"}]) as stream:
+                    assert "".join(stream.text_stream) == "You said: hello"
+        answer = httpx.post(f"http://127.0.0.1:{served.port}/v1/messages", timeout=10,
+                            headers={"content-length": "3", "transfer-encoding": "chunked"},
+                            content=b"0\r\n\r\n")
+        assert answer.status_code == 400
+        assert answer.json()["error"]["type"] == "invalid_request_error"
+    finally:
+        served.stop()

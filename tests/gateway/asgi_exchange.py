@@ -23,6 +23,7 @@ class Answer:
     raw_headers: list[tuple[bytes, bytes]] = field(default_factory=list)
     chunks: list[bytes] = field(default_factory=list)   # non-empty body chunks, as sent
     complete: bool = False                              # the last body message was sent
+    sends: list[tuple[bytes, bool]] = field(default_factory=list)  # (body, more_body) each
 
     @property
     def headers(self) -> dict[str, str]:
@@ -74,6 +75,7 @@ async def exchange(app: Any, method: str, target: bytes, headers: Mapping[str, s
             answer.status = message["status"]
             answer.raw_headers = list(message.get("headers", []))
         elif message["type"] == "http.response.body":
+            answer.sends.append((message.get("body", b""), message.get("more_body", False)))
             if message.get("body"):
                 answer.chunks.append(message["body"])
                 if on_chunk is not None:

@@ -235,6 +235,29 @@ def test_store_failure_on_retained_content_is_not_reported_as_complete(stub, tmp
         assert [m.outcome for m in gw.sink.metadata] == ["store_unavailable"] * 2
 
 
+@pytest.mark.parametrize("zdr", [True, False], ids=["zdr", "standard"])
+def test_each_event_reaches_the_client_as_the_upstream_sends_it(stub, gateway, zdr):
+    # Whatever arrives together goes on together, but nothing waits for more: the first
+    # events before the upstream's next, each delta as it comes, the stream whole at the end.
+    secret, _ = gateway.directory.create_key(f"paced-org-{zdr}", zdr=zdr)
+    arrivals: dict[str, list[float]] = {}
+    with httpx.stream("POST", gateway.url + "/v1/messages", json={**MSG, "stream": True},
+                      headers={"x-api-key": secret, "x-stub-chunks": "3",
+                               "x-stub-chunk-delay-ms": "400"}, timeout=10) as response:
+        for line in response.iter_lines():
+            if line.startswith("event: "):
+                arrivals.setdefault(line[7:], []).append(time.monotonic())
+    start, deltas = arrivals["message_start"][0], arrivals["content_block_delta"]
+    assert len(deltas) == 3 and arrivals["message_stop"]
+    assert deltas[0] - start > 0.25                      # not held for the first delta
+    assert deltas[2] - deltas[0] > 0.5                   # nor the deltas for one another
+    deadline = time.monotonic() + 5
+    while not gateway.sink.metadata and time.monotonic() < deadline:
+        time.sleep(0.05)
+    meta = gateway.sink.metadata[-1]
+    assert (meta.outcome, meta.stream) == ("ok", True) and meta.output_tokens
+
+
 def test_client_disconnect_cancels_upstream_and_records_metadata(stub, gateway):
     secret, _ = gateway.directory.create_key("hangup-org", zdr=True)
     completed = stub.stub.stats.streams_completed

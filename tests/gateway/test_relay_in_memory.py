@@ -98,12 +98,35 @@ async def test_an_sse_stream_reaches_the_client_chunk_for_chunk(world: World) ->
         ("ok", True, 11, 7)
 
 
+async def test_a_complete_stream_ends_with_its_last_chunk_in_one_send(world: World) -> None:
+    # One send per upstream chunk: the one the upstream's body ends with also ends the answer.
+    events = CannedReply.sse(stream_events()).body
+    world.answer(CannedReply(200, {"content-type": "text/event-stream"}, events))
+    answer = await world.post(world.key("one-send-org", zdr=True), {**MSG, "stream": True})
+    assert answer.complete and answer.body == b"".join(e for e in events if isinstance(e, bytes))
+    assert answer.sends == [(e, e is not events[-1]) for e in events]
+    assert world.sink.metadata[-1].outcome == "ok"
+    assert world.upstream.abandoned == []               # read to its end, not left early
+
+
+async def test_a_stream_whose_body_ends_before_message_stop_is_not_ended_by_its_last_chunk(
+    world: World
+) -> None:
+    events = CannedReply.sse(stream_events()).body
+    world.answer(CannedReply(200, {"content-type": "text/event-stream"}, events[:-1]))
+    answer = await world.post(world.key("short-org"), {**MSG, "stream": True})
+    assert answer.sends[len(events) - 2] == (events[-2], True)
+    assert [e["error"]["message"] for e in sse_errors(answer)] == [TRUNCATED]
+    assert answer.sends[-1] == (b"", False)
+
+
 async def test_a_non_message_route_is_passed_through_as_it_arrives(world: World) -> None:
     chunks = (b'{"data":[{"id":"claude-sonnet-5",', b'"type":"model"}],"has_more":false}')
     world.answer(CannedReply(200, {"content-type": "application/json"}, chunks))
     answer = await world.post(world.key("models-org"), None, b"/v1/models?limit=2",
                               method="GET")
     assert answer.status == 200 and answer.chunks == list(chunks)
+    assert answer.sends == [(chunks[0], True), (chunks[1], False)]     # the last one ends it
     assert (world.sent.method, world.sent.target, world.sent.body) == \
         ("GET", "/v1/models?limit=2", b"")
 

@@ -87,3 +87,60 @@ def test_an_unknown_event_name_in_the_api_shape_keeps_its_name_and_the_filter_ap
     stream = b"event: custom_x\ndata: {}\n\nevent: ping\ndata: {}\n\n"
     assert feed_all([stream]) == [SseEvent("custom_x", b"{}"), SseEvent("ping", b"{}")]
     assert SseParser(frozenset({"ping"})).feed(stream) == [SseEvent("ping", b"{}")]
+
+
+def chunked(data: bytes, seed: int) -> list[bytes]:
+    import random
+
+    rng = random.Random(seed)
+    chunks, start = [], 0
+    while start < len(data):
+        size = rng.choice((1, 2, 5, 13, 60, 4000))
+        chunks.append(data[start:start + size])
+        start += size
+    return chunks
+
+
+MIXED = (
+    b"event: message_start\ndata: {}\n\n"
+    b"event: content_block_delta\ndata: {\"text\": \"an error, a message_stop\"}\n\n\n\n"
+    b": message_delta in a comment\n\n"
+    b"event: ping\ndata: {}\n\n"
+    b"event:message_delta\ndata: {\"a\": 1}\ndata: {\"b\": 2}\n\n"
+    b"id: 7\nevent: error\ndata: {}\n\n"
+    b"event: content_block_stop\ndata: {}\n\n\n"
+    b"event: message_stop\ndata: {}\n\n"
+    b"event: message_stop\ndata: {\"unfinished\": true}\n"
+)
+
+
+@pytest.mark.parametrize("seed", range(60))
+@pytest.mark.parametrize("newline", [b"\n", b"\r\n", b"\r"], ids=["lf", "crlf", "cr"])
+def test_a_filtered_parser_skips_to_wanted_events_and_finds_the_same_ones(seed, newline):
+    # With `only`, bytes that name no wanted event are not split into events; what is found
+    # must be exactly what the full parser finds, filtered, however the stream is cut.
+    data = MIXED.replace(b"\n", newline)
+    wanted = frozenset({"message_start", "message_delta", "message_stop", "error"})
+    chunks = chunked(data, seed)
+    everything = [e for e in feed_all(chunks) if e.event in wanted]
+    parser = SseParser(wanted)
+    found = [e for chunk in chunks for e in parser.feed(chunk)]
+    assert found == everything
+    assert [e.event for e in found] == ["message_start", "message_delta", "error",
+                                        "message_stop"]
+
+
+def test_a_filtered_parser_still_bounds_an_unfinished_event():
+    from zdr.gateway import sse
+
+    parser = SseParser(frozenset({"message_stop"}))
+    assert parser.feed(b"data: " + b"x" * (sse.MAX_PENDING + 10)) == []
+    assert parser.overflowed
+    assert parser.feed(b"\n\nevent: message_stop\ndata: {}\n\n") == [
+        SseEvent("message_stop", b"{}")]
+
+
+def test_a_wanted_message_event_is_never_skipped():
+    # An event without an `event:` field is a "message": its name is nowhere in its bytes.
+    parser = SseParser(frozenset({"message"}))
+    assert parser.feed(b"data: a\n\n") == [SseEvent("message", b"a")]

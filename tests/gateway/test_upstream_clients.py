@@ -169,6 +169,40 @@ async def test_the_body_arrives_chunk_by_chunk_and_is_not_decompressed(
     assert len(chunks) == 3                                  # each as it came
 
 
+async def test_what_arrived_together_comes_as_one_chunk_without_waiting_for_more(
+    client: Client
+) -> None:
+    # Three events in one write: one chunk (one send to the client), handed over while the
+    # upstream has not written the rest; a character cut between writes stays cut, untouched.
+    events = [b"event: a\ndata: 1\n\n", b"event: b\r\ndata: 2\r\n\r\n", b"data: \xe2\x9c"]
+    release = asyncio.Event()
+
+    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await reader.readuntil(b"\r\n\r\n")
+        writer.write(b"HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\n"
+                     b"Transfer-Encoding: chunked\r\n\r\n"
+                     + b"".join(b"%x\r\n%b\r\n" % (len(e), e) for e in events))
+        await writer.drain()
+        await release.wait()
+        writer.write(b"5\r\n\x93\n\n\n\n\r\n0\r\n\r\n")
+        await writer.drain()
+        writer.close()
+
+    server = await asyncio.start_server(handle, "127.0.0.1", 0)
+    upstream = client(f"http://127.0.0.1:{server.sockets[0].getsockname()[1]}", read_timeout=5)
+    try:
+        async with upstream.request("GET", "/v1/stream", {}, b"") as reply:
+            chunks = reply.chunks()
+            first = await asyncio.wait_for(anext(chunks), 2)    # the rest is not written yet
+            assert first == b"".join(events)
+            release.set()
+            assert [chunk async for chunk in chunks] == [b"\x93\n\n\n\n"]
+    finally:
+        await upstream.close()
+        server.close()
+        await server.wait_closed()
+
+
 async def test_an_upstream_nobody_listens_on_is_unreachable(client: Client) -> None:
     upstream = client(f"http://127.0.0.1:{free_port()}", read_timeout=5)
     try:
@@ -193,6 +227,33 @@ async def test_silence_past_the_read_timeout_is_a_timeout(upstream_for: Any) -> 
         assert await anext(chunks) == b"event: ping\ndata: {}\n\n"
         with pytest.raises(UpstreamTimeout):
             await anext(chunks)
+
+
+async def test_the_read_timeout_bounds_each_silence_not_the_whole_stream(
+    upstream_for: Any
+) -> None:
+    # Steady events for longer than the read timeout, a consumer slower than it, then silence.
+    async def handler(request: web.Request) -> web.StreamResponse:
+        response = web.StreamResponse(headers={"content-type": "text/event-stream"})
+        await response.prepare(request)
+        for _ in range(6):
+            await response.write(b"event: ping\ndata: {}\n\n")
+            await asyncio.sleep(0.15)
+        await asyncio.sleep(5)
+        return response
+
+    upstream = await upstream_for(handler, read=0.4)
+    started = asyncio.get_running_loop().time()
+    async with upstream.request("GET", "/v1/stream", {}, b"") as reply:
+        chunks = reply.chunks()
+        received = await anext(chunks)
+        await asyncio.sleep(0.5)             # busy elsewhere, past the read timeout: no matter
+        with pytest.raises(UpstreamTimeout):
+            async for chunk in chunks:
+                received += chunk
+        waited = asyncio.get_running_loop().time() - started
+    assert received == b"event: ping\ndata: {}\n\n" * 6
+    assert 0.75 + 0.4 - 0.05 <= waited < 3.0      # the last event at 0.75 s, then 0.4 s
 
 
 async def test_a_connection_cut_mid_body_is_a_disconnect(upstream_for: Any) -> None:

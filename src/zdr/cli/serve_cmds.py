@@ -154,7 +154,7 @@ def serve(
     (ZDR_PROVIDER_API_KEY), else starts and uses the local stand-in upstream."""
     import uvicorn
 
-    from zdr.gateway.server_protocol import PROTOCOL
+    from zdr.gateway.server_protocol import protocol_named
     from zdr.hardening import harden_process
     from zdr.settings import exposed_config_secrets, load_settings
 
@@ -189,7 +189,8 @@ def serve(
     try:
         uvicorn.run(
             "zdr.wiring:app_factory", factory=True, host=settings.host, port=settings.port,
-            workers=settings.workers, loop="uvloop", http=PROTOCOL, lifespan="on",
+            workers=settings.workers, loop="uvloop",
+            http=protocol_named(settings.http_protocol), lifespan="on",
             access_log=False, log_level="warning", timeout_graceful_shutdown=30,
             # The client's address is the connection's peer; X-Forwarded-* are believed only
             # from `forwarded_allow_ips` (zdr.console.client_address), never by uvicorn's default.

@@ -1,9 +1,11 @@
 """The relay: send an allowed request upstream (through the `zdr.ports.Upstream` port) and pass
 the answer back as it arrives.
 
-Server-sent events are written to the client chunk by chunk, exactly as received; a copy of each
-chunk goes through the sans-I/O parser only to observe usage and completion. The raw response is
-held in memory only for a `RetainingRecorder`, and written durably before the chunk carrying
+Server-sent events are written to the client chunk by chunk, exactly as received: each chunk is
+what one read of the upstream's connection brought (never held back for more), in one send. The
+observer (`zdr.gateway.observe`) sees each chunk before it is sent, for usage and completion.
+The raw response is held in memory only for a `RetainingRecorder` (and, until the exchange is
+over, for the classifier's text), and written durably before the chunk carrying
 `message_stop` (or the JSON body) is sent, so a response the client saw complete is stored; a
 stream that ends early is written by the recorder at the end of the exchange, as far as it was
 relayed.
@@ -27,7 +29,6 @@ from zdr.gateway.responses import (
     send_body,
     send_error,
 )
-from zdr.gateway.sse import SseParser
 from zdr.ports import RetainedContent, Upstream, UpstreamReply
 
 MAX_ERROR_BODY = 1024 * 1024
@@ -139,16 +140,12 @@ class Relay:
             "headers": [(b"content-type", SSE_TYPE), (b"cache-control", b"no-cache"), *common],
         })
         ex.mark_first_byte()
-        parser = SseParser(observer.wanted if observer is not None else None)
         retaining = recorder if isinstance(recorder, RetainingRecorder) else None
         if retaining is not None and observer is not None:
             retaining.relaying(request_body)     # kept as relayed, even if it ends early
         async for chunk in reply.chunks():
             if observer is not None:
-                final = False
-                for event in parser.feed(chunk):
-                    observer.event(event)
-                    final = final or event.event == "message_stop"
+                final = observer.feed(chunk)
                 if retaining is not None:
                     retaining.relayed(chunk)
                     if final:
@@ -160,6 +157,10 @@ class Relay:
                 if final and settle is not None:
                     await settle()
                     settle = None
+            if settle is None and (observer is None or observer.completed) and reply.ended:
+                # the last chunk of a complete stream: it ends the answer, in the same send
+                await send({"type": "http.response.body", "body": chunk, "more_body": False})
+                return
             await send({"type": "http.response.body", "body": chunk, "more_body": True})
         if settle is not None:          # ended without `message_stop`: what was seen is settled
             await settle()
@@ -209,7 +210,10 @@ class Relay:
         })
         ex.mark_first_byte()
         async for chunk in reply.chunks():
-            await send({"type": "http.response.body", "body": chunk, "more_body": True})
+            ended = reply.ended
+            await send({"type": "http.response.body", "body": chunk, "more_body": not ended})
+            if ended:
+                return
         await send({"type": "http.response.body", "body": b"", "more_body": False})
 
 

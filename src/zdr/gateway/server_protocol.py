@@ -1,5 +1,6 @@
-"""The HTTP/1.1 protocol `zdr serve` runs: uvicorn's httptools protocol with a bound on each
-request's head (request line and headers) while it arrives.
+"""The HTTP/1.1 protocol `zdr serve` runs with `http_protocol = "uvicorn"` (the default is the
+gateway's own, `zdr.gateway.http_server`, which keeps the same promises): uvicorn's httptools
+protocol with a bound on each request's head (request line and headers) while it arrives.
 
 llhttp (httptools) sets no limit of its own: a client could make a worker buffer a 20 MB header
 before the app is called. This protocol counts the bytes of a request's head as they come and,
@@ -32,6 +33,7 @@ from typing import ClassVar
 
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
+from zdr.gateway import http_server
 from zdr.gateway.header_limits import TOO_LARGE_STATUS, TOO_LARGE_TYPE, HeaderLimits
 from zdr.gateway.responses import error_payload, new_request_id
 
@@ -156,8 +158,16 @@ class BoundedHeadProtocol(HttpToolsProtocol):
             transport.close()
 
 
+def protocol_named(name: str) -> str:
+    """The protocol `zdr serve` runs for `http_protocol`: `zdr` (the gateway's own,
+    `zdr.gateway.http_server`, the default) or `uvicorn` (this one)."""
+    return PROTOCOL if name == "uvicorn" else http_server.PROTOCOL
+
+
 def configure(limits: HeaderLimits, head_timeout: float = HEAD_TIMEOUT_SECONDS) -> None:
-    """Set this process's bounds from the configured header limits and head timeout."""
+    """Set this process's bounds (of either protocol) from the configured header limits and
+    head timeout."""
+    http_server.configure(limits, head_timeout)
     BoundedHeadProtocol.limits = limits
     BoundedHeadProtocol.max_head_bytes = limits.max_bytes + REQUEST_LINE_BYTES
     BoundedHeadProtocol.head_timeout = head_timeout

@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import NamedTuple
 
 MAX_PENDING = 4 * 1024 * 1024   # one event larger than this is not observed (bytes still relayed)
+NEEDLE_BYTES = 8                # a wanted name's first bytes, looked for before parsing a chunk
 _NAMES = {name.encode(): name for name in (
     "message_start", "content_block_start", "content_block_delta", "content_block_stop",
     "message_delta", "message_stop", "ping", "error")}
@@ -23,11 +24,18 @@ class SseEvent(NamedTuple):
 class SseParser:
     """Incremental SSE parser (WHATWG rules: `\\n`, `\\r\\n` or `\\r` line ends, `:` comments)."""
 
-    __slots__ = ("_buffer", "_data", "_event", "_has_data", "_only", "_skip_lf", "overflowed")
+    __slots__ = ("_buffer", "_data", "_event", "_has_data", "_needles", "_only", "_skip_lf",
+                 "overflowed")
 
     def __init__(self, only: frozenset[str] | None = None) -> None:
-        """`only`: return just the events of these names (the rest are parsed past, not built)."""
+        """`only`: return just the events of these names (the rest are parsed past, not built;
+        bytes that name none of them are not split into events at all)."""
         self._only = None if only is None else frozenset(name.encode() for name in only)
+        # Bytes that hold none of these hold no wanted name (each name starts with one); none
+        # when a wanted event may lack its name: without an `event:` field it is a "message".
+        self._needles: tuple[bytes, ...] = ()
+        if self._only is not None and b"message" not in self._only:
+            self._needles = tuple({name[:NEEDLE_BYTES] for name in self._only})
         self._buffer = b""
         self._event = ""
         self._data: list[bytes] = []
@@ -48,8 +56,23 @@ class SseParser:
             buffer = buffer.replace(b"\r\n", b"\n").replace(b"\r", b"\n")
         events: list[SseEvent] = []
         start = 0
-        find, only = buffer.find, self._only
+        find, only, needles = buffer.find, self._only, self._needles
         while True:
+            if needles:     # straight to the next event that may be wanted
+                at = -1
+                for needle in needles:
+                    found = find(needle, start)
+                    if found >= 0 and (at < 0 or found < at):
+                        at = found
+                if at < 0:      # none: past the complete events, unparsed
+                    end = buffer.rfind(b"\n\n", start)
+                    if end >= 0:
+                        start = end + 2
+                    break
+                # The events that end before it are not wanted: no state outlives an event.
+                end = buffer.rfind(b"\n\n", start, at)
+                if end >= 0:
+                    start = end + 2
             end = find(b"\n\n", start)
             if end < 0:
                 break
@@ -69,13 +92,16 @@ class SseParser:
                     continue
             self._block(buffer[start:end], events)
             start = end + 2
-        rest = buffer[start:]
+        self._keep(buffer[start:])
+        return events
+
+    def _keep(self, rest: bytes) -> None:
+        """Hold the start of an unfinished event for the next chunk (unless it is too large)."""
         if len(rest) > MAX_PENDING:
             self.overflowed = True
             rest = b""
             self._event, self._data, self._has_data = "", [], False
         self._buffer = rest
-        return events
 
     def _block(self, block: bytes, events: list[SseEvent]) -> None:
         """One event's lines (its blank line already consumed), field by field."""

@@ -110,6 +110,10 @@ class AiohttpReply:
     def chunks(self) -> _Chunks:
         return _Chunks(self._response.content)
 
+    @property
+    def ended(self) -> bool:
+        return self._response.content.at_eof()
+
     async def read(self) -> bytes:
         try:
             return await self._response.read()

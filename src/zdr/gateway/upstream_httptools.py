@@ -13,8 +13,9 @@ the connect or read timeout -> `UpstreamTimeout`; the connection ends or breaks 
 
 The target is sent byte for byte after the base URL's path. A `bytes` body goes with
 `Content-Length`, an async-iterable one chunked. When the consumer falls behind by more than
-`BUFFER_HIGH` bytes the connection stops reading until it catches up (TCP back-pressure to the
-upstream).
+`BUFFER_HIGH` bytes the connection stops reading until it takes them (TCP back-pressure to the
+upstream). The consumer takes, at each wake-up, all the body bytes that have arrived, as one
+chunk: what one read from the socket held goes on to the client in one send.
 """
 
 from __future__ import annotations
@@ -37,7 +38,6 @@ from zdr.ports import UpstreamBody
 
 IDLE_SECONDS = 30.0             # an idle pooled connection is closed after this (as aiohttp's)
 BUFFER_HIGH = 256 * 1024        # body bytes buffered for a slow consumer before reading pauses
-BUFFER_LOW = 64 * 1024          # ... and resumes
 _FORBIDDEN = ("\r", "\n", "\0")
 
 
@@ -145,6 +145,9 @@ class _Connection(asyncio.Protocol):
         self._waiter: asyncio.Future[None] | None = None
         self._drain: asyncio.Future[None] | None = None
         self._idle_timer: asyncio.TimerHandle | None = None
+        # The read timeout: one timer, moved on lazily (not one per wait for bytes).
+        self._read_timer: asyncio.TimerHandle | None = None
+        self._read_deadline = 0.0
         self._writing_paused = False
         self._reading_paused = False
         self._reset()
@@ -182,6 +185,7 @@ class _Connection(asyncio.Protocol):
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.closed = True
+        self._stop_read_timer()
         if self._idle_timer is not None:
             self._idle_timer.cancel()
             self._idle_timer = None
@@ -240,9 +244,14 @@ class _Connection(asyncio.Protocol):
 
     # the reply's side
     def take(self) -> bytes:
-        chunk = self.chunks.popleft()
-        self.buffered -= len(chunk)
-        if self._reading_paused and self.buffered <= BUFFER_LOW and self.transport:
+        """Every body byte that has arrived and not yet been taken, as one chunk: the pieces
+        one read from the socket held (a chunked body's chunks, several SSE events) go on
+        together, in one send to the client."""
+        chunks = self.chunks
+        chunk = chunks.popleft() if len(chunks) == 1 else b"".join(chunks)
+        chunks.clear()
+        self.buffered = 0
+        if self._reading_paused and self.transport:
             self._reading_paused = False
             self.transport.resume_reading()
         return chunk
@@ -255,15 +264,33 @@ class _Connection(asyncio.Protocol):
         """Until the parser has news; no byte within the read timeout is a timeout."""
         if self.failure is not None:
             raise self.failure()
-        self._waiter = self._loop.create_future()
-        timer = self._loop.call_later(self._pool.read_timeout, self.fail, UpstreamTimeout)
+        loop = self._loop
+        self._waiter = loop.create_future()
+        self._read_deadline = loop.time() + self._pool.read_timeout
+        if self._read_timer is None:
+            self._read_timer = loop.call_at(self._read_deadline, self._read_timer_due)
         try:
             await self._waiter
         finally:
-            timer.cancel()
             self._waiter = None
         if self.failure is not None and not self.chunks:
             raise self.failure()
+
+    def _read_timer_due(self) -> None:
+        """The read timer of an earlier wait: a timeout if the current wait is past its own
+        deadline; else it is set again for that deadline (or dropped when nothing waits)."""
+        self._read_timer = None
+        if self._waiter is None or self._waiter.done():
+            return
+        if self._loop.time() >= self._read_deadline:
+            self.fail(UpstreamTimeout)
+        else:
+            self._read_timer = self._loop.call_at(self._read_deadline, self._read_timer_due)
+
+    def _stop_read_timer(self) -> None:
+        if self._read_timer is not None:
+            self._read_timer.cancel()
+            self._read_timer = None
 
     def send(self, data: bytes) -> None:
         if self.closed or self.transport is None:
@@ -307,6 +334,7 @@ class _Connection(asyncio.Protocol):
                 and not self.close_requested and not self._reading_paused)
 
     def enter_idle(self, seconds: float) -> None:
+        self._stop_read_timer()
         self._idle_timer = self._loop.call_later(seconds, self._idle_expired)
 
     def leave_idle(self) -> None:
@@ -321,6 +349,7 @@ class _Connection(asyncio.Protocol):
 
     def abort(self) -> None:
         self.closed = True
+        self._stop_read_timer()
         if self.transport is not None:
             self.transport.abort()
 
@@ -411,12 +440,18 @@ class HttptoolsReply:
         assert self._connection is not None
         return _Chunks(self._connection)
 
+    @property
+    def ended(self) -> bool:
+        connection = self._connection
+        return connection is not None and connection.done and not connection.chunks
+
     async def read(self) -> bytes:
         return b"".join([chunk async for chunk in self.chunks()])
 
 
 class _Chunks:
-    """The body as it arrives: each chunk the parser handed over, no copy."""
+    """The body as it arrives: at each wake-up, all that arrived since the last (no copy when
+    that is one piece); never waits for more than is there."""
 
     __slots__ = ("_connection",)
 

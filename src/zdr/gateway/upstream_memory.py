@@ -114,6 +114,7 @@ class MemoryReply:
         self._method, self._target, self._headers, self._body = method, target, headers, body
         self._sent: SentRequest | None = None
         self._chunks: Sequence[Chunk] = ()
+        self._reading: _Chunks | None = None
         self.finished = False     # the body was read to its end
         self.status = 0
         self.headers: Mapping[str, str] = {}
@@ -137,7 +138,12 @@ class MemoryReply:
             self._upstream.abandoned.append(self._sent)
 
     def chunks(self) -> _Chunks:
-        return _Chunks(self, self._chunks)
+        self._reading = _Chunks(self, self._chunks)
+        return self._reading
+
+    @property
+    def ended(self) -> bool:
+        return self._reading is not None and self._reading.ended
 
     async def read(self) -> bytes:
         return b"".join([chunk async for chunk in self.chunks()])
@@ -148,18 +154,30 @@ class _Chunks:
 
     def __init__(self, reply: MemoryReply, chunks: Sequence[Chunk]) -> None:
         self._reply = reply
-        self._items = iter(chunks)
+        self._items = chunks
+        self._next = 0
+        # past this index only empty chunks are left
+        self._last = max((n for n, item in enumerate(chunks)
+                          if not isinstance(item, bytes) or item), default=-1)
+
+    @property
+    def ended(self) -> bool:
+        return self._next > self._last
 
     def __aiter__(self) -> Self:
         return self
 
     async def __anext__(self) -> bytes:
-        for item in self._items:
+        while self._next < len(self._items):
+            item = self._items[self._next]
+            self._next += 1
             if isinstance(item, Stall):
                 await asyncio.Event().wait()         # until the exchange is cancelled
             elif isinstance(item, UpstreamError):
                 raise copy.copy(item)               # a fresh one: a reply may be reused
             elif item:
+                if self._next > self._last:     # its last chunk: read to its end
+                    self._reply.finished = True
                 return item
         self._reply.finished = True
         raise StopAsyncIteration

@@ -13,7 +13,7 @@ from typing import Any, Self
 import uvicorn
 from aiohttp import web
 
-from zdr.gateway.server_protocol import PROTOCOL
+from zdr.gateway.server_protocol import protocol_named
 from zdr.testing.stub_upstream import StubConfig, StubUpstream
 
 START_TIMEOUT = 10.0
@@ -85,14 +85,14 @@ class _ThreadServer:
 
 
 class UvicornThread(_ThreadServer):
-    """An ASGI app under uvicorn (uvloop, httptools with the bound on request heads), as
+    """An ASGI app under uvicorn (uvloop, the gateway's own HTTP/1.1 protocol), as
     `zdr serve` runs it."""
 
     def __init__(self, app: Any, **config: Any) -> None:
         super().__init__()
-        options: dict[str, Any] = {"loop": "uvloop", "http": PROTOCOL, "log_level": "warning",
-                   "access_log": False, "lifespan": "on", "timeout_graceful_shutdown": 10,
-                   "proxy_headers": False}
+        options: dict[str, Any] = {"loop": "uvloop", "http": protocol_named("zdr"),
+                   "log_level": "warning", "access_log": False, "lifespan": "on",
+                   "timeout_graceful_shutdown": 10, "proxy_headers": False}
         options.update(config)
         self.server = uvicorn.Server(uvicorn.Config(app, **options))
 
