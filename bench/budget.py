@@ -72,7 +72,8 @@ STAGES: list[tuple[str, str]] = [
     ("metrics", r"prometheus_client|observe \(.*observability\.py"),
     ("tracing (off)", r"zdr/tracing\.py|opentelemetry"),
     ("classifier hand-off (event loop)", r"submit \(.*zdr/(safety|wiring)|zdr/gateway/texts\.py|"
-                                         r"_flush \(.*pipeline\.py"),
+                                         r"_flush \(.*pipeline\.py|"
+                                         r"zdr/safety/(loop_children|outcomes|handoff)\.py"),
     ("classifier scoring (worker thread, child)", r"zdr/safety/|multiprocessing|pickle"),
     ("store write (hand-off, writer thread, commit)", r"zdr/store/|sqlalchemy|sqlite3|"
                                                       r"cryptography/"),

@@ -63,7 +63,7 @@ def serve_gateway(port: int, upstream: str, log_dir: str) -> None:
         async def record_metadata(self, meta: Any) -> None:
             self.count += 1
 
-        async def record_retained(self, meta: Any, content: Any) -> None:
+        async def record_retained(self, meta: Any, content: Any, *, ongoing: bool = False) -> None:
             self.count += 1
 
     settings = load_settings(env={}, home=log_dir, upstream_url=upstream)

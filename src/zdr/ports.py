@@ -7,7 +7,7 @@ the gateway is handed a `MetadataOnlyRecorder`, which has no method that takes c
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterable, AsyncIterator, Mapping, Sequence
+from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -66,11 +66,17 @@ class Directory(Protocol):
 
 
 class ExchangeSink(Protocol):
-    """Where completed exchanges go. `record_retained` returns once the write is durable."""
+    """Where completed exchanges go. `record_retained` returns once the write is durable.
 
-    async def record_metadata(self, meta: ExchangeMetadata) -> None: ...
+    `record_metadata` may queue the record before it returns its awaitable (a sink need not
+    make a coroutine per call). `record_retained(..., ongoing=True)`: the exchange goes on after
+    the write (its last byte waits for it), so its duration, and a time to first byte not set
+    yet, may be stored as of the write; the final figures follow with `record_metadata`."""
 
-    async def record_retained(self, meta: ExchangeMetadata, content: RetainedContent) -> None: ...
+    def record_metadata(self, meta: ExchangeMetadata) -> Awaitable[None]: ...
+
+    async def record_retained(self, meta: ExchangeMetadata, content: RetainedContent, *,
+                              ongoing: bool = False) -> None: ...
 
 
 class MetadataOnlyRecorder(Protocol):

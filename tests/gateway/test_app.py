@@ -202,7 +202,7 @@ def test_stream_is_durable_before_message_stop_reaches_the_client(stub, tmp_path
         async def record_metadata(self, meta):
             self.metadata.append(meta)
 
-        async def record_retained(self, meta, content):
+        async def record_retained(self, meta, content, *, ongoing=False):
             import asyncio
 
             order.append(("retain-start", seen_stop.is_set()))

@@ -114,6 +114,28 @@ async def test_the_target_headers_and_body_are_sent_exactly(upstream_for: Any) -
     assert "user-agent" not in seen["headers"] and "accept-encoding" not in seen["headers"]
 
 
+@pytest.mark.parametrize("size", [
+    upstream_httptools.SEPARATE_BODY_BYTES - 1,    # joined to the head
+    upstream_httptools.SEPARATE_BODY_BYTES,        # written after it, uncopied
+    900_001,                                       # more than a socket buffer takes at once
+])
+async def test_a_large_body_is_sent_exactly_and_the_connection_reused(
+        upstream_for: Any, size: int) -> None:
+    seen: list[tuple[str, bytes]] = []
+
+    async def handler(request: web.Request) -> web.Response:
+        seen.append((request.headers["content-length"], await request.read()))
+        return web.Response(body=b"ok")
+
+    upstream = await upstream_for(handler)
+    bodies = [bytes(range(256)) * (size // 256) + b"x" * (size % 256),
+              bytearray(b"\r\n0\r\n" * (size // 5) + b"e" * (size % 5))]
+    for body in bodies:
+        async with upstream.request("POST", "/v1/messages", {}, body) as reply:
+            assert await reply.read() == b"ok"
+    assert seen == [(str(size), bytes(body)) for body in bodies]
+
+
 async def test_a_streamed_request_body_is_sent_as_it_comes(upstream_for: Any) -> None:
     async def handler(request: web.Request) -> web.Response:
         return web.Response(body=await request.read())
@@ -463,7 +485,8 @@ async def test_https_checks_the_certificate(client: Client, tmp_path: Path) -> N
     server_tls.load_cert_chain(cert_file, key_file)
 
     async def handler(request: web.Request) -> web.Response:
-        return web.Response(body=request.path.encode())
+        body = await request.read()
+        return web.Response(body=request.path.encode() + body[-3:] + str(len(body)).encode())
 
     app = web.Application()
     app.router.add_route("*", "/{tail:.*}", handler)
@@ -481,7 +504,10 @@ async def test_https_checks_the_certificate(client: Client, tmp_path: Path) -> N
             assert upstream._ssl is not None
             upstream._ssl.load_verify_locations(cert_file)
             async with upstream.request("GET", "/v1/models", {}, b"") as reply:
-                assert await reply.read() == b"/prefix/v1/models"
+                assert await reply.read() == b"/prefix/v1/models0"
+            large = b"a" * 300_000 + b"end"       # written after the head, through TLS
+            async with upstream.request("POST", "/v1/messages", {}, large) as reply:
+                assert await reply.read() == b"/prefix/v1/messagesend300003"
     finally:
         await upstream.close()
         await runner.cleanup()
@@ -534,6 +560,100 @@ async def test_an_idle_connection_is_closed(monkeypatch: pytest.MonkeyPatch) -> 
                 assert await reply.read() == b"ok"
             await asyncio.sleep(0.3)
         assert len(set(ports)) == 2 and not upstream._idle
+    finally:
+        await upstream.close()
+        await server.close()
+
+
+async def test_idle_connections_expire_oldest_first_and_a_used_one_stays(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(upstream_httptools, "IDLE_SECONDS", 0.3)
+
+    async def handler(request: web.Request) -> web.Response:
+        await asyncio.sleep(0.05)
+        return web.Response(body=b"ok")
+
+    async def one(upstream: HttptoolsUpstream) -> None:
+        async with upstream.request("GET", "/v1/models", {}, b"") as reply:
+            assert await reply.read() == b"ok"
+
+    server = await serve(handler)
+    upstream = HttptoolsUpstream(f"http://127.0.0.1:{server.port}", read_timeout=5)
+    try:
+        await asyncio.gather(one(upstream), one(upstream))     # two connections, both idle
+        assert len(upstream._idle) == 2
+        await asyncio.sleep(0.2)
+        await one(upstream)         # the newer one, used again: idle from now on
+        await asyncio.sleep(0.2)    # the other has been idle past IDLE_SECONDS
+        assert len(upstream._idle) == 1
+        await asyncio.sleep(0.3)
+        assert not upstream._idle
+    finally:
+        await upstream.close()
+        await server.close()
+
+
+async def test_a_reused_connection_times_out_on_its_own_wait(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """The read timer of a connection's earlier wait does not end a later wait early, and
+    the later one still times out."""
+    delays = [0.0, 0.0, 0.6]
+
+    async def handler(request: web.Request) -> web.Response:
+        await asyncio.sleep(delays.pop(0))
+        return web.Response(body=b"ok")
+
+    server = await serve(handler)
+    upstream = HttptoolsUpstream(f"http://127.0.0.1:{server.port}", read_timeout=0.3)
+    try:
+        async with upstream.request("GET", "/v1/models", {}, b"") as reply:
+            assert await reply.read() == b"ok"
+        await asyncio.sleep(0.2)    # the first wait's timer is due at 0.3 s: within the next
+        async with upstream.request("GET", "/v1/models", {}, b"") as reply:
+            await asyncio.sleep(0.05)
+            assert await reply.read() == b"ok"      # answered 0.25 s after it was asked
+        started = asyncio.get_running_loop().time()
+        with pytest.raises(UpstreamTimeout):
+            async with upstream.request("GET", "/v1/models", {}, b"") as reply:
+                await reply.read()
+        assert asyncio.get_running_loop().time() - started >= 0.25
+    finally:
+        await upstream.close()
+        await server.close()
+
+
+async def test_a_reused_connection_makes_no_timer_per_exchange() -> None:
+    async def handler(request: web.Request) -> web.Response:
+        return web.Response(body=b"ok")
+
+    server = await serve(handler)
+    upstream = HttptoolsUpstream(f"http://127.0.0.1:{server.port}", read_timeout=5)
+    loop = asyncio.get_running_loop()
+    timers: list[str] = []
+    call_at = loop.call_at
+
+    def counting(when: float, callback: Any, *args: Any, **kwargs: Any) -> asyncio.TimerHandle:
+        owner = getattr(callback, "__self__", None)     # the pool's or a connection's
+        if type(owner).__module__ == upstream_httptools.__name__:
+            timers.append(callback.__qualname__)
+        if getattr(callback, "func", None) is not None:     # a partial (fail, UpstreamTimeout)
+            timers.append(getattr(callback.func, "__qualname__", "?"))
+        return call_at(when, callback, *args, **kwargs)
+
+    try:
+        for _ in range(3):          # a connection, its read timer, the pool's idle timer
+            async with upstream.request("GET", "/v1/models", {}, b"") as reply:
+                assert await reply.read() == b"ok"
+        made = len(timers)
+        with pytest.MonkeyPatch.context() as patch:
+            patch.setattr(loop, "call_at", counting)
+            patch.setattr(loop, "call_later", lambda delay, callback, *a, **k: counting(
+                loop.time() + delay, callback, *a, **k))
+            timers.clear()
+            for _ in range(20):
+                async with upstream.request("GET", "/v1/models", {}, b"") as reply:
+                    assert await reply.read() == b"ok"
+        assert timers == [], made
     finally:
         await upstream.close()
         await server.close()

@@ -10,8 +10,8 @@ from zdr.safety.classifier import ClassificationResult
 
 
 class Scripted:
-    """Scores its own process id; exits, hangs or raises (with the text) when the input says so.
-    `load_delay` seconds at start (a classifier slow to load)."""
+    """Scores its own process id; exits, hangs, pauses, raises (with the text) or flags when the
+    input says so. `load_delay` seconds at start (a classifier slow to load)."""
 
     name = "scripted"
     version = "1"
@@ -30,4 +30,8 @@ class Scripted:
         if "raise-now" in input_text:
             raise ValueError(f"cannot classify {input_text!r}")     # text in the message on purpose
         return ClassificationResult(self.name, self.version, {"pid": float(os.getpid())},
-                                    {"pid": False})
+                                    {"pid": "flag-now" in input_text})
+
+
+class WatchedText(str):
+    """A str that can be watched with a weakref (and unpickled in a child process)."""

@@ -143,3 +143,14 @@ def test_a_child_can_dump_no_core_whatever_its_parent_allows(
     with open(f"/proc/{pid}/limits") as limits:
         line = next(row for row in limits if row.startswith("Max core file size"))
     assert line.split()[4:6] == ["0", "0"]
+
+
+@pytest.mark.skipif(not hasattr(os, "SCHED_BATCH"), reason="Linux scheduling policy")
+def test_a_child_does_not_preempt_the_event_loop_that_wakes_it(
+        scripted: ProcessClassifier) -> None:
+    """Background work: a batch written by the gateway's loop must not put the loop off the CPU
+    until the child has scored it (SCHED_BATCH: no wake-up preemption)."""
+    [pid] = scripted.pids
+    assert pid is not None
+    assert os.sched_getscheduler(pid) == os.SCHED_BATCH
+    assert os.sched_getscheduler(0) != os.SCHED_BATCH        # the gateway's process keeps its own

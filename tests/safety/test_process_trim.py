@@ -17,7 +17,7 @@ def test_texts_are_trimmed_to_the_limit_the_child_reports(
         assert classifier.max_chars == DEFAULT_MAX_CHARS
         long_input, long_output = THREAT + FILLER, FILLER + KEYLOGGER
         assert len(long_input) > 3 * DEFAULT_MAX_CHARS
-        assert classifier._trimmed(long_input, long_output) == (
+        assert classifier.trimmed(long_input, long_output) == (
             long_input[-DEFAULT_MAX_CHARS:], long_output[:DEFAULT_MAX_CHARS])
         cases = [(long_input, ""), (FILLER + THREAT, ""), ("Continue.", long_output),
                  ("Continue.", KEYLOGGER + FILLER)]
@@ -35,6 +35,6 @@ def test_a_classifier_without_a_limit_gets_the_texts_whole() -> None:
     classifier = ProcessClassifier("zdr.safety.classifier:NullClassifier")
     try:
         assert classifier.max_chars is None
-        assert classifier._trimmed(FILLER, FILLER) == (FILLER, FILLER)
+        assert classifier.trimmed(FILLER, FILLER) == (FILLER, FILLER)
     finally:
         classifier.close()

@@ -16,6 +16,7 @@ import asyncio
 import dataclasses
 import json
 import re
+import sqlite3
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
@@ -33,11 +34,10 @@ from sqlalchemy import (
     Table,
     select,
 )
-from sqlalchemy.exc import OperationalError
 from store_data import classification, decision, make_org, meta
 from store_data import content as content_of
 
-from zdr.errors import StoreUnavailable
+from zdr.errors import DatabaseUnavailable, StoreUnavailable
 from zdr.ports import ClassificationRecord, ExchangeMetadata, RetainedContent
 from zdr.store import records
 from zdr.store.content import pack, unpack
@@ -378,12 +378,13 @@ def test_a_batch_that_fails_midway_leaves_nothing_and_its_retry_all(
     real = sink._inserts["flagged_contents"]
 
     class Failing:
-        def execute(self, conn: Any, rows: Any) -> None:
-            raise OperationalError("INSERT", {}, RuntimeError("connection lost"))
+        def execute(self, cursor: Any, rows: Any) -> None:
+            raise sqlite3.OperationalError("disk I/O error")    # as the driver raises it
 
     sink._inserts["flagged_contents"] = Failing()  # type: ignore[assignment]
-    with pytest.raises(OperationalError):
+    with pytest.raises(DatabaseUnavailable) as raised:     # an outage: the writer retries
         sink._commit(jobs)
+    assert isinstance(raised.value.__cause__, sqlite3.OperationalError)
     assert {name: len(rows) for name, rows in stored_forms(engine).items()} == {
         "exchanges": 0, "contents": 0, "classifier_results": 0, "flagged_contents": 0,
         "feature_artifacts": 0}
@@ -482,8 +483,8 @@ def test_an_engine_the_writer_cannot_bind_for_is_refused(tmp_path: Any) -> None:
 
 
 async def test_errors_are_retried_then_isolated_per_job(engine: Engine, keyring: Keyring) -> None:
-    """A database error is SQLAlchemy's (so the writer retries it), and a job that keeps
-    failing fails alone: its neighbour in the batch is committed."""
+    """A database error (the driver's, as the writer's statements raise it) is retried, and a
+    job that keeps failing fails alone: its neighbour in the batch is committed."""
     sink = SqlExchangeSink(engine, keyring, clock=lambda: CLOCK)
     sink.writer.retry_seconds = 0.05
     sink.writer.idle_linger = 0.2

@@ -31,7 +31,7 @@ from zdr.gateway.asgi import ASGIApp, Receive, Scope, Send
 from zdr.gateway.auth import PrincipalCache, presented_key
 from zdr.gateway.body import read_json_object
 from zdr.gateway.classify import View, view_for
-from zdr.gateway.client import ClientChannel
+from zdr.gateway.client import ClientChannel, WatchStarts
 from zdr.gateway.collaborators import Limits, Outputs, PolicyInputs
 from zdr.gateway.exchange import Exchange
 from zdr.gateway.metrics_access import UNAUTHORIZED
@@ -87,6 +87,7 @@ class GatewayApp:
         self.max_body_bytes = limits.max_body_bytes
         self.header_limits = limits.header_limits
         self.relay = relay
+        self.watch_starts = WatchStarts()     # one timer for every exchange's disconnect watch
         self.fallback = fallback
         self._on_startup = tuple(on_startup)
         self._on_shutdown = tuple(on_shutdown)
@@ -192,7 +193,7 @@ class GatewayApp:
             observer = MessageObserver(assemble=assemble)
         ex.stream = bool(parsed and parsed.get("stream") is True)
         channel = ClientChannel(receive, send)
-        channel.watch()
+        channel.watch(starts=self.watch_starts)
         relay_send = view.tap(channel.send) if view is not None else channel.send
         try:
             if route.owned:     # one org's ids (zdr.gateway.ownership)

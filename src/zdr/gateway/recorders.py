@@ -7,7 +7,6 @@ store — not by mistake, not by a later edit that forgets a check.
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Awaitable, Callable
 
 from zdr.policy.decision import Decision
@@ -58,9 +57,11 @@ class RetainingRecorder(MetadataRecorder):
         return RetainedContent(self._request or b"", b"".join(self._relayed))
 
     async def retain(self, meta: ExchangeMetadata, content: RetainedContent) -> None:
+        """The complete response, before its last byte goes out. A client that hangs up during
+        the write does not leave it half done: the sink queues the write before it can be
+        interrupted (or shields it), and the final metadata then updates its row."""
         self._settled = True
-        # Shielded: a client that hangs up during the write must not leave it half done.
-        await asyncio.shield(self._record_retained(meta, content))
+        await self._record_retained(meta, content, ongoing=True)
 
     async def finish(self, meta: ExchangeMetadata) -> None:
         """The final metadata; first, for a stream that ended early, what was relayed of it.
@@ -68,9 +69,10 @@ class RetainingRecorder(MetadataRecorder):
         if self._request is None or self._settled:
             await super().finish(meta)
             return
+        self._settled = True
         content, self._relayed = self.content(), []
         try:
-            await self.retain(meta, content)
+            await self._record_retained(meta, content)
         finally:
             await super().finish(meta)
 

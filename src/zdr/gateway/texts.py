@@ -29,12 +29,17 @@ def request_text(body: Mapping[str, Any] | None) -> str:
     if body is None:
         return ""
     parts: list[str] = []
-    _collect(body.get("system"), parts)
+    add = parts.append
+    _content_text(body.get("system"), add, 0)
     messages = body.get("messages")
     if isinstance(messages, list):
         for message in messages:
             if isinstance(message, dict):
-                _collect(message.get("content"), parts)
+                content = message.get("content")
+                if isinstance(content, str):    # a plain-text turn
+                    add(content)
+                else:
+                    _content_text(content, add, 0)
     return "\n".join(parts)
 
 
@@ -94,32 +99,56 @@ def _walk(value: Any, parts: list[str], depth: int, limit: int,
             _walk(inner, parts, depth + 1, limit, opened)
 
 
-def _collect(value: Any, parts: list[str]) -> None:
-    """The text of a system prompt or a message's content (`request_text`)."""
-    _walk(value, parts, 0, MAX_DEPTH, _block)
+def _content_text(value: Any, add: Callable[[str], None], depth: int) -> None:
+    """The text of a system prompt or a message's content at `depth` (`request_text`): strings
+    as they are, lists item by item, content blocks by `_block_text`, down to `MAX_DEPTH` levels.
+    (What `_walk` would add with a block opener, in the same order; unrolled because a long
+    conversation has thousands of blocks.)"""
+    if depth > MAX_DEPTH:
+        return
+    if isinstance(value, str):
+        add(value)
+    elif isinstance(value, list):
+        depth += 1
+        if depth > MAX_DEPTH:
+            return
+        for item in value:
+            if isinstance(item, dict):
+                _block_text(item, add, depth)
+            elif isinstance(item, str):
+                add(item)
+            elif isinstance(item, list):
+                _content_text(item, add, depth)
+    elif isinstance(value, dict):
+        _block_text(value, add, depth)
 
 
-def _block(value: dict[str, Any], parts: list[str]) -> list[Any]:
-    """A content block's own text; what it nests (a `content` source, its `content`)."""
-    inner: list[Any] = []
-    kind = value.get("type", "text")
-    text = value.get("text")
-    if isinstance(text, str) and kind == "text":
-        parts.append(text)
-    if kind in TITLED_BLOCKS:
+def _block_text(block: dict[str, Any], add: Callable[[str], None], depth: int) -> None:
+    """A content block's own text (a text block's `text`, a document's or search result's
+    `title` and `context`, a plain-text source's `data`), then what it nests (a `content`
+    source, its `content`), one level deeper."""
+    kind = block.get("type", "text")
+    if kind == "text":
+        text = block.get("text")
+        if isinstance(text, str):
+            add(text)
+    elif kind in TITLED_BLOCKS:
         for name in ("title", "context"):
-            if isinstance(value.get(name), str):
-                parts.append(value[name])
-    source = value.get("source")
+            field = block.get(name)
+            if isinstance(field, str):
+                add(field)
+    source = block.get("source")
     if isinstance(source, dict):
-        if source.get("type") == "text" and isinstance(source.get("data"), str):
-            parts.append(source["data"])
-        elif source.get("type") == "content":
-            inner.append(source.get("content"))
-    content = value.get("content")
+        source_type = source.get("type")
+        if source_type == "text":
+            data = source.get("data")
+            if isinstance(data, str):
+                add(data)
+        elif source_type == "content":
+            _content_text(source.get("content"), add, depth + 1)
+    content = block.get("content")
     if content is not None:
-        inner.append(content)
-    return inner
+        _content_text(content, add, depth + 1)
 
 
 def _values(value: dict[str, Any], _parts: list[str]) -> Iterable[Any]:

@@ -6,6 +6,10 @@ was read to its end (and that neither side asked to close) goes back to the pool
 closed: a reply left early (the client hung up), a body cut short, a parse error, a timeout.
 Idle connections close after `IDLE_SECONDS`.
 
+Timers are few: the pool has one for its idle connections (they expire oldest first), and each
+connection one for its read timeout, re-armed only when it fires before the current wait's
+deadline. An exchange moves deadlines; it does not make and cancel timers.
+
 Every failure is translated here into the error tree (`zdr.errors.UpstreamError`) as
 `zdr.gateway.upstream_aiohttp` does: connecting fails -> `UpstreamUnreachable`; no byte within
 the connect or read timeout -> `UpstreamTimeout`; the connection ends or breaks mid-exchange ->
@@ -38,6 +42,9 @@ from zdr.ports import UpstreamBody
 
 IDLE_SECONDS = 30.0             # an idle pooled connection is closed after this (as aiohttp's)
 BUFFER_HIGH = 256 * 1024        # body bytes buffered for a slow consumer before reading pauses
+# A `bytes` body this large is written after the head as it is (one vectored write, no copy of
+# it); a smaller one is joined to the head (one buffer is cheaper than two for a few KB).
+SEPARATE_BODY_BYTES = 16 * 1024
 _FORBIDDEN = ("\r", "\n", "\0")
 
 
@@ -64,12 +71,17 @@ class HttptoolsUpstream:
         self._prefix = parts.path
         self.read_timeout, self.connect_timeout = read_timeout, connect_timeout
         self._ssl = ssl.create_default_context() if self._tls else None
-        self._idle: deque[_Connection] = deque()
+        self._idle: deque[_Connection] = deque()     # oldest first: they expire in this order
+        self._sweeper: asyncio.TimerHandle | None = None
+        self._sweeper_loop: asyncio.AbstractEventLoop | None = None
 
     async def start(self) -> None:
         """Nothing to start: connections open on the first request."""
 
     async def close(self) -> None:
+        if self._sweeper is not None:
+            self._sweeper.cancel()
+            self._sweeper = None
         while self._idle:
             self._idle.pop().abort()
 
@@ -104,10 +116,28 @@ class HttptoolsUpstream:
 
     def _release(self, connection: _Connection) -> None:
         if connection.reusable():
-            connection.enter_idle(IDLE_SECONDS)
+            loop = connection.loop
+            until = connection.idle_until = loop.time() + IDLE_SECONDS
             self._idle.append(connection)
+            if self._sweeper is None or self._sweeper_loop is not loop:
+                self._sweeper, self._sweeper_loop = loop.call_at(until, self._sweep), loop
         else:
             connection.abort()
+
+    def _sweep(self) -> None:
+        """Close the connections idle for `IDLE_SECONDS`; wait for the next one to be."""
+        self._sweeper = None
+        idle = self._idle
+        if not idle:
+            return
+        loop = idle[0].loop
+        now = loop.time()
+        while idle and (idle[0].idle_until or 0.0) <= now:
+            connection = idle.popleft()
+            connection.idle_until = None
+            connection.abort()
+        if idle:
+            self._sweeper = loop.call_at(idle[0].idle_until or now, self._sweep)
 
     def _forget(self, connection: _Connection) -> None:
         with contextlib.suppress(ValueError):
@@ -138,13 +168,13 @@ class _Connection(asyncio.Protocol):
 
     def __init__(self, pool: HttptoolsUpstream) -> None:
         self._pool = pool
-        self._loop = asyncio.get_running_loop()
+        self.loop = asyncio.get_running_loop()
         self._parser = httptools.HttpResponseParser(self)
         self.transport: asyncio.Transport | None = None
         self.closed = False
         self._waiter: asyncio.Future[None] | None = None
         self._drain: asyncio.Future[None] | None = None
-        self._idle_timer: asyncio.TimerHandle | None = None
+        self.idle_until: float | None = None   # in the pool's idle list until then
         # The read timeout: one timer, moved on lazily (not one per wait for bytes).
         self._read_timer: asyncio.TimerHandle | None = None
         self._read_deadline = 0.0
@@ -186,9 +216,8 @@ class _Connection(asyncio.Protocol):
     def connection_lost(self, exc: Exception | None) -> None:
         self.closed = True
         self._stop_read_timer()
-        if self._idle_timer is not None:
-            self._idle_timer.cancel()
-            self._idle_timer = None
+        if self.idle_until is not None:
+            self.idle_until = None
             self._pool._forget(self)
         if not self.done and self.failure is None:
             if self.head_done and self.ends_at_close and exc is None:
@@ -264,7 +293,7 @@ class _Connection(asyncio.Protocol):
         """Until the parser has news; no byte within the read timeout is a timeout."""
         if self.failure is not None:
             raise self.failure()
-        loop = self._loop
+        loop = self.loop
         self._waiter = loop.create_future()
         self._read_deadline = loop.time() + self._pool.read_timeout
         if self._read_timer is None:
@@ -278,14 +307,16 @@ class _Connection(asyncio.Protocol):
 
     def _read_timer_due(self) -> None:
         """The read timer of an earlier wait: a timeout if the current wait is past its own
-        deadline; else it is set again for that deadline (or dropped when nothing waits)."""
+        deadline; else it is set again for that deadline (or dropped when nothing waits). It
+        stays set while the connection is idle in the pool: the next exchange only moves the
+        deadline."""
         self._read_timer = None
-        if self._waiter is None or self._waiter.done():
+        if self._waiter is None or self._waiter.done() or self.closed:
             return
-        if self._loop.time() >= self._read_deadline:
+        if self.loop.time() >= self._read_deadline:
             self.fail(UpstreamTimeout)
         else:
-            self._read_timer = self._loop.call_at(self._read_deadline, self._read_timer_due)
+            self._read_timer = self.loop.call_at(self._read_deadline, self._read_timer_due)
 
     def _stop_read_timer(self) -> None:
         if self._read_timer is not None:
@@ -297,12 +328,18 @@ class _Connection(asyncio.Protocol):
             raise UpstreamDropped()
         self.transport.write(data)
 
+    def send_parts(self, head: bytes, body: bytes) -> None:
+        """`send(head + body)` without making that copy."""
+        if self.closed or self.transport is None:
+            raise UpstreamDropped()
+        self.transport.writelines((head, body))
+
     async def drain(self) -> None:
         if self.closed:
             raise UpstreamDropped()
         if not self._writing_paused:
             return
-        self._drain = self._loop.create_future()
+        self._drain = self.loop.create_future()
         try:
             async with asyncio.timeout(self._pool.read_timeout):
                 await self._drain
@@ -333,19 +370,8 @@ class _Connection(asyncio.Protocol):
         return (not self.closed and self.done and self.keep_alive and self.failure is None
                 and not self.close_requested and not self._reading_paused)
 
-    def enter_idle(self, seconds: float) -> None:
-        self._stop_read_timer()
-        self._idle_timer = self._loop.call_later(seconds, self._idle_expired)
-
     def leave_idle(self) -> None:
-        if self._idle_timer is not None:
-            self._idle_timer.cancel()
-            self._idle_timer = None
-
-    def _idle_expired(self) -> None:
-        self._idle_timer = None
-        self._pool._forget(self)
-        self.abort()
+        self.idle_until = None
 
     def abort(self) -> None:
         self.closed = True
@@ -379,7 +405,9 @@ class HttptoolsReply:
                 name.lower() == "connection" and "close" in value.lower()
                 for name, value in self._headers.items())
             body = self._body
-            if isinstance(body, bytes | bytearray):
+            if isinstance(body, bytes) and len(body) >= SEPARATE_BODY_BYTES:
+                connection.send_parts(head, body)
+            elif isinstance(body, bytes | bytearray):
                 connection.send(head + bytes(body))
             else:
                 connection.send(head)
@@ -446,7 +474,16 @@ class HttptoolsReply:
         return connection is not None and connection.done and not connection.chunks
 
     async def read(self) -> bytes:
-        return b"".join([chunk async for chunk in self.chunks()])
+        """The whole body (as `chunks()` would give it, without a coroutine per chunk)."""
+        connection = self._connection
+        assert connection is not None
+        parts: list[bytes] = []
+        while True:
+            while connection.chunks:
+                parts.append(connection.take())
+            if connection.done:
+                return b"".join(parts)
+            await connection.wait()
 
 
 class _Chunks:

@@ -22,7 +22,8 @@ class InMemorySink:
     async def record_metadata(self, meta: ExchangeMetadata) -> None:
         self.metadata.append(meta)
 
-    async def record_retained(self, meta: ExchangeMetadata, content: RetainedContent) -> None:
+    async def record_retained(self, meta: ExchangeMetadata, content: RetainedContent, *,
+                              ongoing: bool = False) -> None:
         if self.delay:
             await asyncio.sleep(self.delay)
         if self.fail_retained:

@@ -322,7 +322,9 @@ def body_features(body: Mapping[str, Any], catalog: Catalog) -> tuple[set[str], 
         if isinstance(messages, list):
             for message in messages:
                 if isinstance(message, dict):
-                    _blocks(message.get("content"), add, 0)
+                    content = message.get("content")
+                    if not isinstance(content, str):    # a plain-text turn has no features
+                        _blocks(content, add, 0)
     except _TooDeep:
         unknown.add("body:nested_too_deep")
     return features, unknown

@@ -1,5 +1,6 @@
-"""`ClassifierWorkers`: the threads that classify queued exchanges; `classifier_for` picks where the
-classifier runs (in child processes, the gateway's choice, or in these threads).
+"""`ClassifierWorkers`: the threads that classify queued exchanges with an in-process classifier;
+`classifier_for` picks where the classifier runs (in child processes, the gateway's choice, which
+the event loop drives without threads — zdr.safety.loop_children — or in these threads).
 
     JobQueue ──get / take_more──► worker thread (one of `count`)
                                       │ classify_many(pairs) in calls of ≤ CLASSIFY_BATCH texts,
@@ -29,10 +30,10 @@ from typing import Any
 from zdr.ports import ClassificationRecord, RetainedContent
 from zdr.safety.classifier import ClassificationResult, Classifier, load_classifier
 from zdr.safety.job_queue import STOP, JobQueue
-from zdr.safety.jobs import CLASSIFY_BATCH, Job, Outcome, result_record
+from zdr.safety.jobs import CLASSIFY_BATCH, Job, Outcome
 from zdr.safety.metrics import SafetyMetrics
-from zdr.safety.parts import combined, flagged_content
-from zdr.safety.processes import ChildClassifierError, ProcessClassifier
+from zdr.safety.outcomes import Outcomes
+from zdr.safety.processes import ProcessClassifier
 from zdr.settings import Settings
 
 # A worker classifying one exchange at a time hands its results over at least this often.
@@ -49,14 +50,6 @@ def classifier_for(settings: Settings, *, processes: bool) -> Classifier:
     return load_classifier(settings.classifier, settings.flag_thresholds)
 
 
-def error_type(error: BaseException) -> str:
-    """What a log line says of a classifier error: its type name (for an error raised in a child
-    process, the original type's name that came back)."""
-    if isinstance(error, ChildClassifierError):
-        return error.raised_type
-    return type(error).__name__
-
-
 class ClassifierWorkers:
     """`count` daemon threads classifying what `jobs` holds and delivering the outcomes."""
 
@@ -70,9 +63,7 @@ class ClassifierWorkers:
         self._metrics = metrics
         self._log = log
         self.threads: list[threading.Thread] = []
-        # the counter's two children, looked up once (a `labels()` call per exchange adds up)
-        self._classified = {flagged: metrics.classified.labels(flagged=str(flagged).lower())
-                            for flagged in (False, True)}
+        self._outcomes = Outcomes(classifier, metrics, log)
 
     def start(self) -> None:
         for number in range(self.count):
@@ -140,11 +131,8 @@ class ClassifierWorkers:
                 if len(results) != first + len(chunk):
                     raise ValueError("classify_many returned a different number of results")
         except Exception as error:  # noqa: BLE001 - a classifier failure must not kill the worker
-            self._metrics.errors.labels(stage="classify").inc(len(jobs))
-            for job in jobs:
-                self._log.warning("classifier_failed", request_id=job.meta.exchange_id,
-                                  error_type=error_type(error))
-            results = [self._empty_result()] * len(pairs)
+            self._outcomes.failed(jobs, error)
+            results = [self._outcomes.empty_result()] * len(pairs)
         pairs.clear()
         each = (time.perf_counter() - started) / len(jobs)
         outcomes: list[Outcome] = []
@@ -164,26 +152,11 @@ class ClassifierWorkers:
             results = [self.classifier.classify(input_text, output_text)
                        for input_text, output_text in job.pairs()]
         except Exception as error:  # noqa: BLE001 - a classifier failure must not kill the worker
-            self._metrics.errors.labels(stage="classify").inc()
-            self._log.warning("classifier_failed", request_id=job.meta.exchange_id,
-                              error_type=error_type(error))
-            results = [self._empty_result()] * len(job.pairs())
+            self._outcomes.failed((job,), error)
+            results = [self._outcomes.empty_result()] * len(job.pairs())
         self._metrics.seconds.observe(time.perf_counter() - started)
         return self._outcome(job, results)
 
-    def _empty_result(self) -> ClassificationResult:
-        return ClassificationResult(self.classifier.name, self.classifier.version, {}, {})
-
     def _outcome(self, job: Job, results: list[ClassificationResult]
                  ) -> tuple[ClassificationRecord, RetainedContent | None]:
-        result = combined(self.classifier.name, self.classifier.version, results)
-        self._classified[result.flagged].inc()
-        flagged = None
-        if result.flagged and job.meta.decision.keep["flagged_content"].kept:
-            if job.parts is None:
-                flagged = RetainedContent(
-                    request=job.input_text.encode("utf-8", "surrogatepass"),
-                    response=job.output_text.encode("utf-8", "surrogatepass"))
-            else:
-                flagged = flagged_content(job.parts, results)
-        return result_record(job.meta, result, job.not_scored), flagged
+        return self._outcomes.outcome(job, results)

@@ -9,6 +9,10 @@
                                                          ▼
                           SafetySink.record_classification(meta, record, flagged | None)
 
+The event loop driving the classifier's child processes (zdr.safety.loop_children) hands its
+batches over with `write_on_loop` instead: the same coroutine, started as a task there and then,
+no hop; `writing` counts its results in flight, which that caller bounds.
+
 A worker does not wait for the writes it hands over: it classifies the next exchanges meanwhile.
 One coroutine on the loop starts a handed-over batch's writes together (so a store that commits
 in batches, the SQL sink, sees many at once); a write still unfinished when the batch's timeout
@@ -25,6 +29,8 @@ import concurrent.futures
 import threading
 import time
 from collections import deque
+from collections.abc import Callable
+from functools import partial
 from typing import Any
 
 from zdr.ports import ClassificationRecord, ExchangeMetadata, RetainedContent, SafetySink
@@ -49,6 +55,9 @@ class ResultHandoff:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._count_lock = threading.Lock()
         self._writes: set[concurrent.futures.Future[bool]] = set()
+        # batches written from the loop itself (`write_on_loop`), and their results in flight
+        self._loop_writes: set[asyncio.Task[bool]] = set()
+        self.writing = 0
         self._completed = 0
         # text-free results waiting to be written (sampled out, or nothing to score)
         self._backlog: deque[tuple[ExchangeMetadata, ClassificationRecord]] = deque()
@@ -110,6 +119,26 @@ class ResultHandoff:
             self._writes.add(future)
         future.add_done_callback(lambda done: self._batch_written(batch, errors, done))
 
+    # ---- classified outcomes from the loop itself (zdr.safety.loop_children) -----------------
+    def write_on_loop(self, outcomes: list[Outcome], written: Callable[[], None]) -> None:
+        """On the loop: start the batch's writes (one task, under one timeout) without a hop;
+        `written()` is called when they are done. `writing` counts the results in flight (the
+        caller bounds it)."""
+        loop = self._loop
+        assert loop is not None
+        errors: list[object] = [_UNFINISHED] * len(outcomes)
+        task = loop.create_task(self._record_batch(outcomes, errors))
+        self._loop_writes.add(task)
+        self.writing += len(outcomes)
+        task.add_done_callback(partial(self._loop_batch_written, outcomes, errors, written))
+
+    def _loop_batch_written(self, batch: list[Outcome], errors: list[object],
+                            written: Callable[[], None], task: asyncio.Task[bool]) -> None:
+        self._loop_writes.discard(task)
+        self.writing -= len(batch)
+        self._account(batch, errors, task)
+        written()
+
     async def _record_batch(self, batch: list[Outcome], errors: list[object]) -> bool:
         """The batch's writes, started together on the loop, under one timeout; each write's
         outcome goes to `errors` (None: written). Returns whether the timeout struck."""
@@ -141,6 +170,11 @@ class ResultHandoff:
         with self._count_lock:
             self._writes.discard(future)
         self._write_slots.release(len(batch))
+        self._account(batch, errors, future)
+
+    def _account(self, batch: list[Outcome], errors: list[object],
+                 future: concurrent.futures.Future[bool] | asyncio.Future[bool]) -> None:
+        """Count the batch's writes done; each failed or unfinished one counted and logged."""
         unfinished: BaseException
         if future.cancelled():
             unfinished = asyncio.CancelledError()
@@ -215,7 +249,9 @@ class ResultHandoff:
     async def wait_for_writes(self, deadline: float) -> None:
         """Wait (until `deadline`, at least 0.1 s) for the handed-over batches in flight."""
         with self._count_lock:
-            writes = [asyncio.wrap_future(future) for future in self._writes]
+            writes: list[asyncio.Future[bool]] = [
+                asyncio.wrap_future(future) for future in self._writes]
+        writes.extend(self._loop_writes)
         if writes:
             await asyncio.wait(writes, timeout=max(0.1, deadline - time.monotonic()))
 

@@ -1,11 +1,25 @@
 """`SafetyPipeline`: classification off the response path, in a bounded pool, degrading by sampling.
 
+The classifier in child processes (`ProcessClassifier`, the gateway's choice) — no classifier
+thread in the gateway's process:
+
+    gateway (event loop)
+    submit / submit_parts
+        │ LoopChildren (zdr.safety.loop_children)
+        ├─ room (Settings.classifier_queue exchanges): queued; a dispatch within 10 ms
+        │    sends each idle child (Settings.classifier_workers) up to CLASSIFY_BATCH exchanges
+        │    through its pipe, and reads the answer when the pipe is readable
+        └─ full: sampled out (counted)
+        ▼ flagged + decision keeps flagged_content? → RetainedContent (bytes); drop the text
+    ResultHandoff.write_on_loop (zdr.safety.handoff): the batch's writes, on the loop, together
+
+An in-process classifier (`processes=False`, tests, the `zdr` tools):
+
     gateway (event loop)                  worker threads (Settings.classifier_workers)
     submit / submit_parts                        │
         │ JobQueue (zdr.safety.job_queue)        │ ClassifierWorkers (zdr.safety.executor)
-        ├─ room: one queue item per ──────────►  │ classify / classify_many (in the
-        │  loop iteration (Settings.             │ classifier's child processes)
-        │  classifier_queue exchanges)           │ flagged + decision keeps flagged_content?
+        ├─ room: one queue item per ──────────►  │ classify / classify_many
+        │  loop iteration                        │ flagged + decision keeps flagged_content?
         └─ full: sampled out (counted) ─┐        │   → RetainedContent (bytes); drop the text
                                         ▼        ▼
                       ResultHandoff (zdr.safety.handoff): a write slot per result, one hop
@@ -14,8 +28,8 @@
                                         ▼
     SafetySink.record_classification(meta, ClassificationRecord, flagged | None)   (on the loop)
 
-This class is the facade the gateway sees (`zdr.ports.SafetyQueue`): it wires the three parts
-and keeps the port's promises. Every exchange whose decision keeps a `classifier_result` gets
+This class is the facade the gateway sees (`zdr.ports.SafetyQueue`): it wires the parts and
+keeps the port's promises either way. Every exchange whose decision keeps a `classifier_result` gets
 one: classified, or — only when the queue is full — `sampled_out=True` with no scores, counted
 in `zdr_classifier_sampled_out_total`; exchanges whose decision keeps none (refused requests,
 surfaces without content) are dropped at once and counted in `zdr_classifier_skipped_total`.
@@ -49,8 +63,10 @@ from zdr.safety.executor import ClassifierWorkers, classifier_for
 from zdr.safety.handoff import ResultHandoff
 from zdr.safety.job_queue import JobQueue
 from zdr.safety.jobs import CLASSIFY_BATCH, Job, not_scored_record, sampled_out_record
+from zdr.safety.loop_children import LoopChildren
 from zdr.safety.metrics import SafetyMetrics
 from zdr.safety.parts import Pair
+from zdr.safety.processes import ProcessClassifier
 from zdr.settings import Settings
 
 __all__ = ["CLASSIFY_BATCH", "SafetyMetrics", "SafetyPipeline", "pipeline_from_settings"]
@@ -80,9 +96,18 @@ class SafetyPipeline:
         self._queue = JobQueue(queue_size, self._sample_out)
         self._executor = ClassifierWorkers(classifier, self._queue, self._handoff.write_all,
                                            self.metrics, self._log, count=workers)
+        # the classifier in child processes: the loop drives them, no worker threads
+        self._children: LoopChildren | None = None
+        if isinstance(classifier, ProcessClassifier):
+            self._children = LoopChildren(classifier, self._handoff, self.metrics, self._log,
+                                          capacity=queue_size, slots=queue_size,
+                                          sample_out=self._sample_out)
+            self._put = self._children.put
+        else:
+            self._put = self._queue.put
         self._loop: asyncio.AbstractEventLoop | None = None
         # read when scraped: no gauge update per exchange
-        self.metrics.queue_depth.set_function(self._queue.depth)
+        self.metrics.queue_depth.set_function(self._depth)
 
     # ---- the SafetyQueue port ----------------------------------------------------------------
 
@@ -91,7 +116,7 @@ class SafetyPipeline:
         if not meta.decision.keep["classifier_result"].kept:
             self.metrics.skipped.inc()
             return
-        self._queue.put(Job(meta, input_text, output_text))
+        self._put(Job(meta, input_text, output_text))
 
     def submit_parts(self, meta: ExchangeMetadata, parts: Sequence[Pair],
                      not_scored: tuple[str, ...] = ()) -> None:
@@ -106,7 +131,7 @@ class SafetyPipeline:
             self._handoff.write_text_free(
                 meta, not_scored_record(meta, self.classifier, not_scored))
             return
-        self._queue.put(Job(meta, "", "", tuple(parts), not_scored))
+        self._put(Job(meta, "", "", tuple(parts), not_scored))
 
     def _sample_out(self, meta: ExchangeMetadata) -> None:
         """No room (or stopped): the exchange's result says it was not classified."""
@@ -121,13 +146,18 @@ class SafetyPipeline:
         self._loop = asyncio.get_running_loop()
         self._queue.bind(self._loop)
         self._handoff.start(self._loop)
-        self._executor.start()
+        if self._children is not None:
+            await self._children.start()
+        else:
+            self._executor.start()
 
     async def stop(self, timeout: float = 10.0) -> None:
         """Stop taking work, classify what is queued within `timeout`, then record the rest as
         sampled out (their text dropped unread). Closes the classifier if it has `close()`."""
-        self._queue.close()             # what this loop iteration collected goes first
         deadline = time.monotonic() + timeout
+        if self._children is not None:
+            await self._children.stop(deadline)
+        self._queue.close()             # what this loop iteration collected goes first
         threads = list(self._executor.threads)
         self._queue.stop_workers(len(threads))
         for thread in threads:
@@ -152,7 +182,12 @@ class SafetyPipeline:
 
     @property
     def pending(self) -> int:
-        return self._queue.depth() + self._handoff.backlog
+        return self._depth() + self._handoff.backlog
+
+    def _depth(self) -> int:
+        if self._children is not None:
+            return self._children.depth()
+        return self._queue.depth()
 
 
 def pipeline_from_settings(
@@ -167,7 +202,8 @@ def pipeline_from_settings(
     size (`classifier_workers`) and queue (`classifier_queue`). Raises `ClassifierUnavailable`.
 
     With `processes` (the gateway's choice) the classifier runs in that many spawned child
-    processes, so it never holds the gateway's interpreter lock; without, in threads."""
+    processes, driven by the event loop, so it never holds the gateway's interpreter lock and no
+    thread wakes per batch; without, in threads."""
     return SafetyPipeline(classifier_for(settings, processes=processes), sink,
                           workers=settings.classifier_workers,
                           queue_size=settings.classifier_queue, registry=registry, logger=logger)

@@ -7,10 +7,12 @@ a pipe (kernel memory: no file, no log) and wait, without holding the lock.
 
 Each child is a spawned process (never `fork` from a process with an event loop and threads)
 with its own `multiprocessing.Pipe`; it loads the classifier from the configuration spec and
-answers one batch per message. A calling thread takes an idle child, sends the batch, and blocks
-in the pipe until the answer arrives: one wake-up per batch, no executor threads in between (a
-`ProcessPoolExecutor` adds a manager thread, a feeder thread and a future per call). With as many
-children as pipeline workers, a worker never waits for a child.
+answers one batch per message. The gateway's pipeline takes the children over (`hand_over`) and
+drives their pipes from the event loop itself (`zdr.safety.loop_children`): no thread at all.
+Called directly (`classify_many`, e.g. from a tool's thread), a calling thread takes an idle child,
+sends the batch, and blocks in the pipe until the answer arrives: one wake-up per batch, no
+executor threads in between (a `ProcessPoolExecutor` adds a manager thread, a feeder thread and a
+future per call).
 
 Errors in a child come back as their type name only (`ChildClassifierError.raised_type`). A child
 that exits, or does not answer within `timeout`, is killed and reported (`ClassifierChildExited`,
@@ -27,6 +29,7 @@ from __future__ import annotations
 
 import contextlib
 import multiprocessing
+import os
 import pickle
 import queue
 import signal
@@ -74,12 +77,25 @@ def _child_identity(classifier: Classifier) -> tuple[str, str, int | None]:
     return classifier.name, classifier.version, limit
 
 
+def _yield_to_the_gateway() -> None:
+    """Background work: a batch sent by the gateway's event loop wakes this process, which must
+    not preempt the loop that woke it (on a busy machine the loop would then wait for the whole
+    batch's scoring inside its write). `SCHED_BATCH` (Linux) takes the child out of wake-up
+    preemption without lowering its share of the CPU; elsewhere it keeps the default."""
+    batch = getattr(os, "SCHED_BATCH", None)
+    if batch is None:
+        return
+    with contextlib.suppress(OSError):
+        os.sched_setscheduler(0, batch, os.sched_param(0))
+
+
 def _child_main(connection: Connection, spec: str, thresholds: dict[str, float]) -> None:
     """The child process: load the classifier, report its identity, then answer batches until
     the stop message or the pipe closes. Ctrl-C in a terminal reaches the whole process group:
     the child leaves its lifetime to the parent (which stops it, or whose exit closes the pipe)."""
     harden_process()        # it holds the texts it scores: no core dumps (zdr.hardening)
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    _yield_to_the_gateway()
     try:
         classifier = load_classifier(spec, thresholds)
     except ClassifierUnavailable as error:
@@ -183,6 +199,7 @@ class ProcessClassifier:
         self._start_timeout = start_timeout
         self._lock = threading.Lock()
         self._closed = False
+        self._handed_over = False       # the event loop drives the children (`hand_over`)
         self._children: list[_Child] = []       # all started and not yet stopped
         # idle children; None is a free place whose child died (a new one starts at next use)
         self._idle: queue.SimpleQueue[_Child | None] = queue.SimpleQueue()
@@ -221,7 +238,7 @@ class ProcessClassifier:
         """Several exchanges in one round trip to a child (the pipeline batches what is queued).
         Raises `ChildClassifierError`, `ClassifierChildExited` or `TimeoutError` (the child is
         then replaced), or `RuntimeError` once closed."""
-        pairs = [self._trimmed(input_text, output_text) for input_text, output_text in pairs]
+        pairs = [self.trimmed(input_text, output_text) for input_text, output_text in pairs]
         child = self._take()
         try:
             results = child.call(pairs, self._timeout)
@@ -247,6 +264,8 @@ class ProcessClassifier:
         place's last one died."""
         if self._closed:
             raise RuntimeError("the classifier's child processes are stopped")
+        if self._handed_over:
+            raise RuntimeError("the classifier's child processes are driven by the event loop")
         try:
             child = self._idle.get(timeout=self._timeout)
         except queue.Empty:
@@ -269,6 +288,55 @@ class ProcessClassifier:
             raise RuntimeError("the classifier's child processes are stopped")
         return child
 
+    # ---- the event loop drives the children (zdr.safety.loop_children) ------------------------
+    @property
+    def timeout(self) -> float:
+        """Seconds a child has to answer a batch before it is killed and replaced."""
+        return self._timeout
+
+    def hand_over(self) -> list[_Child | None]:
+        """Each place's idle child (None: a place whose child died), for a single owner that
+        talks to their pipes itself (the event loop); `classify` and `classify_many` then raise
+        `RuntimeError`. `close` still stops every child this classifier started."""
+        self._handed_over = True
+        places: list[_Child | None] = []
+        while True:
+            try:
+                places.append(self._idle.get_nowait())
+            except queue.Empty:
+                return places
+
+    def replacement(self) -> _Child:
+        """A new child that has loaded the classifier (blocks: call it off the loop). Raises
+        `ClassifierChildExited` if it fails to start, `ClassifierUnavailable` if the classifier
+        no longer loads, `RuntimeError` once closed."""
+        if self._closed:
+            raise RuntimeError("the classifier's child processes are stopped")
+        child = None
+        try:
+            child = self._spawn()
+            identity = child.identity(self._start_timeout)
+        except Exception as error:  # noqa: BLE001 - any start failure is reported by type
+            if child is not None:
+                self.forget(child)
+            raise ClassifierChildExited(
+                f"a new classifier child process failed to start ({type(error).__name__})"
+            ) from None
+        if isinstance(identity, str):
+            self.forget(child)
+            raise ClassifierUnavailable(identity)
+        if self._closed:
+            self.forget(child)
+            raise RuntimeError("the classifier's child processes are stopped")
+        return child
+
+    def forget(self, child: _Child) -> None:
+        """Kill `child` (blocks until it has exited) and drop it from this classifier."""
+        with self._lock:
+            if child in self._children:
+                self._children.remove(child)
+        child.kill()
+
     def _discard(self, child: _Child) -> None:
         """Kill `child` and free its place for a replacement."""
         with self._lock:
@@ -277,7 +345,7 @@ class ProcessClassifier:
         child.kill()
         self._idle.put(None)
 
-    def _trimmed(self, input_text: str, output_text: str) -> tuple[str, str]:
+    def trimmed(self, input_text: str, output_text: str) -> tuple[str, str]:
         """What the child's classifier would score anyway: the input's end, the output's start."""
         limit = self.max_chars
         if limit is None:

@@ -2,13 +2,16 @@
 
 Implements `zdr.ports.ExchangeSink` and `zdr.ports.SafetySink`:
 
-- `await record_metadata(meta)` — returns as soon as the record is queued (never content: the
-  type has no field for it). Back-pressure: when the queue is full it waits (up to
-  `put_timeout`), then raises `StoreUnavailable`.
-- `await record_retained(meta, content)` — returns once the transaction holding it has
-  committed: the gateway awaits it before the last byte of the response, so a response the
+- `await record_metadata(meta)` — a plain method: the record is queued when it returns (never
+  content: the type has no field for it), and what it returns is already done. Back-pressure:
+  when the queue is full, what it returns waits for room (up to `put_timeout`), then raises
+  `StoreUnavailable`.
+- `await record_retained(meta, content, ongoing=...)` — returns once the transaction holding it
+  has committed: the gateway awaits it before the last byte of the response, so a response the
   client saw complete is on disk even if the process is killed right after (what this
-  costs: BENCHMARKS.md, "Store").
+  costs: BENCHMARKS.md, "Store"). The write is queued before the call's first suspension point
+  (or, for content sealed in the crypto thread, shielded): a caller cancelled meanwhile (the
+  client hung up) does not stop it.
 - `await record_classification(meta, result, flagged)` — classifier result (if the decision
   keeps it) and, for flagged content, the encrypted `flagged_contents` row and
   `exchanges.misuse_exception = true`; returns once committed.
@@ -21,19 +24,27 @@ ids that are new), content rows are unique per exchange (and expiry day on Postg
 feature artifacts are written only with the exchange row that is new. Any mix and repetition of
 the three calls for one exchange stores one row per record class.
 
-A retained exchange is written once, metadata row and content in one transaction. The gateway
-then reports its final metadata (duration, token counts, outcome) with `record_metadata`: if
-those columns are what was stored, nothing is queued; otherwise an UPDATE of just those columns
-rides along with the next batch (it waits up to `FINAL_UPDATE_LINGER` for one, so it costs no
-commit of its own while traffic flows).
+A retained exchange is written once, metadata row and content in one transaction. Written
+`ongoing` (the gateway's write before the last byte), its row takes the exchange's duration as
+of that write (the duration given plus the time the job waited in the queue) and, if no byte
+has gone out yet (a JSON answer), the same as its time to first byte: the last byte follows the
+commit. The gateway then reports its final metadata (duration, token counts, outcome) with
+`record_metadata`: if the status, outcome and token counts are what was stored and the timings
+are within `FINAL_TIMING_SLACK_MS` of it (exact, for content not written `ongoing`), nothing is
+queued: one job, one row per exchange. Otherwise (the client hung up during the write, the
+response took long to go out) an UPDATE of just those columns rides along with the next batch
+(it waits up to `FINAL_UPDATE_LINGER` for one); it inserts the row instead if the content
+write did not commit.
 
 How a batch is written: through the driver (`zdr.store.upsert.DriverInsert`), pysqlite or
-psycopg: rows are tuples already in bind form (`zdr.store.records.*_values`: JSON serialized
-once per decision, datetimes formatted as SQLAlchemy's own types bind them), one `executemany`
-(SQLite: multi-row statements) per table, and no `RETURNING` unless an exchange of the batch may
-have feature artifacts (those rows are inserted with `RETURNING id`, so artifacts go only with
-a row that is new). tests/store/test_stored_rows.py checks what is stored against the schema on
-both backends. Two more savings: the writer thread keeps its connection while batches keep
+psycopg, on the DBAPI cursor of a transaction begun and committed through SQLAlchemy (driver
+errors translated by `zdr.store.failures`: an outage is retried): rows are tuples already in
+bind form (`zdr.store.records.*_values`: JSON serialized once per decision, datetimes formatted
+as SQLAlchemy's own types bind them), one `executemany` (SQLite: multi-row statements) per
+table, and no `RETURNING` unless an exchange of the batch may have feature artifacts (those
+rows are inserted with `RETURNING id`, so artifacts go only with a row that is new).
+tests/store/test_stored_rows.py checks what is stored against the schema on both backends.
+Two more savings: the writer thread keeps its connection while batches keep
 coming (`HELD_CONNECTION_IDLE`; no pool checkout and no pre-ping round trip per batch; released
 after an error or when idle), and a job of an exchange whose row this sink committed lately
 (the classifier result after the metadata, the final metadata after the content) does not send
@@ -49,7 +60,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Generator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -60,9 +71,18 @@ from sqlalchemy import Connection, Engine
 from zdr.errors import StoreUnavailable
 from zdr.ports import ClassificationRecord, ExchangeMetadata, RetainedContent
 from zdr.store import records
-from zdr.store.content import FlaggedContent, StoredContent, pack, read_content, read_flagged
+from zdr.store.content import (
+    COMPRESS_BYTES,
+    FlaggedContent,
+    StoredContent,
+    pack,
+    pack_compressed,
+    read_content,
+    read_flagged,
+)
 from zdr.store.crypto import KeyDestroyed, Keyring, Purpose, Sealed, record_aad
 from zdr.store.db import datetime_binder, utc
+from zdr.store.failures import translated, untranslated_types
 from zdr.store.partitions import PartitionManager
 from zdr.store.tables import (
     classifier_results,
@@ -75,7 +95,7 @@ from zdr.store.upsert import DriverInsert, DriverUpdate, driver_supported
 from zdr.store.writer import BatchWriter
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class _Job:
     """What the writer thread gets: metadata and ciphertext only (content is sealed before)."""
 
@@ -84,15 +104,49 @@ class _Job:
     classification: ClassificationRecord | None = None
     flagged: Sealed | None = None
     final: bool = False          # the final metadata of a stored exchange: update its columns
+    stored: _Stored | None = None  # content: what its row holds, for the final metadata
 
 
-# Content up to this size is sealed on the caller's loop (AES-GCM: a few microseconds) when the
-# org's key is in memory; bigger content, or a key to fetch, goes to the crypto thread.
-INLINE_SEAL_BYTES = 64 * 1024
+@dataclass(slots=True)
+class _Stored:
+    """What the row of a content job holds, kept until the exchange's final metadata comes
+    (no content: the job itself is dropped once written)."""
+
+    # Content of an exchange still under way (`record_retained(..., ongoing=True)`): its row
+    # takes the duration (and a missing time to first byte) as of the write, counted from
+    # `queued` (monotonic seconds).
+    ongoing: bool
+    queued: float
+    # Set by the writer thread once the row this job wrote has committed: its final columns
+    # (`FINAL_COLUMNS` order) as stored.
+    written: tuple[Any, ...] | None = None
+
+
+class _Queued:
+    """What `record_metadata` returns once the record is queued: an awaitable that is done."""
+
+    __slots__ = ()
+
+    def __await__(self) -> Generator[Any, None, None]:
+        return
+        yield       # a generator: `await` returns at once
+
+
+_QUEUED = _Queued()
+
+
+# Content below this size is sealed on the caller's loop (AES-GCM: a few microseconds) when the
+# org's key is in memory; bigger content (which is also compressed first: zdr.store.content), or
+# a key to fetch, goes to the crypto thread.
+INLINE_SEAL_BYTES = COMPRESS_BYTES
 
 # How long the final-metadata update of a retained exchange waits to share the next batch.
 FINAL_UPDATE_LINGER = 0.05
-# Exchanges whose row was written with content and whose final metadata has not come yet.
+# An ongoing exchange's row holds its duration (and time to first byte) as of its content write;
+# the final figures replace them only if they differ by more than this (or the outcome, status
+# or token counts changed): the last byte follows the commit within it.
+FINAL_TIMING_SLACK_MS = 50
+# Exchanges whose content was queued and whose final metadata has not come yet.
 _PENDING_FINAL_LIMIT = 10_000
 # Exchange ids whose row this sink committed lately (writer thread only). A later
 # job of the same exchange (its classifier result) then skips re-inserting that row, which
@@ -112,6 +166,25 @@ FINAL_COLUMNS = ("status_code", "outcome", "input_tokens", "output_tokens", "dur
 def _final(meta: ExchangeMetadata) -> tuple[Any, ...]:
     return (meta.status_code, meta.outcome[:30], meta.input_tokens, meta.output_tokens,
             meta.duration_ms, meta.ttfb_ms)
+
+
+def _close(stored: int | None, final: int | None) -> bool:
+    if stored is None or final is None:
+        return stored is final
+    return abs(final - stored) <= FINAL_TIMING_SLACK_MS
+
+
+def _already_stored(stored: _Stored, final: ExchangeMetadata) -> bool:
+    """Whether the row a content job wrote already holds `final`'s figures (see
+    `FINAL_TIMING_SLACK_MS` for the timings of an ongoing exchange)."""
+    written = stored.written
+    if written is None:     # not committed (yet), or its row came from another job
+        return False
+    figures = _final(final)
+    if not stored.ongoing:
+        return written == figures
+    return (written[:4] == figures[:4] and _close(written[4], figures[4])
+            and _close(written[5], figures[5]))
 
 
 def _now() -> datetime:
@@ -158,8 +231,8 @@ class SqlExchangeSink:
         self._committed: dict[str, None] = {}
         self._held: Connection | None = None       # writer thread only (see _connection)
         self._held_at = 0.0
-        # exchange id -> final columns as stored with the content (see the module docstring).
-        self._stored_final: dict[str, tuple[Any, ...]] = {}
+        # exchange id -> its content job, until the final metadata comes (module docstring).
+        self._retained: dict[str, _Stored] = {}
         # Large content is sealed in its own thread, overlapping the writer's round trips.
         self._crypto = ThreadPoolExecutor(max_workers=1, thread_name_prefix="zdr-store-crypto")
         self.writer: BatchWriter[_Job] = BatchWriter(
@@ -169,22 +242,54 @@ class SqlExchangeSink:
         )
 
     # -- ports ---------------------------------------------------------------------------------
-    async def record_metadata(self, meta: ExchangeMetadata) -> None:
-        stored = self._stored_final.pop(meta.exchange_id, None)
-        if stored is None:
-            await self.writer.submit(_Job(meta), wait=False)
-        elif stored != _final(meta):
-            await self.writer.submit(_Job(meta, final=True), wait=False,
-                                     linger=FINAL_UPDATE_LINGER)
+    def record_metadata(self, meta: ExchangeMetadata) -> Awaitable[None]:
+        """Queues the record before it returns (no coroutine); what it returns waits only when
+        the queue is full (see the module docstring)."""
+        retained = self._retained.pop(meta.exchange_id, None)
+        if retained is None:
+            job = _Job(meta)
+            linger = None
+        elif _already_stored(retained, meta):
+            return _QUEUED
+        else:       # an UPDATE (or, if the content write failed, the row)
+            job = _Job(meta, final=True)
+            linger = FINAL_UPDATE_LINGER
+        if self.writer.queue(job, linger):
+            return _QUEUED
+        return self.writer.submit(job, wait=False, linger=linger)
 
-    async def record_retained(self, meta: ExchangeMetadata, content: RetainedContent) -> None:
+    async def record_retained(self, meta: ExchangeMetadata, content: RetainedContent, *,
+                              ongoing: bool = False) -> None:
+        """Returns once committed. Queued before the first suspension point (content sealed on
+        the loop), or shielded while it is sealed in the crypto thread: a caller cancelled
+        meanwhile (the client hung up) leaves the write to complete, and its final metadata
+        then updates the row."""
         if not records.kept(meta, "content"):
             raise ValueError("record_retained called for a decision that keeps no content")
+        sealed = self._seal_inline(meta, content, "content")
+        if sealed is None:
+            await asyncio.shield(self._seal_and_write(meta, content, ongoing))
+            return
+        await self._write_retained(meta, sealed, ongoing)
+
+    async def _seal_and_write(self, meta: ExchangeMetadata, content: RetainedContent,
+                              ongoing: bool) -> None:
         sealed = await self._seal(meta, content, "content")
-        await self.writer.submit(_Job(meta, content=sealed), wait=True)
-        if len(self._stored_final) >= _PENDING_FINAL_LIMIT:
-            self._stored_final.clear()    # finals that never came; the next ones just insert
-        self._stored_final[meta.exchange_id] = _final(meta)
+        await self._write_retained(meta, sealed, ongoing)
+
+    async def _write_retained(self, meta: ExchangeMetadata, sealed: Sealed,
+                              ongoing: bool) -> None:
+        stored = _Stored(ongoing, time.monotonic() if ongoing else 0.0)
+        retained = self._retained
+        if len(retained) >= _PENDING_FINAL_LIMIT:
+            retained.clear()      # finals that never came; the next ones just insert
+        retained[meta.exchange_id] = stored
+        try:
+            await self.writer.submit(_Job(meta, content=sealed, stored=stored), wait=True)
+        except Exception:
+            if retained.get(meta.exchange_id) is stored:
+                del retained[meta.exchange_id]     # no row: the final metadata inserts one
+            raise
 
     async def record_classification(
         self, meta: ExchangeMetadata, result: ClassificationRecord, flagged: RetainedContent | None
@@ -196,19 +301,39 @@ class SqlExchangeSink:
         await self.writer.submit(_Job(meta, classification=result, flagged=sealed), wait=True,
                                  linger=self.writer.idle_linger)
 
+    def _seal_inline(
+        self, meta: ExchangeMetadata, content: RetainedContent, record_class: str
+    ) -> Sealed | None:
+        """Small content whose org key is in memory, sealed here (microseconds: cheaper than a
+        thread hop); None for content the crypto thread must seal (`_seal`)."""
+        purpose: Purpose = "content" if record_class == "content" else "flagged"
+        if (len(content.request) + len(content.response) >= INLINE_SEAL_BYTES
+                or not self.keyring.has_key_cached(meta.org_id, purpose)):
+            return None
+        try:
+            # below the compression threshold: packed as it is, never compressed on the loop
+            return self.keyring.encrypt(meta.org_id, pack(content),
+                                        record_aad(meta.exchange_id, record_class), purpose)
+        except KeyDestroyed:
+            raise StoreUnavailable("the organization's data key was destroyed") from None
+
     async def _seal(
         self, meta: ExchangeMetadata, content: RetainedContent, record_class: str
     ) -> Sealed:
+        sealed = self._seal_inline(meta, content, record_class)
+        if sealed is not None:
+            return sealed
         purpose: Purpose = "content" if record_class == "content" else "flagged"
         aad = record_aad(meta.exchange_id, record_class)
 
+        # An exchange's content is stored compressed; flagged content as the JSON the control
+        # plane reads (zdr.store.content).
+        packer = pack_compressed if record_class == "content" else pack
+
         def seal() -> Sealed:
-            return self.keyring.encrypt(meta.org_id, pack(content), aad, purpose)
+            return self.keyring.encrypt(meta.org_id, packer(content), aad, purpose)
 
         try:
-            if (len(content.request) + len(content.response) <= INLINE_SEAL_BYTES
-                    and self.keyring.has_key_cached(meta.org_id, purpose)):
-                return seal()      # microseconds: cheaper than a thread hop
             return await asyncio.get_running_loop().run_in_executor(self._crypto, seal)
         except KeyDestroyed:
             raise StoreUnavailable("the organization's data key was destroyed") from None
@@ -239,6 +364,7 @@ class SqlExchangeSink:
         final metadata as an UPDATE, artifacts only with an exchange row that is new."""
         stamp = self._stamp
         now = stamp(utc(self._clock()))
+        clock = time.monotonic()
         exchange_rows: dict[str, tuple[Any, ...]] = {}
         metas: dict[str, ExchangeMetadata] = {}
         final: dict[str, tuple[Any, ...]] = {}
@@ -246,6 +372,7 @@ class SqlExchangeSink:
         content_rows: dict[str, tuple[Any, ...]] = {}
         classifier_rows: dict[str, tuple[Any, ...]] = {}
         flagged_rows: dict[str, tuple[Any, ...]] = {}
+        writers: list[tuple[_Stored, tuple[Any, ...]]] = []  # content jobs that wrote a row
         for job in jobs:
             meta = job.meta
             exchange_id = meta.exchange_id
@@ -255,7 +382,18 @@ class SqlExchangeSink:
                     exchange_rows[exchange_id] = records.exchange_values(meta, stamp)
                     metas[exchange_id] = meta
             elif exchange_id not in exchange_rows and exchange_id not in committed:
-                exchange_rows[exchange_id] = records.exchange_values(meta, stamp)
+                stored = job.stored
+                if stored is None:
+                    exchange_rows[exchange_id] = records.exchange_values(meta, stamp)
+                else:
+                    figures = _final(meta)
+                    if stored.ongoing and meta.duration_ms is not None:
+                        duration = meta.duration_ms + round((clock - stored.queued) * 1000)
+                        ttfb = duration if meta.ttfb_ms is None else meta.ttfb_ms
+                        figures = (*figures[:4], duration, ttfb)
+                    exchange_rows[exchange_id] = records.exchange_values(
+                        meta, stamp, (figures[4], figures[5]))
+                    writers.append((stored, figures))
                 metas[exchange_id] = meta
             if job.content is not None and exchange_id not in content_rows:
                 content_rows[exchange_id] = records.content_values(meta, job.content, now, stamp)
@@ -275,7 +413,7 @@ class SqlExchangeSink:
         # Exchanges whose decision keeps feature artifacts need to know whether their row is
         # new (RETURNING): those few go in statements of their own; the rest in one executemany.
         with_artifacts = {i: exchange_rows[i] for i, m in metas.items()
-                          if records.decision_columns(m.decision).has_artifacts}
+                          if m.decision.artifacts}
         plain = exchange_rows
         if with_artifacts:
             plain = {i: row for i, row in exchange_rows.items() if i not in with_artifacts}
@@ -289,6 +427,8 @@ class SqlExchangeSink:
         self._held_at = time.monotonic()
         for exchange_id in exchange_rows:
             committed[exchange_id] = None
+        for stored, figures in writers:
+            stored.written = figures    # (a final UPDATE in this batch came after its metadata)
         while len(committed) > _COMMITTED_LIMIT:
             del committed[next(iter(committed))]
 
@@ -317,20 +457,32 @@ class SqlExchangeSink:
         content_rows: dict[str, tuple[Any, ...]], classifier_rows: dict[str, tuple[Any, ...]],
         flagged_rows: dict[str, tuple[Any, ...]], now: Any,
     ) -> None:
-        """One transaction on `conn`: the batch's rows, committed or rolled back."""
+        """One transaction on `conn`: the batch's rows, committed or rolled back. Begun and
+        committed through SQLAlchemy (SQLite: `BEGIN IMMEDIATE` after the file check), the
+        statements on the DBAPI cursor (`zdr.store.upsert`), their errors translated."""
         inserts = self._inserts
         stamp = self._stamp
         with conn.begin():
-            if with_artifacts:
-                new_ids = self._insert_new_exchanges.new_keys(conn, list(with_artifacts.values()))
-                inserts["feature_artifacts"].execute(conn, [
-                    row for i in with_artifacts if i in new_ids
-                    for row in records.artifact_values(metas[i], now, stamp)])
-            inserts["exchanges"].execute(conn, list(plain.values()))
-            # Final metadata: the row exists (its content committed before), or was inserted
-            # just above with these very values; either way the UPDATE leaves the final ones.
-            self._final_update.execute(conn, list(final.values()))
-            inserts["contents"].execute(conn, list(content_rows.values()))
-            inserts["classifier_results"].execute(conn, list(classifier_rows.values()))
-            inserts["flagged_contents"].execute(conn, list(flagged_rows.values()))
-            self._misuse_update.execute(conn, [(True, i) for i in flagged_rows])
+            cursor = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
+            try:
+                if with_artifacts:
+                    new_ids = self._insert_new_exchanges.new_keys(
+                        cursor, list(with_artifacts.values()))
+                    inserts["feature_artifacts"].execute(cursor, [
+                        row for i in with_artifacts if i in new_ids
+                        for row in records.artifact_values(metas[i], now, stamp)])
+                inserts["exchanges"].execute(cursor, list(plain.values()))
+                # Final metadata: the row exists (its content committed before), or was
+                # inserted just above with these very values; the UPDATE leaves the final ones.
+                self._final_update.execute(cursor, list(final.values()))
+                inserts["contents"].execute(cursor, list(content_rows.values()))
+                inserts["classifier_results"].execute(cursor, list(classifier_rows.values()))
+                inserts["flagged_contents"].execute(cursor, list(flagged_rows.values()))
+                self._misuse_update.execute(cursor, [(True, i) for i in flagged_rows])
+            except untranslated_types() as error:
+                outage = translated(error)      # DatabaseUnavailable: the batch is retried
+                if outage is error:
+                    raise
+                raise outage from error
+            finally:
+                cursor.close()

@@ -112,14 +112,17 @@ def decision_columns(decision: Decision) -> DecisionColumns:
     return columns
 
 
-def exchange_values(meta: ExchangeMetadata, stamp: Stamp) -> tuple[Any, ...]:
-    """The `exchanges` row of `meta`, in `EXCHANGE_COLUMNS` order."""
+def exchange_values(meta: ExchangeMetadata, stamp: Stamp,
+                    timing: tuple[int | None, int | None] | None = None) -> tuple[Any, ...]:
+    """The `exchanges` row of `meta`, in `EXCHANGE_COLUMNS` order; `timing`: its duration and
+    time to first byte, if not `meta`'s."""
     d = decision_columns(meta.decision)
+    duration, ttfb = (meta.duration_ms, meta.ttfb_ms) if timing is None else timing
     return (
         meta.exchange_id, meta.org_id, meta.workspace_id, meta.key_id, d.surface, d.model,
         d.features, meta.stream, meta.status_code, meta.outcome[:30], d.zdr_state, d.retention,
         d.catalog_version, d.decision, False, meta.input_tokens, meta.output_tokens,
-        stamp(utc(meta.started_at)), meta.duration_ms, meta.ttfb_ms,
+        stamp(utc(meta.started_at)), duration, ttfb,
         stamp(expiry(meta, "metadata") or FOREVER), meta.end_user,
     )
 

@@ -4,11 +4,13 @@ Two forms of the same statement:
 - `ignoring_duplicates(dialect, table)`: a SQLAlchemy Core insert, for the control plane's few
   single-row writes (key ring, resources);
 - `DriverInsert`: the exchange writer's form, the statement as the driver's SQL text for a fixed
-  column order, executed with `Connection.exec_driver_sql(sql, [tuple, …])` — one `executemany`
-  that skips SQLAlchemy's per-row parameter processing (the writer thread holds the GIL for
-  less). Rows are tuples already in bind form (`zdr.store.records.*_values`). With `returning`
-  it also tells which rows were new (`DriverInsert.new_keys`). Errors are still SQLAlchemy's
-  (`DBAPIError`, disconnect handling) since the execution goes through the Connection.
+  column order, executed on the DBAPI cursor of the writer's connection (`cursor.executemany(sql,
+  [tuple, …])`): no SQLAlchemy parameter processing or statement bookkeeping per row or per
+  statement (the writer thread holds the GIL for less). Rows are tuples already in bind form
+  (`zdr.store.records.*_values`). With `returning` it also tells which rows were new
+  (`DriverInsert.new_keys`). The driver's errors come as they are: the writer translates them
+  (`zdr.store.failures.translated`); its transaction is still begun and committed through
+  SQLAlchemy's Connection (SQLite's `BEGIN IMMEDIATE` and file check, disconnect handling).
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import cache
+from itertools import chain
 from typing import Any
 
 from sqlalchemy import Connection, Dialect, Table
@@ -88,10 +91,11 @@ class DriverInsert:
                    if dialect.name == "sqlite" or returning is not None else None)
         return cls(table.name, tuple(columns), statement(1), chunked)
 
-    def execute(self, conn: Connection, rows: Sequence[tuple[Any, ...]]) -> None:
-        _execute(conn, self.sql, self.chunked, rows)
+    def execute(self, cursor: Any, rows: Sequence[tuple[Any, ...]]) -> None:
+        """Insert `rows` with `cursor` (a DBAPI cursor of the driver it was built for)."""
+        _execute(cursor, self.sql, self.chunked, rows)
 
-    def new_keys(self, conn: Connection, rows: Sequence[tuple[Any, ...]]) -> set[Any]:
+    def new_keys(self, cursor: Any, rows: Sequence[tuple[Any, ...]]) -> set[Any]:
         """Insert `rows` (a statement built with `returning`); the keys of those that were new
         (a row already stored is skipped and not returned)."""
         keys: set[Any] = set()
@@ -100,8 +104,8 @@ class DriverInsert:
         for size in sorted(statements, reverse=True):
             sql = statements[size]
             while len(rows) - start >= size:
-                flat = tuple(value for row in rows[start:start + size] for value in row)
-                keys.update(conn.exec_driver_sql(sql, flat).scalars())
+                cursor.execute(sql, tuple(chain.from_iterable(rows[start:start + size])))
+                keys.update(row[0] for row in cursor.fetchall())
                 start += size
         return keys
 
@@ -139,11 +143,12 @@ class DriverUpdate:
 
         return cls(single, {size: statement(size) for size in SQLITE_CHUNKS if size > 1})
 
-    def execute(self, conn: Connection, rows: Sequence[tuple[Any, ...]]) -> None:
-        _execute(conn, self.sql, self.chunked, rows)
+    def execute(self, cursor: Any, rows: Sequence[tuple[Any, ...]]) -> None:
+        """Update with `rows` on `cursor` (a DBAPI cursor of the driver it was built for)."""
+        _execute(cursor, self.sql, self.chunked, rows)
 
 
-def _execute(conn: Connection, single: str, chunked: dict[int, str] | None,
+def _execute(cursor: Any, single: str, chunked: dict[int, str] | None,
              rows: Sequence[tuple[Any, ...]]) -> None:
     """All rows: in multi-row statements of the sizes `chunked` has (largest first), the rest
     with one `executemany` of the single-row statement."""
@@ -155,8 +160,10 @@ def _execute(conn: Connection, single: str, chunked: dict[int, str] | None,
             if size not in chunked:
                 continue
             while len(rows) - start >= size:
-                flat = tuple(value for row in rows[start:start + size] for value in row)
-                conn.exec_driver_sql(chunked[size], flat)
+                cursor.execute(chunked[size], tuple(chain.from_iterable(
+                    rows[start:start + size])))
                 start += size
-    if start < len(rows):
-        conn.exec_driver_sql(single, list(rows[start:]))
+    if start == len(rows) - 1:
+        cursor.execute(single, rows[start])
+    elif start < len(rows):
+        cursor.executemany(single, rows[start:] if start else rows)

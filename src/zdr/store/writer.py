@@ -1,9 +1,11 @@
 """One writer thread per process: a bounded queue in, group commits out.
 
-Callers (on the event loop) put jobs on a bounded `queue.Queue`; the thread takes whatever has
-accumulated (up to `max_batch`), writes it in ONE transaction and then resolves the jobs' futures
-on their loops, one hand-over per loop. While one batch commits, the next one fills up, so under
-load each commit (and each fsync) is shared by many exchanges: group commit.
+Callers (on the event loop) append jobs to a bounded deque (no lock: an append is atomic, and
+only the writer thread takes from it); the thread takes whatever has accumulated (up to
+`max_batch`), writes it in ONE transaction and then resolves the jobs' futures on their loops,
+one hand-over per loop. While one batch commits, the next one fills up, so under load each
+commit (and each fsync) is shared by many exchanges: group commit. A caller wakes the thread
+only when it sleeps for want of jobs, or to cut a linger short (an urgent job): not per job.
 
 How long a batch waits for company (its deadline is the earliest any of its jobs allows):
 - an urgent job (`wait=True` and no `linger`: a client waits for it before its last byte): not
@@ -25,16 +27,15 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import queue
 import threading
 import time
+from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
 
-from sqlalchemy.exc import SQLAlchemyError
-
 from zdr.errors import DatabaseUnavailable, StoreUnavailable
+from zdr.store.failures import untranslated_types
 
 log = logging.getLogger("zdr.store.writer")
 
@@ -109,7 +110,8 @@ class BatchWriter(Generic[J]):
         `idle_after` seconds, before the thread blocks until the next job (the sink returns
         its held connection to the pool)."""
         self._commit = commit
-        self._queue: queue.Queue[Any] = queue.Queue(maxsize=capacity)
+        self._items: deque[Any] = deque()      # appended by callers, taken by the thread
+        self.capacity = capacity
         self.max_batch = max_batch
         self.put_timeout = put_timeout
         self.retry_seconds = retry_seconds
@@ -120,7 +122,10 @@ class BatchWriter(Generic[J]):
         self._on_idle = on_idle
         self.idle_after = idle_after
         self._thread: threading.Thread | None = None
-        self._urgent = threading.Event()   # set by urgent jobs: wakes a lingering writer
+        # Set by a caller whose job the thread must see now: any job while the thread sleeps
+        # for want of one (`_idle`), an urgent job while it lingers for company.
+        self._wake = threading.Event()
+        self._idle = False
         self._lock = threading.Lock()
         self._closed = False
         self.batches = 0
@@ -130,7 +135,7 @@ class BatchWriter(Generic[J]):
     # -- producer side (event loop) -----------------------------------------------------------
     @property
     def depth(self) -> int:
-        return self._queue.qsize()
+        return len(self._items)
 
     @property
     def running(self) -> bool:
@@ -144,11 +149,34 @@ class BatchWriter(Generic[J]):
                 self._thread = threading.Thread(target=self._run, name=self._name, daemon=True)
                 self._thread.start()
 
+    def queue(self, job: J, linger: float | None = None) -> bool:
+        """Enqueue `job`, which nobody awaits, if the queue has room (False if not: the caller
+        then awaits `submit`, which waits for room). It may wait `linger` seconds for company
+        (by default `idle_linger`). No coroutine, no future: what the event loop pays per
+        fire-and-forget record."""
+        if self._thread is None or self._closed:
+            self.start()
+        return self._put(Ticket(job, linger=self.idle_linger if linger is None else linger))
+
+    def _put(self, ticket: Ticket[J]) -> bool:
+        """Append `ticket` unless the queue is full; wake the thread if it must see it now.
+        (Callers on several threads may overshoot `capacity` by one each: a soft bound.)"""
+        items = self._items
+        if len(items) >= self.capacity:
+            return False
+        items.append(ticket)
+        # Appended before `_idle` is read; the thread sets `_idle`, clears `_wake`, then looks
+        # at the deque before it sleeps: it sees the job, or is woken.
+        if self._idle or ticket.urgent:
+            self._wake.set()
+        return True
+
     async def submit(self, job: J | None, *, wait: bool, linger: float | None = None) -> None:
         """Enqueue `job`; with `wait`, return only once it is committed (or raise). A job may
         wait up to `linger` seconds for company; without `linger` an awaited job is urgent (waits
         only under load, see the module docstring) and any other waits `idle_linger`."""
-        self.start()
+        if self._thread is None or self._closed:
+            self.start()
         ticket: Ticket[J] = Ticket(job)
         if wait:
             ticket.loop = asyncio.get_running_loop()
@@ -157,24 +185,23 @@ class BatchWriter(Generic[J]):
             ticket.urgent = True
         else:
             ticket.linger = self.idle_linger if linger is None else linger
-        try:
-            self._queue.put_nowait(ticket)
-        except queue.Full:
+        if not self._put(ticket):   # an urgent one also cuts a lingering batch short
             self.full_events += 1
             accepted = await asyncio.to_thread(self._put_blocking, ticket)
             if not accepted:
                 raise StoreUnavailable("the store is not keeping up: its write queue is full") \
                     from None
-        if ticket.urgent:
-            self._urgent.set()      # cut a lingering batch short (see `_run`)
         if ticket.future is not None:
             await ticket.future
 
     def _put_blocking(self, ticket: Ticket[J]) -> bool:
-        try:
-            self._queue.put(ticket, timeout=self.put_timeout)
-        except queue.Full:
-            return False
+        """Wait for room up to `put_timeout` (only while the queue is full: overload)."""
+        deadline = time.monotonic() + self.put_timeout
+        while not self._put(ticket):
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                return False
+            time.sleep(min(remaining, 0.005))
         return True
 
     async def flush(self) -> None:
@@ -187,15 +214,17 @@ class BatchWriter(Generic[J]):
             self._closed = True
             thread = self._thread
         if thread is not None:
-            self._queue.put(_STOP)
-            self._urgent.set()
+            self._items.append(_STOP)
+            self._wake.set()
             thread.join(timeout)
 
     # -- consumer side (writer thread) --------------------------------------------------------
     def _run(self) -> None:
         stopping = False
         last_urgent = 0
-        get_nowait = self._queue.get_nowait
+        items = self._items
+        take = items.popleft
+        wake = self._wake
         monotonic = time.monotonic
         while not stopping:
             first = self._next()
@@ -207,17 +236,16 @@ class BatchWriter(Generic[J]):
             shared = self.linger if last_urgent > 1 else 0.0
             deadline = monotonic() + (shared if first.urgent else first.linger)
             while len(batch) < self.max_batch:
-                try:
-                    item = get_nowait()
-                except queue.Empty:
+                if not items:
                     wait = deadline - monotonic()
                     if wait <= 0:
                         break
                     # Sleep out the linger: jobs queued meanwhile do not wake the thread (one
                     # wake-up per job costs more CPU than writing it); an urgent job does.
-                    if self._urgent.wait(wait):
-                        self._urgent.clear()
+                    if wake.wait(wait):
+                        wake.clear()
                     continue
+                item = take()
                 if item is _STOP:
                     stopping = True
                     break
@@ -228,15 +256,29 @@ class BatchWriter(Generic[J]):
             self._write(batch)
 
     def _next(self) -> Any:
-        """The next queue item; after `idle_after` seconds without one, `on_idle` first."""
+        """The next queue item, waiting for one; after `idle_after` seconds without one,
+        `on_idle` first."""
+        items = self._items
+        if items:
+            return items.popleft()
+        wake = self._wake
+        idle_hook_ran = False
+        self._idle = True           # from now on every caller wakes the thread (see `_put`)
         try:
-            return self._queue.get(timeout=self.idle_after)
-        except queue.Empty:
-            try:
-                self._on_idle()
-            except Exception as error:  # noqa: BLE001 - housekeeping must not stop the writer
-                log.warning("store writer idle hook failed (%s)", type(error).__name__)
-            return self._queue.get()
+            while True:
+                wake.clear()
+                if items:
+                    return items.popleft()
+                if idle_hook_ran:
+                    wake.wait()
+                elif not wake.wait(self.idle_after):
+                    idle_hook_ran = True
+                    try:
+                        self._on_idle()
+                    except Exception as error:  # noqa: BLE001 - must not stop the writer
+                        log.warning("store writer idle hook failed (%s)", type(error).__name__)
+        finally:
+            self._idle = False
 
     def _write(self, batch: list[Ticket[J]]) -> None:
         jobs = [t.job for t in batch if t.job is not None]
@@ -262,11 +304,12 @@ class BatchWriter(Generic[J]):
     def _commit_with_retries(self, jobs: list[J]) -> None:
         deadline = time.monotonic() + self.retry_seconds
         delay = 0.02
+        retried: tuple[type[Exception], ...] = (DatabaseUnavailable, *untranslated_types())
         while True:
             try:
                 self._commit(jobs)
                 return
-            except (SQLAlchemyError, DatabaseUnavailable):
+            except retried:
                 if self._on_retry is not None:
                     self._on_retry()
                 if time.monotonic() + delay > deadline:
