@@ -65,6 +65,10 @@ class App:
             return
         if path == "/raise":
             raise RuntimeError("boom")
+        if path == "/raise-on-disconnect":
+            while (await receive())["type"] != "http.disconnect":
+                pass
+            raise RuntimeError("boom")
         if path == "/raise-late":
             await send({"type": "http.response.start", "status": 200, "headers": []})
             await send({"type": "http.response.body", "body": b"part", "more_body": True})
@@ -361,6 +365,32 @@ def test_an_app_that_raises_or_stays_silent_gets_500_or_a_close(
         assert answer.startswith(b"HTTP/1.1 %b " % status), (path, answer[:100])
         if path == b"/raise-late":
             assert not answer.endswith(b"0\r\n\r\n")   # the client sees the response cut short
+
+
+def test_an_app_that_raises_after_a_refusal_writes_nothing_more(
+        served: tuple[UvicornThread, App]) -> None:
+    """A broken chunked body is refused (400) while the app reads it; the app then fails: its
+    500 is not written after the 400 (nor does writing it fail in the server)."""
+    server, _ = served
+    handler = Collect()
+    loggers = [logging.getLogger(name) for name in ("", "uvicorn", "uvicorn.error", "asyncio")]
+    for logger in loggers:
+        logger.addHandler(handler)
+    try:
+        with connect(server) as sock:
+            sock.sendall(b"POST /raise-on-disconnect HTTP/1.1\r\nhost: x\r\n"
+                         b"transfer-encoding: chunked\r\n\r\n5\r\nhello\r\n")
+            time.sleep(0.2)
+            sock.sendall(b"zz\r\n")
+            answer = read_all(sock)
+        time.sleep(0.3)
+    finally:
+        for logger in loggers:
+            logger.removeHandler(handler)
+    assert answer.startswith(b"HTTP/1.1 400 ") and b"HTTP/1.1 500" not in answer
+    failures = [record for record in handler.records if record.exc_info
+                and "boom" not in str(record.exc_info[1])]
+    assert failures == []
 
 
 def test_keep_alive_goes_on_after_the_apps_error_answer(served: tuple[UvicornThread, App]) -> None:

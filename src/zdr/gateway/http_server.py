@@ -582,6 +582,8 @@ class GatewayHttpProtocol(asyncio.Protocol):
 
     def answer_and_close(self, status: int, error_type: str, message: str) -> None:
         """Answer in the API's error format, then close, lingering so the client reads it."""
+        if self._refused:                             # answered already: one answer a connection
+            return
         request_id = new_request_id()
         body = error_payload(error_type, message, request_id)
         head = (STATUS_LINES[status]
