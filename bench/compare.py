@@ -7,9 +7,12 @@ in front of it, and sends each the same bounded workload over loopback:
     .venv/bin/python bench/compare.py --quick    # a few minutes, fewer requests
 
 Targets: `direct` (the stand-in alone), `bare` (bench/bare_proxy.py: raw ASGI on uvicorn with
-aiohttp's client, no auth/policy/store), `zdr-zdr` and `zdr-standard` (one `zdr serve`, keys of a
-ZDR org and of a standard org whose content is stored), `litellm-off` and `litellm-on` (LiteLLM's
-proxy with its request logging off / on, installed into bench/.venv-litellm on first run).
+aiohttp's client, no auth/policy/store), `bare-own` (the same pass-through on the gateway's own
+stack: `zdr serve`'s HTTP/1.1 protocol and an httptools keep-alive pool upstream,
+bench/ceiling_proxy.py `--server zdr-own --client httptools`), `zdr-zdr` and `zdr-standard` (one
+`zdr serve`, keys of a ZDR org and of a standard org whose content is stored), `litellm-off` and
+`litellm-on` (LiteLLM's proxy with its request logging off / on, installed into
+bench/.venv-litellm on first run).
 
 Scenarios: small non-streamed messages, streamed messages (20 SSE chunks), a 200 KB conversation;
 each at concurrency 1, 16 and 64. Latency and throughput come from `wrk` (installed from Debian's
@@ -221,6 +224,7 @@ class Bench:
     def server_factories(self) -> dict[str, Callable[[], tuple[Server, dict[str, str]]]]:
         return {
             "bare": self.start_bare,
+            "bare-own": self.start_bare_own,
             "zdr": self.start_zdr,
             "litellm-off": lambda: self.start_litellm(False),
             "litellm-on": lambda: self.start_litellm(True),
@@ -245,6 +249,15 @@ class Bench:
             str(self.args.workers),
         ]
         return start_server("bare", command, port, self.workdir), {}
+
+    def start_bare_own(self) -> tuple[Server, dict[str, str]]:
+        """The bare pass-through on the gateway's own server protocol and upstream pool."""
+        assert self.upstream
+        port = free_port()
+        command = [PYTHON, str(ROOT / "bench" / "ceiling_proxy.py"), "--server", "zdr-own",
+                   "--client", "httptools", "--port", str(port),
+                   "--upstream", self.upstream.base_url]
+        return start_server("bare-own", command, port, self.workdir), {}
 
     def start_zdr(self) -> tuple[Server, dict[str, str]]:
         assert self.upstream
@@ -301,6 +314,8 @@ def target_list() -> list[Target]:
     return [
         Target("direct", "direct (stand-in alone)", None),
         Target("bare", "bare pass-through (uvicorn + aiohttp)", "bare"),
+        Target("bare-own", "bare pass-through on the gateway's stack (own protocol + httptools)",
+               "bare-own"),
         Target("zdr-zdr", "zdr-gateway, ZDR org", "zdr", backlog_gauges=ZDR_BACKLOG),
         Target("zdr-standard", "zdr-gateway, standard org (content stored)", "zdr",
                backlog_gauges=ZDR_BACKLOG),

@@ -161,6 +161,17 @@ def target_rows(results: list[Row]) -> list[list[str]]:
                     percent(r),
                 )
             )
+            # The same floor against the pass-through on the gateway's own stack (its server
+            # protocol and upstream pool), when that target ran.
+            r = ratio(get(gw, workload, 16, "rps"), get("bare-own", workload, 16, "rps"))
+            if r is not None:
+                rows.append(_check(f"{gw}: throughput vs bare-own, {workload} c=16", goal, r,
+                                   _at_least(floor), percent(r)))
+            r = ratio(get("bare-own", workload, 16, "cpu_s_per_1k"),
+                      get(gw, workload, 16, "cpu_s_per_1k"))
+            if r is not None:
+                rows.append(_check(f"{gw}: req/s per core (CPU) vs bare-own, {workload} c=16",
+                                   goal, r, _at_least(floor), percent(r)))
         for workload, stretch in DIRECT_STRETCH.items():
             r = ratio(get(gw, workload, 16, "rps"), base(gw, workload, 16, "rps"))
             rows.append(

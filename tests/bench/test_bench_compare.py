@@ -106,6 +106,21 @@ def test_targets_are_ratios_against_the_same_runs() -> None:
         "flat", "not measured", "-"]
 
 
+def test_the_floors_are_also_held_against_the_pass_through_on_the_gateways_own_stack() -> None:
+    results = [
+        _row("bare", "small", 16, 5000, 1.5, 4.0, cpu=0.2),
+        _row("bare-own", "small", 16, 8000, 1.2, 3.0, cpu=0.125),
+        _row("zdr-zdr", "small", 16, 4000, 1.8, 9.0, cpu=0.25),
+    ]
+    rows = {r[0]: r[1:] for r in report.target_rows(results)}
+    assert rows["zdr-zdr: throughput vs bare pass-through, small c=16"] == ["≥ 70 %", "80 %", "yes"]
+    assert rows["zdr-zdr: throughput vs bare-own, small c=16"] == ["≥ 70 %", "50 %", "**no**"]
+    assert rows["zdr-zdr: req/s per core (CPU) vs bare-own, small c=16"] == [
+        "≥ 70 %", "50 %", "**no**"]
+    without = {r[0] for r in report.target_rows(results[:1] + results[2:])}
+    assert not any("bare-own" in label for label in without)
+
+
 def test_scenario_table_shows_added_latency_and_ratio() -> None:
     results = [_row("direct", "small", 16, 10000, 1.0, 3.0),
                _row("zdr-zdr", "small", 16, 5000, 1.5, 4.5)]
