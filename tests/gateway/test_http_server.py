@@ -9,13 +9,13 @@ from __future__ import annotations
 
 import asyncio
 import json
-import socket
 import threading
 import time
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from raw_http import connect, read_all
 
 from zdr.gateway import http_server, server_protocol
 from zdr.gateway.server_protocol import protocol_named
@@ -89,28 +89,6 @@ def own() -> Iterator[tuple[UvicornThread, Recorder]]:
     app = Recorder()
     with UvicornThread(app, http=protocol_named("zdr"), timeout_keep_alive=5) as server:
         yield server, app
-
-
-def connect(server: UvicornThread, timeout: float = 10) -> socket.socket:
-    return socket.create_connection(("127.0.0.1", server.port), timeout=timeout)
-
-
-def read_all(sock: socket.socket, until: bytes | None = None, timeout: float = 10) -> bytes:
-    """Everything until the peer closes (or `until` is seen, or the time is up)."""
-    sock.settimeout(timeout)
-    data = bytearray()
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            more = sock.recv(65536)
-        except (ConnectionResetError, TimeoutError):
-            break
-        if not more:
-            break
-        data += more
-        if until is not None and until in data:
-            break
-    return bytes(data)
 
 
 def post(path: str, body: bytes, extra: bytes = b"") -> bytes:

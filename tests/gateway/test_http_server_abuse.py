@@ -18,6 +18,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from raw_http import connect, read_all
 from uvicorn.config import Config
 from uvicorn.server import ServerState
 
@@ -149,28 +150,6 @@ def quick() -> Iterator[tuple[UvicornThread, App]]:
             yield server, app
     finally:
         server_protocol.configure(limits)
-
-
-def connect(server: UvicornThread, timeout: float = 10) -> socket.socket:
-    return socket.create_connection(("127.0.0.1", server.port), timeout=timeout)
-
-
-def read_all(sock: socket.socket, until: bytes | None = None, timeout: float = 10) -> bytes:
-    """Everything until the peer closes (or `until` is seen, or the time is up)."""
-    sock.settimeout(timeout)
-    data = bytearray()
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            more = sock.recv(65536)
-        except (ConnectionResetError, TimeoutError):
-            break
-        if not more:
-            break
-        data += more
-        if until is not None and until in data:
-            break
-    return bytes(data)
 
 
 def closed_by_server(sock: socket.socket, timeout: float) -> bool:
