@@ -1,5 +1,5 @@
-"""Raw-socket helpers for the HTTP protocol tests: a connection to a served app, and reading
-what the server sends until it closes."""
+"""Raw-socket helpers for the HTTP protocol tests: a connection to a served app, a request's
+bytes, and reading what the server sends until it closes."""
 
 from __future__ import annotations
 
@@ -11,6 +11,12 @@ from zdr.testing.servers import UvicornThread
 
 def connect(server: UvicornThread, timeout: float = 10) -> socket.socket:
     return socket.create_connection(("127.0.0.1", server.port), timeout=timeout)
+
+
+def post(path: str, body: bytes, extra: bytes = b"") -> bytes:
+    """A POST request's bytes: `extra` holds more header lines, each ending in CRLF."""
+    return (b"POST %b HTTP/1.1\r\nhost: x\r\ncontent-length: %d\r\n%b\r\n%b"
+            % (path.encode(), len(body), extra, body))
 
 
 def read_all(sock: socket.socket, until: bytes | None = None, timeout: float = 10) -> bytes:

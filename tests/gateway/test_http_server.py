@@ -15,7 +15,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from raw_http import connect, read_all
+from raw_http import connect, post, read_all
 
 from zdr.gateway import http_server, server_protocol
 from zdr.gateway.server_protocol import protocol_named
@@ -89,11 +89,6 @@ def own() -> Iterator[tuple[UvicornThread, Recorder]]:
     app = Recorder()
     with UvicornThread(app, http=protocol_named("zdr"), timeout_keep_alive=5) as server:
         yield server, app
-
-
-def post(path: str, body: bytes, extra: bytes = b"") -> bytes:
-    return (b"POST %b HTTP/1.1\r\nhost: x\r\ncontent-length: %d\r\n%b\r\n%b"
-            % (path.encode(), len(body), extra, body))
 
 
 def api_400(answer: bytes) -> None:

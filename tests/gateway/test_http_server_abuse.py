@@ -18,7 +18,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from raw_http import connect, read_all
+from raw_http import connect, post, read_all
 from uvicorn.config import Config
 from uvicorn.server import ServerState
 
@@ -33,8 +33,10 @@ SMUGGLED = b"GET /smuggled HTTP/1.1\r\nhost: x\r\n\r\n"
 class App:
     """Answers by path: `/refuse` without reading the body, `/inject` with a CR/LF in a header,
     `/longer` and `/shorter` off their `content-length`, `/raise` and `/raise-late` with an
-    exception before and after the response starts, `/silent` with nothing, `/stream?N` with N
-    6 KB chunks, `/wait` only after the client hangs up; anything else echoes the body size."""
+    exception before and after the response starts, `/raise-with-body` with one quoting the body,
+    `/silent` with nothing, `/unfinished` with a response started and never completed,
+    `/stream?N` with N 6 KB chunks, `/wait` only after the client hangs up; anything else echoes
+    the body size."""
 
     def __init__(self) -> None:
         self.seen: list[str] = []
@@ -96,6 +98,12 @@ class App:
         if path == "/wait":
             message = await receive()
             self.disconnects.append(path)
+            return
+        if path == "/raise-with-body":      # an error whose message quotes the request
+            raise RuntimeError(body.decode())
+        if path == "/unfinished":           # starts the answer, then returns mid-body
+            await send({"type": "http.response.start", "status": 200, "headers": []})
+            await send({"type": "http.response.body", "body": b"part", "more_body": True})
             return
         if path == "/stream":
             watch = asyncio.ensure_future(receive())       # the gateway's relay does the same
@@ -650,3 +658,37 @@ def test_a_refused_requests_content_is_in_no_log_line(served: tuple[UvicornThrea
             logger.removeHandler(handler)
     logged = "\n".join(logging.Formatter().format(record) for record in handler.records)
     assert logged and CANARY.decode() not in logged
+
+
+def test_what_the_protocol_logs_of_a_failing_app_quotes_nothing_of_the_request(
+        own: tuple[UvicornThread, App]) -> None:
+    """An app that raises with the request in its message, returns without answering, or
+    returns mid-answer: the protocol logs that it happened, by type, and nothing of the request
+    (not the message, not the traceback's text)."""
+    server, _ = own
+    wires = [
+        post("/raise-with-body?" + CANARY.decode(), CANARY * 3, b"x-c: " + CANARY + b"\r\n"),
+        post("/silent?" + CANARY.decode(), CANARY, b"x-c: " + CANARY + b"\r\n"),
+        post("/unfinished?" + CANARY.decode(), CANARY, b"x-c: " + CANARY + b"\r\n"),
+    ]
+    handler = Collect()
+    loggers = [logging.getLogger(name) for name in ("", "uvicorn", "uvicorn.error", "asyncio")]
+    for logger in loggers:
+        logger.addHandler(handler)
+    try:
+        answers = []
+        for wire in wires:
+            with connect(server) as sock:
+                sock.sendall(wire)
+                answers.append(read_all(sock))
+    finally:
+        for logger in loggers:
+            logger.removeHandler(handler)
+    assert answers[0].startswith(b"HTTP/1.1 500 ") and answers[1].startswith(b"HTTP/1.1 500 ")
+    assert answers[2].startswith(b"HTTP/1.1 200 ") and not answers[2].endswith(b"0\r\n\r\n")
+    assert all(CANARY not in answer for answer in answers)
+    logged = "\n".join(logging.Formatter().format(record) for record in handler.records)
+    assert "RuntimeError" in logged
+    assert "returned without starting response" in logged
+    assert "returned without completing response" in logged
+    assert CANARY.decode() not in logged
