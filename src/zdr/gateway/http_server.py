@@ -83,6 +83,18 @@ def _status_line(status: int) -> bytes:
 STATUS_LINES = {status: _status_line(status) for status in range(100, 600)}
 
 
+def error_answer(status: int, error_type: str, message: str) -> bytes:
+    """A whole response in the API's error format that closes the connection (either protocol's
+    refusals: 400, 408, 431)."""
+    request_id = new_request_id()
+    body = error_payload(error_type, message, request_id)
+    return (STATUS_LINES[status]
+            + (f"content-type: application/json\r\ncontent-length: {len(body)}\r\n"
+               f"request-id: {request_id}\r\nzdr-retention: none\r\n"
+               "connection: close\r\n\r\n").encode("ascii")
+            + body)
+
+
 class Exchange:
     """One request and its response: the ASGI `receive` and `send` of one app call."""
 
@@ -585,14 +597,8 @@ class GatewayHttpProtocol(asyncio.Protocol):
         """Answer in the API's error format, then close, lingering so the client reads it."""
         if self._refused:                             # answered already: one answer a connection
             return
-        request_id = new_request_id()
-        body = error_payload(error_type, message, request_id)
-        head = (STATUS_LINES[status]
-                + (f"content-type: application/json\r\ncontent-length: {len(body)}\r\n"
-                   f"request-id: {request_id}\r\nzdr-retention: none\r\n"
-                   "connection: close\r\n\r\n").encode("ascii"))
         if not self.transport.is_closing():
-            self.transport.write(head + body)
+            self.transport.write(error_answer(status, error_type, message))
         self._close_lingering()
 
     def _close_lingering(self) -> None:

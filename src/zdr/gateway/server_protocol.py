@@ -35,7 +35,6 @@ from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
 from zdr.gateway import http_server
 from zdr.gateway.header_limits import TOO_LARGE_STATUS, TOO_LARGE_TYPE, HeaderLimits
-from zdr.gateway.responses import error_payload, new_request_id
 
 PROTOCOL = "zdr.gateway.server_protocol:BoundedHeadProtocol"
 REQUEST_LINE_BYTES = 16 * 1024
@@ -93,7 +92,7 @@ class BoundedHeadProtocol(HttpToolsProtocol):
             if cycle.response_started:
                 self.transport.close()  # mid-response: nothing can be said in the API format
                 return
-        self._answer(400, "Bad Request", "invalid_request_error", MALFORMED)
+        self._answer(400, "invalid_request_error", MALFORMED)
 
     def _arm_head_timer(self) -> None:
         if self._head_timer is None and not self._refused:
@@ -111,7 +110,7 @@ class BoundedHeadProtocol(HttpToolsProtocol):
         if self._responding():          # a pipelined head behind a running request: later
             self._arm_head_timer()
             return
-        self._answer(408, "Request Timeout", "timeout_error", HEAD_TIMEOUT)
+        self._answer(408, "timeout_error", HEAD_TIMEOUT)
 
     def _responding(self) -> bool:
         cycle = self.cycle
@@ -136,21 +135,14 @@ class BoundedHeadProtocol(HttpToolsProtocol):
         super().data_received(data[left:])
 
     def _refuse(self) -> None:
-        self._answer(TOO_LARGE_STATUS, "Request Header Fields Too Large", TOO_LARGE_TYPE,
-                     self.limits.message)
+        self._answer(TOO_LARGE_STATUS, TOO_LARGE_TYPE, self.limits.message)
 
-    def _answer(self, status: int, reason: str, error_type: str, message: str) -> None:
+    def _answer(self, status: int, error_type: str, message: str) -> None:
         """Answer in the API's error format, then close, lingering so the client reads it."""
         self._cancel_head_timer()
-        request_id = new_request_id()
-        body = error_payload(error_type, message, request_id)
-        head = (f"HTTP/1.1 {status} {reason}\r\n"
-                f"content-type: application/json\r\ncontent-length: {len(body)}\r\n"
-                f"request-id: {request_id}\r\nzdr-retention: none\r\n"
-                "connection: close\r\n\r\n").encode("ascii")
         self._refused = True
         transport = self.transport
-        transport.write(head + body)
+        transport.write(http_server.error_answer(status, error_type, message))
         if transport.can_write_eof():
             transport.write_eof()
             self.loop.call_later(LINGER_SECONDS, transport.close)
